@@ -1,0 +1,108 @@
+package syncstore
+
+import (
+	"context"
+	"math"
+	"time"
+)
+
+// User is an account. Name is stored lower-cased (NormalizeUsername).
+type User struct {
+	ID           int64
+	Name         string
+	PasswordHash string
+	Email        string
+}
+
+// WriteOptions are the preconditions of a write request.
+type WriteOptions struct {
+	// IfUnmodifiedSince fails the write with ErrModified when the
+	// collection's timestamp is strictly greater. Nil: no check.
+	IfUnmodifiedSince *Timestamp
+	// QuotaBytes refuses the write with ErrOverQuota when the user already
+	// stores at least this many payload bytes. 0: no quota.
+	QuotaBytes int64
+}
+
+// WriteResult describes a committed PutRecords.
+type WriteResult struct {
+	// Modified is the request's timestamp, strictly greater than every
+	// earlier write timestamp of the user.
+	Modified Timestamp
+	// RecordModified holds, per input record, the record's modified after
+	// the write: Modified for records written with a payload or created,
+	// the unchanged old value for metadata-only updates.
+	RecordModified []Timestamp
+	// UsedBytes is the user's stored payload bytes after the write (expired
+	// but unpurged records included), for X-Weave-Quota-Remaining.
+	UsedBytes int64
+}
+
+// Store is the storage engine behind the protocol layer. Implementations
+// must make every write method one transaction, serialised per user, and
+// give each write request one timestamp, strictly increasing per user even
+// when the clock steps back. Reads hide records whose TTL has expired.
+//
+// Errors other than the sentinels in errors.go mean the back-end failed;
+// callers answer 503.
+type Store interface {
+	// CreateUser inserts u (u.Name already normalized) and sets u.ID.
+	CreateUser(ctx context.Context, u *User) error
+	// LookupUser finds a user by name (case-insensitively).
+	LookupUser(ctx context.Context, name string) (*User, error)
+	// UpdateUser stores u's PasswordHash and Email.
+	UpdateUser(ctx context.Context, u *User) error
+	// DeleteUser removes the account and all of its records.
+	DeleteUser(ctx context.Context, userID int64) error
+	// ListUsers returns up to limit users with names greater than after,
+	// in name order (for operator tools; limit <= 0 means all).
+	ListUsers(ctx context.Context, after string, limit int) ([]User, error)
+
+	// CollectionTimestamps is info/collections: the newest modified of each
+	// collection that holds rows (expired rows included). It must not scan
+	// records.
+	CollectionTimestamps(ctx context.Context, userID int64) (map[string]Timestamp, error)
+	// CollectionCounts counts unexpired records per collection.
+	CollectionCounts(ctx context.Context, userID int64) (map[string]int64, error)
+	// CollectionUsage sums unexpired payload bytes per collection.
+	CollectionUsage(ctx context.Context, userID int64) (map[string]int64, error)
+
+	// GetRecords lists the unexpired records of a collection matching q.
+	// An unknown collection yields no records and no error.
+	GetRecords(ctx context.Context, userID int64, collection string, q *Query) ([]WBO, error)
+	// GetRecord returns one unexpired record or ErrNotFound.
+	GetRecord(ctx context.Context, userID int64, collection, id string) (*WBO, error)
+
+	// PutRecords upserts validated records in one transaction. Per record,
+	// fields that are nil keep their stored values (a merge); TTL is always
+	// rewritten (nil: never expires). A record with a payload, or a new one,
+	// gets modified = the request timestamp; a metadata-only update keeps
+	// its modified. Later duplicates of an id in recs win field by field.
+	PutRecords(ctx context.Context, userID int64, collection string, recs []WBO, opt WriteOptions) (*WriteResult, error)
+	// DeleteRecords deletes the records of a collection matching q (all of
+	// them for an empty query; expired ones too) and returns the request
+	// timestamp. Deleting nothing is not an error.
+	DeleteRecords(ctx context.Context, userID int64, collection string, q *Query, opt WriteOptions) (Timestamp, error)
+	// DeleteStorage deletes every record of the user and returns the
+	// request timestamp.
+	DeleteStorage(ctx context.Context, userID int64) (Timestamp, error)
+
+	// PurgeExpired deletes up to limit records whose TTL expired before
+	// now (all when limit <= 0) and returns how many went.
+	PurgeExpired(ctx context.Context, now time.Time, limit int) (int64, error)
+
+	// Close releases the store's connections.
+	Close() error
+}
+
+// NoExpiry is the absolute expiry (Unix seconds) stored for records
+// without a TTL. Reads keep rows whose expiry is greater than now.
+const NoExpiry int64 = math.MaxInt64
+
+// Expiry turns a record's relative TTL into the absolute expiry stored.
+func Expiry(ttl *int64, now time.Time) int64 {
+	if ttl == nil {
+		return NoExpiry
+	}
+	return now.Unix() + *ttl
+}
