@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"math"
 	"strconv"
+	"unicode/utf8"
 )
 
 // Limits on a single record (PROTOCOL.md §5.1, §9).
@@ -45,47 +46,45 @@ func (e *DecodeError) Error() string { return e.Reason }
 // whose fields are all scalars or null; null means absent; unknown fields
 // are dropped; numbers are accepted as ids; "modified" is ignored because
 // the server assigns it. maxPayload is the largest payload in bytes.
+//
+// It is on the upload hot path (100 records per POST), so it scans the
+// object itself instead of decoding it into a map.
 func DecodeWBO(raw []byte, maxPayload int) (*WBO, *DecodeError) {
 	raw = bytes.TrimSpace(raw)
-	if len(raw) == 0 || raw[0] != '{' {
+	if len(raw) == 0 || raw[0] != '{' || !json.Valid(raw) {
 		return nil, &DecodeError{Reason: ReasonInvalidWBO}
 	}
-	var fields map[string]json.RawMessage
-	if err := json.Unmarshal(raw, &fields); err != nil {
+	var f wboFields
+	if !f.scan(raw) {
 		return nil, &DecodeError{Reason: ReasonInvalidWBO}
-	}
-	for _, v := range fields {
-		if len(v) > 0 && (v[0] == '{' || v[0] == '[') {
-			return nil, &DecodeError{ID: idOf(fields), Reason: ReasonInvalidWBO}
-		}
 	}
 	w := &WBO{}
-	id, ok := scalarString(fields["id"])
+	id, ok := scalarString(f.id)
 	if !ok || id == nil || !ValidID(*id) {
-		return nil, &DecodeError{ID: idOf(fields), Reason: ReasonInvalidID}
+		return nil, &DecodeError{ID: idOf(f.id), Reason: ReasonInvalidID}
 	}
 	w.ID = *id
 	fail := func(reason string) (*WBO, *DecodeError) {
 		return nil, &DecodeError{ID: w.ID, Reason: reason}
 	}
-	if w.ParentID, ok = scalarString(fields["parentid"]); !ok || (w.ParentID != nil && len(*w.ParentID) > MaxIDLen) {
+	if w.ParentID, ok = scalarString(f.parentID); !ok || (w.ParentID != nil && len(*w.ParentID) > MaxIDLen) {
 		return fail(ReasonInvalidParentID)
 	}
-	if w.PredecessorID, ok = scalarString(fields["predecessorid"]); !ok || (w.PredecessorID != nil && len(*w.PredecessorID) > MaxIDLen) {
+	if w.PredecessorID, ok = scalarString(f.predecessorID); !ok || (w.PredecessorID != nil && len(*w.PredecessorID) > MaxIDLen) {
 		return fail(ReasonInvalidPredID)
 	}
-	if w.TTL, ok = parseTTL(fields["ttl"]); !ok {
+	if w.TTL, ok = parseTTL(f.ttl); !ok {
 		return fail(ReasonInvalidTTL)
 	}
-	if w.SortIndex, ok = parseSortIndex(fields["sortindex"]); !ok {
+	if w.SortIndex, ok = parseSortIndex(f.sortIndex); !ok {
 		return fail(ReasonInvalidSortIndex)
 	}
-	if p := fields["payload"]; !isNull(p) {
+	if p := f.payload; !isNull(p) {
 		if p[0] != '"' {
 			return fail(ReasonPayloadNotString)
 		}
-		var s string
-		if err := json.Unmarshal(p, &s); err != nil {
+		s, ok := jsonString(p)
+		if !ok {
 			return fail(ReasonPayloadNotString)
 		}
 		if len(s) > maxPayload {
@@ -96,13 +95,111 @@ func DecodeWBO(raw []byte, maxPayload int) (*WBO, *DecodeError) {
 	return w, nil
 }
 
-func isNull(v json.RawMessage) bool {
+// wboFields holds the raw JSON values of the fields a WBO reads; fields
+// that are absent stay nil.
+type wboFields struct {
+	id, parentID, predecessorID, ttl, sortIndex, payload []byte
+}
+
+// scan fills f from raw, which must be valid JSON text of an object. It
+// reports false when a value is an object or array: such a record is
+// invalid whichever field holds it. Later duplicates of a key win, as
+// they do with encoding/json.
+func (f *wboFields) scan(raw []byte) bool {
+	i := skipJSONSpace(raw, 1)
+	for i < len(raw) && raw[i] == '"' {
+		end := skipJSONString(raw, i)
+		key := raw[i+1 : end]
+		if bytes.IndexByte(key, '\\') >= 0 {
+			k, ok := jsonString(raw[i : end+1])
+			if !ok {
+				return false
+			}
+			key = []byte(k)
+		}
+		i = skipJSONSpace(raw, end+1) + 1 // past ':'
+		i = skipJSONSpace(raw, i)
+		if i >= len(raw) || raw[i] == '{' || raw[i] == '[' {
+			return false
+		}
+		start := i
+		if raw[i] == '"' {
+			i = skipJSONString(raw, i) + 1
+		} else {
+			for i < len(raw) && raw[i] != ',' && raw[i] != '}' && !isJSONSpace(raw[i]) {
+				i++
+			}
+		}
+		val := raw[start:i]
+		switch string(key) {
+		case "id":
+			f.id = val
+		case "parentid":
+			f.parentID = val
+		case "predecessorid":
+			f.predecessorID = val
+		case "ttl":
+			f.ttl = val
+		case "sortindex":
+			f.sortIndex = val
+		case "payload":
+			f.payload = val
+		}
+		i = skipJSONSpace(raw, i)
+		if i < len(raw) && raw[i] == ',' {
+			i = skipJSONSpace(raw, i+1)
+		}
+	}
+	return true
+}
+
+func isJSONSpace(c byte) bool { return c == ' ' || c == '\t' || c == '\n' || c == '\r' }
+
+func skipJSONSpace(b []byte, i int) int {
+	for i < len(b) && isJSONSpace(b[i]) {
+		i++
+	}
+	return i
+}
+
+// skipJSONString returns the index of the closing quote of the string
+// starting at b[i].
+func skipJSONString(b []byte, i int) int {
+	for i++; i < len(b); i++ {
+		switch b[i] {
+		case '\\':
+			i++
+		case '"':
+			return i
+		}
+	}
+	return len(b) - 1
+}
+
+// jsonString decodes a JSON string literal; the common case without
+// escapes and with valid UTF-8 is a plain copy.
+func jsonString(lit []byte) (string, bool) {
+	if len(lit) < 2 || lit[0] != '"' || lit[len(lit)-1] != '"' {
+		return "", false
+	}
+	body := lit[1 : len(lit)-1]
+	if bytes.IndexByte(body, '\\') < 0 && utf8.Valid(body) {
+		return string(body), true
+	}
+	var s string
+	if err := json.Unmarshal(lit, &s); err != nil {
+		return "", false
+	}
+	return s, true
+}
+
+func isNull(v []byte) bool {
 	return len(v) == 0 || string(v) == "null"
 }
 
 // idOf recovers a string id for keying a failure, "" when there is none.
-func idOf(fields map[string]json.RawMessage) string {
-	if s, ok := scalarString(fields["id"]); ok && s != nil && len(*s) <= MaxIDLen {
+func idOf(raw []byte) string {
+	if s, ok := scalarString(raw); ok && s != nil && len(*s) <= MaxIDLen {
 		return *s
 	}
 	return ""
@@ -110,14 +207,14 @@ func idOf(fields map[string]json.RawMessage) string {
 
 // scalarString reads a JSON string or number as a string; ok is false for
 // booleans and anything else that is not text.
-func scalarString(v json.RawMessage) (*string, bool) {
+func scalarString(v []byte) (*string, bool) {
 	if isNull(v) {
 		return nil, true
 	}
 	switch c := v[0]; {
 	case c == '"':
-		var s string
-		if err := json.Unmarshal(v, &s); err != nil {
+		s, ok := jsonString(v)
+		if !ok {
 			return nil, false
 		}
 		return &s, true
@@ -130,7 +227,7 @@ func scalarString(v json.RawMessage) (*string, bool) {
 
 // parseSortIndex accepts an integer, a float (truncated toward zero) or a
 // numeric string within ±999 999 999.
-func parseSortIndex(v json.RawMessage) (*int64, bool) {
+func parseSortIndex(v []byte) (*int64, bool) {
 	if isNull(v) {
 		return nil, true
 	}
@@ -158,7 +255,7 @@ func parseSortIndex(v json.RawMessage) (*int64, bool) {
 
 // parseTTL accepts what Python's int() accepts: an integer, a float
 // (truncated) or a string of an integer, within 0 … 31 536 000 seconds.
-func parseTTL(v json.RawMessage) (*int64, bool) {
+func parseTTL(v []byte) (*int64, bool) {
 	if isNull(v) {
 		return nil, true
 	}

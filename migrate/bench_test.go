@@ -1,0 +1,81 @@
+package migrate_test
+
+import (
+	"context"
+	"os"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/syncserver/syncserver/migrate"
+	"github.com/syncserver/syncserver/migrate/legacytest"
+)
+
+// benchUsers is the number of 6,000-record users of BenchmarkMigrate
+// (MIGRATE_BENCH_USERS, default 10; the target is stated for 100).
+func benchUsers() int {
+	if n, err := strconv.Atoi(os.Getenv("MIGRATE_BENCH_USERS")); err == nil && n > 0 {
+		return n
+	}
+	return 10
+}
+
+// BenchmarkMigrate moves users of 6,000 records from a Mozilla PHP
+// database in MariaDB to each native backend with the command's default
+// concurrency, and reports records/s and the per-user unavailability
+// window (route cache bound 0, so the window is the delta copy, the
+// verification and the route swaps).
+func BenchmarkMigrate(b *testing.B) {
+	ctx := context.Background()
+	l := legacytest.Layout{Variant: legacytest.Mozilla}
+	name, db := legacytest.NewDatabase(b, "mig_", "")
+	if err := legacytest.CreateSchema(ctx, db, l); err != nil {
+		b.Fatal(err)
+	}
+	n := benchUsers()
+	users := legacytest.Generate(11, l, legacytest.Spec{Users: n, Records: []int{6000}, BcryptCost: 4, SmallPayloads: true})
+	if err := legacytest.Insert(ctx, db, l, users); err != nil {
+		b.Fatal(err)
+	}
+	lg, err := migrate.OpenLegacy(ctx, legacytest.DSN(b, name), migrate.LegacyOptions{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer lg.Close()
+	var names []string
+	for _, u := range users {
+		names = append(names, u.Name)
+	}
+	for _, target := range []struct {
+		name string
+		open func(testing.TB, func() time.Time) native
+	}{{"mysql-to-sqlite", openSQLite}, {"mysql-to-mysql", openMySQL}} {
+		b.Run(target.name, func(b *testing.B) {
+			var records int64
+			var elapsed time.Duration
+			var windows []time.Duration
+			for range b.N {
+				b.StopTimer()
+				st := target.open(b, time.Now)
+				m, err := migrate.New(migrate.Config{Legacy: lg, Native: st, Routes: st, LeaseTTL: time.Minute})
+				if err != nil {
+					b.Fatal(err)
+				}
+				b.StartTimer()
+				start := time.Now()
+				rep, err := m.Run(ctx, names, 4, false, nil)
+				elapsed += time.Since(start)
+				if err != nil || rep.Failed() > 0 {
+					b.Fatalf("run: %v, %d failed: %v", err, rep.Failed(), rep.Results[0].Err)
+				}
+				for _, r := range rep.Results {
+					records += r.Records
+				}
+				windows = append(windows, rep.Windows()...)
+			}
+			b.ReportMetric(float64(records)/elapsed.Seconds(), "records/s")
+			b.ReportMetric(float64(migrate.Percentile(windows, 50).Microseconds())/1000, "window-p50-ms")
+			b.ReportMetric(float64(migrate.Percentile(windows, 99).Microseconds())/1000, "window-p99-ms")
+		})
+	}
+}

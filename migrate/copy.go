@@ -1,0 +1,307 @@
+package migrate
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/syncserver/syncserver/syncstore"
+)
+
+// digestMap is a user's records by collection and id.
+type digestMap map[string]map[string]Digest
+
+func (d digestMap) put(collection, id string, sum Digest) {
+	c := d[collection]
+	if c == nil {
+		c = map[string]Digest{}
+		d[collection] = c
+	}
+	c[id] = sum
+}
+
+// nativeWriter batches records per collection into ReplaceRecords calls.
+type nativeWriter struct {
+	m       *Migrator
+	uid     int64
+	coll    string
+	recs    []Record
+	bytes   int64
+	written int64
+	lease   *lease
+}
+
+func (w *nativeWriter) add(ctx context.Context, collection string, r *Record) error {
+	if collection != w.coll || len(w.recs) >= batchRows || w.bytes >= batchBytes {
+		if err := w.flush(ctx); err != nil {
+			return err
+		}
+		w.coll = collection
+	}
+	w.recs = append(w.recs, *r)
+	w.bytes += r.PayloadSize() + int64(len(r.ID))
+	return nil
+}
+
+func (w *nativeWriter) flush(ctx context.Context) error {
+	if len(w.recs) == 0 {
+		return nil
+	}
+	if err := w.m.cfg.Native.ReplaceRecords(ctx, w.uid, w.coll, w.recs); err != nil {
+		return fmt.Errorf("writing %d records of %q to the native store: %w", len(w.recs), w.coll, err)
+	}
+	w.written += int64(len(w.recs))
+	if w.m.cfg.OnCopy != nil {
+		w.m.cfg.OnCopy(int64(len(w.recs)), w.bytes)
+	}
+	clear(w.recs)
+	w.recs = w.recs[:0]
+	w.bytes = 0
+	if w.lease != nil {
+		return w.lease.renew(ctx)
+	}
+	return nil
+}
+
+// nativeDigests digests what the native store holds for the user
+// (expired records included: a copy overwrites them like any other).
+func (m *Migrator) nativeDigests(ctx context.Context, uid int64) (digestMap, error) {
+	out := digestMap{}
+	d := newDigester()
+	err := m.cfg.Native.ExportRecords(ctx, uid, func(c string, r *Record) error {
+		out.put(c, r.ID, d.full(c, r).Sum)
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("reading the native copy: %w", err)
+	}
+	return out, nil
+}
+
+// bulkCopy makes the native copy equal to the legacy records as read
+// now, writing only records that differ from what the native store
+// already holds (a retry after a failure rewrites little), and returns
+// the digests of what it read. The user keeps being served by legacy.
+// Reading the legacy rows and writing native batches overlap: a writer
+// goroutine takes the batches the reader fills.
+func (m *Migrator) bulkCopy(ctx context.Context, lu *LegacyUser, uid int64, l *lease, res *UserResult) (digestMap, error) {
+	have, err := m.nativeDigests(ctx, uid)
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	type batch struct {
+		coll string
+		recs []Record
+	}
+	batches := make(chan batch, 2)
+	var written int64
+	writerDone := make(chan error, 1)
+	go func() {
+		w := &nativeWriter{m: m, uid: uid, lease: l}
+		var err error
+		for b := range batches {
+			if err != nil {
+				continue // drain so the reader never blocks
+			}
+			w.coll, w.recs = b.coll, b.recs
+			w.bytes = 0
+			for i := range b.recs {
+				w.bytes += b.recs[i].PayloadSize() + int64(len(b.recs[i].ID))
+			}
+			if err = w.flush(ctx); err != nil {
+				cancel(err)
+			}
+		}
+		written = w.written
+		writerDone <- err
+	}()
+
+	read := digestMap{}
+	d := newDigester()
+	s := m.cfg.Legacy.Schema()
+	pending := 0
+	var cur batch
+	var curBytes int64
+	send := func() error {
+		if len(cur.recs) == 0 {
+			return nil
+		}
+		select {
+		case batches <- cur:
+		case <-ctx.Done():
+			return context.Cause(ctx)
+		}
+		cur = batch{}
+		curBytes = 0
+		return nil
+	}
+	err = m.cfg.Legacy.Records(ctx, lu, func(c string, r *Record) error {
+		if err := checkImportable(s, c, r); err != nil {
+			return err
+		}
+		if m.cfg.Limiter != nil {
+			if pending++; pending == 100 {
+				pending = 0
+				if err := m.cfg.Limiter.WaitN(ctx, 100); err != nil {
+					return err
+				}
+			}
+		}
+		rd := d.full(c, r)
+		read.put(c, r.ID, rd.Sum)
+		res.Records++
+		res.Bytes += rd.Size
+		if old, ok := have[c][r.ID]; ok && old == rd.Sum {
+			return nil
+		}
+		if c != cur.coll || len(cur.recs) >= batchRows || curBytes >= batchBytes {
+			if err := send(); err != nil {
+				return err
+			}
+			cur.coll = c
+		}
+		cur.recs = append(cur.recs, *r)
+		curBytes += rd.Size + int64(len(r.ID))
+		return nil
+	})
+	if err == nil {
+		err = send()
+	}
+	close(batches)
+	werr := <-writerDone
+	res.Written += written
+	if werr != nil {
+		return nil, werr
+	}
+	if err != nil {
+		return nil, err
+	}
+	// Records of an earlier attempt that legacy no longer holds.
+	for c, ids := range have {
+		var gone []string
+		for id := range ids {
+			if _, ok := read[c][id]; !ok {
+				gone = append(gone, id)
+			}
+		}
+		if len(gone) > 0 {
+			if err := m.cfg.Native.DeleteRecordIDs(ctx, uid, c, gone); err != nil {
+				return nil, fmt.Errorf("deleting %d stale native records of %q: %w", len(gone), c, err)
+			}
+		}
+	}
+	return read, nil
+}
+
+// deltaCopy brings the native copy from the state of the bulk copy to
+// the legacy state now, and returns the legacy summary for verification.
+// Changed records are found by digest, so metadata-only updates that kept
+// their modified are caught too; deletions by comparing id sets.
+func (m *Migrator) deltaCopy(ctx context.Context, lu *LegacyUser, uid int64, bulk digestMap, res *UserResult) (*Summary, error) {
+	sum := NewSummary()
+	changed := map[string][]string{}
+	seen := digestMap{}
+	err := m.cfg.Legacy.Digests(ctx, lu, func(c string, rd RecordDigest) error {
+		sum.Add(c, rd)
+		seen.put(c, rd.ID, rd.Sum)
+		if old, ok := bulk[c][rd.ID]; !ok || old != rd.Sum {
+			changed[c] = append(changed[c], rd.ID)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	s := m.cfg.Legacy.Schema()
+	w := &nativeWriter{m: m, uid: uid}
+	for c, ids := range changed {
+		err := m.cfg.Legacy.RecordsByID(ctx, lu, c, ids, func(c string, r *Record) error {
+			if err := checkImportable(s, c, r); err != nil {
+				return err
+			}
+			res.DeltaWritten++
+			return w.add(ctx, c, r)
+		})
+		if err != nil {
+			return nil, err
+		}
+	}
+	if err := w.flush(ctx); err != nil {
+		return nil, err
+	}
+	res.Written += w.written
+	for c, ids := range bulk {
+		var gone []string
+		for id := range ids {
+			if _, ok := seen[c][id]; !ok {
+				gone = append(gone, id)
+			}
+		}
+		if len(gone) > 0 {
+			if err := m.cfg.Native.DeleteRecordIDs(ctx, uid, c, gone); err != nil {
+				return nil, fmt.Errorf("deleting %d records of %q removed during the bulk copy: %w", len(gone), c, err)
+			}
+			res.DeltaDeleted += len(gone)
+		}
+	}
+	res.Records, res.Bytes = sum.Records(), sum.Bytes()
+	return sum, nil
+}
+
+// verifyNative compares the native copy with the legacy summary, the
+// critical records byte for byte, the collection timestamps clients will
+// see and the credential.
+func (m *Migrator) verifyNative(ctx context.Context, lu *LegacyUser, uid int64, want *Summary) error {
+	got := NewSummary()
+	d := newDigester()
+	critical := map[string]*Record{}
+	err := m.cfg.Native.ExportRecords(ctx, uid, func(c string, r *Record) error {
+		got.Add(c, d.full(c, r))
+		if isCritical(c, r.ID) {
+			critical[c+"/"+r.ID] = r
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("reading the native copy: %w", err)
+	}
+	mismatches := want.Compare(got)
+	for _, cr := range criticalRecords {
+		var legacy *Record
+		err := m.cfg.Legacy.RecordsByID(ctx, lu, cr[0], []string{cr[1]}, func(_ string, r *Record) error {
+			legacy = r
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		if msg := compareCritical(cr[0], cr[1], legacy, critical[cr[0]+"/"+cr[1]]); msg != "" {
+			mismatches = append(mismatches, msg)
+		}
+	}
+	ts, err := m.cfg.Native.CollectionTimestamps(ctx, uid)
+	if err != nil {
+		return fmt.Errorf("reading native collection timestamps: %w", err)
+	}
+	mismatches = append(mismatches, want.CompareTimestamps(ts)...)
+	nu, err := m.cfg.Native.LookupUser(ctx, lu.NativeName())
+	if err != nil {
+		return fmt.Errorf("reading the native user: %w", err)
+	}
+	if nu.PasswordHash != lu.PasswordHash {
+		mismatches = append(mismatches, "password hash differs")
+	}
+	if len(mismatches) > 0 {
+		return &VerifyError{User: lu.NativeName(), Mismatches: mismatches}
+	}
+	return nil
+}
+
+func nativeUser(lu *LegacyUser) syncstore.User {
+	u := syncstore.User{Name: lu.NativeName(), PasswordHash: lu.PasswordHash}
+	if lu.Email != nil {
+		u.Email = *lu.Email
+	}
+	return u
+}

@@ -1,0 +1,218 @@
+// Package migratecmd registers `syncserver migrate`, the command line of
+// package migrate. It is a separate package because it opens the native
+// backends, which themselves import migrate for its interfaces.
+package migratecmd
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	caddycmd "github.com/caddyserver/caddy/v2/cmd"
+	"github.com/spf13/cobra"
+	"golang.org/x/time/rate"
+
+	"github.com/syncserver/syncserver/migrate"
+)
+
+func init() {
+	caddycmd.RegisterCommand(caddycmd.Command{
+		Name:  "migrate",
+		Usage: "[USER…] [--file F] [--canary N] [--all] --legacy-dsn DSN [--native-driver sqlite|mysql] …",
+		Short: "Moves users from a legacy PHP Sync database to the native store, online",
+		Long: `
+Moves Firefox Sync users from a legacy PHP database (FSyncMS, an FSyncMS fork
+with a table prefix, or Mozilla's PHP 1.0 server; detected from the tables)
+into the native store while the shim keeps serving everyone else.
+
+Per user: bulk copy while the user stays on legacy; route set to "migrating"
+(clients get 503 + Retry-After); wait --route-cache-bound; copy the delta
+(changed and deleted records); verify counts, newest timestamps, checksums,
+meta/global and crypto/keys byte for byte and the password hash; route set to
+"native". Any failure puts the route back to legacy and records why; the
+native copy stays for the next attempt. Runs may be killed at any moment and
+started again: leases that expired are rolled back first.
+
+Select users by name, with --file (one per line), --canary N (the N% of users
+whose stable bucket is below N) or --all. --dry-run reads and verifies only.
+Passwords in DSNs can come from SYNCSERVER_LEGACY_DSN / SYNCSERVER_NATIVE_DSN.
+
+Subcommands: "migrate status" (users per route state, recent failures) and
+"migrate rollback USER…|--all" (native → legacy).`,
+		CobraFunc: func(cmd *cobra.Command) {
+			o := &options{}
+			o.persistentFlags(cmd)
+			o.selectionFlags(cmd)
+			cmd.Flags().BoolVar(&o.dryRun, "dry-run", false, "read and verify only; write nothing anywhere")
+			cmd.RunE = caddycmd.WrapCommandFuncForCobra(func(caddycmd.Flags) (int, error) { return o.run(cmd, cmd.Flags().Args(), false) })
+			cmd.Args = cobra.ArbitraryArgs
+
+			status := &cobra.Command{
+				Use:   "status",
+				Short: "Shows users per route state and recent failures",
+				Args:  cobra.NoArgs,
+			}
+			status.Flags().IntVar(&o.recent, "recent", 20, "failures to list")
+			status.RunE = caddycmd.WrapCommandFuncForCobra(func(caddycmd.Flags) (int, error) { return o.status(status) })
+
+			rollback := &cobra.Command{
+				Use:   "rollback [USER…] [--file F] [--canary N] [--all]",
+				Short: "Moves users back from the native store to the legacy database",
+				Long: `Moves native users back to the legacy database: route "migrating", wait
+--route-cache-bound, replace the user's legacy rows by the native records in
+one transaction, verify, route "legacy". The native copy is kept.`,
+				Args: cobra.ArbitraryArgs,
+			}
+			o.selectionFlags(rollback)
+			rollback.RunE = caddycmd.WrapCommandFuncForCobra(func(caddycmd.Flags) (int, error) {
+				return o.run(rollback, rollback.Flags().Args(), true)
+			})
+			cmd.AddCommand(status, rollback)
+		},
+	})
+}
+
+// options are the command's flags.
+type options struct {
+	legacyDSN, variant, prefix string
+	shards                     int
+	nativeDriver, nativeDir    string
+	nativeDSN, node            string
+	routeCacheBound, lease     time.Duration
+	concurrency                int
+	rate                       float64
+	dryRun                     bool
+	file                       string
+	canary                     int
+	all                        bool
+	recent                     int
+}
+
+func (o *options) persistentFlags(cmd *cobra.Command) {
+	f := cmd.PersistentFlags()
+	f.StringVar(&o.legacyDSN, "legacy-dsn", os.Getenv("SYNCSERVER_LEGACY_DSN"), "legacy MySQL database, user:password@tcp(host:3306)/dbname (env SYNCSERVER_LEGACY_DSN)")
+	f.StringVar(&o.variant, "variant", "auto", "legacy schema: auto, fsyncms or mozilla")
+	f.StringVar(&o.prefix, "prefix", "", "FSyncMS fork table prefix (tables PREFIX_wbo, PREFIX_users)")
+	f.IntVar(&o.shards, "shards", 0, "Mozilla PHP WEAVE_USER_TABLE_MODULO (tables wbo0…wboN-1); 0 detects")
+	f.StringVar(&o.nativeDriver, "native-driver", "sqlite", "native store: sqlite or mysql")
+	f.StringVar(&o.nativeDir, "native-dir", "./data", "SQLite data directory (native-driver sqlite)")
+	f.StringVar(&o.nativeDSN, "native-dsn", os.Getenv("SYNCSERVER_NATIVE_DSN"), "native MySQL database (native-driver mysql; env SYNCSERVER_NATIVE_DSN)")
+	f.StringVar(&o.node, "node", "", "name of the legacy node this database belongs to (route rows carry it)")
+	f.DurationVar(&o.routeCacheBound, "route-cache-bound", 5*time.Second, "how long a route change takes to reach every shim instance (their route cache TTL)")
+	f.DurationVar(&o.lease, "lease", 2*time.Minute, "how long a user stays locked if this run dies")
+	f.IntVar(&o.concurrency, "concurrency", 4, "users moved at once")
+	f.Float64Var(&o.rate, "rate", 0, "maximum legacy records read per second (0: unlimited)")
+}
+
+func (o *options) selectionFlags(cmd *cobra.Command) {
+	f := cmd.Flags()
+	f.StringVar(&o.file, "file", "", "file of usernames, one per line (# comments)")
+	f.IntVar(&o.canary, "canary", 0, "select the users whose canary bucket (0–99) is below N, i.e. N% of them")
+	f.BoolVar(&o.all, "all", false, "select every user")
+}
+
+// signalContext ends on SIGINT/SIGTERM so users in flight are put back
+// before the process exits.
+func signalContext() (context.Context, context.CancelFunc) {
+	return signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+}
+
+func (o *options) status(cmd *cobra.Command) (int, error) {
+	ctx, cancel := signalContext()
+	defer cancel()
+	n, err := o.openNative(ctx)
+	if err != nil {
+		return 1, err
+	}
+	defer n.Close()
+	st, err := migrate.ReadStatus(ctx, n, time.Now())
+	if err != nil {
+		return 1, err
+	}
+	st.Write(cmd.OutOrStdout(), o.recent)
+	return 0, nil
+}
+
+func (o *options) run(cmd *cobra.Command, args []string, rollback bool) (int, error) {
+	ctx, cancel := signalContext()
+	defer cancel()
+	sel := migrate.Selection{Users: args, Canary: o.canary, All: o.all}
+	if o.file != "" {
+		f, err := os.Open(o.file)
+		if err != nil {
+			return 1, fmt.Errorf("opening the user file: %w", err)
+		}
+		defer f.Close()
+		sel.File = f
+	}
+	if sel.Empty() {
+		return 1, migrate.ErrNothingSelected
+	}
+	variant, err := migrate.ParseVariant(o.variant)
+	if err != nil {
+		return 1, err
+	}
+	if o.legacyDSN == "" {
+		return 1, errors.New("no legacy database: give --legacy-dsn or SYNCSERVER_LEGACY_DSN")
+	}
+	lg, err := migrate.OpenLegacy(ctx, o.legacyDSN, migrate.LegacyOptions{Variant: variant, Prefix: o.prefix, Shards: o.shards})
+	if err != nil {
+		return 1, err
+	}
+	defer lg.Close()
+	n, err := o.openNative(ctx)
+	if err != nil {
+		return 1, err
+	}
+	defer n.Close()
+
+	var users []string
+	if rollback {
+		users, err = sel.ResolveNative(ctx, n)
+	} else {
+		users, err = sel.ResolveLegacy(ctx, lg)
+	}
+	if err != nil {
+		return 1, fmt.Errorf("selecting users: %w", err)
+	}
+	if len(users) == 0 {
+		return 1, migrate.ErrNothingSelected
+	}
+
+	out := cmd.ErrOrStderr()
+	rep := newReporter(out, len(users))
+	defer rep.logger.Sync()
+	cfg := migrate.Config{
+		Legacy: lg, Native: n, Routes: n, Logger: rep.logger,
+		RouteCacheBound: o.routeCacheBound, LeaseTTL: o.lease, Node: o.node, DryRun: o.dryRun,
+		OnCopy: rep.progress.Observe,
+	}
+	if o.rate > 0 {
+		cfg.Limiter = rate.NewLimiter(rate.Limit(o.rate), max(int(o.rate/10), 100))
+	}
+	m, err := migrate.New(cfg)
+	if err != nil {
+		return 1, err
+	}
+	what := "migrating"
+	if rollback {
+		what = "rolling back"
+	}
+	rep.logger.Info(what+" users", zapInt("users", len(users)), zapString("legacy", lg.Schema().String()),
+		zapString("native", o.nativeDriver), zapBool("dry_run", o.dryRun))
+	stop := rep.start()
+	report, runErr := m.Run(ctx, users, o.concurrency, rollback, rep.progress)
+	stop()
+	report.WriteSummary(cmd.OutOrStdout())
+	if runErr != nil {
+		return 1, fmt.Errorf("interrupted after %d of %d users: %w", len(report.Results), len(users), runErr)
+	}
+	if f := report.Failed(); f > 0 {
+		return 1, fmt.Errorf("%d of %d users failed", f, len(users))
+	}
+	return 0, nil
+}

@@ -1,0 +1,193 @@
+package migrate
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/syncserver/syncserver/syncstore"
+)
+
+// MigrateUser moves one user from the legacy database to the native
+// store (issue 4's protocol):
+//
+//  1. take a lease on the user's route row (the user stays on legacy);
+//  2. bulk copy, writing only what the native copy does not hold yet;
+//  3. set the route to migrating (clients get 503) and wait the route
+//     cache bound, so no legacy write is still on its way;
+//  4. copy the delta: records whose digest changed, deletions by id set;
+//  5. verify counts, newest modified, checksums, meta/global and
+//     crypto/keys byte for byte, collection timestamps, the credential;
+//  6. flip the route to native.
+//
+// Any failure puts the route back to legacy with the reason, leaving the
+// native copy for the next attempt. It is safe to run again at any time:
+// a user already native is left alone. The error is also in the result.
+func (m *Migrator) MigrateUser(ctx context.Context, name string) (*UserResult, error) {
+	start := time.Now()
+	res := &UserResult{User: syncstore.NormalizeUsername(name)}
+	err := m.migrateUser(ctx, name, res)
+	finish(res, start, time.Now(), err)
+	if err != nil {
+		m.log.Error("migration failed", userField(res.User), zap.String("step", res.Step), zap.Error(err))
+	} else {
+		m.log.Info("user done", userField(res.User), zap.String("action", string(res.Action)), zap.Int64("records", res.Records),
+			zap.Int64("bytes", res.Bytes), zap.Duration("window", res.Window), zap.Duration("duration", res.Duration))
+	}
+	return res, err
+}
+
+func (m *Migrator) migrateUser(ctx context.Context, name string, res *UserResult) (err error) {
+	if err := m.step(stepLookup); err != nil {
+		return at(stepLookup, err)
+	}
+	lu, err := m.cfg.Legacy.LookupUser(ctx, name)
+	if err != nil {
+		return at(stepLookup, err)
+	}
+	res.User = lu.NativeName()
+	if !syncstore.ValidUsername(res.User) {
+		return at(stepLookup, fmt.Errorf("legacy username %q is not valid in the native store ([A-Za-z0-9._-]{1,32})", lu.Name))
+	}
+	if m.cfg.DryRun {
+		return m.dryRun(ctx, lu, res)
+	}
+
+	cur, exists, err := m.currentRoute(ctx, res.User)
+	if err != nil {
+		return at(stepLease, err)
+	}
+	if cur.State == RouteNative && !cur.LeaseHeld(m.now()) && cur.Owner == "" {
+		res.Action = ActionAlreadyNative
+		return nil
+	}
+	l, err := m.acquire(ctx, cur, exists, RouteLegacy)
+	if err != nil {
+		return at(stepLease, err)
+	}
+	if l.cur.State == RouteNative {
+		// A rollback died before it copied anything: the user is native.
+		res.Action = ActionAlreadyNative
+		return at(stepLease, l.release(ctx, RouteNative, cur.LastError))
+	}
+	// From here on every failure puts the route back to legacy, unless
+	// the process is "killed" (tests), which leaves the lease to expire.
+	defer func() {
+		if err == nil || errors.Is(err, errKilled) {
+			return
+		}
+		// A fresh context: the caller's may be what was cancelled.
+		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+		defer cancel()
+		if rerr := l.release(cctx, RouteLegacy, err.Error()); rerr != nil {
+			m.log.Error("putting the route back to legacy failed; the lease will expire", userField(res.User), zap.Error(rerr))
+		}
+		if !res.windowStart.IsZero() {
+			res.Window = time.Since(res.windowStart)
+		}
+	}()
+
+	if err := m.step(stepBulk); err != nil {
+		return at(stepBulk, err)
+	}
+	nu, err := m.cfg.Native.ImportUser(ctx, nativeUser(lu), 0)
+	if err != nil {
+		return at(stepBulk, fmt.Errorf("creating the native user: %w", err))
+	}
+	bulk, err := m.bulkCopy(ctx, lu, nu.ID, l, res)
+	if err != nil {
+		return at(stepBulk, err)
+	}
+
+	if err := m.step(stepMigrating); err != nil {
+		return at(stepMigrating, err)
+	}
+	if err := l.set(ctx, RouteMigrating); err != nil {
+		return at(stepMigrating, err)
+	}
+	res.windowStart = time.Now()
+	if err := sleep(ctx, m.cfg.RouteCacheBound); err != nil {
+		return at(stepMigrating, err)
+	}
+
+	if err := m.step(stepDelta); err != nil {
+		return at(stepDelta, err)
+	}
+	// The password may have changed during the bulk copy.
+	if lu, err = m.cfg.Legacy.LookupUser(ctx, lu.Name); err != nil {
+		return at(stepDelta, err)
+	}
+	sum, err := m.deltaCopy(ctx, lu, nu.ID, bulk, res)
+	if err != nil {
+		return at(stepDelta, err)
+	}
+	if _, err := m.cfg.Native.ImportUser(ctx, nativeUser(lu), sum.Newest()); err != nil {
+		return at(stepDelta, fmt.Errorf("updating the native user: %w", err))
+	}
+
+	if err := m.step(stepVerify); err != nil {
+		return at(stepVerify, err)
+	}
+	if err := m.verifyNative(ctx, lu, nu.ID, sum); err != nil {
+		return at(stepVerify, err)
+	}
+
+	if err := m.step(stepFlip); err != nil {
+		return at(stepFlip, err)
+	}
+	if err := l.release(ctx, RouteNative, ""); err != nil {
+		return at(stepFlip, err)
+	}
+	res.Window = time.Since(res.windowStart)
+	res.Action = ActionMigrated
+	return nil
+}
+
+// dryRun reads and checks everything a migration would, and compares with
+// a native copy if one exists; it writes nothing.
+func (m *Migrator) dryRun(ctx context.Context, lu *LegacyUser, res *UserResult) error {
+	res.Action = ActionDryRun
+	s := m.cfg.Legacy.Schema()
+	want := NewSummary()
+	d := newDigester()
+	err := m.cfg.Legacy.Records(ctx, lu, func(c string, r *Record) error {
+		if err := checkImportable(s, c, r); err != nil {
+			return err
+		}
+		if m.cfg.Limiter != nil {
+			if err := m.cfg.Limiter.Wait(ctx); err != nil {
+				return err
+			}
+		}
+		want.Add(c, d.full(c, r))
+		if m.cfg.OnCopy != nil {
+			m.cfg.OnCopy(1, r.PayloadSize())
+		}
+		return nil
+	})
+	if err != nil {
+		return at(stepBulk, err)
+	}
+	res.Records, res.Bytes = want.Records(), want.Bytes()
+	nu, err := m.cfg.Native.LookupUser(ctx, lu.NativeName())
+	if errors.Is(err, syncstore.ErrNotFound) {
+		res.Notes = append(res.Notes, "no native copy yet")
+		return nil
+	}
+	if err != nil {
+		return at(stepVerify, err)
+	}
+	if err := m.verifyNative(ctx, lu, nu.ID, want); err != nil {
+		var ve *VerifyError
+		if errors.As(err, &ve) {
+			res.Notes = append(res.Notes, fmt.Sprintf("the native copy differs: %s", ve.Error()))
+			return nil
+		}
+		return at(stepVerify, err)
+	}
+	res.Notes = append(res.Notes, "the native copy is identical")
+	return nil
+}

@@ -1,0 +1,202 @@
+package migrate
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"os"
+	"time"
+
+	"go.uber.org/zap"
+	"golang.org/x/time/rate"
+)
+
+// Config wires a Migrator.
+type Config struct {
+	Legacy *LegacyDB
+	Native NativeStore
+	Routes RouteTable
+	Logger *zap.Logger      // nil: no logs
+	Clock  func() time.Time // nil: time.Now
+
+	// RouteCacheBound is how long a route change takes to reach every
+	// shim instance (its route cache TTL). The migrator waits this long
+	// after setting a user to migrating before it copies the last delta,
+	// so no legacy write can land after the delta was read.
+	RouteCacheBound time.Duration
+	// LeaseTTL bounds how long a user can stay locked by a run that died
+	// (default 2 minutes). Leases are renewed while a user is worked on.
+	LeaseTTL time.Duration
+	// Node is the legacy node name written into route rows the migrator
+	// creates and required of existing ones ("" = the default node).
+	Node string
+	// DryRun reads and verifies but writes nothing anywhere.
+	DryRun bool
+	// Limiter, if set, caps the records per second read from the legacy
+	// database (shared by all users of a run).
+	Limiter *rate.Limiter
+	// OnCopy, if set, is told about every batch of records copied (from
+	// several goroutines at once).
+	OnCopy func(records, bytes int64)
+}
+
+// Migrator runs the per-user protocol. Its methods are safe to call for
+// different users from several goroutines.
+type Migrator struct {
+	cfg   Config
+	log   *zap.Logger
+	now   func() time.Time
+	owner string
+	// fault, when set by tests, is called at each protocol step and can
+	// fail it (or, with errKilled, abandon the user without any cleanup,
+	// as kill -9 would).
+	fault func(step string) error
+}
+
+// Protocol steps, for logs, errors and fault injection.
+const (
+	stepLookup    = "lookup"
+	stepLease     = "lease"
+	stepBulk      = "bulk copy"
+	stepMigrating = "set migrating"
+	stepDelta     = "delta copy"
+	stepVerify    = "verify"
+	stepFlip      = "flip"
+)
+
+// errKilled is returned by a test fault to simulate the process dying:
+// the protocol stops where it is and leaves the lease to expire.
+var errKilled = errors.New("killed")
+
+// New checks cfg and returns a Migrator.
+func New(cfg Config) (*Migrator, error) {
+	if cfg.Legacy == nil {
+		return nil, errors.New("migrate: no legacy database")
+	}
+	if cfg.Native == nil {
+		return nil, errors.New("migrate: no native store")
+	}
+	if cfg.Routes == nil {
+		return nil, errors.New("migrate: no route table")
+	}
+	if cfg.LeaseTTL == 0 {
+		cfg.LeaseTTL = 2 * time.Minute
+	}
+	if cfg.LeaseTTL < time.Second || cfg.LeaseTTL <= 2*cfg.RouteCacheBound {
+		return nil, fmt.Errorf("migrate: lease TTL %v must exceed twice the route cache bound %v", cfg.LeaseTTL, cfg.RouteCacheBound)
+	}
+	m := &Migrator{cfg: cfg, log: cfg.Logger, now: cfg.Clock}
+	if m.log == nil {
+		m.log = zap.NewNop()
+	}
+	if m.now == nil {
+		m.now = time.Now
+	}
+	host, _ := os.Hostname()
+	var b [4]byte
+	_, _ = rand.Read(b[:])
+	m.owner = fmt.Sprintf("%s/%d/%s", host, os.Getpid(), hex.EncodeToString(b[:]))
+	if len(m.owner) > 64 {
+		m.owner = m.owner[len(m.owner)-64:]
+	}
+	return m, nil
+}
+
+// Owner is the lease owner token of this migrator.
+func (m *Migrator) Owner() string { return m.owner }
+
+func (m *Migrator) step(name string) error {
+	if m.fault != nil {
+		return m.fault(name)
+	}
+	return nil
+}
+
+// Action says what happened to a user.
+type Action string
+
+const (
+	ActionMigrated      Action = "migrated"
+	ActionAlreadyNative Action = "already native"
+	ActionRolledBack    Action = "rolled back"
+	ActionAlreadyLegacy Action = "already legacy"
+	ActionDryRun        Action = "dry run"
+	ActionFailed        Action = "failed"
+)
+
+// UserResult reports one user's migration or rollback.
+type UserResult struct {
+	User   string
+	Action Action
+	// Records and Bytes are the user's data at the source.
+	Records, Bytes int64
+	// Written counts records written to the destination (bulk + delta);
+	// DeltaWritten and DeltaDeleted the part copied while the user was
+	// unavailable.
+	Written      int64
+	DeltaWritten int
+	DeltaDeleted int
+	// Window is how long the user was in the migrating state (clients
+	// got 503) — zero if it never got there.
+	Window   time.Duration
+	Duration time.Duration
+	// Step is where a failure happened.
+	Step string
+	Err  error
+	// Notes are informational findings (dry-run differences, a password
+	// hash the legacy server cannot verify, …).
+	Notes []string
+
+	windowStart time.Time
+}
+
+// stepError records the step of a failure.
+type stepError struct {
+	step string
+	err  error
+}
+
+func (e *stepError) Error() string { return e.step + ": " + e.err.Error() }
+func (e *stepError) Unwrap() error { return e.err }
+
+func at(step string, err error) error {
+	if err == nil {
+		return nil
+	}
+	var se *stepError
+	if errors.As(err, &se) {
+		return err
+	}
+	return &stepError{step: step, err: err}
+}
+
+// finish fills the failure fields of res from err.
+func finish(res *UserResult, start time.Time, now time.Time, err error) *UserResult {
+	res.Duration = now.Sub(start)
+	if err != nil {
+		res.Action = ActionFailed
+		res.Err = err
+		var se *stepError
+		if errors.As(err, &se) {
+			res.Step = se.step
+		}
+	}
+	return res
+}
+
+// sleep waits d or until ctx ends.
+func sleep(ctx context.Context, d time.Duration) error {
+	if d <= 0 {
+		return ctx.Err()
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}

@@ -1,0 +1,223 @@
+package migrate
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/syncserver/syncserver/syncstore"
+)
+
+const (
+	stepExport = "copy to legacy"
+)
+
+// RollbackUser moves a native user back to the legacy database: lease,
+// migrating (503) and the route cache wait, then the legacy tables of the
+// user are replaced by the native records (unexpired ones; legacy has no
+// TTL) in one transaction, verified, and the route set to legacy. The
+// whole copy happens while the user is unavailable: the native store is
+// authoritative until the flip. The native copy is kept. Any failure puts
+// the route back to native.
+//
+// The native password hash is written back only if the legacy server can
+// verify it (FSyncMS: md5 hex or $2a$ bcrypt; Mozilla PHP: {SSHA-256} or
+// md5 hex); otherwise the legacy hash stays and a note says so.
+func (m *Migrator) RollbackUser(ctx context.Context, name string) (*UserResult, error) {
+	start := time.Now()
+	res := &UserResult{User: syncstore.NormalizeUsername(name)}
+	err := m.rollbackUser(ctx, name, res)
+	finish(res, start, time.Now(), err)
+	if err != nil {
+		m.log.Error("rollback failed", userField(res.User), zap.String("step", res.Step), zap.Error(err))
+	} else {
+		m.log.Info("user done", userField(res.User), zap.String("action", string(res.Action)), zap.Int64("records", res.Records),
+			zap.Duration("window", res.Window))
+	}
+	return res, err
+}
+
+func (m *Migrator) rollbackUser(ctx context.Context, name string, res *UserResult) (err error) {
+	if m.cfg.DryRun {
+		return at(stepLease, errors.New("rollback has no dry run"))
+	}
+	cur, exists, err := m.currentRoute(ctx, res.User)
+	if err != nil {
+		return at(stepLease, err)
+	}
+	if cur.Effective(m.now()) == RouteLegacy && !cur.LeaseHeld(m.now()) {
+		res.Action = ActionAlreadyLegacy
+		if cur.Owner != "" {
+			// Clear the dead owner's leftovers.
+			if l, err := m.acquire(ctx, cur, exists, RouteNative); err == nil {
+				return at(stepLease, l.release(ctx, RouteLegacy, cur.LastError))
+			}
+		}
+		return nil
+	}
+	nu, err := m.cfg.Native.LookupUser(ctx, res.User)
+	if err != nil {
+		return at(stepLookup, fmt.Errorf("loading native user %q: %w", res.User, err))
+	}
+	lu, err := m.cfg.Legacy.LookupUser(ctx, res.User)
+	if errors.Is(err, ErrUnknownUser) {
+		// Registered natively: the legacy server has never seen the user.
+		lu = &LegacyUser{Name: res.User, PasswordHash: nu.PasswordHash}
+		if nu.Email != "" {
+			e := nu.Email
+			lu.Email = &e
+		}
+		if m.cfg.Legacy.Schema().Variant == VariantMozilla {
+			one := int64(1)
+			lu.Status = &one
+		}
+	} else if err != nil {
+		return at(stepLookup, err)
+	}
+	if legacyVerifiable(m.cfg.Legacy.Schema().Variant, nu.PasswordHash) {
+		lu.PasswordHash = nu.PasswordHash
+	} else if nu.PasswordHash != lu.PasswordHash {
+		res.Notes = append(res.Notes, "the native password hash is in a format the legacy server cannot verify; the legacy hash was kept")
+	}
+
+	l, err := m.acquire(ctx, cur, exists, RouteNative)
+	if err != nil {
+		return at(stepLease, err)
+	}
+	defer func() {
+		if err == nil || errors.Is(err, errKilled) {
+			return
+		}
+		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+		defer cancel()
+		if rerr := l.release(cctx, RouteNative, "rollback: "+err.Error()); rerr != nil {
+			m.log.Error("putting the route back to native failed; the lease will expire", userField(res.User), zap.Error(rerr))
+		}
+		if !res.windowStart.IsZero() {
+			res.Window = time.Since(res.windowStart)
+		}
+	}()
+	if err := m.step(stepMigrating); err != nil {
+		return at(stepMigrating, err)
+	}
+	if err := l.set(ctx, RouteMigrating); err != nil {
+		return at(stepMigrating, err)
+	}
+	res.windowStart = time.Now()
+	if err := sleep(ctx, m.cfg.RouteCacheBound); err != nil {
+		return at(stepMigrating, err)
+	}
+
+	if err := m.step(stepExport); err != nil {
+		return at(stepExport, err)
+	}
+	want := NewSummary()
+	critical := map[string]*Record{}
+	d := newDigester()
+	nowUnix := m.now().Unix()
+	err = m.cfg.Legacy.ReplaceUser(ctx, lu, func(emit func(string, *Record) error) error {
+		return m.cfg.Native.ExportRecords(ctx, nu.ID, func(c string, r *Record) error {
+			if r.Expired(nowUnix) {
+				return nil
+			}
+			want.Add(c, d.full(c, r))
+			if isCritical(c, r.ID) {
+				critical[c+"/"+r.ID] = r
+			}
+			if m.cfg.OnCopy != nil {
+				m.cfg.OnCopy(1, r.PayloadSize())
+			}
+			res.Written++
+			return emit(c, r)
+		})
+	})
+	if err != nil {
+		return at(stepExport, err)
+	}
+	res.Records, res.Bytes = want.Records(), want.Bytes()
+
+	if err := m.step(stepVerify); err != nil {
+		return at(stepVerify, err)
+	}
+	if err := m.verifyLegacy(ctx, lu, want, critical); err != nil {
+		return at(stepVerify, err)
+	}
+
+	if err := m.step(stepFlip); err != nil {
+		return at(stepFlip, err)
+	}
+	if err := l.release(ctx, RouteLegacy, ""); err != nil {
+		return at(stepFlip, err)
+	}
+	res.Window = time.Since(res.windowStart)
+	res.Action = ActionRolledBack
+	return nil
+}
+
+// verifyLegacy re-reads what the rollback wrote.
+func (m *Migrator) verifyLegacy(ctx context.Context, lu *LegacyUser, want *Summary, critical map[string]*Record) error {
+	lu2, err := m.cfg.Legacy.LookupUser(ctx, lu.Name)
+	if err != nil {
+		return err
+	}
+	got := NewSummary()
+	if err := m.cfg.Legacy.Digests(ctx, lu2, func(c string, rd RecordDigest) error {
+		got.Add(c, rd)
+		return nil
+	}); err != nil {
+		return err
+	}
+	mismatches := want.Compare(got)
+	for _, cr := range criticalRecords {
+		var legacy *Record
+		if err := m.cfg.Legacy.RecordsByID(ctx, lu2, cr[0], []string{cr[1]}, func(_ string, r *Record) error {
+			legacy = r
+			return nil
+		}); err != nil {
+			return err
+		}
+		if msg := compareCritical(cr[0], cr[1], critical[cr[0]+"/"+cr[1]], legacy); msg != "" {
+			mismatches = append(mismatches, msg)
+		}
+	}
+	if lu2.PasswordHash != lu.PasswordHash {
+		mismatches = append(mismatches, "password hash differs")
+	}
+	if len(mismatches) > 0 {
+		return &VerifyError{User: lu.NativeName(), Mismatches: mismatches}
+	}
+	return nil
+}
+
+// legacyVerifiable reports whether the legacy server of variant v can
+// check a password against hash (LEGACY.md §1.3, §2.1).
+func legacyVerifiable(v Variant, hash string) bool {
+	if isMD5Hex(hash) {
+		return true
+	}
+	switch v {
+	case VariantFSyncMS:
+		// FSyncMS treats only "$2a$" as bcrypt; Go's bcrypt writes $2a$.
+		return strings.HasPrefix(hash, "$2a$") && len(hash) == 60
+	case VariantMozilla:
+		return strings.HasPrefix(hash, "{SSHA-256}")
+	}
+	return false
+}
+
+func isMD5Hex(s string) bool {
+	if len(s) != 32 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f' || c >= 'A' && c <= 'F') {
+			return false
+		}
+	}
+	return true
+}

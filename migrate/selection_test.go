@@ -1,0 +1,68 @@
+package migrate
+
+import (
+	"crypto/sha256"
+	"strings"
+	"testing"
+
+	"github.com/syncserver/syncserver/migrate/legacytest"
+)
+
+func TestBucket(t *testing.T) {
+	for _, name := range []string{"alice", "7qrzrjz52vgwen6e7w2y7v6xknd46wxt", "Bob_99"} {
+		sum := sha256.Sum256([]byte(strings.ToLower(name)))
+		want := (int(sum[0])<<8 | int(sum[1])) % 100
+		if got := Bucket(name); got != want || Bucket(strings.ToUpper(name)) != want {
+			t.Errorf("Bucket(%q) = %d, want %d for every case", name, got, want)
+		}
+	}
+	// Over many names the buckets spread evenly enough for canaries.
+	var hist [100]int
+	for i := range 10000 {
+		hist[Bucket("user"+strings.Repeat("x", i%7)+string(rune('a'+i%26))+strings.Repeat("y", i/26))]++
+	}
+	for b, n := range hist {
+		if n < 40 || n > 180 {
+			t.Errorf("bucket %d holds %d of 10,000 names", b, n)
+		}
+	}
+}
+
+func TestSelection(t *testing.T) {
+	f := newFixture(t, legacytest.Layout{Variant: legacytest.FSyncMS}, legacytest.Spec{Users: 6, Records: []int{3}, BcryptCost: 4})
+	ctx := testContext(t)
+	file := strings.NewReader("# canary users\nCAROL-jones\n\n  dave  # trailing comment\nalice.smith\n")
+	sel := Selection{Users: []string{"Alice.Smith", "zed"}, File: file}
+	got, err := sel.ResolveLegacy(ctx, f.legacy)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Join(got, ",") != "alice.smith,carol-jones,dave,zed" {
+		t.Errorf("named selection %v", got)
+	}
+	all, err := (&Selection{All: true}).ResolveLegacy(ctx, f.legacy)
+	if err != nil || len(all) != 6 {
+		t.Fatalf("--all: %v %v", all, err)
+	}
+	for _, pct := range []int{1, 30, 100} {
+		canary, err := (&Selection{Canary: pct}).ResolveLegacy(ctx, f.legacy)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := 0
+		for _, u := range all {
+			if Bucket(u) < pct {
+				want++
+			}
+		}
+		if len(canary) != want {
+			t.Errorf("--canary %d selected %v, want %d users", pct, canary, want)
+		}
+	}
+	if _, err := (&Selection{Canary: 101}).ResolveLegacy(ctx, f.legacy); err == nil {
+		t.Error("--canary 101 accepted")
+	}
+	if _, err := (&Selection{File: strings.NewReader("two names\n")}).ResolveLegacy(ctx, f.legacy); err == nil {
+		t.Error("a line with two names accepted")
+	}
+}

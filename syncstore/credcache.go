@@ -1,0 +1,187 @@
+package syncstore
+
+import (
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/hashicorp/golang-lru/v2/expirable"
+)
+
+// Defaults for the verified-credentials cache.
+const (
+	DefaultCredCacheTTL  = 5 * time.Minute
+	DefaultCredCacheSize = 10000
+)
+
+// credKey identifies one (username, password) pair without containing the
+// password: an HMAC under a key that lives only in this process, so a
+// memory dump of the cache cannot be brute-forced offline the way a plain
+// hash could.
+type credKey [sha256.Size]byte
+
+// credCache remembers recently verified credentials so that a Sync client,
+// which sends Basic auth with every request, does not pay for bcrypt on each
+// one.
+//
+// Lock order: opMu, then the LRU's internal lock, then idxMu. The LRU calls
+// onEvict with its lock held, so onEvict may only take idxMu, and nothing
+// may call into the LRU while holding idxMu.
+type credCache struct {
+	hmacKey []byte
+	lru     *expirable.LRU[credKey, credEntry] // nil: caching disabled
+
+	// opMu makes add and forget atomic with respect to each other, so an
+	// entry can never be added to the LRU after forget collected the keys
+	// of its user.
+	opMu sync.Mutex
+	// epoch counts forget calls. A verification that began before a forget
+	// may have read the old password hash; add refuses its result.
+	epoch uint64
+
+	idxMu  sync.Mutex
+	byName map[string]map[credKey]struct{}
+}
+
+type credEntry struct {
+	name string // the normalized username, to find the entry's index set
+	user User
+}
+
+// newCredCache builds a cache holding up to size entries for ttl each.
+// size < 0 disables caching (keys are still derived, for singleflight).
+func newCredCache(size int, ttl time.Duration) (*credCache, error) {
+	c := &credCache{
+		hmacKey: make([]byte, sha256.Size),
+		byName:  make(map[string]map[credKey]struct{}),
+	}
+	if _, err := rand.Read(c.hmacKey); err != nil {
+		return nil, fmt.Errorf("generating credential cache key: %w", err)
+	}
+	if size < 0 {
+		return c, nil
+	}
+	if size == 0 {
+		size = DefaultCredCacheSize
+	}
+	if ttl <= 0 {
+		ttl = DefaultCredCacheTTL
+	}
+	c.lru = expirable.NewLRU[credKey, credEntry](size, c.onEvict, ttl)
+	return c, nil
+}
+
+// key derives the cache key of a login attempt. The 0x00 separator keeps
+// ("ab", "c") and ("a", "bc") apart; usernames never contain NUL.
+func (c *credCache) key(name, password string) credKey {
+	m := hmac.New(sha256.New, c.hmacKey)
+	m.Write([]byte(NormalizeUsername(name)))
+	m.Write([]byte{0})
+	m.Write([]byte(password))
+	var k credKey
+	m.Sum(k[:0])
+	return k
+}
+
+// get returns a copy of the cached user for k.
+func (c *credCache) get(k credKey) (*User, bool) {
+	if c.lru == nil {
+		return nil, false
+	}
+	e, ok := c.lru.Get(k)
+	if !ok {
+		return nil, false
+	}
+	u := e.user
+	return &u, true
+}
+
+// currentEpoch is read before a verification starts and handed to add.
+func (c *credCache) currentEpoch() uint64 {
+	c.opMu.Lock()
+	defer c.opMu.Unlock()
+	return c.epoch
+}
+
+// add caches a copy of u under k unless a forget happened since epoch was
+// read, in which case the verification may have used a stale hash.
+func (c *credCache) add(k credKey, u *User, epoch uint64) {
+	if c.lru == nil {
+		return
+	}
+	c.opMu.Lock()
+	defer c.opMu.Unlock()
+	if c.epoch != epoch {
+		return
+	}
+	name := NormalizeUsername(u.Name)
+	// Index before inserting: the insert may evict, and an evicted key
+	// must already be known to the index to be removed from it.
+	c.idxMu.Lock()
+	set := c.byName[name]
+	if set == nil {
+		set = make(map[credKey]struct{})
+		c.byName[name] = set
+	}
+	set[k] = struct{}{}
+	c.idxMu.Unlock()
+	c.lru.Add(k, credEntry{name: name, user: *u})
+}
+
+// forget drops every cached credential of the user and makes in-flight
+// verifications uncacheable.
+func (c *credCache) forget(name string) {
+	c.opMu.Lock()
+	defer c.opMu.Unlock()
+	c.epoch++
+	if c.lru == nil {
+		return
+	}
+	name = NormalizeUsername(name)
+	c.idxMu.Lock()
+	set := c.byName[name]
+	delete(c.byName, name)
+	c.idxMu.Unlock()
+	for k := range set {
+		c.lru.Remove(k)
+	}
+}
+
+// purge empties the cache. The LRU's expiry goroutine cannot be stopped
+// (golang-lru v2.0.7 has no Close), so this at least releases the entries
+// when the owner is discarded, e.g. on a config reload.
+func (c *credCache) purge() {
+	if c.lru == nil {
+		return
+	}
+	c.opMu.Lock()
+	defer c.opMu.Unlock()
+	c.lru.Purge()
+}
+
+// len reports the number of cached entries, expired ones not yet swept
+// included.
+func (c *credCache) len() int {
+	if c.lru == nil {
+		return 0
+	}
+	return c.lru.Len()
+}
+
+// onEvict keeps the per-user index in step with removals, expiries and
+// size evictions. Called with the LRU's lock held.
+func (c *credCache) onEvict(k credKey, e credEntry) {
+	c.idxMu.Lock()
+	defer c.idxMu.Unlock()
+	set := c.byName[e.name]
+	if set == nil {
+		return
+	}
+	delete(set, k)
+	if len(set) == 0 {
+		delete(c.byName, e.name)
+	}
+}

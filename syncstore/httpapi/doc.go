@@ -1,0 +1,46 @@
+// Package httpapi serves the Firefox Sync 1.1 protocol over plain
+// net/http: the Storage API 1.0/1.1 under /<1.0|1|1.1>/<user>/ and the
+// User API 1.0 under /user/<1.0|1>/<user>, /misc/1.0/captcha_html and
+// /__heartbeat__, on top of a syncstore.Store. It imports neither Caddy
+// nor a SQL driver; the Caddy module wraps a Handler.
+//
+// Behaviour follows PROTOCOL.md (its Decision lines and the §11
+// checklist). Where the specification leaves the answer to us:
+//
+//   - Unknown paths answer 404 "not found" (text/plain), known paths with
+//     another method 405 with Allow; neither is authenticated. Invalid
+//     usernames do not match a route (404), invalid collection names are
+//     400 body 13 after authentication.
+//   - Every response carries X-Weave-Timestamp: the request's server time,
+//     or for a write the timestamp the store committed, which is also the
+//     body. A metadata-only PUT of an existing record answers with the
+//     record's unchanged modified (§6.7), while X-Weave-Timestamp is the
+//     request's write timestamp.
+//   - A record id in the URL that no record can have (over 64 bytes,
+//     non-printable, "/" or ","): PUT 400 body 8, GET 404, DELETE 200.
+//   - A missing record is 404 with the JSON string "record not found".
+//   - Bad query values and a non-numeric X-If-Unmodified-Since are 400
+//     body 1; a body over MaxRequestBytes is 400 body 17 and nothing is
+//     written; a body that breaks off while being read is 400 body 1.
+//   - A batch POST in which no record is accepted writes nothing and
+//     answers with the request's server time (X-If-Unmodified-Since still
+//     applies).
+//   - Store failures are 503 with Retry-After and X-Weave-Backoff and a
+//     JSON string "server issue: …"; panics likewise. Never 500.
+//   - Closed registration, and addresses missing from the allowlist, get
+//     400 body 3 ("invalid username": this name cannot be registered
+//     here); the mode is checked before anything else, the allowlist after
+//     the e-mail checks. Passwords longer than bcrypt's 72 bytes are
+//     refused like weak ones (400 body 9); a new password that is not
+//     UTF-8 is treated as missing (400 body 7).
+//   - The strict username check (error 15) accepts the username derived
+//     with IDNA (UsernameFromEmail, as the Reference) and without it (as
+//     Firefox computes it); they differ only for internationalised domains.
+//   - There is no password-reset back-end: GET …/password_reset is 503
+//     without back-off headers (Firefox would stop syncing on them), a
+//     reset code on POST …/password is always 400 body 10, DELETE
+//     …/password_reset authenticates and answers "success", and
+//     /weave-password-reset is 404.
+//   - node/weave answers Config.PublicURL, or scheme://Host/ of the request
+//     when it is empty (JSON null without a Host header).
+package httpapi

@@ -1,0 +1,93 @@
+package httpapi
+
+import (
+	"net/http"
+	"slices"
+	"strconv"
+
+	"github.com/syncserver/syncserver/syncstore"
+)
+
+// serveInfo answers GET info/<what> (PROTOCOL.md §6.1–§6.4), always as
+// JSON whatever the Accept header says.
+func (h *Handler) serveInfo(w http.ResponseWriter, r *http.Request, rt *route, u *syncstore.User) {
+	buf := h.buffers.get()
+	defer h.buffers.put(buf)
+	b := *buf
+	switch rt.info {
+	case infoCollections:
+		stamps, err := h.store.CollectionTimestamps(r.Context(), u.ID)
+		if err != nil {
+			h.storeFailed(w, r, rt, err)
+			return
+		}
+		b = appendObject(b, stamps, func(dst []byte, ts syncstore.Timestamp) []byte {
+			return ts.AppendText(dst)
+		})
+		w.Header().Set(headerRecords, strconv.Itoa(len(stamps)))
+	case infoCounts:
+		counts, err := h.store.CollectionCounts(r.Context(), u.ID)
+		if err != nil {
+			h.storeFailed(w, r, rt, err)
+			return
+		}
+		b = appendObject(b, counts, func(dst []byte, n int64) []byte {
+			return strconv.AppendInt(dst, n, 10)
+		})
+		w.Header().Set(headerRecords, strconv.Itoa(len(counts)))
+	case infoUsage:
+		usage, err := h.store.CollectionUsage(r.Context(), u.ID)
+		if err != nil {
+			h.storeFailed(w, r, rt, err)
+			return
+		}
+		b = appendObject(b, usage, appendKB)
+	case infoQuota:
+		usage, err := h.store.CollectionUsage(r.Context(), u.ID)
+		if err != nil {
+			h.storeFailed(w, r, rt, err)
+			return
+		}
+		var used int64
+		for _, n := range usage {
+			used += n
+		}
+		b = append(b, '[')
+		b = appendKB(b, used)
+		b = append(b, ',')
+		if h.quota > 0 {
+			b = appendKB(b, h.quota)
+		} else {
+			b = append(b, "null"...)
+		}
+		b = append(b, ']')
+	}
+	*buf = b
+	send(w, http.StatusOK, typeJSON, b)
+}
+
+// appendObject renders m as a JSON object with keys in sorted order, so
+// answers are stable.
+func appendObject[V any](dst []byte, m map[string]V, appendValue func([]byte, V) []byte) []byte {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	dst = append(dst, '{')
+	for i, k := range keys {
+		if i > 0 {
+			dst = append(dst, ',')
+		}
+		dst = syncstore.AppendJSONString(dst, k)
+		dst = append(dst, ':')
+		dst = appendValue(dst, m[k])
+	}
+	return append(dst, '}')
+}
+
+// appendKB renders a byte count in KB as the Reference does: a float
+// (0.5009765625), integral values without a fraction.
+func appendKB(dst []byte, bytes int64) []byte {
+	return strconv.AppendFloat(dst, float64(bytes)/1024, 'f', -1, 64)
+}

@@ -1,0 +1,167 @@
+package httpapi
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"net/http"
+
+	"github.com/syncserver/syncserver/syncstore"
+)
+
+// getItem answers GET storage/<collection>/<id> (PROTOCOL.md §6.6): the
+// record as JSON, or 404 when it is missing or expired — clients read a
+// 404 on meta/global or crypto/keys as "fresh start".
+func (h *Handler) getItem(w http.ResponseWriter, r *http.Request, rt *route, u *syncstore.User) {
+	if !syncstore.ValidID(rt.id) {
+		sendRecordNotFound(w)
+		return
+	}
+	rec, err := h.store.GetRecord(r.Context(), u.ID, rt.collection, rt.id)
+	if errors.Is(err, syncstore.ErrNotFound) {
+		sendRecordNotFound(w)
+		return
+	}
+	if err != nil {
+		h.storeFailed(w, r, rt, err)
+		return
+	}
+	buf := h.buffers.get()
+	defer h.buffers.put(buf)
+	b := rec.AppendJSON(*buf)
+	*buf = b
+	send(w, http.StatusOK, typeJSON, b)
+}
+
+// sendRecordNotFound answers 404 for a record, with PHP's body.
+func sendRecordNotFound(w http.ResponseWriter) {
+	send(w, http.StatusNotFound, typeJSON, []byte(`"record not found"`))
+}
+
+// putItem answers PUT storage/<collection>/<id> (PROTOCOL.md §6.7): one
+// record, merged into the stored one, answered with its timestamp.
+func (h *Handler) putItem(w http.ResponseWriter, r *http.Request, rt *route, u *syncstore.User) {
+	opt, err := writeOptions(r)
+	if err != nil {
+		sendBadRequest(w, errIllegalMethod)
+		return
+	}
+	buf := h.readBodyOrFail(w, r)
+	if buf == nil {
+		return
+	}
+	defer h.buffers.put(buf)
+	body := *buf
+	if !json.Valid(body) {
+		sendBadRequest(w, errMalformedJSON)
+		return
+	}
+	if !syncstore.ValidID(rt.id) {
+		sendBadRequest(w, errInvalidWBO)
+		return
+	}
+	rec, ok := decodeItem(body, rt.id, h.maxPayload)
+	if !ok {
+		sendBadRequest(w, errInvalidWBO)
+		return
+	}
+	h.writeOne(w, r, rt, u, rec, opt)
+}
+
+// writeOne stores one record and answers with its modified time: the
+// write's timestamp, or for a metadata-only update of an existing record
+// its unchanged modified (PROTOCOL.md §6.7 decision). X-Weave-Timestamp is
+// the write's timestamp either way.
+func (h *Handler) writeOne(w http.ResponseWriter, r *http.Request, rt *route, u *syncstore.User, rec *syncstore.WBO, opt syncstore.WriteOptions) {
+	opt.QuotaBytes = h.quota
+	res, err := h.store.PutRecords(r.Context(), u.ID, rt.collection, []syncstore.WBO{*rec}, opt)
+	if err != nil {
+		h.storeFailed(w, r, rt, err)
+		return
+	}
+	setTimestamp(w, res.Modified)
+	h.setQuotaRemaining(w, res.UsedBytes)
+	modified := res.Modified
+	if len(res.RecordModified) == 1 {
+		modified = res.RecordModified[0]
+	}
+	var text [24]byte
+	send(w, http.StatusOK, typeJSON, modified.AppendText(text[:0]))
+}
+
+// decodeItem parses a PUT body as the record named by the URL. The URL id
+// is authoritative: a body id must be absent, null or equal to it.
+func decodeItem(body []byte, id string, maxPayload int) (*syncstore.WBO, bool) {
+	body = bytes.TrimSpace(body)
+	if len(body) < 2 || body[0] != '{' {
+		return nil, false
+	}
+	var fields map[string]json.RawMessage
+	if err := json.Unmarshal(body, &fields); err != nil {
+		return nil, false
+	}
+	if raw, ok := fields["id"]; ok && string(raw) != "null" {
+		var bodyID string
+		switch c := raw[0]; {
+		case c == '"':
+			if err := json.Unmarshal(raw, &bodyID); err != nil {
+				return nil, false
+			}
+		case c == '-' || (c >= '0' && c <= '9'):
+			bodyID = string(raw) // numbers are ids too, as in a POST
+		default:
+			return nil, false
+		}
+		if bodyID != id {
+			return nil, false
+		}
+	}
+	// Append the URL id as the last member: with duplicate keys the last
+	// one wins, and DecodeWBO then validates the record as a POST would.
+	inner := bytes.TrimSpace(body[1 : len(body)-1])
+	withID := make([]byte, 0, len(body)+len(id)+8)
+	withID = append(withID, '{')
+	withID = append(withID, inner...)
+	if len(inner) > 0 {
+		withID = append(withID, ',')
+	}
+	withID = append(withID, `"id":`...)
+	withID = syncstore.AppendJSONString(withID, id)
+	withID = append(withID, '}')
+	rec, derr := syncstore.DecodeWBO(withID, maxPayload)
+	if derr != nil {
+		return nil, false
+	}
+	return rec, true
+}
+
+// deleteItem answers DELETE storage/<collection>/<id> (PROTOCOL.md
+// §6.10): 200 with the timestamp whether or not the record existed (an id
+// no record can have included).
+func (h *Handler) deleteItem(w http.ResponseWriter, r *http.Request, rt *route, u *syncstore.User) {
+	opt, err := writeOptions(r)
+	if err != nil {
+		sendBadRequest(w, errIllegalMethod)
+		return
+	}
+	q := syncstore.Query{IDs: []string{rt.id}}
+	ts, err := h.store.DeleteRecords(r.Context(), u.ID, rt.collection, &q, opt)
+	if err != nil {
+		h.storeFailed(w, r, rt, err)
+		return
+	}
+	sendTimestamp(w, ts)
+}
+
+// setQuotaRemaining adds X-Weave-Quota-Remaining (in KB) once less than a
+// megabyte of quota is left, as the Reference does; Firefox warns the user.
+func (h *Handler) setQuotaRemaining(w http.ResponseWriter, used int64) {
+	if h.quota <= 0 {
+		return
+	}
+	left := max(h.quota-used, 0)
+	if left > 1024*1024 {
+		return
+	}
+	w.Header().Set(headerQuotaRemaining, string(appendKB(nil, left)))
+}

@@ -1,0 +1,133 @@
+package memcache
+
+import "time"
+
+// invalidate makes the cached answers of userID stale. It runs after a
+// write committed (or failed in a way that may have committed): bumping
+// before the commit would let a reader cache the old rows under the new
+// generation.
+func (s *Store) invalidate(userID int64) {
+	// A user with a queued invalidation queues behind it, so flags are
+	// still set before the generation moves.
+	if !s.pending.has(userID) && s.health.usable() {
+		err := s.bump(s.keys.gen(userID))
+		if err == nil {
+			return
+		}
+		s.failed("incr", err)
+	}
+	s.queue(userID, 0)
+}
+
+// markTTL flags userID before a write that stores records with a TTL.
+func (s *Store) markTTL(userID int64, f flags) {
+	if !s.pending.has(userID) && s.health.usable() {
+		err := s.setFlags(userID, f)
+		if err == nil {
+			return
+		}
+		s.failed("set", err)
+	}
+	s.queue(userID, f)
+}
+
+// invalidateAll bumps the epoch after PurgeExpired, which removes rows of
+// users it does not name.
+func (s *Store) invalidateAll() {
+	if s.health.usable() {
+		err := s.bump(s.keys.epoch)
+		if err == nil {
+			return
+		}
+		s.failed("incr", err)
+	}
+	s.pending.addEpoch()
+	s.wakeFlusher()
+}
+
+func (s *Store) queue(userID int64, f flags) {
+	s.pending.add(userID, f)
+	s.wakeFlusher()
+}
+
+func (s *Store) wakeFlusher() {
+	select {
+	case s.wake <- struct{}{}:
+	default: // already awake
+	}
+}
+
+// failed records a memcached failure: counted, logged once per outage, and
+// reads skip memcached for the cooldown.
+func (s *Store) failed(op string, err error) {
+	s.count.errors.Add(1)
+	s.health.failed(op, err)
+}
+
+// flushLoop delivers queued invalidations once memcached answers again.
+func (s *Store) flushLoop() {
+	defer close(s.done)
+	for {
+		select {
+		case <-s.stop:
+			return
+		case <-s.wake:
+		}
+		for s.pending.len() > 0 {
+			if !s.sleep(s.health.wait()) {
+				return
+			}
+			s.flushPending()
+		}
+	}
+}
+
+// sleep waits d unless the store closes first (then it returns false).
+func (s *Store) sleep(d time.Duration) bool {
+	if d <= 0 {
+		select {
+		case <-s.stop:
+			return false
+		default:
+			return true
+		}
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-s.stop:
+		return false
+	case <-t.C:
+		return true
+	}
+}
+
+// flushPending tries every queued invalidation once, stopping at the first
+// failure (which starts a cooldown).
+func (s *Store) flushPending() {
+	if !s.health.usable() {
+		return
+	}
+	users, epoch, epochSeq := s.pending.snapshot()
+	for userID, op := range users {
+		if op.flags != 0 {
+			if err := s.setFlags(userID, op.flags); err != nil {
+				s.failed("set", err)
+				return
+			}
+		}
+		if err := s.bump(s.keys.gen(userID)); err != nil {
+			s.failed("incr", err)
+			return
+		}
+		s.health.succeeded()
+		s.pending.delivered(userID, op.seq)
+	}
+	if epoch {
+		if err := s.bump(s.keys.epoch); err != nil {
+			s.failed("incr", err)
+			return
+		}
+		s.pending.deliveredEpoch(epochSeq)
+	}
+}

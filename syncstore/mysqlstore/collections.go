@@ -1,0 +1,112 @@
+package mysqlstore
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"sync"
+
+	"github.com/syncserver/syncserver/syncstore"
+)
+
+// collectionCache maps collection names to ids. Names are global and never
+// renamed or removed, so a mapping once seen stays true; only misses go to
+// the database (another instance may have created the name since).
+type collectionCache struct {
+	mu     sync.RWMutex
+	byName map[string]int
+}
+
+func (c *collectionCache) get(name string) (int, bool) {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	id, ok := c.byName[name]
+	return id, ok
+}
+
+func (c *collectionCache) put(name string, id int) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.byName == nil {
+		c.byName = make(map[string]int)
+	}
+	c.byName[name] = id
+}
+
+// load fills the cache with every known name.
+func (c *collectionCache) load(ctx context.Context, db *sql.DB) error {
+	rows, err := db.QueryContext(ctx, "SELECT id, name FROM collections")
+	if err != nil {
+		return fmt.Errorf("loading collection names: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var id int
+		var name string
+		if err := rows.Scan(&id, &name); err != nil {
+			return fmt.Errorf("loading collection names: %w", err)
+		}
+		c.put(name, id)
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("loading collection names: %w", err)
+	}
+	return nil
+}
+
+// collectionID finds the id of an existing collection name; ok is false
+// when no collection has that name (reads of it find nothing).
+func (s *Store) collectionID(ctx context.Context, name string) (id int, ok bool, err error) {
+	if id, ok := s.colls.get(name); ok {
+		return id, true, nil
+	}
+	// Anything else could not have been stored, and comparing non-ASCII
+	// text with the ascii column would be an error rather than a miss.
+	if !syncstore.ValidCollection(name) {
+		return 0, false, nil
+	}
+	err = s.db.QueryRowContext(ctx, "SELECT id FROM collections WHERE name = ?", name).Scan(&id)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		return 0, false, nil
+	case err != nil:
+		return 0, false, fmt.Errorf("looking up collection %q: %w", name, err)
+	}
+	s.colls.put(name, id)
+	return id, true, nil
+}
+
+// maxCollectionRetries bounds the attempts to claim a new collection id
+// while other instances keep claiming the same one.
+const maxCollectionRetries = 20
+
+// ensureCollection returns the id of name, creating the collection when it
+// is new. It runs outside the write transaction: a created name is
+// harmless even if the write then fails, and it keeps the global
+// collections table out of the per-user lock order.
+func (s *Store) ensureCollection(ctx context.Context, name string) (int, error) {
+	id, ok, err := s.collectionID(ctx, name)
+	if err != nil || ok {
+		return id, err
+	}
+	if !syncstore.ValidCollection(name) {
+		return 0, fmt.Errorf("invalid collection name %q", name)
+	}
+	for range maxCollectionRetries {
+		// Two instances creating names at once may both compute the same
+		// MAX(id)+1; the loser gets a duplicate key and tries again (or
+		// finds that the winner created this very name).
+		_, err := s.db.ExecContext(ctx,
+			"INSERT INTO collections (id, name) SELECT GREATEST(COALESCE(MAX(id), 0) + 1, ?), ? FROM collections",
+			syncstore.FirstCustomCollectionID, name)
+		if err != nil && errorNumber(err) != errDuplicateKey {
+			return 0, fmt.Errorf("creating collection %q: %w", name, err)
+		}
+		id, ok, err := s.collectionID(ctx, name)
+		if err != nil || ok {
+			return id, err
+		}
+	}
+	return 0, fmt.Errorf("creating collection %q: no free id after %d attempts", name, maxCollectionRetries)
+}

@@ -1,0 +1,150 @@
+package mysqlstore
+
+import (
+	"cmp"
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/syncserver/syncserver/syncstore"
+)
+
+// purgeBatch is how many expired rows one round of PurgeExpired picks. Each
+// user's share is deleted in a short transaction of its own, so the purge
+// never holds many users' locks at once.
+const purgeBatch = 1000
+
+// rowKey is a wbo primary key.
+type rowKey struct {
+	userID int64
+	collID int
+	id     string
+}
+
+// PurgeExpired deletes up to limit records whose expiry is at or before
+// now (all when limit <= 0) and returns how many went. It takes each
+// user's lock like a write, so the aggregates stay exact, but does not
+// change the user's write timestamp: clients did not write anything.
+func (s *Store) PurgeExpired(ctx context.Context, now time.Time, limit int) (int64, error) {
+	cutoff := now.Unix()
+	var total int64
+	for limit <= 0 || total < int64(limit) {
+		want := purgeBatch
+		if limit > 0 {
+			want = int(min(int64(want), int64(limit)-total))
+		}
+		keys, err := s.expiredKeys(ctx, cutoff, want)
+		if err != nil {
+			return total, err
+		}
+		var round int64
+		for len(keys) > 0 {
+			n := 1
+			for n < len(keys) && keys[n].userID == keys[0].userID {
+				n++
+			}
+			deleted, err := s.purgeUser(ctx, keys[0].userID, keys[:n], cutoff)
+			if err != nil {
+				return total + round, err
+			}
+			round += deleted
+			keys = keys[n:]
+		}
+		total += round
+		// A short round means nothing is left; an empty one means every
+		// candidate was rewritten meanwhile, so stop rather than spin.
+		if round == 0 || round < int64(want) {
+			break
+		}
+	}
+	return total, nil
+}
+
+// expiredKeys picks up to n expired rows, through the expiry index (which
+// holds the primary key, so the table itself is not read), sorted by user
+// and collection.
+func (s *Store) expiredKeys(ctx context.Context, cutoff int64, n int) ([]rowKey, error) {
+	rows, err := s.db.QueryContext(ctx,
+		"SELECT user_id, collection_id, id FROM wbo WHERE expiry <= ? ORDER BY expiry LIMIT ?", cutoff, n)
+	if err != nil {
+		return nil, fmt.Errorf("finding expired records: %w", err)
+	}
+	defer rows.Close()
+	var keys []rowKey
+	for rows.Next() {
+		var k rowKey
+		if err := rows.Scan(&k.userID, &k.collID, &k.id); err != nil {
+			return nil, fmt.Errorf("finding expired records: %w", err)
+		}
+		keys = append(keys, k)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("finding expired records: %w", err)
+	}
+	slices.SortFunc(keys, func(a, b rowKey) int {
+		return cmp.Or(cmp.Compare(a.userID, b.userID), cmp.Compare(a.collID, b.collID))
+	})
+	return keys, nil
+}
+
+// purgeUser deletes those of keys (all of one user, sorted by collection)
+// that are still expired, and fixes the aggregates.
+func (s *Store) purgeUser(ctx context.Context, userID int64, keys []rowKey, cutoff int64) (int64, error) {
+	var deleted int64
+	err := s.inTx(ctx, func(tx *sql.Tx) error {
+		deleted = 0
+		lock, err := lockUser(ctx, tx, userID)
+		orphan := errors.Is(err, syncstore.ErrNotFound)
+		if err != nil && !orphan {
+			return err
+		}
+		for ks := keys; len(ks) > 0; {
+			n := 1
+			for n < len(ks) && ks[n].collID == ks[0].collID {
+				n++
+			}
+			collID := ks[0].collID
+			ids := make([]string, n)
+			for i, k := range ks[:n] {
+				ids[i] = k.id
+			}
+			ks = ks[n:]
+
+			// The expiry is checked again under the lock: a write may have
+			// revived a record since it was picked.
+			sel := newSelector("SELECT COUNT(*), COALESCE(SUM(payload_size), 0) FROM wbo", userID, collID)
+			sel.in("id", ids)
+			sel.and("expiry <= ?", cutoff)
+			var count, bytes int64
+			if err := tx.QueryRowContext(ctx, sel.sql.String(), sel.args...).Scan(&count, &bytes); err != nil {
+				return fmt.Errorf("sizing expired records: %w", err)
+			}
+			if count == 0 {
+				continue
+			}
+			del := newSelector("DELETE FROM wbo", userID, collID)
+			del.in("id", ids)
+			del.and("expiry <= ?", cutoff)
+			if _, err := tx.ExecContext(ctx, del.sql.String(), del.args...); err != nil {
+				return fmt.Errorf("deleting expired records: %w", err)
+			}
+			deleted += count
+			if orphan {
+				continue
+			}
+			if coll, ok := lock.collection(collID); ok {
+				if err := shrinkCollection(ctx, tx, userID, coll, count, bytes); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, fmt.Errorf("purging expired records of user %d: %w", userID, err)
+	}
+	return deleted, nil
+}

@@ -1,0 +1,128 @@
+package mysqlstore
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/syncserver/syncserver/syncstore"
+)
+
+// questions reads the statements the server counted on the store's only
+// connection (Config.MaxOpenConns 1), the SHOW itself included.
+func questions(t *testing.T, s *Store) int {
+	t.Helper()
+	var name string
+	var n int
+	if err := s.DB().QueryRow("SHOW SESSION STATUS LIKE 'Questions'").Scan(&name, &n); err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+func batchOf(prefix string, n int) []syncstore.WBO {
+	recs := make([]syncstore.WBO, n)
+	for i := range recs {
+		recs[i] = syncstore.WBO{ID: fmt.Sprintf("%s%03d", prefix, i), Payload: ptr(strings.Repeat("p", 300)), SortIndex: ptr(int64(i))}
+	}
+	return recs
+}
+
+// TestStatementsPerPutRecords pins the round trips of a 100-record write:
+// no statement per record (no N+1).
+func TestStatementsPerPutRecords(t *testing.T) {
+	s := openStore(t, Config{MaxOpenConns: 1})
+	defer s.Close()
+	ctx := context.Background()
+	u := &syncstore.User{Name: "alice", PasswordHash: "h"}
+	if err := s.CreateUser(ctx, u); err != nil {
+		t.Fatal(err)
+	}
+	count := func(what string, want int, write func() error) {
+		t.Helper()
+		before := questions(t, s)
+		if err := write(); err != nil {
+			t.Fatalf("%s: %v", what, err)
+		}
+		if got := questions(t, s) - before - 1; got != want {
+			t.Errorf("%s took %d statements, want %d", what, got, want)
+		}
+	}
+	put := func(recs []syncstore.WBO) func() error {
+		return func() error {
+			_, err := s.PutRecords(ctx, u.ID, "history", recs, syncstore.WriteOptions{QuotaBytes: 1 << 30})
+			return err
+		}
+	}
+	// BEGIN, lock user + aggregates, upsert, aggregates, users, COMMIT:
+	// a collection without rows needs no look-up of existing rows.
+	count("100 records into a new collection", 6, put(batchOf("a", 100)))
+	// … plus the one SELECT of existing rows.
+	count("100 new records into a collection", 7, put(batchOf("b", 100)))
+	count("100 updated records", 7, put(batchOf("a", 100)))
+	meta := batchOf("a", 100)
+	for i := range meta {
+		meta[i].Payload = nil
+	}
+	count("100 metadata-only updates", 7, put(meta))
+	// BEGIN, lock, size, delete, newest remaining, aggregates, users, COMMIT.
+	count("delete by 100 ids", 8, func() error {
+		ids := make([]string, 100)
+		for i := range ids {
+			ids[i] = fmt.Sprintf("b%03d", i)
+		}
+		_, err := s.DeleteRecords(ctx, u.ID, "history", &syncstore.Query{IDs: ids}, syncstore.WriteOptions{})
+		return err
+	})
+}
+
+// TestCustomCollectionRace has two instances create the same and different
+// custom names at once: every name gets one id, ids are unique, and both
+// instances agree.
+func TestCustomCollectionRace(t *testing.T) {
+	dsn := freshDatabase(t)
+	a := openStore(t, Config{DSN: dsn})
+	defer a.Close()
+	b := openStore(t, Config{DSN: dsn})
+	defer b.Close()
+	ctx := context.Background()
+	const names = 12
+	ids := [2][names]int{}
+	var wg sync.WaitGroup
+	errs := make(chan error, 2*names)
+	for i, s := range []*Store{a, b} {
+		for n := range names {
+			wg.Go(func() {
+				id, err := s.ensureCollection(ctx, fmt.Sprintf("custom%d", n))
+				if err != nil {
+					errs <- err
+				}
+				ids[i][n] = id
+			})
+		}
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	seen := make(map[int]int)
+	for n := range names {
+		if ids[0][n] != ids[1][n] {
+			t.Errorf("custom%d: instances disagree on the id: %d and %d", n, ids[0][n], ids[1][n])
+		}
+		if ids[0][n] < syncstore.FirstCustomCollectionID {
+			t.Errorf("custom%d got id %d, below %d", n, ids[0][n], syncstore.FirstCustomCollectionID)
+		}
+		if other, dup := seen[ids[0][n]]; dup {
+			t.Errorf("custom%d and custom%d share id %d", n, other, ids[0][n])
+		}
+		seen[ids[0][n]] = n
+	}
+	// A standard name keeps its fixed id.
+	if id, err := a.ensureCollection(ctx, "bookmarks"); err != nil || id != 7 {
+		t.Errorf("bookmarks id = %d, %v; want 7", id, err)
+	}
+}

@@ -1,0 +1,139 @@
+package mysqlstore
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"time"
+
+	"github.com/go-sql-driver/mysql"
+
+	"github.com/syncserver/syncserver/syncstore"
+)
+
+// Store is a syncstore.Store on MySQL or MariaDB. It is safe for
+// concurrent use, also by several server instances sharing one database.
+type Store struct {
+	db    *sql.DB
+	clock func() time.Time
+	colls collectionCache
+	// maxUpsertPayload caps the payload bytes of one upsert statement
+	// (see upsertRows).
+	maxUpsertPayload int
+}
+
+var _ syncstore.Store = (*Store)(nil)
+
+// connectTimeout bounds connecting at Open when ctx has no earlier
+// deadline: a server that accepts connections but never answers must not
+// hang start-up. Migrating afterwards is bounded by ctx and the migration
+// lock's own wait only, as a large migration may take long.
+const connectTimeout = 30 * time.Second
+
+// Open connects to the database named by cfg.DSN, applies the pending
+// migrations and returns the store. The database must exist; its tables
+// are created by the migrations.
+func Open(ctx context.Context, cfg Config) (*Store, error) {
+	cfg = cfg.withDefaults()
+	dcfg, err := driverConfig(cfg.DSN, cfg.Logger)
+	if err != nil {
+		return nil, err
+	}
+	dcfg.InterpolateParams = !cfg.prepareStatements
+	// Whatever the DSN said, READ COMMITTED (see the package comment).
+	delete(dcfg.Params, "transaction_isolation")
+	delete(dcfg.Params, "tx_isolation")
+	cctx, cancel := context.WithTimeout(ctx, connectTimeout)
+	defer cancel()
+	isoVar, err := isolationVariable(cctx, dcfg)
+	if err != nil {
+		return nil, err
+	}
+	dcfg.Params[isoVar] = "'READ-COMMITTED'"
+	connector, err := mysql.NewConnector(dcfg)
+	if err != nil {
+		return nil, fmt.Errorf("configuring MySQL connections to %s: %w", describe(dcfg), err)
+	}
+	db := sql.OpenDB(connector)
+	db.SetMaxOpenConns(cfg.MaxOpenConns)
+	db.SetMaxIdleConns(cfg.MaxIdleConns)
+	db.SetConnMaxLifetime(cfg.ConnMaxLifetime)
+
+	s := &Store{db: db, clock: cfg.Clock}
+	if err := s.init(ctx); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("opening MySQL store %s: %w", describe(dcfg), err)
+	}
+	return s, nil
+}
+
+func (s *Store) init(ctx context.Context) error {
+	if err := migrate(ctx, s.db); err != nil {
+		return err
+	}
+	var packet int
+	if err := s.db.QueryRowContext(ctx, "SELECT @@max_allowed_packet").Scan(&packet); err != nil {
+		return fmt.Errorf("reading max_allowed_packet: %w", err)
+	}
+	// Escaping can double the payload bytes in the statement text, and the
+	// rest of the statement needs room too.
+	s.maxUpsertPayload = max(min(maxUpsertPayload, packet/3), 64<<10)
+	return s.colls.load(ctx, s.db)
+}
+
+// isolationVariable connects once to learn the name of the session's
+// isolation variable: MySQL 8 knows only transaction_isolation, MariaDB
+// before 11.1 only tx_isolation. It doubles as the connectivity check, so
+// a bad address or password is reported here.
+func isolationVariable(ctx context.Context, dcfg *mysql.Config) (string, error) {
+	connector, err := mysql.NewConnector(dcfg)
+	if err != nil {
+		return "", fmt.Errorf("configuring MySQL connections to %s: %w", describe(dcfg), err)
+	}
+	db := sql.OpenDB(connector)
+	defer db.Close()
+	conn, err := db.Conn(ctx)
+	if err != nil {
+		return "", fmt.Errorf("connecting to MySQL at %s: %w", describe(dcfg), err)
+	}
+	defer conn.Close()
+	var level string
+	err = conn.QueryRowContext(ctx, "SELECT @@SESSION.transaction_isolation").Scan(&level)
+	if err == nil {
+		return "transaction_isolation", nil
+	}
+	if errorNumber(err) != errUnknownSystemVariable {
+		return "", fmt.Errorf("reading the isolation level from %s: %w", describe(dcfg), err)
+	}
+	if err := conn.QueryRowContext(ctx, "SELECT @@SESSION.tx_isolation").Scan(&level); err != nil {
+		return "", fmt.Errorf("reading the isolation level from %s: %w", describe(dcfg), err)
+	}
+	return "tx_isolation", nil
+}
+
+// DB returns the store's connection pool, for packages that keep their own
+// tables in the same database (the migration route table, operator tools).
+// Such callers must not change the store's tables outside its write rules
+// (user row lock, user_collections maintenance) and must not close the
+// pool; Close does.
+func (s *Store) DB() *sql.DB {
+	return s.db
+}
+
+// Close closes the connection pool.
+func (s *Store) Close() error {
+	if err := s.db.Close(); err != nil {
+		return fmt.Errorf("closing MySQL store: %w", err)
+	}
+	return nil
+}
+
+// now is the store clock's current time.
+func (s *Store) now() time.Time {
+	return s.clock()
+}
+
+// errUserMissing wraps ErrNotFound for write paths.
+func errUserMissing(userID int64) error {
+	return fmt.Errorf("user %d: %w", userID, syncstore.ErrNotFound)
+}

@@ -1,0 +1,136 @@
+// Package sqlitestore is the embedded default syncstore.Store: one SQLite
+// file (modernc.org/sqlite, pure Go) in WAL mode, with a single writer
+// connection that serialises every write request and a small pool of
+// readers that run beside it.
+package sqlitestore
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"net/url"
+	"os"
+	"path/filepath"
+	"time"
+
+	_ "modernc.org/sqlite" // registers the "sqlite" driver
+
+	"github.com/syncserver/syncserver/syncstore"
+)
+
+// Store implements syncstore.Store on SQLite.
+type Store struct {
+	writer *sql.DB
+	reader *sql.DB
+	clock  func() time.Time
+	path   string
+	colls  collectionCache
+}
+
+var _ syncstore.Store = (*Store)(nil)
+
+// Open opens (creating if needed) Dir/syncserver.db and applies pending
+// migrations.
+func Open(ctx context.Context, cfg Config) (*Store, error) {
+	cfg = cfg.withDefaults()
+	if err := os.MkdirAll(cfg.Dir, 0o700); err != nil {
+		return nil, fmt.Errorf("creating SQLite data directory %q: %w", cfg.Dir, err)
+	}
+	// SQLite only reports a read-only directory once it first needs the
+	// WAL or a new file, with a bare "unable to open database file"; probe
+	// so the operator learns which directory to fix.
+	probe, err := os.CreateTemp(cfg.Dir, ".write-test-*")
+	if err != nil {
+		return nil, fmt.Errorf("SQLite data directory %q is not writable: %w", cfg.Dir, err)
+	}
+	probe.Close()
+	os.Remove(probe.Name())
+
+	path := filepath.Join(cfg.Dir, DBFile)
+	writer, err := sql.Open("sqlite", dsn(path, cfg.BusyTimeout, true))
+	if err != nil {
+		return nil, fmt.Errorf("opening SQLite database %q: %w", path, err)
+	}
+	// One writer connection: database/sql queues write transactions in
+	// Go instead of letting them collide on SQLite's lock, and BEGIN
+	// IMMEDIATE (_txlock) takes the write lock up front so a transaction
+	// never fails half-way upgrading from a read lock.
+	writer.SetMaxOpenConns(1)
+	writer.SetMaxIdleConns(1)
+	writer.SetConnMaxLifetime(0)
+	writer.SetConnMaxIdleTime(0)
+
+	s := &Store{writer: writer, clock: cfg.Clock, path: path}
+	// The writer connection is opened first and alone, so it is the one
+	// that switches the file to WAL before any reader exists.
+	if err := migrate(ctx, writer, migrationFiles, cfg.Clock); err != nil {
+		writer.Close()
+		return nil, fmt.Errorf("migrating SQLite database %q: %w", path, err)
+	}
+
+	reader, err := sql.Open("sqlite", dsn(path, cfg.BusyTimeout, false))
+	if err != nil {
+		writer.Close()
+		return nil, fmt.Errorf("opening SQLite database %q: %w", path, err)
+	}
+	reader.SetMaxOpenConns(readConns)
+	reader.SetMaxIdleConns(readConns)
+	reader.SetConnMaxLifetime(0)
+	reader.SetConnMaxIdleTime(0)
+	s.reader = reader
+
+	if err := s.colls.load(ctx, reader); err != nil {
+		s.Close()
+		return nil, fmt.Errorf("loading collections from %q: %w", path, err)
+	}
+	return s, nil
+}
+
+// dsn builds the connection string. WAL lets readers proceed during a
+// write. synchronous=NORMAL is enough in WAL mode: a process crash loses
+// nothing and nothing can corrupt the file; only an OS crash or power loss
+// may roll back the last commits. FULL would add an fsync to every write
+// request, which would dominate the latency of small uploads.
+func dsn(path string, busy time.Duration, writer bool) string {
+	q := url.Values{}
+	q.Set("_busy_timeout", fmt.Sprint(busy.Milliseconds()))
+	q.Set("_journal_mode", "WAL")
+	q.Set("_synchronous", "NORMAL")
+	if writer {
+		q.Set("_txlock", "immediate")
+	} else {
+		// Readers must never write; this turns a bug into an error.
+		q.Set("_query_only", "1")
+	}
+	u := url.URL{Scheme: "file", Path: path, RawQuery: q.Encode()}
+	return u.String()
+}
+
+// DB returns the writer connection (a pool of exactly one connection). It
+// is meant for packages that keep their own tables in the same file (route
+// table, migrate tool): statements run through it are serialised with the
+// store's writes, and transactions begun on it are BEGIN IMMEDIATE. Do not
+// hold it for long, and do not close it; Close does.
+func (s *Store) DB() *sql.DB {
+	return s.writer
+}
+
+// Path is the database file's location.
+func (s *Store) Path() string {
+	return s.path
+}
+
+// Close closes both connection pools.
+func (s *Store) Close() error {
+	var errs []error
+	if s.reader != nil {
+		if err := s.reader.Close(); err != nil {
+			errs = append(errs, fmt.Errorf("closing SQLite readers: %w", err))
+		}
+	}
+	if err := s.writer.Close(); err != nil {
+		errs = append(errs, fmt.Errorf("closing SQLite writer: %w", err))
+	}
+	return errors.Join(errs...)
+}
