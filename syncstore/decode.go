@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"math"
+	"slices"
 	"strconv"
 	"unicode/utf8"
 )
@@ -58,6 +59,9 @@ func DecodeWBO(raw []byte, maxPayload int) (*WBO, *DecodeError) {
 	if !f.scan(raw) {
 		return nil, &DecodeError{Reason: ReasonInvalidWBO}
 	}
+	if len(f.nested) > 0 {
+		return nil, &DecodeError{ID: idOf(f.id), Reason: ReasonInvalidWBO}
+	}
 	w := &WBO{}
 	id, ok := scalarString(f.id)
 	if !ok || id == nil || !ValidID(*id) {
@@ -99,12 +103,15 @@ func DecodeWBO(raw []byte, maxPayload int) (*WBO, *DecodeError) {
 // that are absent stay nil.
 type wboFields struct {
 	id, parentID, predecessorID, ttl, sortIndex, payload []byte
+	// nested lists the keys whose (last) value is an object or array:
+	// the record is then invalid, but its id is still read to key the
+	// failure.
+	nested []string
 }
 
-// scan fills f from raw, which must be valid JSON text of an object. It
-// reports false when a value is an object or array: such a record is
-// invalid whichever field holds it. Later duplicates of a key win, as
-// they do with encoding/json.
+// scan fills f from raw, which must be valid JSON text of an object; it
+// reports false only on text it cannot follow. Later duplicates of a key
+// win, as they do with encoding/json.
 func (f *wboFields) scan(raw []byte) bool {
 	i := skipJSONSpace(raw, 1)
 	for i < len(raw) && raw[i] == '"' {
@@ -119,18 +126,29 @@ func (f *wboFields) scan(raw []byte) bool {
 		}
 		i = skipJSONSpace(raw, end+1) + 1 // past ':'
 		i = skipJSONSpace(raw, i)
-		if i >= len(raw) || raw[i] == '{' || raw[i] == '[' {
+		if i >= len(raw) {
 			return false
 		}
 		start := i
-		if raw[i] == '"' {
+		switch raw[i] {
+		case '"':
 			i = skipJSONString(raw, i) + 1
-		} else {
+		case '{', '[':
+			f.nested = append(f.nested, string(key))
+			i = skipJSONSpace(raw, skipJSONComposite(raw, i))
+			if i < len(raw) && raw[i] == ',' {
+				i = skipJSONSpace(raw, i+1)
+			}
+			continue
+		default:
 			for i < len(raw) && raw[i] != ',' && raw[i] != '}' && !isJSONSpace(raw[i]) {
 				i++
 			}
 		}
 		val := raw[start:i]
+		if len(f.nested) > 0 {
+			f.nested = slices.DeleteFunc(f.nested, func(k string) bool { return k == string(key) })
+		}
 		switch string(key) {
 		case "id":
 			f.id = val
@@ -158,6 +176,26 @@ func isJSONSpace(c byte) bool { return c == ' ' || c == '\t' || c == '\n' || c =
 func skipJSONSpace(b []byte, i int) int {
 	for i < len(b) && isJSONSpace(b[i]) {
 		i++
+	}
+	return i
+}
+
+// skipJSONComposite returns the index just past the object or array
+// starting at b[i].
+func skipJSONComposite(b []byte, i int) int {
+	depth := 0
+	for ; i < len(b); i++ {
+		switch b[i] {
+		case '"':
+			i = skipJSONString(b, i)
+		case '{', '[':
+			depth++
+		case '}', ']':
+			depth--
+			if depth == 0 {
+				return i + 1
+			}
+		}
 	}
 	return i
 }

@@ -8,7 +8,7 @@ import (
 )
 
 func strp(s string) *string { return &s }
-func intp(n int64) *int64  { return &n }
+func intp(n int64) *int64   { return &n }
 
 func TestDecodeWBO(t *testing.T) {
 	big := strings.Repeat("x", DefaultMaxPayload)
@@ -31,8 +31,9 @@ func TestDecodeWBO(t *testing.T) {
 		{in: `[]`, reason: ReasonInvalidWBO},
 		{in: `"x"`, reason: ReasonInvalidWBO},
 		{in: `{"id":"a",}`, reason: ReasonInvalidWBO},
-		{in: `{"id":"a","x":{}}`, reason: ReasonInvalidWBO},
-		{in: `{"id":"a","payload":["p"]}`, reason: ReasonInvalidWBO},
+		{in: `{"id":"a","x":{}}`, reason: ReasonInvalidWBO, failID: "a"},
+		{in: `{"x":{"id":"b"},"id":"a","payload":["p",{"q":"]"}]}`, reason: ReasonInvalidWBO, failID: "a"},
+		{in: `{"x":[]}`, reason: ReasonInvalidWBO},
 		{in: `{}`, reason: ReasonInvalidID},
 		{in: `{"id":true}`, reason: ReasonInvalidID},
 		{in: `{"id":"a/b"}`, reason: ReasonInvalidID, failID: "a/b"},
@@ -93,7 +94,7 @@ func decodeViaMap(raw []byte, maxPayload int) (*WBO, *DecodeError) {
 	}
 	for _, v := range fields {
 		if len(v) > 0 && (v[0] == '{' || v[0] == '[') {
-			return nil, &DecodeError{Reason: ReasonInvalidWBO}
+			return nil, &DecodeError{ID: idOf(fields["id"]), Reason: ReasonInvalidWBO}
 		}
 	}
 	b.WriteByte('}')
@@ -124,7 +125,7 @@ func FuzzDecodeWBO(f *testing.F) {
 			t.Fatalf("%q: scanner %+v/%v, map %+v/%v", raw, got, gerr, want, werr)
 		}
 		if gerr != nil {
-			if gerr.Reason != werr.Reason {
+			if gerr.Reason != werr.Reason || gerr.ID != werr.ID {
 				t.Fatalf("%q: reason %q vs %q", raw, gerr.Reason, werr.Reason)
 			}
 			return

@@ -118,3 +118,17 @@ func TestMigrationNames(t *testing.T) {
 		t.Errorf("migration order = %v, want [1 2 10]", order)
 	}
 }
+
+// TestOpenRelativeDir: the default data directory is the relative
+// "./data"; Open must not turn it into a URI host.
+func TestOpenRelativeDir(t *testing.T) {
+	t.Chdir(t.TempDir())
+	s, err := Open(context.Background(), Config{Dir: "data"})
+	if err != nil {
+		t.Fatalf("Open with a relative Dir: %v", err)
+	}
+	defer s.Close()
+	if !filepath.IsAbs(s.Path()) || filepath.Base(filepath.Dir(s.Path())) != "data" {
+		t.Errorf("database path %q, want an absolute path inside data/", s.Path())
+	}
+}

@@ -47,7 +47,12 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 	probe.Close()
 	os.Remove(probe.Name())
 
-	path := filepath.Join(cfg.Dir, DBFile)
+	// The driver takes a file: URI, in which a relative path would read as
+	// a host name ("file://data/…"); the default Dir is relative.
+	path, err := filepath.Abs(filepath.Join(cfg.Dir, DBFile))
+	if err != nil {
+		return nil, fmt.Errorf("resolving SQLite data directory %q: %w", cfg.Dir, err)
+	}
 	writer, err := sql.Open("sqlite", dsn(path, cfg.BusyTimeout, true))
 	if err != nil {
 		return nil, fmt.Errorf("opening SQLite database %q: %w", path, err)

@@ -1,0 +1,80 @@
+# syncserver: build, run and test.
+#
+#   make run        serve http://127.0.0.1:5000/ from SQLite in ./data
+#   make test       start MariaDB and memcached if needed, run every test
+#   make build      bin/syncserver
+#   make bench      benchmarks (needs the services too)
+#   make lint       gofmt, go vet, staticcheck
+
+SHELL := /bin/bash
+.SHELLFLAGS := -euo pipefail -c
+
+GO                  ?= go
+STATICCHECK_VERSION ?= v0.8.2
+MEMCACHED_ADDR      ?= 127.0.0.1
+MEMCACHED_PORT      ?= 11211
+MARIADB_ADDR        ?= 127.0.0.1
+MARIADB_PORT        ?= 3306
+# Root for apt-get and daemons; empty when already root.
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+.PHONY: all build run test bench lint services memcached mariadb clean
+
+all: build
+
+build:
+	$(GO) build -o bin/syncserver ./cmd/syncserver
+
+run:
+	$(GO) run ./cmd/syncserver
+
+test: services
+	$(GO) test -count=1 -timeout 15m ./...
+
+bench: services
+	$(GO) test -count=1 -run '^$$' -bench . -benchmem -timeout 30m ./...
+
+lint:
+	@files=$$(gofmt -l $$(find . -name '*.go' -not -path './bin/*')); \
+	if [ -n "$$files" ]; then echo "gofmt needed on:"; echo "$$files"; exit 1; fi
+	$(GO) vet ./...
+	@if $(GO) run honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION) -version >/dev/null 2>&1; then \
+		echo "staticcheck $(STATICCHECK_VERSION)"; \
+		$(GO) run honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION) ./...; \
+	else \
+		echo "staticcheck $(STATICCHECK_VERSION) could not be downloaded; skipping it"; \
+	fi
+
+# The tests need MariaDB (root, empty password, on $(MARIADB_ADDR):$(MARIADB_PORT))
+# and memcached. Both targets are idempotent: they only install or start
+# what is missing.
+services: mariadb memcached
+
+memcached:
+	@if ! command -v memcached >/dev/null; then \
+		echo "installing memcached"; \
+		$(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq memcached; \
+	fi
+	@if ! timeout 1 bash -c '</dev/tcp/$(MEMCACHED_ADDR)/$(MEMCACHED_PORT)' 2>/dev/null; then \
+		echo "starting memcached on $(MEMCACHED_ADDR):$(MEMCACHED_PORT)"; \
+		$(SUDO) memcached -d -u memcache -l $(MEMCACHED_ADDR) -p $(MEMCACHED_PORT) -U 0 -m 64; \
+	fi
+	@for i in $$(seq 50); do \
+		timeout 1 bash -c '</dev/tcp/$(MEMCACHED_ADDR)/$(MEMCACHED_PORT)' 2>/dev/null && exit 0; sleep 0.1; \
+	done; echo "memcached does not answer on $(MEMCACHED_ADDR):$(MEMCACHED_PORT)"; exit 1
+
+mariadb:
+	@if ! timeout 1 bash -c '</dev/tcp/$(MARIADB_ADDR)/$(MARIADB_PORT)' 2>/dev/null; then \
+		if [ ! -x /usr/sbin/mariadbd ]; then \
+			echo "MariaDB is not installed (/usr/sbin/mariadbd) and nothing answers on $(MARIADB_ADDR):$(MARIADB_PORT)"; exit 1; \
+		fi; \
+		echo "starting MariaDB"; \
+		$(SUDO) install -d -o mysql -g mysql /run/mysqld; \
+		$(SUDO) start-stop-daemon --start --oknodo --background --exec /usr/sbin/mariadbd; \
+	fi
+	@for i in $$(seq 120); do \
+		mariadb-admin --protocol=tcp -h $(MARIADB_ADDR) -P $(MARIADB_PORT) -u root ping >/dev/null 2>&1 && exit 0; sleep 0.5; \
+	done; echo "MariaDB does not answer on $(MARIADB_ADDR):$(MARIADB_PORT) (root, empty password)"; exit 1
+
+clean:
+	rm -rf bin

@@ -1,0 +1,316 @@
+package caddymodule
+
+import (
+	"strconv"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
+	"github.com/caddyserver/caddy/v2/caddyconfig/httpcaddyfile"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+	"github.com/dustin/go-humanize"
+)
+
+func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
+	handler := new(Handler)
+	if err := handler.UnmarshalCaddyfile(h.Dispenser); err != nil {
+		return nil, err
+	}
+	return handler, nil
+}
+
+// UnmarshalCaddyfile sets up the handler from Caddyfile tokens. Syntax:
+//
+//	firefox_sync [<matcher>] {
+//	    database sqlite [<dir>]
+//	    database mysql [<dsn>] {
+//	        dsn               <dsn>
+//	        max_open_conns    <n>
+//	        max_idle_conns    <n>
+//	        conn_max_lifetime <duration>
+//	    }
+//	    memcached <host:port...> {
+//	        prefix  <string>
+//	        ttl     <duration>
+//	        timeout <duration>
+//	    }
+//	    public_url            <url>
+//	    registration          open|closed|allowlist [<user-or-email...>]
+//	    allowlist             <user-or-email...>
+//	    allow_plain_usernames
+//	    captcha               <public_key> <private_key> [<verify_url>]
+//	    shared_secret         <secret>
+//	    quota                 <size>|off
+//	    max_post_records      <n>
+//	    max_post_bytes        <size>
+//	    max_payload_bytes     <size>
+//	    max_request_bytes     <size>
+//	    retry_after           <duration>
+//	    bcrypt_cost           <n>
+//	    auth_cache_ttl        <duration>
+//	    auth_cache_size       <n>|off
+//	    purge_interval        <duration>|off
+//	}
+//
+// Sizes are bytes or units such as 5MiB (1024-based) or 5MB (1000-based).
+// The sqlite database also takes "dir <path>" in its block, and captcha
+// takes a block with public_key, private_key and verify_url.
+func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
+	d.Next() // directive name
+	if d.NextArg() {
+		return d.Errf("unexpected argument %q: firefox_sync takes its settings in a block", d.Val())
+	}
+	for d.NextBlock(0) {
+		var err error
+		switch sub := d.Val(); sub {
+		case "database":
+			h.Database, err = parseDatabase(d)
+		case "memcached":
+			h.Memcached, err = parseMemcached(d)
+		case "public_url":
+			h.PublicURL, err = oneArg(d)
+		case "registration":
+			args := d.RemainingArgs()
+			if len(args) == 0 {
+				return d.ArgErr()
+			}
+			h.Registration = args[0]
+			h.Allowlist = append(h.Allowlist, args[1:]...)
+		case "allowlist":
+			args := d.RemainingArgs()
+			if len(args) == 0 {
+				return d.ArgErr()
+			}
+			h.Allowlist = append(h.Allowlist, args...)
+		case "allow_plain_usernames":
+			if d.NextArg() {
+				return d.ArgErr()
+			}
+			h.AllowPlainUsernames = true
+		case "captcha":
+			h.Captcha, err = parseCaptcha(d)
+		case "shared_secret":
+			h.SharedSecret, err = oneArg(d)
+		case "quota":
+			var q int64
+			q, err = sizeOrOff(d)
+			h.QuotaBytes = &q
+		case "max_post_records":
+			h.MaxPostRecords, err = intArg(d)
+		case "max_post_bytes":
+			var n int64
+			n, err = sizeArg(d)
+			h.MaxPostBytes = int(n)
+		case "max_payload_bytes":
+			var n int64
+			n, err = sizeArg(d)
+			h.MaxPayloadBytes = int(n)
+		case "max_request_bytes":
+			h.MaxRequestBytes, err = sizeArg(d)
+		case "retry_after":
+			h.RetryAfter, err = durationArg(d)
+		case "bcrypt_cost":
+			h.BcryptCost, err = intArg(d)
+		case "auth_cache_ttl":
+			h.AuthCacheTTL, err = durationArg(d)
+		case "auth_cache_size":
+			var s string
+			if s, err = oneArg(d); err == nil {
+				if s == "off" {
+					h.AuthCacheSize = -1
+				} else if h.AuthCacheSize, err = strconv.Atoi(s); err != nil {
+					err = d.Errf("auth_cache_size %q: want a number or off", s)
+				}
+			}
+		case "purge_interval":
+			var s string
+			if s, err = oneArg(d); err == nil {
+				var every caddy.Duration
+				if s != "off" {
+					every, err = parseDuration(d, "purge_interval", s)
+				}
+				h.PurgeInterval = &every
+			}
+		default:
+			return d.Errf("unknown subdirective %q", sub)
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func parseDatabase(d *caddyfile.Dispenser) (*Database, error) {
+	db := new(Database)
+	if !d.NextArg() {
+		return nil, d.ArgErr()
+	}
+	db.Driver = d.Val()
+	if d.NextArg() {
+		switch db.Driver {
+		case DriverSQLite:
+			db.Dir = d.Val()
+		case DriverMySQL:
+			db.DSN = d.Val()
+		default:
+			return nil, d.Errf("unknown database driver %q: want sqlite or mysql", db.Driver)
+		}
+	}
+	if d.NextArg() {
+		return nil, d.ArgErr()
+	}
+	for nesting := d.Nesting(); d.NextBlock(nesting); {
+		var err error
+		switch sub := d.Val(); sub {
+		case "dir":
+			db.Dir, err = oneArg(d)
+		case "dsn":
+			db.DSN, err = oneArg(d)
+		case "max_open_conns":
+			db.MaxOpenConns, err = intArg(d)
+		case "max_idle_conns":
+			db.MaxIdleConns, err = intArg(d)
+		case "conn_max_lifetime":
+			db.ConnMaxLifetime, err = durationArg(d)
+		default:
+			return nil, d.Errf("unknown database subdirective %q", sub)
+		}
+		if err != nil {
+			return nil, err
+		}
+	}
+	return db, nil
+}
+
+func parseMemcached(d *caddyfile.Dispenser) (*Memcached, error) {
+	m := &Memcached{Servers: d.RemainingArgs()}
+	for nesting := d.Nesting(); d.NextBlock(nesting); {
+		var err error
+		switch sub := d.Val(); sub {
+		case "servers":
+			args := d.RemainingArgs()
+			if len(args) == 0 {
+				return nil, d.ArgErr()
+			}
+			m.Servers = append(m.Servers, args...)
+		case "prefix":
+			m.Prefix, err = oneArg(d)
+		case "ttl":
+			m.TTL, err = durationArg(d)
+		case "timeout":
+			m.Timeout, err = durationArg(d)
+		default:
+			return nil, d.Errf("unknown memcached subdirective %q", sub)
+		}
+		if err != nil {
+			return nil, err
+		}
+	}
+	if len(m.Servers) == 0 {
+		return nil, d.Err("memcached needs at least one server address (host:port)")
+	}
+	return m, nil
+}
+
+func parseCaptcha(d *caddyfile.Dispenser) (*Captcha, error) {
+	c := new(Captcha)
+	switch args := d.RemainingArgs(); len(args) {
+	case 0:
+	case 2, 3:
+		c.PublicKey, c.PrivateKey = args[0], args[1]
+		if len(args) == 3 {
+			c.VerifyURL = args[2]
+		}
+	default:
+		return nil, d.ArgErr()
+	}
+	for nesting := d.Nesting(); d.NextBlock(nesting); {
+		var err error
+		switch sub := d.Val(); sub {
+		case "public_key":
+			c.PublicKey, err = oneArg(d)
+		case "private_key":
+			c.PrivateKey, err = oneArg(d)
+		case "verify_url":
+			c.VerifyURL, err = oneArg(d)
+		default:
+			return nil, d.Errf("unknown captcha subdirective %q", sub)
+		}
+		if err != nil {
+			return nil, err
+		}
+	}
+	return c, nil
+}
+
+// oneArg reads exactly one argument of the current subdirective.
+func oneArg(d *caddyfile.Dispenser) (string, error) {
+	if !d.NextArg() {
+		return "", d.ArgErr()
+	}
+	v := d.Val()
+	if d.NextArg() {
+		return "", d.ArgErr()
+	}
+	return v, nil
+}
+
+func intArg(d *caddyfile.Dispenser) (int, error) {
+	name := d.Val()
+	s, err := oneArg(d)
+	if err != nil {
+		return 0, err
+	}
+	n, err := strconv.Atoi(s)
+	if err != nil {
+		return 0, d.Errf("%s %q: not a whole number", name, s)
+	}
+	return n, nil
+}
+
+func sizeArg(d *caddyfile.Dispenser) (int64, error) {
+	name := d.Val()
+	s, err := oneArg(d)
+	if err != nil {
+		return 0, err
+	}
+	return parseSize(d, name, s)
+}
+
+// sizeOrOff reads a size, or "off" as 0.
+func sizeOrOff(d *caddyfile.Dispenser) (int64, error) {
+	name := d.Val()
+	s, err := oneArg(d)
+	if err != nil || s == "off" {
+		return 0, err
+	}
+	return parseSize(d, name, s)
+}
+
+func parseSize(d *caddyfile.Dispenser, name, s string) (int64, error) {
+	n, err := humanize.ParseBytes(s)
+	if err != nil || n > 1<<62 {
+		return 0, d.Errf("%s %q: not a size (examples: 1048576, 1MiB, 5MB)", name, s)
+	}
+	return int64(n), nil
+}
+
+func durationArg(d *caddyfile.Dispenser) (caddy.Duration, error) {
+	name := d.Val()
+	s, err := oneArg(d)
+	if err != nil {
+		return 0, err
+	}
+	return parseDuration(d, name, s)
+}
+
+func parseDuration(d *caddyfile.Dispenser, name, s string) (caddy.Duration, error) {
+	v, err := caddy.ParseDuration(s)
+	if err != nil {
+		return 0, d.Errf("%s %q: not a duration (examples: 90s, 30m, 1h)", name, s)
+	}
+	return caddy.Duration(v), nil
+}
+
+// Interface guard
+var _ caddyfile.Unmarshaler = (*Handler)(nil)

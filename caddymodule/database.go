@@ -1,0 +1,204 @@
+package caddymodule
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"strconv"
+	"time"
+
+	"github.com/caddyserver/caddy/v2"
+	"go.uber.org/zap"
+
+	"github.com/syncserver/syncserver/syncstore"
+	"github.com/syncserver/syncserver/syncstore/mysqlstore"
+	"github.com/syncserver/syncserver/syncstore/sqlitestore"
+)
+
+// Database drivers (the driver field).
+const (
+	DriverSQLite = "sqlite"
+	DriverMySQL  = "mysql"
+)
+
+// DefaultDataDir is where SQLite keeps its file when no dir is given.
+const DefaultDataDir = "./data"
+
+// openTimeout bounds connecting and migrating at start-up, so that an
+// unreachable MySQL server fails a config load instead of hanging it.
+const openTimeout = 30 * time.Second
+
+// Database chooses the storage back-end.
+type Database struct {
+	// Driver is "sqlite" (default; one file, for a single server) or
+	// "mysql" (MySQL or MariaDB, for several servers or large installs).
+	Driver string `json:"driver,omitempty"`
+
+	// Dir is the SQLite data directory, created with mode 0700 if
+	// missing. Relative paths are relative to Caddy's working directory.
+	// Default "./data". SQLite only.
+	Dir string `json:"dir,omitempty"`
+
+	// DSN is the MySQL data source name, e.g.
+	// "sync:secret@tcp(db.internal:3306)/sync". The database must exist;
+	// tables are created on first start. Placeholders are replaced, so
+	// "{env.SYNCSERVER_MYSQL_DSN}" keeps the password out of the config.
+	// Required for MySQL.
+	DSN string `json:"dsn,omitempty"`
+
+	// MaxOpenConns limits the MySQL connections of this process.
+	// Default 20. MySQL only.
+	MaxOpenConns int `json:"max_open_conns,omitempty"`
+
+	// MaxIdleConns is how many idle MySQL connections are kept for reuse.
+	// Default 10. MySQL only.
+	MaxIdleConns int `json:"max_idle_conns,omitempty"`
+
+	// ConnMaxLifetime recycles MySQL connections after this long, which
+	// keeps them below the server's wait_timeout. Default 5m. MySQL only.
+	ConnMaxLifetime caddy.Duration `json:"conn_max_lifetime,omitempty"`
+}
+
+func (d Database) driver() string {
+	if d.Driver == "" {
+		return DriverSQLite
+	}
+	return d.Driver
+}
+
+func (d Database) dir() string {
+	if d.Dir == "" {
+		return DefaultDataDir
+	}
+	return d.Dir
+}
+
+func (d Database) validate() error {
+	switch d.driver() {
+	case DriverSQLite:
+		if d.DSN != "" {
+			return fmt.Errorf("database: dsn is for the mysql driver; sqlite uses dir")
+		}
+		if d.MaxOpenConns != 0 || d.MaxIdleConns != 0 || d.ConnMaxLifetime != 0 {
+			return fmt.Errorf("database: max_open_conns, max_idle_conns and conn_max_lifetime are for the mysql driver")
+		}
+	case DriverMySQL:
+		if d.DSN == "" {
+			return fmt.Errorf("database: the mysql driver needs a dsn such as user:password@tcp(host:3306)/dbname (empty after replacing placeholders: is the environment variable set?)")
+		}
+		if d.Dir != "" {
+			return fmt.Errorf("database: dir is for the sqlite driver; mysql uses dsn")
+		}
+		if d.MaxOpenConns < 0 || d.MaxIdleConns < 0 || d.ConnMaxLifetime < 0 {
+			return fmt.Errorf("database: max_open_conns, max_idle_conns and conn_max_lifetime must not be negative")
+		}
+	default:
+		return fmt.Errorf("database: unknown driver %q: must be %q or %q", d.Driver, DriverSQLite, DriverMySQL)
+	}
+	return nil
+}
+
+// open opens a store of its own (operator commands use it directly).
+// The context only bounds connecting and migrating.
+func (d Database) open(ctx context.Context) (syncstore.Store, error) {
+	ctx, cancel := context.WithTimeout(ctx, openTimeout)
+	defer cancel()
+	switch d.driver() {
+	case DriverSQLite:
+		// Absolute, so the store's log lines and errors say where the
+		// file is whatever the working directory was.
+		dir, err := filepath.Abs(d.dir())
+		if err != nil {
+			return nil, fmt.Errorf("database dir %q: %w", d.dir(), err)
+		}
+		s, err := sqlitestore.Open(ctx, sqlitestore.Config{Dir: dir})
+		if err != nil {
+			return nil, fmt.Errorf("opening SQLite database in %s: %w", dir, err)
+		}
+		return s, nil
+	case DriverMySQL:
+		s, err := mysqlstore.Open(ctx, mysqlstore.Config{
+			DSN:             d.DSN,
+			MaxOpenConns:    d.MaxOpenConns,
+			MaxIdleConns:    d.MaxIdleConns,
+			ConnMaxLifetime: time.Duration(d.ConnMaxLifetime),
+		})
+		if err != nil {
+			// mysqlstore's errors never include the password.
+			return nil, fmt.Errorf("opening MySQL database: %w", err)
+		}
+		return s, nil
+	}
+	return nil, d.validate()
+}
+
+// poolKey identifies an open database. Pool settings are part of it, so
+// changing them reopens the pool on reload; the DSN is compared but never
+// logged.
+func (d Database) poolKey() (string, error) {
+	switch d.driver() {
+	case DriverSQLite:
+		abs, err := filepath.Abs(d.dir())
+		if err != nil {
+			return "", fmt.Errorf("database dir %q: %w", d.dir(), err)
+		}
+		return DriverSQLite + "|" + abs, nil
+	default:
+		return d.driver() + "|" + d.DSN + "|" + strconv.Itoa(d.MaxOpenConns) + "|" +
+			strconv.Itoa(d.MaxIdleConns) + "|" + time.Duration(d.ConnMaxLifetime).String(), nil
+	}
+}
+
+// zapFields describe d for logs without the DSN (it may hold a password).
+func (d Database) zapFields() []zap.Field {
+	if d.driver() == DriverSQLite {
+		return []zap.Field{zap.String("driver", DriverSQLite), zap.String("dir", d.dir())}
+	}
+	return []zap.Field{zap.String("driver", d.driver())}
+}
+
+// databases holds the stores opened by firefox_sync handlers, reference
+// counted by config. A config reload provisions the new handlers before
+// cleaning up the old ones, so a database that both configs use is never
+// closed: SQLite is not reopened and MySQL connections are not dropped.
+// It is package state because it must outlive any one config, the same
+// pattern as the reverse proxy's upstream hosts pool.
+var databases = caddy.NewUsagePool()
+
+// pooledStore closes its store when the last handler releases it.
+type pooledStore struct {
+	syncstore.Store
+}
+
+func (p *pooledStore) Destruct() error {
+	return p.Store.Close()
+}
+
+// acquireStore returns the shared store for d, opening it if no loaded
+// config uses it yet (reused tells which). Every successful call must be
+// paired with releaseStore(key).
+func acquireStore(ctx context.Context, d Database) (store syncstore.Store, key string, reused bool, err error) {
+	key, err = d.poolKey()
+	if err != nil {
+		return nil, "", false, err
+	}
+	v, reused, err := databases.LoadOrNew(key, func() (caddy.Destructor, error) {
+		// The store outlives this config, so its opening must not be
+		// tied to the config's context beyond the timeout.
+		s, err := d.open(context.WithoutCancel(ctx))
+		if err != nil {
+			return nil, err
+		}
+		return &pooledStore{Store: s}, nil
+	})
+	if err != nil {
+		return nil, "", false, err
+	}
+	return v.(*pooledStore).Store, key, reused, nil
+}
+
+// releaseStore drops one reference and reports whether it closed the
+// store.
+func releaseStore(key string) (closed bool, err error) {
+	return databases.Delete(key)
+}

@@ -1,0 +1,393 @@
+// Package caddymodule plugs the Firefox Sync 1.1 server into Caddy: the
+// http.handlers.firefox_sync module, its Caddyfile directive, and the
+// syncserver operator commands (dev, users, purge).
+//
+// The protocol itself lives in syncstore/httpapi; this package only turns
+// Caddy configuration into an httpapi.Handler backed by a pooled store.
+package caddymodule
+
+import (
+	"fmt"
+	"net/http"
+	"net/url"
+	"time"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/caddyconfig/httpcaddyfile"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+	"go.uber.org/zap"
+
+	"github.com/syncserver/syncserver/syncstore"
+	"github.com/syncserver/syncserver/syncstore/httpapi"
+)
+
+func init() {
+	caddy.RegisterModule(Handler{})
+	httpcaddyfile.RegisterHandlerDirective("firefox_sync", parseCaddyfile)
+	// Before reverse_proxy so that a site can proxy everything else (or,
+	// during a migration, the legacy server) without a route block.
+	httpcaddyfile.RegisterDirectiveOrder("firefox_sync", httpcaddyfile.Before, "reverse_proxy")
+}
+
+// Defaults applied when a field is left out.
+const (
+	// DefaultQuotaBytes is the Reference server's quota_size of 5120 KB.
+	DefaultQuotaBytes int64 = 5 << 20
+	// DefaultPurgeInterval is how often expired records are deleted.
+	DefaultPurgeInterval = time.Hour
+)
+
+// Registration modes (the registration field).
+const (
+	RegistrationOpen      = "open"
+	RegistrationClosed    = "closed"
+	RegistrationAllowlist = "allowlist"
+)
+
+// Handler serves the Firefox Sync 1.1 protocol: the User API 1.0
+// (/user/1.0/…, /misc/1.0/…) used to create accounts and find the storage
+// node, and the Storage API 1.0/1.1 (/1.1/<user>/…). It answers every
+// request it receives, so put it last in its route (or behind a matcher).
+//
+// One binary can serve one node: node/weave always answers public_url.
+type Handler struct {
+	// Database selects where accounts and records are stored. Default:
+	// SQLite in ./data. Open databases are shared across config reloads:
+	// a reload that keeps the same database does not reopen it.
+	Database *Database `json:"database,omitempty"`
+
+	// Memcached, when set, caches the hot reads (info/collections, quota,
+	// meta/global, crypto/keys) in memcached. The database stays
+	// authoritative; a memcached outage only costs speed.
+	Memcached *Memcached `json:"memcached,omitempty"`
+
+	// PublicURL is the storage node URL that node/weave hands to clients,
+	// e.g. "https://sync.example.com/" (a trailing "/" is added). Clients
+	// append "1.1/<user>/…" to it, so it must be the URL this handler is
+	// reachable at from the outside. Default: scheme and Host of each
+	// request, which is only right when nothing rewrites them.
+	PublicURL string `json:"public_url,omitempty"`
+
+	// Registration decides who may create an account with PUT
+	// /user/1.0/<user>: "open" (default, anyone), "closed" (nobody; create
+	// accounts with `syncserver users add`), or "allowlist" (only the
+	// names or e-mail addresses in allowlist).
+	Registration string `json:"registration,omitempty"`
+
+	// Allowlist holds the usernames or e-mail addresses allowed to
+	// register when registration is "allowlist". E-mail addresses are
+	// turned into Sync usernames (base32 SHA-1) before comparing.
+	Allowlist []string `json:"allowlist,omitempty"`
+
+	// AllowPlainUsernames lets an account be created under a username
+	// that is not the hash of its e-mail address (early Weave accounts).
+	// Off by default, like the Reference server's strict_usernames.
+	AllowPlainUsernames bool `json:"allow_plain_usernames,omitempty"`
+
+	// Captcha requires a reCAPTCHA answer on registration and enables
+	// /misc/1.0/captcha_html. Default: no captcha.
+	Captcha *Captcha `json:"captcha,omitempty"`
+
+	// SharedSecret, when a request carries it in X-Weave-Secret, skips the
+	// captcha (for scripted account creation).
+	SharedSecret string `json:"shared_secret,omitempty"`
+
+	// QuotaBytes is the payload bytes each user may store; writes are
+	// refused with error 14 once it is reached. Default 5 MiB
+	// (5242880); 0 disables the quota.
+	QuotaBytes *int64 `json:"quota_bytes,omitempty"`
+
+	// MaxPostRecords is how many records one POST may write; the rest
+	// fail with "retry wbo" and the client sends them again. Default 100.
+	MaxPostRecords int `json:"max_post_records,omitempty"`
+
+	// MaxPostBytes is how many payload bytes one POST may write; the rest
+	// fail with "retry bytes". Default 1 MiB.
+	MaxPostBytes int `json:"max_post_bytes,omitempty"`
+
+	// MaxPayloadBytes is the largest payload one record may have.
+	// Default 256 KiB.
+	MaxPayloadBytes int `json:"max_payload_bytes,omitempty"`
+
+	// MaxRequestBytes is the largest request body accepted at all; larger
+	// ones get error 17 and nothing is written. Default 2 MiB + 64 KiB.
+	MaxRequestBytes int64 `json:"max_request_bytes,omitempty"`
+
+	// RetryAfter is sent in Retry-After and X-Weave-Backoff when the
+	// database is unavailable (503). Default 30m.
+	RetryAfter caddy.Duration `json:"retry_after,omitempty"`
+
+	// BcryptCost is the cost of new password hashes. Default 10. Older
+	// hashes are upgraded on the next successful login.
+	BcryptCost int `json:"bcrypt_cost,omitempty"`
+
+	// AuthCacheTTL is how long a verified password is remembered (as an
+	// HMAC, never in clear), so that a sync does not pay bcrypt on every
+	// request. Default 5m.
+	AuthCacheTTL caddy.Duration `json:"auth_cache_ttl,omitempty"`
+
+	// AuthCacheSize bounds the number of remembered logins. Default
+	// 10000; a negative value disables the cache.
+	AuthCacheSize int `json:"auth_cache_size,omitempty"`
+
+	// PurgeInterval is how often records whose TTL has expired are
+	// deleted in the background (reads hide them either way). Default 1h;
+	// 0 disables purging here, e.g. when another instance or a cron job
+	// running `syncserver purge` does it.
+	PurgeInterval *caddy.Duration `json:"purge_interval,omitempty"`
+
+	logger     *zap.Logger
+	metrics    *metrics
+	api        http.Handler
+	auth       *syncstore.Authenticator
+	poolKey    string       // set while this handler holds a pooled store
+	closeCache func() error // nil or stops the memcached layer
+	purge      *purger      // nil when purging is off
+}
+
+// CaddyModule returns the Caddy module information.
+func (Handler) CaddyModule() caddy.ModuleInfo {
+	return caddy.ModuleInfo{
+		ID:  "http.handlers.firefox_sync",
+		New: func() caddy.Module { return new(Handler) },
+	}
+}
+
+// Provision replaces placeholders, validates the configuration (before
+// touching any database, so a typo never opens connections), acquires the
+// shared store and builds the protocol handler.
+func (h *Handler) Provision(ctx caddy.Context) error {
+	h.logger = ctx.Logger()
+	h.replacePlaceholders(caddy.NewReplacer())
+	if err := h.Validate(); err != nil {
+		return err
+	}
+
+	m, err := newMetrics(ctx.GetMetricsRegistry())
+	if err != nil {
+		return fmt.Errorf("registering metrics: %w", err)
+	}
+	h.metrics = m
+
+	db := h.database()
+	store, key, reused, err := acquireStore(ctx, db)
+	if err != nil {
+		return err
+	}
+	h.poolKey = key
+	h.logger.Info("database ready", append(db.zapFields(), zap.Bool("reused", reused))...)
+
+	store, h.closeCache, err = h.Memcached.wrap(ctx, store, h.logger)
+	if err != nil {
+		return err
+	}
+
+	auth, err := syncstore.NewAuthenticator(store, syncstore.AuthConfig{
+		BcryptCost: h.BcryptCost,
+		CacheTTL:   time.Duration(h.AuthCacheTTL),
+		CacheSize:  h.AuthCacheSize,
+		Logger:     h.logger,
+	})
+	if err != nil {
+		return fmt.Errorf("setting up authentication: %w", err)
+	}
+	h.auth = auth
+
+	api, err := httpapi.New(httpapi.Config{
+		Store:               store,
+		Auth:                auth,
+		Logger:              h.logger,
+		PublicURL:           h.PublicURL,
+		Registration:        httpapi.RegistrationMode(h.registration()),
+		Allowlist:           h.Allowlist,
+		AllowPlainUsernames: h.AllowPlainUsernames,
+		Captcha:             h.Captcha.httpapi(),
+		SharedSecret:        h.SharedSecret,
+		QuotaBytes:          h.quotaBytes(),
+		MaxPostRecords:      h.MaxPostRecords,
+		MaxPostBytes:        h.MaxPostBytes,
+		MaxPayloadBytes:     h.MaxPayloadBytes,
+		MaxRequestBytes:     h.MaxRequestBytes,
+		RetryAfter:          time.Duration(h.RetryAfter),
+	})
+	if err != nil {
+		return fmt.Errorf("setting up the sync protocol handler: %w", err)
+	}
+	h.api = api
+
+	if every := h.purgeInterval(); every > 0 {
+		h.purge = startPurger(store, every, h.logger)
+	}
+	return nil
+}
+
+// replacePlaceholders resolves global placeholders such as
+// {env.SYNCSERVER_MYSQL_DSN} or {file./run/secrets/dsn} so that secrets
+// need not be written into the config. Unknown placeholders are left
+// alone: they are probably part of a password.
+func (h *Handler) replacePlaceholders(repl *caddy.Replacer) {
+	r := func(s string) string { return repl.ReplaceKnown(s, "") }
+	if h.Database != nil {
+		h.Database.Driver = r(h.Database.Driver)
+		h.Database.Dir = r(h.Database.Dir)
+		h.Database.DSN = r(h.Database.DSN)
+	}
+	if h.Memcached != nil {
+		for i, s := range h.Memcached.Servers {
+			h.Memcached.Servers[i] = r(s)
+		}
+	}
+	h.PublicURL = r(h.PublicURL)
+	h.SharedSecret = r(h.SharedSecret)
+	if h.Captcha != nil {
+		h.Captcha.PublicKey = r(h.Captcha.PublicKey)
+		h.Captcha.PrivateKey = r(h.Captcha.PrivateKey)
+		h.Captcha.VerifyURL = r(h.Captcha.VerifyURL)
+	}
+}
+
+// Validate reports configuration mistakes with the field's JSON name.
+func (h *Handler) Validate() error {
+	if err := h.database().validate(); err != nil {
+		return err
+	}
+	if err := h.Memcached.validate(); err != nil {
+		return err
+	}
+	if h.PublicURL != "" {
+		u, err := url.Parse(h.PublicURL)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return fmt.Errorf("public_url %q: must be an absolute http:// or https:// URL such as https://sync.example.com/", h.PublicURL)
+		}
+		if u.RawQuery != "" || u.Fragment != "" || u.User != nil {
+			return fmt.Errorf("public_url %q: must not have credentials, a query or a fragment; clients append paths to it", h.PublicURL)
+		}
+	}
+	switch h.registration() {
+	case RegistrationOpen, RegistrationClosed:
+		if len(h.Allowlist) > 0 {
+			return fmt.Errorf("allowlist is only used with registration %q, not %q", RegistrationAllowlist, h.registration())
+		}
+	case RegistrationAllowlist:
+		if len(h.Allowlist) == 0 {
+			return fmt.Errorf("registration %q needs at least one entry in allowlist", RegistrationAllowlist)
+		}
+	default:
+		return fmt.Errorf("registration %q: must be %q, %q or %q", h.Registration, RegistrationOpen, RegistrationClosed, RegistrationAllowlist)
+	}
+	if err := h.Captcha.validate(); err != nil {
+		return err
+	}
+	for _, l := range []struct {
+		name string
+		v    int64
+	}{
+		{"quota_bytes", h.quotaBytes()},
+		{"max_post_records", int64(h.MaxPostRecords)},
+		{"max_post_bytes", int64(h.MaxPostBytes)},
+		{"max_payload_bytes", int64(h.MaxPayloadBytes)},
+		{"max_request_bytes", h.MaxRequestBytes},
+		{"retry_after", int64(h.RetryAfter)},
+		{"bcrypt_cost", int64(h.BcryptCost)},
+		{"auth_cache_ttl", int64(h.AuthCacheTTL)},
+		{"purge_interval", int64(h.purgeInterval())},
+	} {
+		if l.v < 0 {
+			return fmt.Errorf("%s must not be negative (got %d)", l.name, l.v)
+		}
+	}
+	if h.RetryAfter != 0 && time.Duration(h.RetryAfter) < time.Second {
+		return fmt.Errorf("retry_after %s: clients count it in whole seconds, use at least 1s", time.Duration(h.RetryAfter))
+	}
+	if h.BcryptCost != 0 && (h.BcryptCost < 4 || h.BcryptCost > 31) {
+		return fmt.Errorf("bcrypt_cost %d: must be between 4 and 31", h.BcryptCost)
+	}
+	if h.MaxPayloadBytes > 0 && h.MaxPostBytes > 0 && h.MaxPayloadBytes > h.MaxPostBytes {
+		return fmt.Errorf("max_payload_bytes (%d) larger than max_post_bytes (%d): such a record could never be uploaded", h.MaxPayloadBytes, h.MaxPostBytes)
+	}
+	return nil
+}
+
+// Cleanup stops the purger and releases this handler's hold on the shared
+// database; the last holder closes it.
+func (h *Handler) Cleanup() error {
+	if h.purge != nil {
+		h.purge.stop()
+		h.purge = nil
+	}
+	if h.auth != nil {
+		h.auth.Close() // drop remembered passwords with the config
+	}
+	if h.closeCache != nil {
+		// Delivers pending invalidations; the pooled store stays open.
+		if err := h.closeCache(); err != nil {
+			h.logger.Error("closing the memcached layer", zap.Error(err))
+		}
+		h.closeCache = nil
+	}
+	if h.poolKey == "" {
+		return nil
+	}
+	key := h.poolKey
+	h.poolKey = ""
+	closed, err := releaseStore(key)
+	if closed && h.logger != nil {
+		h.logger.Info("database closed", h.database().zapFields()...)
+	}
+	if err != nil {
+		return fmt.Errorf("closing database: %w", err)
+	}
+	return nil
+}
+
+// ServeHTTP answers every request itself; next is never called.
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, _ caddyhttp.Handler) error {
+	start := time.Now()
+	sw := &statusWriter{ResponseWriter: w}
+	h.backend(r).ServeHTTP(sw, r)
+	h.metrics.observe(httpapi.Endpoint(r), sw.statusCode(), time.Since(start))
+	return nil
+}
+
+// backend picks who answers r. It is the dispatch point of the planned
+// migration shim: users still living on a legacy server will be sent to a
+// reverse proxy from here, everyone else to the native protocol handler.
+func (h *Handler) backend(*http.Request) http.Handler {
+	return h.api
+}
+
+func (h *Handler) database() Database {
+	if h.Database == nil {
+		return Database{}
+	}
+	return *h.Database
+}
+
+func (h *Handler) registration() string {
+	if h.Registration == "" {
+		return RegistrationOpen
+	}
+	return h.Registration
+}
+
+func (h *Handler) quotaBytes() int64 {
+	if h.QuotaBytes == nil {
+		return DefaultQuotaBytes
+	}
+	return *h.QuotaBytes
+}
+
+func (h *Handler) purgeInterval() time.Duration {
+	if h.PurgeInterval == nil {
+		return DefaultPurgeInterval
+	}
+	return time.Duration(*h.PurgeInterval)
+}
+
+// Interface guards
+var (
+	_ caddy.Provisioner           = (*Handler)(nil)
+	_ caddy.Validator             = (*Handler)(nil)
+	_ caddy.CleanerUpper          = (*Handler)(nil)
+	_ caddyhttp.MiddlewareHandler = (*Handler)(nil)
+)

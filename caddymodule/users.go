@@ -1,0 +1,296 @@
+package caddymodule
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/spf13/cobra"
+	"golang.org/x/term"
+
+	"github.com/syncserver/syncserver/syncstore"
+	"github.com/syncserver/syncserver/syncstore/httpapi"
+)
+
+const usersLong = `
+Manages Firefox Sync accounts directly in the database, for example when
+registration is closed. The commands work while the server runs.
+
+Accounts are named by e-mail address in Firefox; the Sync username is
+derived from it (base32 of the SHA-1 of the lower-cased address), and
+every command below accepts either form.
+
+The database flags (--db, --data, --dsn) select the same database as the
+server's "database" setting. For MySQL, put the DSN in the
+SYNCSERVER_MYSQL_DSN environment variable rather than on the command line.
+
+A running server remembers verified passwords for auth_cache_ttl (default
+5m): after "passwd" or "delete" the old password may keep working there
+for that long.
+`
+
+func setupUsersCommand(cmd *cobra.Command) {
+	addDatabaseFlags(cmd.PersistentFlags())
+	cmd.Example = `  $ syncserver users add alice@example.com
+  $ syncserver users list
+  $ syncserver users passwd alice@example.com
+  $ syncserver users delete --yes alice@example.com`
+	cmd.AddCommand(usersAddCommand(), usersListCommand(), usersDeleteCommand(), usersPasswdCommand())
+	// Runnable with no arguments, so a mistyped subcommand is an error
+	// rather than a help page with exit status 0.
+	cmd.Args = cobra.NoArgs
+	cmd.RunE = func(cmd *cobra.Command, _ []string) error { return cmd.Help() }
+}
+
+// accountName maps what the operator typed to the Sync username and, for
+// an e-mail address, the address.
+func accountName(account string) (name, email string, err error) {
+	if strings.Contains(account, "@") {
+		email = strings.TrimSpace(account)
+		name = httpapi.UsernameFromEmail(email)
+	} else {
+		name = syncstore.NormalizeUsername(account)
+	}
+	if !syncstore.ValidUsername(name) {
+		return "", "", fmt.Errorf("%q is neither an e-mail address nor a username (1-32 of A-Z a-z 0-9 . _ -)", account)
+	}
+	return name, email, nil
+}
+
+func usersAddCommand() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "add <email | username>",
+		Short: "Creates an account",
+		Long: `
+Creates an account. Give the e-mail address the user will type into Firefox;
+the Sync username is derived from it. A plain username (legacy Weave
+accounts) is used as it is; then --email records an address.
+
+The password is asked for twice without echo, or read from the first line
+of stdin with --password-stdin. It needs at least 8 bytes and must differ
+from the username, as on registration.`,
+		Example: `  $ syncserver users add alice@example.com
+  $ printf '%s\n' "$PASSWORD" | syncserver users add --password-stdin alice@example.com
+  $ syncserver users add --db mysql --dsn 'sync:secret@tcp(db:3306)/sync' bob@example.com
+  $ syncserver users add --email carol@example.com carol`,
+		Args: cobra.ExactArgs(1),
+	}
+	cmd.Flags().Bool("password-stdin", false, "Read the password from the first line of stdin")
+	cmd.Flags().String("email", "", "E-mail address to record for a plain username")
+	cmd.Flags().Int("bcrypt-cost", 0, "bcrypt cost of the password hash (default 10)")
+	cmd.RunE = func(cmd *cobra.Command, args []string) error {
+		name, email, err := accountName(args[0])
+		if err != nil {
+			return err
+		}
+		if flagEmail, _ := cmd.Flags().GetString("email"); flagEmail != "" {
+			if email != "" {
+				return errors.New("--email is for plain usernames; the account is already an e-mail address")
+			}
+			if !strings.Contains(flagEmail, "@") || strings.ContainsAny(flagEmail, " \t\r\n") {
+				return fmt.Errorf("--email %q is not an e-mail address", flagEmail)
+			}
+			email = flagEmail
+		}
+		password, err := readPassword(cmd)
+		if err != nil {
+			return err
+		}
+		if err := checkPassword(name, password); err != nil {
+			return err
+		}
+		cost, _ := cmd.Flags().GetInt("bcrypt-cost")
+		hash, err := syncstore.HashPassword(password, cost)
+		if err != nil {
+			return err
+		}
+		store, err := openFromFlags(cmd)
+		if err != nil {
+			return err
+		}
+		defer store.Close()
+		u := &syncstore.User{Name: name, PasswordHash: hash, Email: email}
+		if err := store.CreateUser(commandContext(cmd), u); err != nil {
+			if errors.Is(err, syncstore.ErrUserExists) {
+				return fmt.Errorf("user %s already exists", describe(name, email))
+			}
+			return fmt.Errorf("creating user %s: %w", describe(name, email), err)
+		}
+		fmt.Fprintf(cmd.OutOrStdout(), "created user %s\n", describe(name, email))
+		return nil
+	}
+	return cmd
+}
+
+func usersListCommand() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "list",
+		Short: "Lists accounts in username order",
+		Example: `  $ syncserver users list
+  $ syncserver users list --limit 50 --after 7qrzrjz52vgwen6e7w2y7v6xknd46wxt`,
+		Args: cobra.NoArgs,
+	}
+	cmd.Flags().String("after", "", "Start after this username (for paging)")
+	cmd.Flags().Int("limit", 0, "List at most this many accounts (0: all)")
+	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
+		after, _ := cmd.Flags().GetString("after")
+		limit, _ := cmd.Flags().GetInt("limit")
+		if limit < 0 {
+			return fmt.Errorf("--limit %d: must not be negative", limit)
+		}
+		store, err := openFromFlags(cmd)
+		if err != nil {
+			return err
+		}
+		defer store.Close()
+		tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 8, 2, ' ', 0)
+		fmt.Fprintln(tw, "USERNAME\tEMAIL")
+		const page = 500
+		for listed := 0; limit == 0 || listed < limit; {
+			n := page
+			if limit > 0 {
+				n = min(page, limit-listed)
+			}
+			users, err := store.ListUsers(commandContext(cmd), after, n)
+			if err != nil {
+				return fmt.Errorf("listing users: %w", err)
+			}
+			for _, u := range users {
+				fmt.Fprintf(tw, "%s\t%s\n", u.Name, u.Email)
+			}
+			listed += len(users)
+			if len(users) < n {
+				break
+			}
+			after = users[len(users)-1].Name
+		}
+		return tw.Flush()
+	}
+	return cmd
+}
+
+func usersDeleteCommand() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "delete <email | username>",
+		Short: "Deletes an account and all of its sync data",
+		Long: `
+Deletes an account and every record it stored. This cannot be undone.
+Without --yes the command asks for confirmation at a terminal.`,
+		Example: `  $ syncserver users delete alice@example.com
+  $ syncserver users delete --yes 7qrzrjz52vgwen6e7w2y7v6xknd46wxt`,
+		Args: cobra.ExactArgs(1),
+	}
+	cmd.Flags().Bool("yes", false, "Do not ask for confirmation")
+	cmd.RunE = func(cmd *cobra.Command, args []string) error {
+		name, _, err := accountName(args[0])
+		if err != nil {
+			return err
+		}
+		store, err := openFromFlags(cmd)
+		if err != nil {
+			return err
+		}
+		defer store.Close()
+		ctx := commandContext(cmd)
+		u, err := lookupUser(cmd, store, name)
+		if err != nil {
+			return err
+		}
+		if yes, _ := cmd.Flags().GetBool("yes"); !yes {
+			ok, err := confirm(cmd, fmt.Sprintf("Delete user %s and all of its sync data? [y/N] ", describe(u.Name, u.Email)))
+			if err != nil {
+				return err
+			}
+			if !ok {
+				return errors.New("not deleted")
+			}
+		}
+		if err := store.DeleteUser(ctx, u.ID); err != nil {
+			return fmt.Errorf("deleting user %s: %w", u.Name, err)
+		}
+		fmt.Fprintf(cmd.OutOrStdout(), "deleted user %s and its data\n", describe(u.Name, u.Email))
+		return nil
+	}
+	return cmd
+}
+
+func usersPasswdCommand() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "passwd <email | username>",
+		Short: "Sets an account's password",
+		Long: `
+Sets a new password. Firefox then asks the user for it on its next sync
+(the stored sync data stays; it is encrypted with the user's recovery
+key, not with the password).`,
+		Example: `  $ syncserver users passwd alice@example.com
+  $ printf '%s\n' "$PASSWORD" | syncserver users passwd --password-stdin alice@example.com`,
+		Args: cobra.ExactArgs(1),
+	}
+	cmd.Flags().Bool("password-stdin", false, "Read the password from the first line of stdin")
+	cmd.Flags().Int("bcrypt-cost", 0, "bcrypt cost of the password hash (default 10)")
+	cmd.RunE = func(cmd *cobra.Command, args []string) error {
+		name, _, err := accountName(args[0])
+		if err != nil {
+			return err
+		}
+		store, err := openFromFlags(cmd)
+		if err != nil {
+			return err
+		}
+		defer store.Close()
+		u, err := lookupUser(cmd, store, name)
+		if err != nil {
+			return err
+		}
+		password, err := readPassword(cmd)
+		if err != nil {
+			return err
+		}
+		if err := checkPassword(u.Name, password); err != nil {
+			return err
+		}
+		cost, _ := cmd.Flags().GetInt("bcrypt-cost")
+		if u.PasswordHash, err = syncstore.HashPassword(password, cost); err != nil {
+			return err
+		}
+		if err := store.UpdateUser(commandContext(cmd), u); err != nil {
+			return fmt.Errorf("setting the password of %s: %w", u.Name, err)
+		}
+		fmt.Fprintf(cmd.OutOrStdout(), "password of %s changed\n", describe(u.Name, u.Email))
+		return nil
+	}
+	return cmd
+}
+
+func lookupUser(cmd *cobra.Command, store syncstore.Store, name string) (*syncstore.User, error) {
+	u, err := store.LookupUser(commandContext(cmd), name)
+	if errors.Is(err, syncstore.ErrNotFound) {
+		return nil, fmt.Errorf("no user %s", name)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("looking up user %s: %w", name, err)
+	}
+	return u, nil
+}
+
+// confirm asks a yes/no question at the terminal.
+func confirm(cmd *cobra.Command, question string) (bool, error) {
+	f, ok := cmd.InOrStdin().(*os.File)
+	if !ok || !term.IsTerminal(int(f.Fd())) {
+		return false, errors.New("stdin is not a terminal: add --yes to confirm")
+	}
+	fmt.Fprint(cmd.ErrOrStderr(), question)
+	answer, _ := bufio.NewReader(f).ReadString('\n')
+	answer = strings.ToLower(strings.TrimSpace(answer))
+	return answer == "y" || answer == "yes", nil
+}
+
+func describe(name, email string) string {
+	if email == "" {
+		return name
+	}
+	return name + " (" + email + ")"
+}
