@@ -3,7 +3,8 @@
 #   make run        serve http://127.0.0.1:5000/ from SQLite in ./data
 #   make test       start MariaDB and memcached if needed, run every test
 #   make build      bin/syncserver
-#   make bench      benchmarks (needs the services too)
+#   make bench      side-by-side bench report in bench-out/ (needs the services)
+#   make gobench    go test -bench of every package
 #   make lint       gofmt, go vet, staticcheck
 
 SHELL := /bin/bash
@@ -18,7 +19,7 @@ MARIADB_PORT        ?= 3306
 # Root for apt-get and daemons; empty when already root.
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: all build run test bench lint services memcached mariadb clean
+.PHONY: all build run test bench gobench lint services memcached mariadb clean
 
 all: build
 
@@ -31,7 +32,13 @@ run:
 test: services
 	$(GO) test -count=1 -timeout 15m ./...
 
+# A short side-by-side comparison of the native server on SQLite and on
+# MariaDB (syncserver bench --local); the report lands in bench-out/.
 bench: services
+	bash bench/run-default.sh
+
+# The Go micro-benchmarks of every package (store, handler, cache, migrate).
+gobench: services
 	$(GO) test -count=1 -run '^$$' -bench . -benchmem -timeout 30m ./...
 
 lint:

@@ -1,0 +1,416 @@
+package bench
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strconv"
+	"strings"
+
+	"github.com/caddyserver/caddy/v2"
+	caddycmd "github.com/caddyserver/caddy/v2/cmd"
+	"github.com/spf13/cobra"
+	"go.uber.org/zap"
+
+	"github.com/syncserver/syncserver/syncstore"
+	"github.com/syncserver/syncserver/syncstore/mysqlstore"
+	"github.com/syncserver/syncserver/syncstore/sqlitestore"
+)
+
+func init() {
+	caddycmd.RegisterCommand(caddycmd.Command{
+		Name:  "bench",
+		Usage: "[flags] [name=URL ...] | compare a.json [b.json]",
+		Short: "Load-tests Sync servers side by side and writes an HTML report",
+		Long: `
+Replays Firefox Sync 1.1 client sessions against one or more servers, one
+after another, checks every answer, and writes results.json and a
+self-contained report.html (plots included) to --out.
+
+Targets are name=URL pairs of servers on this machine; other addresses are
+refused unless --allow-remote. --local starts native servers in-process
+instead (sqlite, and mysql on a fresh bch_* database), seeded directly.
+
+The workload, the checks and the report are described in bench/README.md.
+
+Examples:
+  # the short default comparison (what make bench runs)
+  syncserver bench --local sqlite,mysql --users 20 --records 2000 --duration 10s --out bench-out
+
+  # two running servers, seeded through the HTTP API
+  syncserver bench sqlite=http://127.0.0.1:5000/ mysql=http://127.0.0.1:5001/
+
+  # a fixed rate of 20 and 40 sessions/s, plus the growth scenario
+  syncserver bench --rate 20,40 --growth sqlite=http://127.0.0.1:5000/
+
+  # compare two runs, or two targets of one run
+  syncserver bench compare old/results.json new/results.json
+  syncserver bench compare bench-out/results.json --base sqlite --other mysql
+`,
+		CobraFunc: func(cmd *cobra.Command) {
+			o := defaultOptions()
+			o.bind(cmd)
+			cmd.Args = cobra.ArbitraryArgs
+			cmd.RunE = func(cmd *cobra.Command, args []string) error {
+				return o.run(cmd.Context(), args)
+			}
+			cmd.AddCommand(compareCommand())
+		},
+	})
+}
+
+// options are the command line of syncserver bench.
+type options struct {
+	cfg          Config
+	concurrency  string
+	rates        string
+	local        string
+	mysqlDSN     string
+	keep         bool
+	direct       []string
+	growth       bool
+	growthSizes  string
+	growth1M     bool
+	out          string
+	quiet        bool
+	failOnErrors bool
+}
+
+func defaultOptions() *options {
+	dsn := os.Getenv("SYNCSERVER_BENCH_MYSQL")
+	if dsn == "" {
+		dsn = "root@tcp(127.0.0.1:3306)/"
+	}
+	return &options{cfg: DefaultConfig(), concurrency: "1,5,10,25,50", growthSizes: "10000,100000", mysqlDSN: dsn, out: "bench-out", failOnErrors: true}
+}
+
+func (o *options) bind(cmd *cobra.Command) {
+	f := cmd.Flags()
+	c := &o.cfg
+	f.StringVar(&o.local, "local", "", "start in-process native servers of these kinds: sqlite, mysql (comma-separated)")
+	f.StringVar(&o.mysqlDSN, "mysql-dsn", o.mysqlDSN, "MariaDB/MySQL server for --local mysql (env SYNCSERVER_BENCH_MYSQL)")
+	f.BoolVar(&o.keep, "keep", false, "keep the databases --local created")
+	f.StringArrayVar(&o.direct, "direct", nil, "seed target NAME straight into its store: NAME=sqlite:DIR or NAME=mysql:DSN (repeatable)")
+	f.IntVar(&c.Users, "users", c.Users, "accounts the workload drives")
+	f.IntVar(&c.RecordsPerUser, "records", c.RecordsPerUser, "records per account")
+	f.IntVar(&c.Devices, "devices", c.Devices, "Sync clients per account")
+	f.StringVar(&c.UserPrefix, "user-prefix", c.UserPrefix, "accounts are <prefix>-u<i>@bench.invalid")
+	f.Uint64Var(&c.Seed, "seed", c.Seed, "workload generator seed (same seed, same sessions)")
+	f.StringVar(&o.concurrency, "concurrency", o.concurrency, "closed-loop steps: concurrent clients")
+	f.StringVar(&o.rates, "rate", "", "open-loop steps instead: sessions per second (e.g. 10,20,40)")
+	f.IntVar(&c.MaxInflight, "max-inflight", c.MaxInflight, "fixed rate: sessions in flight before new ones are dropped")
+	f.DurationVar(&c.StepDuration, "duration", c.StepDuration, "length of each step")
+	f.Int64Var(&c.MaxRequests, "max-requests", c.MaxRequests, "requests per step at most")
+	f.DurationVar(&c.Warmup, "warmup", c.Warmup, "unrecorded load before the first step")
+	f.BoolVar(&o.growth, "growth", false, "run the growth scenario first")
+	f.StringVar(&o.growthSizes, "growth-sizes", o.growthSizes, "growth: records on the node at each step")
+	f.BoolVar(&o.growth1M, "growth-1m", false, "growth: add a step at 1,000,000 records")
+	f.IntVar(&c.GrowthUsers, "growth-users", c.GrowthUsers, "growth: accounts the workload drives")
+	f.IntVar(&c.GrowthRecords, "growth-records", c.GrowthRecords, "growth: records per driven account")
+	f.IntVar(&c.GrowthConcurrency, "growth-concurrency", c.GrowthConcurrency, "growth: concurrent clients")
+	f.DurationVar(&c.GrowthDuration, "growth-duration", c.GrowthDuration, "growth: length of each step")
+	f.DurationVar(&c.Timeout, "timeout", c.Timeout, "per request")
+	f.IntVar(&c.SeedConcurrency, "seed-concurrency", c.SeedConcurrency, "accounts seeded at once")
+	f.IntVar(&c.BcryptCost, "bcrypt-cost", c.BcryptCost, "password hash cost of directly seeded accounts (and --local servers)")
+	f.BoolVar(&c.AllowRemote, "allow-remote", false, "allow targets that are not on this machine")
+	f.StringVar(&o.out, "out", o.out, "directory for results.json and report.html")
+	f.BoolVar(&o.quiet, "quiet", false, "no progress lines")
+	f.BoolVar(&o.failOnErrors, "fail-on-errors", true, "exit with status 1 when any answer was wrong")
+}
+
+func parseList[T any](s string, parse func(string) (T, error)) ([]T, error) {
+	var out []T
+	for _, f := range strings.Split(s, ",") {
+		if f = strings.TrimSpace(f); f == "" {
+			continue
+		}
+		v, err := parse(f)
+		if err != nil {
+			return nil, fmt.Errorf("%q: %w", f, err)
+		}
+		out = append(out, v)
+	}
+	return out, nil
+}
+
+func (o *options) run(ctx context.Context, args []string) (err error) {
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	ctx, stop := signal.NotifyContext(ctx, os.Interrupt)
+	defer stop()
+	logger := caddy.Log().Named("bench")
+	cfg := o.cfg
+	cfg.Logger = logger
+	if !o.quiet {
+		cfg.Progress = os.Stderr
+	}
+	if cfg.Rates, err = parseList(o.rates, func(s string) (float64, error) { return strconv.ParseFloat(s, 64) }); err != nil {
+		return fmt.Errorf("--rate: %w", err)
+	}
+	if len(cfg.Rates) == 0 {
+		if cfg.Concurrency, err = parseList(o.concurrency, strconv.Atoi); err != nil {
+			return fmt.Errorf("--concurrency: %w", err)
+		}
+	} else {
+		cfg.Concurrency = nil
+	}
+	if o.growth || o.growth1M {
+		if cfg.GrowthSizes, err = parseList(o.growthSizes, strconv.Atoi); err != nil {
+			return fmt.Errorf("--growth-sizes: %w", err)
+		}
+		if o.growth1M {
+			cfg.GrowthSizes = append(cfg.GrowthSizes, 1_000_000)
+		}
+	}
+	for _, a := range args {
+		t, err := ParseTarget(a)
+		if err != nil {
+			return err
+		}
+		cfg.Targets = append(cfg.Targets, t)
+	}
+	cfg.Stores = map[string]syncstore.Store{}
+	kinds, _ := parseList(o.local, func(s string) (string, error) { return s, nil })
+	for _, kind := range kinds {
+		srv, err := StartLocal(ctx, kind, LocalOptions{MySQLDSN: o.mysqlDSN, Keep: o.keep, BcryptCost: cfg.BcryptCost, Logger: logger.Named(kind)})
+		if err != nil {
+			return fmt.Errorf("--local %s: %w", kind, err)
+		}
+		defer func() { err = errors.Join(err, srv.Close()) }()
+		cfg.Targets = append(cfg.Targets, srv.Target)
+		cfg.Stores[srv.Target.Name] = srv.Store
+		logger.Info("local server", zap.String("kind", kind), zap.String("url", srv.Target.URL.String()))
+	}
+	for _, d := range o.direct {
+		name, st, err := openDirect(ctx, d)
+		if err != nil {
+			return err
+		}
+		defer func() { err = errors.Join(err, st.Close()) }()
+		cfg.Stores[name] = st
+	}
+	if err := cfg.Validate(); err != nil {
+		return err
+	}
+	if err := os.MkdirAll(o.out, 0o755); err != nil {
+		return fmt.Errorf("creating %s: %w", o.out, err)
+	}
+
+	res, runErr := Run(ctx, cfg)
+	if res == nil {
+		return runErr
+	}
+	if err := o.write(res); err != nil {
+		return errors.Join(runErr, err)
+	}
+	if runErr != nil {
+		return runErr
+	}
+	if n := wrongAnswers(res); n > 0 && o.failOnErrors {
+		return fmt.Errorf("%d wrong answers (see the report); --fail-on-errors=false to accept them", n)
+	}
+	return nil
+}
+
+// write saves results.json and report.html and prints the comparisons.
+func (o *options) write(res *Results) error {
+	jsonPath := filepath.Join(o.out, "results.json")
+	htmlPath := filepath.Join(o.out, "report.html")
+	if err := res.WriteFile(jsonPath); err != nil {
+		return err
+	}
+	cmps := res.Comparisons()
+	if err := WriteReport(htmlPath, res, cmps); err != nil {
+		return err
+	}
+	for i := range cmps {
+		fmt.Println()
+		if err := cmps[i].WriteText(os.Stdout); err != nil {
+			return err
+		}
+	}
+	if len(cmps) == 0 {
+		for _, t := range res.Targets {
+			fmt.Printf("\n%s\n", t.Name)
+			for _, s := range t.Steps {
+				fmt.Printf("  %-10s %8.1f req/s %8.1f sessions/s  p50 %.2f ms  p95 %.2f ms  p99 %.2f ms  errors %d\n",
+					s.Label, s.RequestsPerSec, s.SessionsPerSec, s.Latency.P50MS, s.Latency.P95MS, s.Latency.P99MS, s.Errors)
+			}
+		}
+	}
+	fmt.Printf("\nwrote %s and %s\n", jsonPath, htmlPath)
+	return nil
+}
+
+func wrongAnswers(res *Results) int64 {
+	var n int64
+	for _, t := range res.Targets {
+		for _, s := range append(t.Steps, t.Growth...) {
+			n += s.Errors
+		}
+	}
+	return n
+}
+
+// openDirect opens the store behind a target: NAME=sqlite:DIR or
+// NAME=mysql:DSN.
+func openDirect(ctx context.Context, spec string) (string, syncstore.Store, error) {
+	name, rest, ok := strings.Cut(spec, "=")
+	kind, arg, ok2 := strings.Cut(rest, ":")
+	if !ok || !ok2 || name == "" || arg == "" {
+		return "", nil, fmt.Errorf("--direct %q: want NAME=sqlite:DIR or NAME=mysql:DSN", spec)
+	}
+	switch kind {
+	case "sqlite":
+		st, err := sqlitestore.Open(ctx, sqlitestore.Config{Dir: arg})
+		if err != nil {
+			return "", nil, fmt.Errorf("--direct %s: %w", name, err)
+		}
+		return name, st, nil
+	case "mysql":
+		st, err := mysqlstore.Open(ctx, mysqlstore.Config{DSN: arg})
+		if err != nil {
+			return "", nil, fmt.Errorf("--direct %s: %w", name, err)
+		}
+		return name, st, nil
+	}
+	return "", nil, fmt.Errorf("--direct %q: unknown store %q (want sqlite or mysql)", spec, kind)
+}
+
+func compareCommand() *cobra.Command {
+	var base, other, report string
+	cmd := &cobra.Command{
+		Use:   "compare a.json [b.json]",
+		Short: "Prints the ratio table of two targets or two runs",
+		Long: `
+With one results.json, compares its targets (--base, default the first,
+against --other, default the second). With two, compares each target of
+the first run with the target of the same name in the second (or --base
+in the first with --other in the second). Ratios are other/base:
+throughput above 1 and latency below 1 mean "other" is faster.
+--report writes an HTML report of both runs with the comparison.`,
+		Args: cobra.RangeArgs(1, 2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			res, cmps, err := compareFiles(args, base, other)
+			if err != nil {
+				return err
+			}
+			for i := range cmps {
+				if i > 0 {
+					fmt.Println()
+				}
+				if err := cmps[i].WriteText(os.Stdout); err != nil {
+					return err
+				}
+			}
+			if report != "" {
+				return WriteReport(report, res, cmps)
+			}
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&base, "base", "", "base target name")
+	cmd.Flags().StringVar(&other, "other", "", "other target name")
+	cmd.Flags().StringVar(&report, "report", "", "also write an HTML report to this file")
+	return cmd
+}
+
+// compareFiles loads one or two results files and compares them; the
+// returned Results holds every compared target (renamed run:target when
+// two runs are compared) for a report.
+func compareFiles(paths []string, base, other string) (*Results, []Comparison, error) {
+	runs := make([]*Results, len(paths))
+	for i, p := range paths {
+		r, err := ReadResults(p)
+		if err != nil {
+			return nil, nil, err
+		}
+		runs[i] = r
+	}
+	pick := func(r *Results, name string, def int) (*TargetResult, error) {
+		if name == "" {
+			if def >= len(r.Targets) {
+				return nil, fmt.Errorf("the run has %d targets; name them with --base and --other", len(r.Targets))
+			}
+			return &r.Targets[def], nil
+		}
+		t, ok := r.Target(name)
+		if !ok {
+			return nil, fmt.Errorf("no target %q in the run", name)
+		}
+		return t, nil
+	}
+	if len(runs) == 1 {
+		b, err := pick(runs[0], base, 0)
+		if err != nil {
+			return nil, nil, err
+		}
+		o, err := pick(runs[0], other, 1)
+		if err != nil {
+			return nil, nil, err
+		}
+		res := *runs[0]
+		res.Targets = []TargetResult{*b, *o}
+		return &res, []Comparison{Compare(b, o, b.Name, o.Name)}, nil
+	}
+	la, lb := runLabel(paths[0], "a"), runLabel(paths[1], "b")
+	if la == lb {
+		la, lb = "a", "b"
+	}
+	res := *runs[1]
+	res.Targets = nil
+	var cmps []Comparison
+	add := func(b, o *TargetResult) {
+		bt, ot := *b, *o
+		bt.Name, ot.Name = la+":"+b.Name, lb+":"+o.Name
+		res.Targets = append(res.Targets, bt, ot)
+		cmps = append(cmps, Compare(&bt, &ot, bt.Name, ot.Name))
+	}
+	if base != "" || other != "" {
+		b, err := pick(runs[0], base, 0)
+		if err != nil {
+			return nil, nil, err
+		}
+		o, err := pick(runs[1], cmp(other, b.Name), 0)
+		if err != nil {
+			return nil, nil, err
+		}
+		add(b, o)
+		return &res, cmps, nil
+	}
+	for i := range runs[0].Targets {
+		if o, ok := runs[1].Target(runs[0].Targets[i].Name); ok {
+			add(&runs[0].Targets[i], o)
+		}
+	}
+	if len(cmps) == 0 {
+		return nil, nil, errors.New("the two runs have no target name in common; name them with --base and --other")
+	}
+	return &res, cmps, nil
+}
+
+func cmp(s, def string) string {
+	if s == "" {
+		return def
+	}
+	return s
+}
+
+// runLabel names a run after its directory (bench-out/results.json →
+// bench-out) or its file name.
+func runLabel(path, def string) string {
+	stem := strings.TrimSuffix(filepath.Base(path), filepath.Ext(path))
+	if stem == "results" {
+		if dir := filepath.Base(filepath.Dir(path)); dir != "." && dir != "/" {
+			return dir
+		}
+	}
+	if stem == "" {
+		return def
+	}
+	return stem
+}

@@ -1,0 +1,84 @@
+package bench
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"sync"
+	"time"
+)
+
+// progress prints what a run is doing: a line per second on a terminal,
+// a line every ten seconds otherwise (logs, CI).
+type progress struct {
+	w     io.Writer
+	every time.Duration
+	mu    sync.Mutex // one line at a time
+}
+
+func newProgress(w io.Writer) *progress {
+	p := &progress{w: w, every: 10 * time.Second}
+	if f, ok := w.(*os.File); ok {
+		if st, err := f.Stat(); err == nil && st.Mode()&os.ModeCharDevice != 0 {
+			p.every = time.Second
+		}
+	}
+	return p
+}
+
+func (p *progress) println(line string) {
+	if p.w == nil {
+		return
+	}
+	p.mu.Lock()
+	fmt.Fprintln(p.w, line)
+	p.mu.Unlock()
+}
+
+// track prints line(elapsed) periodically until stop is called.
+func (p *progress) track(line func(elapsed time.Duration) string) (stop func()) {
+	if p.w == nil {
+		return func() {}
+	}
+	start := time.Now()
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		t := time.NewTicker(p.every)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-t.C:
+				p.println(line(time.Since(start)))
+			}
+		}
+	})
+	return func() {
+		close(done)
+		wg.Wait()
+	}
+}
+
+// trackStep prints a step's requests, rate, errors and sessions, and a
+// summary line when it ends.
+func (p *progress) trackStep(target, label string, rec *recorder, start time.Time) (stop func()) {
+	var last progressSnapshot
+	lastAt := start
+	line := func(now time.Time) string {
+		s := rec.snapshot()
+		rate := float64(s.requests-last.requests) / now.Sub(lastAt).Seconds()
+		last, lastAt = s, now
+		return fmt.Sprintf("%s %s: %4.0fs  requests %8d  %8.1f req/s  errors %d  sessions %d",
+			target, label, now.Sub(start).Seconds(), s.requests, rate, s.errors, s.sessions)
+	}
+	stopTicker := p.track(func(time.Duration) string { return line(time.Now()) })
+	return func() {
+		stopTicker()
+		s := rec.snapshot()
+		elapsed := time.Since(start)
+		p.println(fmt.Sprintf("%s %s: done in %.1fs, %d requests (%.1f req/s), %d errors, %d sessions",
+			target, label, elapsed.Seconds(), s.requests, float64(s.requests)/elapsed.Seconds(), s.errors, s.sessions))
+	}
+}

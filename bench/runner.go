@@ -1,0 +1,262 @@
+package bench
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"slices"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"go.uber.org/zap"
+)
+
+// Run benches every target in turn (one at a time, so they never compete
+// for the machine) and returns the results, partial ones with the error
+// when a target fails.
+func Run(ctx context.Context, cfg Config) (*Results, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = zap.NewNop()
+	}
+	if !cfg.AllowRemote {
+		for _, t := range cfg.Targets {
+			if err := checkLoopback(ctx, t); err != nil {
+				return nil, err
+			}
+		}
+	}
+	res := &Results{Version: ResultsVersion, Started: time.Now().UTC(), Seed: cfg.Seed, Settings: cfg.settings()}
+	for _, t := range cfg.Targets {
+		tr, err := runTarget(ctx, &cfg, t)
+		res.Targets = append(res.Targets, *tr)
+		if err != nil {
+			res.Finished = time.Now().UTC()
+			return res, fmt.Errorf("target %s: %w", t.Name, err)
+		}
+	}
+	res.Finished = time.Now().UTC()
+	return res, nil
+}
+
+// targetRun is the state of one target's run.
+type targetRun struct {
+	cfg      *Config
+	target   Target
+	client   *syncClient
+	seeder   seeder
+	mix      *Mix
+	devices  int
+	progress *progress
+	log      *zap.Logger
+
+	nodeRecords int64        // records seeded on the target so far
+	created     atomic.Int64 // new records the workload uploaded so far
+}
+
+// records is about how many records the target holds: what was seeded
+// plus what the workload created (its few deletes aside).
+func (t *targetRun) records() int64 {
+	return t.nodeRecords + t.created.Load()
+}
+
+// Phases of a target's run, part of each generator's stream id so every
+// phase and step draws its own reproducible sequence.
+const (
+	phaseWarmup = iota + 1
+	phaseSteps
+	phaseGrowth
+)
+
+func runTarget(ctx context.Context, cfg *Config, t Target) (*TargetResult, error) {
+	hc := newHTTPClient(cfg.maxConns(), cfg.Timeout, cfg.AllowRemote)
+	defer hc.CloseIdleConnections()
+	run := &targetRun{
+		cfg:      cfg,
+		target:   t,
+		client:   &syncClient{hc: hc, root: t.URL.String(), ua: userAgentWorkload},
+		mix:      &cfg.Mix,
+		devices:  cfg.Devices,
+		progress: newProgress(cfg.Progress),
+		log:      cfg.Logger.With(zap.String("target", t.Name)),
+	}
+	run.seeder = &httpSeeder{client: &syncClient{hc: hc, root: t.URL.String(), ua: userAgentSeed}}
+	if s := cfg.Stores[t.Name]; s != nil {
+		run.seeder = &directSeeder{store: s, bcryptCost: cfg.BcryptCost}
+	}
+	tr := &TargetResult{Name: t.Name, URL: t.URL.String(), Seed: SeedResult{Method: run.seeder.method()}}
+
+	// The growth scenario goes first: it needs a node that is still small.
+	if len(cfg.GrowthSizes) > 0 {
+		if err := run.growth(ctx, tr); err != nil {
+			return tr, err
+		}
+	}
+	pop, err := run.seed(ctx, tr, roleMain, cfg.Users, cfg.RecordsPerUser)
+	if err != nil {
+		return tr, err
+	}
+	if cfg.Warmup > 0 {
+		first := StepResult{Label: "warm-up"}
+		if len(cfg.Concurrency) > 0 {
+			first.Concurrency = cfg.Concurrency[0]
+		} else {
+			first.Rate = cfg.Rates[0]
+		}
+		run.step(ctx, pop, &first, phaseWarmup, 0, time.Now(), cfg.Warmup)
+		run.log.Info("warm-up done", zap.Int64("requests", first.Requests), zap.Int64("errors", first.Errors))
+	}
+	origin := time.Now()
+	steps := make([]StepResult, 0, len(cfg.Concurrency)+len(cfg.Rates))
+	for _, c := range cfg.Concurrency {
+		steps = append(steps, StepResult{Label: "c=" + strconv.Itoa(c), Concurrency: c})
+	}
+	for _, r := range cfg.Rates {
+		steps = append(steps, StepResult{Label: "rate=" + strconv.FormatFloat(r, 'f', -1, 64) + "/s", Rate: r})
+	}
+	for i := range steps {
+		if err := ctx.Err(); err != nil {
+			return tr, err
+		}
+		run.step(ctx, pop, &steps[i], phaseSteps, i, origin, cfg.StepDuration)
+		tr.Steps = append(tr.Steps, steps[i])
+	}
+	return tr, ctx.Err()
+}
+
+// seed creates n accounts of a role with records each and returns them as
+// a population.
+func (t *targetRun) seed(ctx context.Context, tr *TargetResult, role string, n, records int) (*population, error) {
+	users := make([]*userData, n)
+	for i := range users {
+		users[i] = &userData{id: newIdentity(t.cfg.UserPrefix, role, i), layout: seedLayout(records), devices: t.devices}
+	}
+	if err := t.seedUsers(ctx, tr, users, role); err != nil {
+		return nil, err
+	}
+	pop := &population{users: make([]*userState, n)}
+	for i, d := range users {
+		pop.users[i] = newUserState(d.id, d.layout, t.devices)
+	}
+	return pop, nil
+}
+
+func (t *targetRun) seedUsers(ctx context.Context, tr *TargetResult, users []*userData, role string) error {
+	start := time.Now()
+	var done atomic.Int64
+	stop := t.progress.track(func(elapsed time.Duration) string {
+		return fmt.Sprintf("%s: seeding (%s) %d/%d accounts, %.0fs", t.target.Name, t.seeder.method(), done.Load(), len(users), elapsed.Seconds())
+	})
+	reused, err := seedAll(ctx, t.seeder, users, t.cfg.SeedConcurrency, &done)
+	stop()
+	if err != nil {
+		return fmt.Errorf("seeding: %w", err)
+	}
+	var records int64
+	for _, d := range users {
+		records += d.records()
+	}
+	t.nodeRecords += records
+	tr.Seed.Users += len(users)
+	tr.Seed.Records += records
+	tr.Seed.Reused += reused
+	tr.Seed.Duration += time.Since(start).Seconds()
+	t.log.Info("seeded", zap.String("role", role), zap.Int("accounts", len(users)), zap.Int("reused", reused),
+		zap.Int64("records", records), zap.Duration("took", time.Since(start)))
+	return nil
+}
+
+// growth runs the mix on a fixed set of accounts while ballast accounts
+// fill the node to each size: whether a request's cost grows with the
+// amount of data the server holds.
+func (t *targetRun) growth(ctx context.Context, tr *TargetResult) error {
+	cfg := t.cfg
+	pop, err := t.seed(ctx, tr, roleGrowth, cfg.GrowthUsers, cfg.GrowthRecords)
+	if err != nil {
+		return err
+	}
+	origin := time.Now()
+	ballast := 0
+	for i, size := range slices.Sorted(slices.Values(cfg.GrowthSizes)) {
+		var add []*userData
+		for need := int64(size) - t.records(); need > 0; need -= int64(cfg.RecordsPerUser) {
+			n := int(min(need, int64(max(cfg.RecordsPerUser, 1))))
+			add = append(add, &userData{id: newIdentity(cfg.UserPrefix, roleBallast, ballast), layout: seedLayout(n), devices: t.devices})
+			ballast++
+		}
+		if err := t.seedUsers(ctx, tr, add, roleBallast); err != nil {
+			return err
+		}
+		step := StepResult{Label: "size=" + strconv.Itoa(size), Concurrency: cfg.GrowthConcurrency}
+		t.step(ctx, pop, &step, phaseGrowth, i, origin, cfg.GrowthDuration)
+		tr.Growth = append(tr.Growth, step)
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// rng is the generator of one worker (or, at a fixed rate, one session):
+// the same for every target, so all targets get the same workload.
+func (t *targetRun) rng(phase, step, n int) *rand.Rand {
+	return rand.New(rand.NewPCG(t.cfg.Seed, uint64(phase)<<56|uint64(step)<<40|uint64(n)))
+}
+
+// step runs one load level and fills the measured fields of s.
+func (t *targetRun) step(ctx context.Context, pop *population, s *StepResult, phase, index int, origin time.Time, dur time.Duration) {
+	start := time.Now()
+	rec := newRecorder(origin, start)
+	ctl := newStepControl(rec, start.Add(dur), t.cfg.MaxRequests)
+	s.NodeRecords = t.records()
+	stop := t.progress.trackStep(t.target.Name, s.Label, rec, start)
+	var wg sync.WaitGroup
+	if s.Rate > 0 {
+		t.openLoop(ctx, pop, ctl, s.Rate, phase, index, &wg)
+	} else {
+		for i := range s.Concurrency {
+			wg.Go(func() {
+				w := newWorker(t, ctl, t.rng(phase, index, i))
+				for !ctl.over() && ctx.Err() == nil {
+					rec.session(w.session(ctx, pop))
+				}
+			})
+		}
+	}
+	wg.Wait()
+	stop()
+	rec.result(s, time.Since(start))
+}
+
+// openLoop starts sessions at a fixed rate whatever the server's speed,
+// up to MaxInflight at once; sessions beyond that are counted as dropped.
+func (t *targetRun) openLoop(ctx context.Context, pop *population, ctl *stepControl, rate float64, phase, index int, wg *sync.WaitGroup) {
+	interval := time.Duration(float64(time.Second) / rate)
+	slots := make(chan struct{}, t.cfg.MaxInflight)
+	next := time.Now()
+	timer := time.NewTimer(0)
+	defer timer.Stop()
+	for n := 0; !ctl.over(); n++ {
+		timer.Reset(time.Until(next))
+		select {
+		case <-ctx.Done():
+			return
+		case <-timer.C:
+		}
+		select {
+		case slots <- struct{}{}:
+			wg.Go(func() {
+				defer func() { <-slots }()
+				w := newWorker(t, ctl, t.rng(phase, index, n))
+				ctl.rec.session(w.session(ctx, pop))
+			})
+		default:
+			ctl.rec.drop()
+		}
+		next = next.Add(interval)
+	}
+}
