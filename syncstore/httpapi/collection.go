@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"net/http"
 	"strconv"
+	"strings"
 
 	"github.com/syncserver/syncserver/syncstore"
 )
@@ -22,7 +23,8 @@ func (h *Handler) getCollection(w http.ResponseWriter, r *http.Request, rt *rout
 		h.storeFailed(w, r, rt, err)
 		return
 	}
-	f := negotiate(r.Header.Get("Accept"))
+	// Several Accept lines form one list (RFC 9110 §5.3).
+	f := negotiate(strings.Join(r.Header.Values("Accept"), ","))
 	buf := h.buffers.get()
 	defer h.buffers.put(buf)
 	b := appendListing(*buf, recs, l.full, f)

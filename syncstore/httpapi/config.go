@@ -45,9 +45,14 @@ const (
 	DefaultMaxPostRecords  = syncstore.DefaultMaxRecords
 	DefaultMaxPostBytes    = syncstore.DefaultMaxPostSize
 	DefaultMaxPayloadBytes = syncstore.DefaultMaxPayload
-	// DefaultMaxRequestBytes fits a full batch (1 MiB of payloads, JSON
-	// escaping and record overhead) with room to spare (PROTOCOL.md §9).
-	DefaultMaxRequestBytes = 2<<20 + 64<<10
+	// DefaultMaxRequestBytes fits the largest upload an old Firefox can
+	// send: it caps a POST at 100 records but not at a byte count, so 100
+	// records of up to 256 KiB, plus JSON escaping. Such a batch must be
+	// answered record by record ("retry bytes" past 1 MiB, PROTOCOL.md
+	// §6.8) so the client re-queues the rest; refusing it whole would make
+	// it fail the same upload on every sync. Bodies are only read after
+	// authentication.
+	DefaultMaxRequestBytes = DefaultMaxPostRecords * DefaultMaxPayloadBytes * 5 / 4
 	DefaultRetryAfter      = 1800 * time.Second
 )
 

@@ -14,8 +14,17 @@
 //   - Every response carries X-Weave-Timestamp: the request's server time,
 //     or for a write the timestamp the store committed, which is also the
 //     body. A metadata-only PUT of an existing record answers with the
-//     record's unchanged modified (§6.7), while X-Weave-Timestamp is the
-//     request's write timestamp.
+//     record's unchanged modified (§6.7), in the header as in the body.
+//   - Write refusals come in the Reference's order: a PUT is refused for
+//     quota (14), then X-If-Unmodified-Since (412), before its body is
+//     judged (6, 8); a POST for X-If-Unmodified-Since before its body and
+//     for quota after its records were validated, even if none was
+//     accepted.
+//   - A batch element with an object or list in any field fails as
+//     "invalid wbo" under the id "", like an element that is no object.
+//   - Sizes in KB (info/collection_usage, the used part of info/quota,
+//     X-Weave-Quota-Remaining) are always floats ("2.0"); the quota limit
+//     is the configured KB.
 //   - A record id in the URL that no record can have (over 64 bytes,
 //     non-printable, "/" or ","): PUT 400 body 8, GET 404, DELETE 200.
 //   - A missing record is 404 with the JSON string "record not found".

@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"bytes"
 	"net/http"
 	"slices"
 	"strconv"
@@ -56,7 +57,9 @@ func (h *Handler) serveInfo(w http.ResponseWriter, r *http.Request, rt *route, u
 		b = appendKB(b, used)
 		b = append(b, ',')
 		if h.quota > 0 {
-			b = appendKB(b, h.quota)
+			// The Reference's limit is configured in whole KB and sent as
+			// such.
+			b = strconv.AppendFloat(b, float64(h.quota)/1024, 'f', -1, 64)
 		} else {
 			b = append(b, "null"...)
 		}
@@ -87,7 +90,13 @@ func appendObject[V any](dst []byte, m map[string]V, appendValue func([]byte, V)
 }
 
 // appendKB renders a byte count in KB as the Reference does: a float
-// (0.5009765625), integral values without a fraction.
-func appendKB(dst []byte, bytes int64) []byte {
-	return strconv.AppendFloat(dst, float64(bytes)/1024, 'f', -1, 64)
+// (0.5009765625), integral values too ("2.0", as Python prints them), so
+// typed clients read the same type every time.
+func appendKB(dst []byte, n int64) []byte {
+	start := len(dst)
+	dst = strconv.AppendFloat(dst, float64(n)/1024, 'f', -1, 64)
+	if bytes.IndexByte(dst[start:], '.') < 0 {
+		dst = append(dst, ".0"...)
+	}
+	return dst
 }

@@ -18,7 +18,7 @@ func TestInfoEmptyUser(t *testing.T) {
 			expectHeader("X-Weave-Timestamp", "1300000000.00")
 		c.get("info/collection_counts").expect(http.StatusOK, `{}`).expectHeader("X-Weave-Records", "0")
 		c.get("info/collection_usage").expect(http.StatusOK, `{}`)
-		c.get("info/quota").expect(http.StatusOK, `[0,5120]`)
+		c.get("info/quota").expect(http.StatusOK, `[0.0,5120]`)
 	})
 }
 
@@ -38,7 +38,7 @@ func TestInfoReportsCollections(t *testing.T) {
 			expect(http.StatusOK, `{"bookmarks":1,"forms":1,"history":2}`).
 			expectHeader("X-Weave-Records", "3")
 		c.get("info/collection_usage").
-			expect(http.StatusOK, `{"bookmarks":0.9765625,"forms":0.09765625,"history":1}`)
+			expect(http.StatusOK, `{"bookmarks":0.9765625,"forms":0.09765625,"history":1.0}`)
 		c.get("info/quota").expect(http.StatusOK, `[2.07421875,5120]`)
 
 		// Expired records leave counts and usage but still date their
@@ -47,7 +47,7 @@ func TestInfoReportsCollections(t *testing.T) {
 		c.get("info/collections").
 			expect(http.StatusOK, `{"bookmarks":1300000000.00,"forms":1300000002.50,"history":1300000001.50}`)
 		c.get("info/collection_counts").expect(http.StatusOK, `{"bookmarks":1,"history":2}`)
-		c.get("info/collection_usage").expect(http.StatusOK, `{"bookmarks":0.9765625,"history":1}`)
+		c.get("info/collection_usage").expect(http.StatusOK, `{"bookmarks":0.9765625,"history":1.0}`)
 		c.get("info/quota").expect(http.StatusOK, `[1.9765625,5120]`)
 
 		// Metrics parameters are ignored; info is JSON whatever Accept says.

@@ -52,26 +52,36 @@ func (h *Handler) putItem(w http.ResponseWriter, r *http.Request, rt *route, u *
 	}
 	defer h.buffers.put(buf)
 	body := *buf
-	if !json.Valid(body) {
-		sendBadRequest(w, errMalformedJSON)
-		return
+	var (
+		rec  *syncstore.WBO
+		code int
+	)
+	switch {
+	case !json.Valid(body):
+		code = errMalformedJSON
+	case !syncstore.ValidID(rt.id):
+		code = errInvalidWBO
+	default:
+		var ok bool
+		if rec, ok = decodeItem(body, rt.id, h.maxPayload); !ok {
+			code = errInvalidWBO
+		}
 	}
-	if !syncstore.ValidID(rt.id) {
-		sendBadRequest(w, errInvalidWBO)
-		return
-	}
-	rec, ok := decodeItem(body, rt.id, h.maxPayload)
-	if !ok {
-		sendBadRequest(w, errInvalidWBO)
+	if code != 0 {
+		// The Reference checks quota and the precondition before it reads
+		// the body.
+		if !h.refuseWrite(w, r, rt, u, opt, checkQuota, checkUnmodified) {
+			sendBadRequest(w, code)
+		}
 		return
 	}
 	h.writeOne(w, r, rt, u, rec, opt)
 }
 
-// writeOne stores one record and answers with its modified time: the
-// write's timestamp, or for a metadata-only update of an existing record
-// its unchanged modified (PROTOCOL.md §6.7 decision). X-Weave-Timestamp is
-// the write's timestamp either way.
+// writeOne stores one record and answers with its modified time, in the
+// body and in X-Weave-Timestamp: the write's timestamp, or for a
+// metadata-only update of an existing record its unchanged modified
+// (PROTOCOL.md §6.7 decision).
 func (h *Handler) writeOne(w http.ResponseWriter, r *http.Request, rt *route, u *syncstore.User, rec *syncstore.WBO, opt syncstore.WriteOptions) {
 	opt.QuotaBytes = h.quota
 	res, err := h.store.PutRecords(r.Context(), u.ID, rt.collection, []syncstore.WBO{*rec}, opt)
@@ -79,12 +89,14 @@ func (h *Handler) writeOne(w http.ResponseWriter, r *http.Request, rt *route, u 
 		h.storeFailed(w, r, rt, err)
 		return
 	}
-	setTimestamp(w, res.Modified)
 	h.setQuotaRemaining(w, res.UsedBytes)
 	modified := res.Modified
 	if len(res.RecordModified) == 1 {
 		modified = res.RecordModified[0]
 	}
+	// Header and body carry the same text on every write (PROTOCOL.md
+	// §3.1): the modified of the record as it now stands.
+	setTimestamp(w, modified)
 	var text [24]byte
 	send(w, http.StatusOK, typeJSON, modified.AppendText(text[:0]))
 }

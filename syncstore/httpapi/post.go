@@ -24,22 +24,35 @@ func (h *Handler) postCollection(w http.ResponseWriter, r *http.Request, rt *rou
 	}
 	defer h.buffers.put(buf)
 	body := bytes.TrimSpace(*buf)
+	// The Reference checks X-If-Unmodified-Since before it reads the body.
 	if !json.Valid(body) {
-		sendBadRequest(w, errMalformedJSON)
+		if !h.refuseWrite(w, r, rt, u, opt, checkUnmodified) {
+			sendBadRequest(w, errMalformedJSON)
+		}
 		return
 	}
 	switch body[0] {
 	case '{':
 		rec, derr := syncstore.DecodeWBO(body, h.maxPayload)
 		if derr != nil {
-			sendBadRequest(w, errInvalidWBO)
+			// A record with an id goes on to the PUT handler, which checks
+			// the quota before validating it.
+			checks := []writeCheck{checkUnmodified, checkQuota}
+			if derr.Reason == syncstore.ReasonInvalidID {
+				checks = checks[:1]
+			}
+			if !h.refuseWrite(w, r, rt, u, opt, checks...) {
+				sendBadRequest(w, errInvalidWBO)
+			}
 			return
 		}
 		h.writeOne(w, r, rt, u, rec, opt)
 	case '[':
 		h.writeBatch(w, r, rt, u, body, opt, now)
 	default:
-		sendBadRequest(w, errInvalidWBO)
+		if !h.refuseWrite(w, r, rt, u, opt, checkUnmodified) {
+			sendBadRequest(w, errInvalidWBO)
+		}
 	}
 }
 
@@ -58,7 +71,13 @@ func (h *Handler) writeBatch(w http.ResponseWriter, r *http.Request, rt *route, 
 		index++
 		rec, derr := syncstore.DecodeWBO(elem, h.maxPayload)
 		if derr != nil {
-			failed.set(derr.ID, derr.Reason)
+			id := derr.ID
+			if derr.Reason == syncstore.ReasonInvalidWBO {
+				// The Reference cannot read any field of such an element,
+				// so it keys the failure under "" (PROTOCOL.md §5.2).
+				id = ""
+			}
+			failed.set(id, derr.Reason)
 			return
 		}
 		if i >= h.maxPostRecords {
@@ -86,18 +105,10 @@ func (h *Handler) writeBatch(w http.ResponseWriter, r *http.Request, rt *route, 
 		}
 		modified = res.Modified
 		h.setQuotaRemaining(w, res.UsedBytes)
-	} else if opt.IfUnmodifiedSince != nil {
-		// Nothing to write, so no transaction; the precondition still
-		// decides the answer.
-		stamps, err := h.store.CollectionTimestamps(r.Context(), u.ID)
-		if err != nil {
-			h.storeFailed(w, r, rt, err)
-			return
-		}
-		if ts, ok := stamps[rt.collection]; ok && ts > *opt.IfUnmodifiedSince {
-			sendWeaveError(w, http.StatusPreconditionFailed, errInvalidWrite)
-			return
-		}
+	} else if h.refuseWrite(w, r, rt, u, opt, checkUnmodified, checkQuota) {
+		// Nothing to write, so no transaction; the precondition and the
+		// quota still decide the answer.
+		return
 	}
 
 	out := h.buffers.get()

@@ -59,7 +59,8 @@ func (h *Handler) createUser(w http.ResponseWriter, r *http.Request, rt *route) 
 	}
 	defer h.buffers.put(buf)
 	var fields map[string]json.RawMessage
-	if err := json.Unmarshal(*buf, &fields); err != nil {
+	if err := json.Unmarshal(*buf, &fields); err != nil || fields == nil {
+		// JSON null decodes without error but is no account either.
 		sendBadRequest(w, errMalformedJSON)
 		return
 	}

@@ -80,6 +80,7 @@ func TestCreateUserChecks(t *testing.T) {
 			{dave, "", "6"},
 			{dave, "[1]", "6"},
 			{dave, `"x"`, "6"},
+			{dave, "null", "6"},
 			{dave, `{"password":"correct horse"}`, "12"},
 			{dave, `{"email":"","password":"correct horse"}`, "12"},
 			{dave, `{"email":5,"password":"correct horse"}`, "12"},

@@ -1,0 +1,62 @@
+package httpapi
+
+import (
+	"net/http"
+
+	"github.com/syncserver/syncserver/syncstore"
+)
+
+// writeCheck is a reason the Reference refuses a write whatever its body
+// holds.
+type writeCheck uint8
+
+const (
+	checkQuota      writeCheck = iota // 400 body 14
+	checkUnmodified                   // X-If-Unmodified-Since: 412 body 4
+)
+
+// refuseWrite runs checks in order for a write that is not going to reach
+// the store (its body is bad, or nothing in it was accepted), so that the
+// answer is the one the Reference gives (PROTOCOL.md §6.7, §6.8): it
+// checks quota and X-If-Unmodified-Since before, or for a batch's quota
+// after, it looks at the records. Writes that do reach the store get the
+// same checks inside its transaction. refuseWrite reports whether it has
+// answered the request.
+func (h *Handler) refuseWrite(w http.ResponseWriter, r *http.Request, rt *route, u *syncstore.User, opt syncstore.WriteOptions, checks ...writeCheck) bool {
+	for _, c := range checks {
+		switch c {
+		case checkQuota:
+			if h.quota <= 0 {
+				continue
+			}
+			usage, err := h.store.CollectionUsage(r.Context(), u.ID)
+			if err != nil {
+				h.storeFailed(w, r, rt, err)
+				return true
+			}
+			var used int64
+			for _, n := range usage {
+				used += n
+			}
+			if used >= h.quota {
+				sendBadRequest(w, errOverQuota)
+				return true
+			}
+		case checkUnmodified:
+			if opt.IfUnmodifiedSince == nil {
+				continue
+			}
+			stamps, err := h.store.CollectionTimestamps(r.Context(), u.ID)
+			if err != nil {
+				h.storeFailed(w, r, rt, err)
+				return true
+			}
+			// A collection without records never fails the check.
+			if ts, ok := stamps[rt.collection]; ok && ts > *opt.IfUnmodifiedSince {
+				sendWeaveError(w, http.StatusPreconditionFailed, errInvalidWrite)
+				return true
+			}
+		}
+	}
+	return false
+}
