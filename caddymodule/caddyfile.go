@@ -11,8 +11,10 @@ import (
 )
 
 func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
-	handler := new(Handler)
-	if err := handler.UnmarshalCaddyfile(h.Dispenser); err != nil {
+	handler := &Handler{helper: &h}
+	err := handler.UnmarshalCaddyfile(h.Dispenser)
+	handler.helper = nil
+	if err != nil {
 		return nil, err
 	}
 	return handler, nil
@@ -49,6 +51,18 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //	    auth_cache_ttl        <duration>
 //	    auth_cache_size       <n>|off
 //	    purge_interval        <duration>|off
+//	    legacy {
+//	        node <name> {
+//	            reverse_proxy <upstreams...> { ... }
+//	        }
+//	        default_state   legacy|native
+//	        new_users       native|<node>
+//	        host_node       <node>
+//	        route_cache_ttl <duration>|off
+//	        timeout         <duration>
+//	        retry_after     <duration>
+//	        stats_interval  <duration>
+//	    }
 //	}
 //
 // Sizes are bytes or units such as 5MiB (1024-based) or 5MB (1000-based).
@@ -121,6 +135,8 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 					err = d.Errf("auth_cache_size %q: want a number or off", s)
 				}
 			}
+		case "legacy":
+			h.Legacy, err = parseLegacy(d, h.helper)
 		case "purge_interval":
 			var s string
 			if s, err = oneArg(d); err == nil {

@@ -221,30 +221,44 @@ func TestCaddyfileGolden(t *testing.T) {
 		t.Errorf("adapted Caddyfile differs from %s (go test -update rewrites it):\n%s", golden, got.String())
 	}
 
-	// The example must also be a valid handler configuration.
-	found := findFirefoxSync(t, out)
-	if found == nil {
-		t.Fatal("no firefox_sync handler in the adapted Caddyfile")
+	// Every handler of the example must be a valid configuration: one
+	// database, registration closed, a legacy block per site whose
+	// host_node is that site's node.
+	handlers := findFirefoxSync(t, out)
+	if len(handlers) != 2 {
+		t.Fatalf("%d firefox_sync handlers in the adapted Caddyfile, want 2 (one per site)", len(handlers))
 	}
 	t.Setenv("SYNCSERVER_MYSQL_DSN", "sync:secret@tcp(127.0.0.1:3306)/sync")
-	found.replacePlaceholders(caddy.NewReplacer())
-	if err := found.Validate(); err != nil {
-		t.Errorf("example Caddyfile's handler does not validate: %v", err)
+	hostNodes := map[string]string{}
+	for _, found := range handlers {
+		found.replacePlaceholders(caddy.NewReplacer())
+		if err := found.Validate(); err != nil {
+			t.Errorf("example Caddyfile's handler does not validate: %v", err)
+		}
+		if found.Database.DSN != "sync:secret@tcp(127.0.0.1:3306)/sync" {
+			t.Errorf("DSN placeholder not replaced: %q", found.Database.DSN)
+		}
+		if found.registration() != RegistrationClosed {
+			t.Errorf("registration = %q, want closed", found.registration())
+		}
+		if found.Legacy == nil || len(found.Legacy.NodesRaw) != 2 {
+			t.Fatalf("%s: no legacy block with two nodes", found.PublicURL)
+		}
+		hostNodes[found.PublicURL] = found.Legacy.HostNode
 	}
-	if found.Database.DSN != "sync:secret@tcp(127.0.0.1:3306)/sync" {
-		t.Errorf("DSN placeholder not replaced: %q", found.Database.DSN)
-	}
-	if found.registration() != RegistrationClosed {
-		t.Errorf("registration = %q, want closed", found.registration())
+	wantNodes := map[string]string{"https://sync.example.com/": "node1", "https://node2.sync.example.com/": "node2"}
+	if !reflect.DeepEqual(hostNodes, wantNodes) {
+		t.Errorf("host nodes per site %v, want %v", hostNodes, wantNodes)
 	}
 }
 
-// findFirefoxSync digs the first firefox_sync handler out of an adapted
-// config, wherever the Caddyfile adapter nested it (subroutes).
-func findFirefoxSync(t *testing.T, config []byte) *Handler {
+// findFirefoxSync digs the firefox_sync handlers out of an adapted
+// config, wherever the Caddyfile adapter nested them (subroutes).
+func findFirefoxSync(t *testing.T, config []byte) []*Handler {
 	t.Helper()
-	var walk func(v any) *Handler
-	walk = func(v any) *Handler {
+	var found []*Handler
+	var walk func(v any)
+	walk = func(v any) {
 		switch v := v.(type) {
 		case map[string]any:
 			if v["handler"] == "firefox_sync" {
@@ -253,25 +267,22 @@ func findFirefoxSync(t *testing.T, config []byte) *Handler {
 				if err := json.Unmarshal(raw, h); err != nil {
 					t.Fatalf("decoding firefox_sync handler: %v", err)
 				}
-				return h
+				found = append(found, h)
+				return
 			}
 			for _, c := range v {
-				if h := walk(c); h != nil {
-					return h
-				}
+				walk(c)
 			}
 		case []any:
 			for _, c := range v {
-				if h := walk(c); h != nil {
-					return h
-				}
+				walk(c)
 			}
 		}
-		return nil
 	}
 	var v any
 	if err := json.Unmarshal(config, &v); err != nil {
 		t.Fatal(err)
 	}
-	return walk(v)
+	walk(v)
+	return found
 }

@@ -38,6 +38,13 @@ func init() {
 		CobraFunc: setupUsersCommand,
 	})
 	caddycmd.RegisterCommand(caddycmd.Command{
+		Name:      "routes",
+		Usage:     "status|list|get|set ...",
+		Short:     "Shows and changes the migration route table (legacy, migrating, native per user)",
+		Long:      routesLong,
+		CobraFunc: setupRoutesCommand,
+	})
+	caddycmd.RegisterCommand(caddycmd.Command{
 		Name:      "purge",
 		Usage:     "[--db sqlite|mysql] [--data <dir>] [--dsn <dsn>]",
 		Short:     "Deletes Firefox Sync records whose TTL has expired",

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
+	"github.com/go-sql-driver/mysql"
 	"go.uber.org/zap"
 
 	"github.com/syncserver/syncserver/syncstore"
@@ -149,6 +150,21 @@ func (d Database) poolKey() (string, error) {
 	}
 }
 
+// label names the database for operators (admin API) without secrets:
+// the SQLite directory, or the MySQL server address and database name.
+func (d Database) label() string {
+	if d.driver() == DriverSQLite {
+		if abs, err := filepath.Abs(d.dir()); err == nil {
+			return DriverSQLite + ":" + abs
+		}
+		return DriverSQLite + ":" + d.dir()
+	}
+	if cfg, err := mysql.ParseDSN(d.DSN); err == nil {
+		return DriverMySQL + ":" + cfg.Addr + "/" + cfg.DBName
+	}
+	return DriverMySQL
+}
+
 // zapFields describe d for logs without the DSN (it may hold a password).
 func (d Database) zapFields() []zap.Field {
 	if d.driver() == DriverSQLite {
@@ -165,9 +181,14 @@ func (d Database) zapFields() []zap.Field {
 // pattern as the reverse proxy's upstream hosts pool.
 var databases = caddy.NewUsagePool()
 
-// pooledStore closes its store when the last handler releases it.
+// pooledStore closes its store when the last handler releases it. It
+// also holds the database's route cache, so that every handler on the
+// database (several sites, reloads) shares one, and the admin API can
+// invalidate it.
 type pooledStore struct {
 	syncstore.Store
+	label  string      // names the database to operators, without secrets
+	routes *routeCache // nil when the store has no route table
 }
 
 func (p *pooledStore) Destruct() error {
@@ -177,7 +198,7 @@ func (p *pooledStore) Destruct() error {
 // acquireStore returns the shared store for d, opening it if no loaded
 // config uses it yet (reused tells which). Every successful call must be
 // paired with releaseStore(key).
-func acquireStore(ctx context.Context, d Database) (store syncstore.Store, key string, reused bool, err error) {
+func acquireStore(ctx context.Context, d Database) (store *pooledStore, key string, reused bool, err error) {
 	key, err = d.poolKey()
 	if err != nil {
 		return nil, "", false, err
@@ -189,12 +210,16 @@ func acquireStore(ctx context.Context, d Database) (store syncstore.Store, key s
 		if err != nil {
 			return nil, err
 		}
-		return &pooledStore{Store: s}, nil
+		p := &pooledStore{Store: s, label: d.label()}
+		if t, err := routesOf(s); err == nil {
+			p.routes = newRouteCache(t)
+		}
+		return p, nil
 	})
 	if err != nil {
 		return nil, "", false, err
 	}
-	return v.(*pooledStore).Store, key, reused, nil
+	return v.(*pooledStore), key, reused, nil
 }
 
 // releaseStore drops one reference and reports whether it closed the

@@ -59,6 +59,7 @@ func syncUsername(email string) string {
 type syncClient struct {
 	t        *testing.T
 	base     string
+	host     string // Host header; "" = the base URL's
 	user     string
 	password string
 }
@@ -91,6 +92,9 @@ func (c *syncClient) do(method, path, body string, auth bool, header ...string) 
 	}
 	if auth {
 		req.SetBasicAuth(c.user, c.password)
+	}
+	if c.host != "" {
+		req.Host = c.host
 	}
 	for i := 0; i+1 < len(header); i += 2 {
 		req.Header.Set(header[i], header[i+1])

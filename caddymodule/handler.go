@@ -110,7 +110,8 @@ type Handler struct {
 	MaxPayloadBytes int `json:"max_payload_bytes,omitempty"`
 
 	// MaxRequestBytes is the largest request body accepted at all; larger
-	// ones get error 17 and nothing is written. Default 2 MiB + 64 KiB.
+	// ones get error 17 and nothing is written. Default 31.25 MiB: 100
+	// records of 256 KiB with JSON escaping, the most an old Firefox sends.
 	MaxRequestBytes int64 `json:"max_request_bytes,omitempty"`
 
 	// RetryAfter is sent in Retry-After and X-Weave-Backoff when the
@@ -130,6 +131,13 @@ type Handler struct {
 	// 10000; a negative value disables the cache.
 	AuthCacheSize int `json:"auth_cache_size,omitempty"`
 
+	// Legacy puts this handler in front of legacy PHP Sync servers while
+	// their users are migrated: each user is served natively, proxied to
+	// their legacy node, or asked to retry while the migrate tool moves
+	// them, as the route table in the database says. Without it every
+	// user is native.
+	Legacy *Legacy `json:"legacy,omitempty"`
+
 	// PurgeInterval is how often records whose TTL has expired are
 	// deleted in the background (reads hide them either way). Default 1h;
 	// 0 disables purging here, e.g. when another instance or a cron job
@@ -139,10 +147,15 @@ type Handler struct {
 	logger     *zap.Logger
 	metrics    *metrics
 	api        http.Handler
+	shim       *shim // nil without a legacy block
 	auth       *syncstore.Authenticator
 	poolKey    string       // set while this handler holds a pooled store
 	closeCache func() error // nil or stops the memcached layer
 	purge      *purger      // nil when purging is off
+	stats      *routeStats  // nil without a legacy block
+	// helper is the Caddyfile adapter's, while parsing only: the legacy
+	// nodes' reverse_proxy blocks may hold routes.
+	helper *httpcaddyfile.Helper
 }
 
 // CaddyModule returns the Caddy module information.
@@ -170,14 +183,15 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	h.metrics = m
 
 	db := h.database()
-	store, key, reused, err := acquireStore(ctx, db)
+	pooled, key, reused, err := acquireStore(ctx, db)
 	if err != nil {
 		return err
 	}
 	h.poolKey = key
 	h.logger.Info("database ready", append(db.zapFields(), zap.Bool("reused", reused))...)
 
-	store, h.closeCache, err = h.Memcached.wrap(ctx, store, h.logger)
+	store, closeCache, err := h.Memcached.wrap(ctx, pooled.Store, h.logger)
+	h.closeCache = closeCache
 	if err != nil {
 		return err
 	}
@@ -214,6 +228,12 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 		return fmt.Errorf("setting up the sync protocol handler: %w", err)
 	}
 	h.api = api
+
+	if h.Legacy != nil {
+		if err := h.provisionShim(ctx, pooled, store); err != nil {
+			return err
+		}
+	}
 
 	if every := h.purgeInterval(); every > 0 {
 		h.purge = startPurger(store, every, h.logger)
@@ -278,6 +298,11 @@ func (h *Handler) Validate() error {
 	if err := h.Captcha.validate(); err != nil {
 		return err
 	}
+	if h.Legacy != nil {
+		if err := h.Legacy.validate(); err != nil {
+			return err
+		}
+	}
 	for _, l := range []struct {
 		name string
 		v    int64
@@ -311,6 +336,10 @@ func (h *Handler) Validate() error {
 // Cleanup stops the purger and releases this handler's hold on the shared
 // database; the last holder closes it.
 func (h *Handler) Cleanup() error {
+	if h.stats != nil {
+		h.stats.stop()
+		h.stats = nil
+	}
 	if h.purge != nil {
 		h.purge.stop()
 		h.purge = nil
@@ -340,20 +369,20 @@ func (h *Handler) Cleanup() error {
 	return nil
 }
 
-// ServeHTTP answers every request itself; next is never called.
-func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, _ caddyhttp.Handler) error {
+// ServeHTTP answers every request itself, natively or, with a legacy
+// block, through the backend the user's route names. next is only handed
+// to the legacy nodes' reverse_proxy (its handle_response routes).
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
 	start := time.Now()
 	sw := &statusWriter{ResponseWriter: w}
-	h.backend(r).ServeHTTP(sw, r)
-	h.metrics.observe(httpapi.Endpoint(r), sw.statusCode(), time.Since(start))
+	endpoint := httpapi.Endpoint(r)
+	if h.shim == nil {
+		h.api.ServeHTTP(sw, r)
+	} else {
+		h.shim.serve(sw, r, endpoint, next)
+	}
+	h.metrics.observe(endpoint, sw.statusCode(), time.Since(start))
 	return nil
-}
-
-// backend picks who answers r. It is the dispatch point of the planned
-// migration shim: users still living on a legacy server will be sent to a
-// reverse proxy from here, everyone else to the native protocol handler.
-func (h *Handler) backend(*http.Request) http.Handler {
-	return h.api
 }
 
 func (h *Handler) database() Database {

@@ -16,7 +16,24 @@ import (
 type metrics struct {
 	requests *prometheus.CounterVec
 	duration *prometheus.HistogramVec
+
+	// The migration shim's series: per backend (native, legacy,
+	// migrating; "unrouted" when the route table could not be read) and
+	// legacy node (a configured name, "" otherwise).
+	backendRequests *prometheus.CounterVec
+	backendErrors   *prometheus.CounterVec
+	backendDuration *prometheus.HistogramVec
+	routeLookups    *prometheus.CounterVec
+	routeUsers      *prometheus.GaugeVec
 }
+
+// Backend labels of the shim's series.
+const (
+	backendNative    = "native"
+	backendLegacy    = "legacy"
+	backendMigrating = "migrating"
+	backendUnrouted  = "unrouted"
+)
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	const ns = "syncserver"
@@ -39,7 +56,66 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &metrics{requests: requests, duration: duration}, nil
+	m := &metrics{requests: requests, duration: duration}
+	if err := m.registerShim(reg); err != nil {
+		return nil, err
+	}
+	return m, nil
+}
+
+// latencyBuckets cover cached reads (well under 1 ms) to 100-record
+// uploads on a busy database or a slow legacy server.
+var latencyBuckets = []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10}
+
+func (m *metrics) registerShim(reg prometheus.Registerer) error {
+	const ns = "syncserver"
+	var err error
+	if m.backendRequests, err = register(reg, prometheus.NewCounterVec(prometheus.CounterOpts{
+		Namespace: ns,
+		Name:      "backend_requests_total",
+		Help:      "Requests by the backend that answered them (native, legacy, migrating, unrouted) and legacy node.",
+	}, []string{"backend", "node"})); err != nil {
+		return err
+	}
+	if m.backendErrors, err = register(reg, prometheus.NewCounterVec(prometheus.CounterOpts{
+		Namespace: ns,
+		Name:      "backend_errors_total",
+		Help:      "Requests answered with a 5xx status by backend and legacy node (the 503 of users being migrated is not an error).",
+	}, []string{"backend", "node"})); err != nil {
+		return err
+	}
+	if m.backendDuration, err = register(reg, prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Namespace: ns,
+		Name:      "backend_request_duration_seconds",
+		Help:      "Time to answer requests, by backend.",
+		Buckets:   latencyBuckets,
+	}, []string{"backend"})); err != nil {
+		return err
+	}
+	if m.routeLookups, err = register(reg, prometheus.NewCounterVec(prometheus.CounterOpts{
+		Namespace: ns,
+		Name:      "route_lookups_total",
+		Help:      "Route decisions of the migration shim by outcome: hit (in-process cache), miss (read from the route table) or error.",
+	}, []string{"result"})); err != nil {
+		return err
+	}
+	if m.routeUsers, err = register(reg, prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Namespace: ns,
+		Name:      "route_users",
+		Help:      "Users per stored route state (legacy, migrating, native) in the route table; users without a row follow default_state and are not counted.",
+	}, []string{"state"})); err != nil {
+		return err
+	}
+	return nil
+}
+
+// observeBackend records one request of the shim.
+func (m *metrics) observeBackend(backend, node string, code int, took time.Duration) {
+	m.backendRequests.WithLabelValues(backend, node).Inc()
+	if code >= 500 && backend != backendMigrating {
+		m.backendErrors.WithLabelValues(backend, node).Inc()
+	}
+	m.backendDuration.WithLabelValues(backend).Observe(took.Seconds())
 }
 
 // register adds c to reg, or returns the collector already registered

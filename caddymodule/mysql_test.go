@@ -21,7 +21,7 @@ func mysqlBaseDSN() string {
 	return "root@tcp(127.0.0.1:3306)/"
 }
 
-// freshMySQLDatabase creates an empty database named cad_<random>, drops
+// freshMySQLDatabase creates an empty database named shm_<random>, drops
 // it when the test ends, and returns its DSN.
 func freshMySQLDatabase(t *testing.T) string {
 	t.Helper()
@@ -42,7 +42,7 @@ func freshMySQLDatabase(t *testing.T) string {
 	}
 	var b [6]byte
 	_, _ = rand.Read(b[:])
-	name := "cad_" + hex.EncodeToString(b[:])
+	name := "shm_" + hex.EncodeToString(b[:])
 	if _, err := admin.ExecContext(ctx, "CREATE DATABASE "+name); err != nil {
 		t.Fatalf("creating database %s: %v", name, err)
 	}

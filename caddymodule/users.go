@@ -2,6 +2,7 @@ package caddymodule
 
 import (
 	"bufio"
+	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -118,6 +119,9 @@ from the username, as on registration.`,
 				return fmt.Errorf("user %s already exists", describe(name, email))
 			}
 			return fmt.Errorf("creating user %s: %w", describe(name, email), err)
+		}
+		if err := routeNewUser(commandContext(cmd), store, name); err != nil {
+			return fmt.Errorf("user %s created, but: %w", describe(name, email), err)
 		}
 		fmt.Fprintf(cmd.OutOrStdout(), "created user %s\n", describe(name, email))
 		return nil
@@ -263,6 +267,21 @@ key, not with the password).`,
 		return nil
 	}
 	return cmd
+}
+
+// routeNewUser writes a native route row for an account just created
+// here, unless the user has a row: behind a migration shim whose
+// default_state is legacy, a rowless user would be sent to the legacy
+// server, where this account does not exist.
+func routeNewUser(ctx context.Context, store syncstore.Store, name string) error {
+	table, err := routesOf(store)
+	if err != nil {
+		return nil // no route table, no shim
+	}
+	if _, err := table.CompareAndSwapRoute(ctx, nil, syncstore.Route{Username: name, State: syncstore.RouteNative}); err != nil {
+		return fmt.Errorf("writing its native route: %w", err)
+	}
+	return nil
 }
 
 func lookupUser(cmd *cobra.Command, store syncstore.Store, name string) (*syncstore.User, error) {

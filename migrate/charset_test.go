@@ -7,6 +7,7 @@ import (
 
 	"github.com/syncserver/syncserver/migrate"
 	"github.com/syncserver/syncserver/migrate/legacytest"
+	"github.com/syncserver/syncserver/syncstore"
 )
 
 // TestCharsetProblem: a latin1 table holding bytes that are not UTF-8
@@ -33,7 +34,7 @@ func TestCharsetProblem(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "not valid UTF-8") || !strings.Contains(err.Error(), "latin1") || !strings.Contains(err.Error(), "bookmarks/b1") {
 		t.Fatalf("latin1 bytes: %+v, %v", res, err)
 	}
-	if r := e.route("hans"); r == nil || r.State != migrate.RouteLegacy {
+	if r := e.route("hans"); r == nil || r.State != syncstore.RouteLegacy {
 		t.Errorf("route %+v", r)
 	}
 	if _, err := e.m.MigrateUser(ctx, "ida"); err != nil {
@@ -46,7 +47,7 @@ func TestNodeMismatch(t *testing.T) {
 	e := newEnv(t, layouts[0], legacytest.Spec{Users: 1, Records: []int{10}, BcryptCost: 4}, openSQLite)
 	ctx := testContext(t)
 	name := strings.ToLower(e.users[0].Name)
-	if err := e.native.SetRoute(ctx, migrate.Route{Username: name, State: migrate.RouteLegacy, Node: "n2"}); err != nil {
+	if err := e.native.SetRoute(ctx, syncstore.Route{Username: name, State: syncstore.RouteLegacy, Node: "n2"}); err != nil {
 		t.Fatal(err)
 	}
 	m := e.migrator(migrate.Config{Node: "n1"})
@@ -57,7 +58,7 @@ func TestNodeMismatch(t *testing.T) {
 	if _, err := m.MigrateUser(ctx, name); err != nil {
 		t.Fatal(err)
 	}
-	if r := e.route(name); r.Node != "n2" || r.State != migrate.RouteNative {
+	if r := e.route(name); r.Node != "n2" || r.State != syncstore.RouteNative {
 		t.Errorf("route %+v", r)
 	}
 }

@@ -24,13 +24,13 @@ type nativeWriter struct {
 	m       *Migrator
 	uid     int64
 	coll    string
-	recs    []Record
+	recs    []syncstore.StoredRecord
 	bytes   int64
 	written int64
 	lease   *lease
 }
 
-func (w *nativeWriter) add(ctx context.Context, collection string, r *Record) error {
+func (w *nativeWriter) add(ctx context.Context, collection string, r *syncstore.StoredRecord) error {
 	if collection != w.coll || len(w.recs) >= batchRows || w.bytes >= batchBytes {
 		if err := w.flush(ctx); err != nil {
 			return err
@@ -67,7 +67,7 @@ func (w *nativeWriter) flush(ctx context.Context) error {
 func (m *Migrator) nativeDigests(ctx context.Context, uid int64) (digestMap, error) {
 	out := digestMap{}
 	d := newDigester()
-	err := m.cfg.Native.ExportRecords(ctx, uid, func(c string, r *Record) error {
+	err := m.cfg.Native.ExportRecords(ctx, uid, func(c string, r *syncstore.StoredRecord) error {
 		out.put(c, r.ID, d.full(c, r).Sum)
 		return nil
 	})
@@ -92,7 +92,7 @@ func (m *Migrator) bulkCopy(ctx context.Context, lu *LegacyUser, uid int64, l *l
 	defer cancel(nil)
 	type batch struct {
 		coll string
-		recs []Record
+		recs []syncstore.StoredRecord
 	}
 	batches := make(chan batch, 2)
 	var written int64
@@ -136,7 +136,7 @@ func (m *Migrator) bulkCopy(ctx context.Context, lu *LegacyUser, uid int64, l *l
 		curBytes = 0
 		return nil
 	}
-	err = m.cfg.Legacy.Records(ctx, lu, func(c string, r *Record) error {
+	err = m.cfg.Legacy.Records(ctx, lu, func(c string, r *syncstore.StoredRecord) error {
 		if err := checkImportable(s, c, r); err != nil {
 			return err
 		}
@@ -216,7 +216,7 @@ func (m *Migrator) deltaCopy(ctx context.Context, lu *LegacyUser, uid int64, bul
 	s := m.cfg.Legacy.Schema()
 	w := &nativeWriter{m: m, uid: uid}
 	for c, ids := range changed {
-		err := m.cfg.Legacy.RecordsByID(ctx, lu, c, ids, func(c string, r *Record) error {
+		err := m.cfg.Legacy.RecordsByID(ctx, lu, c, ids, func(c string, r *syncstore.StoredRecord) error {
 			if err := checkImportable(s, c, r); err != nil {
 				return err
 			}
@@ -255,8 +255,8 @@ func (m *Migrator) deltaCopy(ctx context.Context, lu *LegacyUser, uid int64, bul
 func (m *Migrator) verifyNative(ctx context.Context, lu *LegacyUser, uid int64, want *Summary) error {
 	got := NewSummary()
 	d := newDigester()
-	critical := map[string]*Record{}
-	err := m.cfg.Native.ExportRecords(ctx, uid, func(c string, r *Record) error {
+	critical := map[string]*syncstore.StoredRecord{}
+	err := m.cfg.Native.ExportRecords(ctx, uid, func(c string, r *syncstore.StoredRecord) error {
 		got.Add(c, d.full(c, r))
 		if isCritical(c, r.ID) {
 			critical[c+"/"+r.ID] = r
@@ -268,8 +268,8 @@ func (m *Migrator) verifyNative(ctx context.Context, lu *LegacyUser, uid int64, 
 	}
 	mismatches := want.Compare(got)
 	for _, cr := range criticalRecords {
-		var legacy *Record
-		err := m.cfg.Legacy.RecordsByID(ctx, lu, cr[0], []string{cr[1]}, func(_ string, r *Record) error {
+		var legacy *syncstore.StoredRecord
+		err := m.cfg.Legacy.RecordsByID(ctx, lu, cr[0], []string{cr[1]}, func(_ string, r *syncstore.StoredRecord) error {
 			legacy = r
 			return nil
 		})

@@ -72,7 +72,7 @@ func (d *digester) record(collection, id string, modified syncstore.Timestamp, s
 }
 
 // full digests a complete record, hashing its payload.
-func (d *digester) full(collection string, r *Record) RecordDigest {
+func (d *digester) full(collection string, r *syncstore.StoredRecord) RecordDigest {
 	return RecordDigest{
 		ID:       r.ID,
 		Modified: r.Modified,

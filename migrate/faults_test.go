@@ -46,8 +46,8 @@ func (e *env) checkNativeEqualsLegacy(name string) {
 	if err != nil {
 		e.t.Fatal(err)
 	}
-	want := map[string]*migrate.Record{}
-	if err := e.legacy.Records(ctx, lu, func(c string, r *migrate.Record) error { want[c+"/"+r.ID] = r; return nil }); err != nil {
+	want := map[string]*syncstore.StoredRecord{}
+	if err := e.legacy.Records(ctx, lu, func(c string, r *syncstore.StoredRecord) error { want[c+"/"+r.ID] = r; return nil }); err != nil {
 		e.t.Fatal(err)
 	}
 	nu, err := e.native.LookupUser(ctx, name)
@@ -58,7 +58,7 @@ func (e *env) checkNativeEqualsLegacy(name string) {
 		e.t.Errorf("native password hash %q, legacy %q", nu.PasswordHash, lu.PasswordHash)
 	}
 	n := 0
-	err = e.native.ExportRecords(ctx, nu.ID, func(c string, r *migrate.Record) error {
+	err = e.native.ExportRecords(ctx, nu.ID, func(c string, r *syncstore.StoredRecord) error {
 		n++
 		w := want[c+"/"+r.ID]
 		if w == nil || w.Modified != r.Modified || !ptrEq(w.SortIndex, r.SortIndex) || !ptrEq(w.ParentID, r.ParentID) ||
@@ -170,10 +170,10 @@ func TestFaultAtEachStep(t *testing.T) {
 		}
 		r := e.route(u.Name)
 		if step == migrate.StepLookup {
-			if r != nil && r.State != migrate.RouteLegacy {
+			if r != nil && r.State != syncstore.RouteLegacy {
 				t.Errorf("fault at %s: route %+v", step, r)
 			}
-		} else if r == nil || r.State != migrate.RouteLegacy || r.Owner != "" || !strings.Contains(r.LastError, "injected") {
+		} else if r == nil || r.State != syncstore.RouteLegacy || r.Owner != "" || !strings.Contains(r.LastError, "injected") {
 			t.Errorf("fault at %s: route %+v, want legacy with the reason", step, r)
 		}
 		e.sameLegacy(before, "fault at "+step)
@@ -186,7 +186,7 @@ func TestFaultAtEachStep(t *testing.T) {
 		if err != nil || res.Action != migrate.ActionMigrated {
 			t.Fatalf("retry after fault at %s: %+v, %v", step, res, err)
 		}
-		if r := e.route(u.Name); r.State != migrate.RouteNative || r.LastError != "" {
+		if r := e.route(u.Name); r.State != syncstore.RouteNative || r.LastError != "" {
 			t.Errorf("route after retry: %+v", r)
 		}
 		e.checkNative(u)
@@ -206,16 +206,16 @@ func TestVerifyCatchesCorruption(t *testing.T) {
 	u := e.users[0]
 	for _, corrupt := range []struct {
 		name string
-		rec  migrate.Record
+		rec  syncstore.StoredRecord
 		coll string
 	}{
-		{"meta/global payload", migrate.Record{ID: "global", Modified: syncstore.Timestamp(u.Records[0].Modified), Payload: ptr(`{"syncID":"other"}`), Expiry: syncstore.NoExpiry}, "meta"},
-		{"extra record", migrate.Record{ID: "intruder", Modified: 1, Expiry: syncstore.NoExpiry}, "history"},
+		{"meta/global payload", syncstore.StoredRecord{ID: "global", Modified: syncstore.Timestamp(u.Records[0].Modified), Payload: ptr(`{"syncID":"other"}`), Expiry: syncstore.NoExpiry}, "meta"},
+		{"extra record", syncstore.StoredRecord{ID: "intruder", Modified: 1, Expiry: syncstore.NoExpiry}, "history"},
 	} {
 		migrate.SetFault(e.m, func(s string) error {
 			if s == migrate.StepVerify {
 				nu, _ := e.native.LookupUser(ctx, u.Name)
-				return e.native.ReplaceRecords(ctx, nu.ID, corrupt.coll, []migrate.Record{corrupt.rec})
+				return e.native.ReplaceRecords(ctx, nu.ID, corrupt.coll, []syncstore.StoredRecord{corrupt.rec})
 			}
 			return nil
 		})
@@ -224,7 +224,7 @@ func TestVerifyCatchesCorruption(t *testing.T) {
 		if !errors.As(err, &ve) || res.Step != migrate.StepVerify {
 			t.Fatalf("%s: %+v, %v", corrupt.name, res, err)
 		}
-		if r := e.route(u.Name); r.State != migrate.RouteLegacy || !strings.Contains(r.LastError, "verifying") {
+		if r := e.route(u.Name); r.State != syncstore.RouteLegacy || !strings.Contains(r.LastError, "verifying") {
 			t.Errorf("%s: route %+v", corrupt.name, r)
 		}
 	}
@@ -255,7 +255,7 @@ func TestKilledMidWindow(t *testing.T) {
 		t.Fatal(err)
 	}
 	r := e.route(u.Name)
-	if r.State != migrate.RouteMigrating || r.Owner != e.m.Owner() {
+	if r.State != syncstore.RouteMigrating || r.Owner != e.m.Owner() {
 		t.Fatalf("after kill: %+v", r)
 	}
 	m2 := e.migrator(migrate.Config{})
@@ -266,13 +266,13 @@ func TestKilledMidWindow(t *testing.T) {
 		t.Fatalf("RecoverStale with a live lease: %d, %v", n, err)
 	}
 	e.clock.advance(11 * time.Second)
-	if got := e.route(u.Name).Effective(e.clock.now()); got != migrate.RouteLegacy {
+	if got := e.route(u.Name).Effective(e.clock.now()); got != syncstore.RouteLegacy {
 		t.Errorf("an expired migrating lease is served as %s, want legacy", got)
 	}
 	if n, err := m2.RecoverStale(ctx); err != nil || n != 1 {
 		t.Fatalf("RecoverStale: %d, %v", n, err)
 	}
-	if r := e.route(u.Name); r.State != migrate.RouteLegacy || r.Owner != "" || !strings.Contains(r.LastError, "expired") {
+	if r := e.route(u.Name); r.State != syncstore.RouteLegacy || r.Owner != "" || !strings.Contains(r.LastError, "expired") {
 		t.Errorf("after recovery: %+v", r)
 	}
 	if res, err := m2.MigrateUser(ctx, u.Name); err != nil || res.Action != migrate.ActionMigrated {
@@ -296,7 +296,7 @@ func TestKilledDuringBulk(t *testing.T) {
 	if _, err := e.m.MigrateUser(ctx, u.Name); !errors.Is(err, migrate.ErrKilled) {
 		t.Fatal(err)
 	}
-	if r := e.route(u.Name); r.State != migrate.RouteLegacy || r.Owner == "" {
+	if r := e.route(u.Name); r.State != syncstore.RouteLegacy || r.Owner == "" {
 		t.Fatalf("after kill: %+v", r)
 	}
 	m2 := e.migrator(migrate.Config{})

@@ -78,7 +78,7 @@ func (f *fsyncms) users(ctx context.Context, fn func(*LegacyUser) error) error {
 
 const fsyncmsRecordColumns = "CAST(collection AS BINARY), CAST(id AS BINARY), CAST(parentid AS BINARY), predecessorid, modified, sortindex, CAST(payload AS BINARY)"
 
-func (f *fsyncms) scanRecords(rows *sql.Rows, fn func(string, *Record) error) error {
+func (f *fsyncms) scanRecords(rows *sql.Rows, fn func(string, *syncstore.StoredRecord) error) error {
 	defer rows.Close()
 	for rows.Next() {
 		var coll, id, parent, payload nullStr
@@ -87,7 +87,7 @@ func (f *fsyncms) scanRecords(rows *sql.Rows, fn func(string, *Record) error) er
 		if err := rows.Scan(&coll, &id, &parent, &pred, &modified, &sortIndex, &payload); err != nil {
 			return err
 		}
-		r := &Record{
+		r := &syncstore.StoredRecord{
 			ID:            id.str(),
 			Modified:      secondsToTimestamp(modified.p),
 			SortIndex:     sortIndex.p,
@@ -103,7 +103,7 @@ func (f *fsyncms) scanRecords(rows *sql.Rows, fn func(string, *Record) error) er
 	return rows.Err()
 }
 
-func (f *fsyncms) records(ctx context.Context, u *LegacyUser, fn func(string, *Record) error) error {
+func (f *fsyncms) records(ctx context.Context, u *LegacyUser, fn func(string, *syncstore.StoredRecord) error) error {
 	rows, err := f.db.QueryContext(ctx, "SELECT "+fsyncmsRecordColumns+" FROM "+f.s.wboTable(0)+" WHERE username = ? ORDER BY collection, id", u.Name)
 	if err != nil {
 		return err
@@ -111,7 +111,7 @@ func (f *fsyncms) records(ctx context.Context, u *LegacyUser, fn func(string, *R
 	return f.scanRecords(rows, fn)
 }
 
-func (f *fsyncms) recordsByID(ctx context.Context, u *LegacyUser, collection string, ids []string, fn func(string, *Record) error) error {
+func (f *fsyncms) recordsByID(ctx context.Context, u *LegacyUser, collection string, ids []string, fn func(string, *syncstore.StoredRecord) error) error {
 	args := make([]any, 0, len(ids)+2)
 	args = append(args, u.Name, collection)
 	for _, id := range ids {
@@ -155,7 +155,7 @@ func (f *fsyncms) digests(ctx context.Context, u *LegacyUser, fn func(string, Re
 	return rows.Err()
 }
 
-func (f *fsyncms) replaceUser(ctx context.Context, tx *sql.Tx, u *LegacyUser, each func(emit func(string, *Record) error) error) error {
+func (f *fsyncms) replaceUser(ctx context.Context, tx *sql.Tx, u *LegacyUser, each func(emit func(string, *syncstore.StoredRecord) error) error) error {
 	if _, err := tx.ExecContext(ctx, "INSERT INTO "+f.s.usersTable()+" (username, md5) VALUES (CAST(? AS BINARY), CAST(? AS BINARY)) ON DUPLICATE KEY UPDATE md5 = VALUES(md5)",
 		[]byte(u.Name), []byte(u.PasswordHash)); err != nil {
 		return fmt.Errorf("writing the users row: %w", err)
@@ -166,7 +166,7 @@ func (f *fsyncms) replaceUser(ctx context.Context, tx *sql.Tx, u *LegacyUser, ea
 	}
 	ins := newBatchInsert(tx, "INSERT INTO "+wbo+" (username, id, collection, parentid, predecessorid, modified, sortindex, payload, payload_size, ttl) VALUES ",
 		"(CAST(? AS BINARY),CAST(? AS BINARY),CAST(? AS BINARY),CAST(? AS BINARY),?,?,?,CAST(? AS BINARY),?,NULL)", "")
-	err := each(func(collection string, r *Record) error {
+	err := each(func(collection string, r *syncstore.StoredRecord) error {
 		pred, err := fsyncmsPredecessor(r.PredecessorID)
 		if err != nil {
 			return fmt.Errorf("record %s/%s: %w", collection, r.ID, err)

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"time"
+
+	"github.com/syncserver/syncserver/syncstore"
 )
 
 // lease is a migrator's hold on one user's route row. Every change goes
@@ -13,7 +15,7 @@ import (
 // overwrite the new owner's state.
 type lease struct {
 	m   *Migrator
-	cur Route
+	cur syncstore.Route
 }
 
 // ErrLeaseLost: another run took the user over (our lease had expired).
@@ -24,10 +26,10 @@ var ErrBusy = errors.New("user is locked by another migrate run")
 
 // currentRoute returns the user's row, or the implicit legacy row for a
 // user without one.
-func (m *Migrator) currentRoute(ctx context.Context, name string) (*Route, bool, error) {
+func (m *Migrator) currentRoute(ctx context.Context, name string) (*syncstore.Route, bool, error) {
 	r, err := m.cfg.Routes.GetRoute(ctx, name)
-	if errors.Is(err, ErrNoRoute) {
-		return &Route{Username: name, State: RouteLegacy, Node: m.cfg.Node}, false, nil
+	if errors.Is(err, syncstore.ErrNoRoute) {
+		return &syncstore.Route{Username: name, State: syncstore.RouteLegacy, Node: m.cfg.Node}, false, nil
 	}
 	if err != nil {
 		return nil, false, fmt.Errorf("reading the route of %q: %w", name, err)
@@ -39,7 +41,7 @@ func (m *Migrator) currentRoute(ctx context.Context, name string) (*Route, bool,
 // (exists=false: no row yet), keeping its state. A stale lease of a dead
 // run is taken over; a migrating row left by one is first put back to its
 // origin, which the returned lease reports as its state.
-func (m *Migrator) acquire(ctx context.Context, cur *Route, exists bool, origin RouteState) (*lease, error) {
+func (m *Migrator) acquire(ctx context.Context, cur *syncstore.Route, exists bool, origin syncstore.RouteState) (*lease, error) {
 	now := m.now()
 	if cur.LeaseHeld(now) && cur.Owner != m.owner {
 		return nil, fmt.Errorf("%w (%s until %s)", ErrBusy, cur.Owner, cur.LeaseExpires.Format(time.RFC3339))
@@ -55,7 +57,7 @@ func (m *Migrator) acquire(ctx context.Context, cur *Route, exists bool, origin 
 	next.Owner = m.owner
 	next.LeaseExpires = now.Add(m.cfg.LeaseTTL)
 	next.Origin = origin
-	var old *Route
+	var old *syncstore.Route
 	if exists {
 		old = cur
 	}
@@ -70,7 +72,7 @@ func (m *Migrator) acquire(ctx context.Context, cur *Route, exists bool, origin 
 }
 
 // set moves the row to state (renewing the lease).
-func (l *lease) set(ctx context.Context, state RouteState) error {
+func (l *lease) set(ctx context.Context, state syncstore.RouteState) error {
 	next := l.cur
 	next.State = state
 	next.LeaseExpires = l.m.now().Add(l.m.cfg.LeaseTTL)
@@ -86,7 +88,7 @@ func (l *lease) renew(ctx context.Context) error {
 }
 
 // release ends the lease leaving the row in state with lastErr.
-func (l *lease) release(ctx context.Context, state RouteState, lastErr string) error {
+func (l *lease) release(ctx context.Context, state syncstore.RouteState, lastErr string) error {
 	next := l.cur
 	next.State = state
 	next.Owner = ""
@@ -99,7 +101,7 @@ func (l *lease) release(ctx context.Context, state RouteState, lastErr string) e
 	return l.swap(ctx, next)
 }
 
-func (l *lease) swap(ctx context.Context, next Route) error {
+func (l *lease) swap(ctx context.Context, next syncstore.Route) error {
 	old := l.cur
 	ok, err := l.m.cfg.Routes.CompareAndSwapRoute(ctx, &old, next)
 	if err != nil {
@@ -136,7 +138,7 @@ func (m *Migrator) RecoverStale(ctx context.Context) (int, error) {
 			next := *r
 			next.State = r.Effective(now)
 			next.Owner, next.Origin, next.LeaseExpires = "", "", time.Time{}
-			if r.State == RouteMigrating {
+			if r.State == syncstore.RouteMigrating {
 				next.LastError = fmt.Sprintf("lease of %s expired while migrating; put back to %s", r.Owner, next.State)
 			}
 			ok, err := m.cfg.Routes.CompareAndSwapRoute(ctx, r, next)

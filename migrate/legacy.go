@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/go-sql-driver/mysql"
+
+	"github.com/syncserver/syncserver/syncstore"
 )
 
 // ErrUnknownUser: the legacy database has no such user.
@@ -39,10 +41,10 @@ type LegacyDB struct {
 type legacyImpl interface {
 	lookupUser(ctx context.Context, q querier, name string) (*LegacyUser, error)
 	users(ctx context.Context, fn func(*LegacyUser) error) error
-	records(ctx context.Context, u *LegacyUser, fn func(collection string, r *Record) error) error
-	recordsByID(ctx context.Context, u *LegacyUser, collection string, ids []string, fn func(collection string, r *Record) error) error
+	records(ctx context.Context, u *LegacyUser, fn func(collection string, r *syncstore.StoredRecord) error) error
+	recordsByID(ctx context.Context, u *LegacyUser, collection string, ids []string, fn func(collection string, r *syncstore.StoredRecord) error) error
 	digests(ctx context.Context, u *LegacyUser, fn func(collection string, d RecordDigest) error) error
-	replaceUser(ctx context.Context, tx *sql.Tx, u *LegacyUser, each func(emit func(collection string, r *Record) error) error) error
+	replaceUser(ctx context.Context, tx *sql.Tx, u *LegacyUser, each func(emit func(collection string, r *syncstore.StoredRecord) error) error) error
 }
 
 // querier is the part of *sql.DB and *sql.Tx the readers use.
@@ -139,8 +141,8 @@ func (l *LegacyDB) Users(ctx context.Context, fn func(*LegacyUser) error) error 
 }
 
 // Records streams every record of u, ordered by collection then id, with
-// values exactly as stored. Each *Record is fresh and may be kept.
-func (l *LegacyDB) Records(ctx context.Context, u *LegacyUser, fn func(collection string, r *Record) error) error {
+// values exactly as stored. Each record is fresh and may be kept.
+func (l *LegacyDB) Records(ctx context.Context, u *LegacyUser, fn func(collection string, r *syncstore.StoredRecord) error) error {
 	if err := l.impl.records(ctx, u, fn); err != nil {
 		return fmt.Errorf("reading records of legacy user %q: %w", u.Name, err)
 	}
@@ -149,7 +151,7 @@ func (l *LegacyDB) Records(ctx context.Context, u *LegacyUser, fn func(collectio
 
 // RecordsByID streams the records of u in collection whose ids are in
 // ids (missing ids are skipped).
-func (l *LegacyDB) RecordsByID(ctx context.Context, u *LegacyUser, collection string, ids []string, fn func(collection string, r *Record) error) error {
+func (l *LegacyDB) RecordsByID(ctx context.Context, u *LegacyUser, collection string, ids []string, fn func(collection string, r *syncstore.StoredRecord) error) error {
 	for len(ids) > 0 {
 		n := min(len(ids), 500)
 		if err := l.impl.recordsByID(ctx, u, collection, ids[:n], fn); err != nil {
@@ -174,7 +176,7 @@ func (l *LegacyDB) Digests(ctx context.Context, u *LegacyUser, fn func(collectio
 // the user is deleted. For Mozilla PHP, custom collections missing from
 // u.Collections get new ids (u.Collections is updated). This is the
 // rollback writer.
-func (l *LegacyDB) ReplaceUser(ctx context.Context, u *LegacyUser, each func(emit func(collection string, r *Record) error) error) error {
+func (l *LegacyDB) ReplaceUser(ctx context.Context, u *LegacyUser, each func(emit func(collection string, r *syncstore.StoredRecord) error) error) error {
 	tx, err := l.db.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("writing legacy user %q: %w", u.Name, err)

@@ -56,8 +56,8 @@ func newFixture(t testing.TB, l legacytest.Layout, spec legacytest.Spec) *fixtur
 
 var standardSpec = legacytest.Spec{Users: 3, Records: []int{6000, 300, 40}, BigPayloads: 3}
 
-func wantRecord(r legacytest.Record) Record {
-	return Record{ID: r.ID, Modified: syncstore.Timestamp(r.Modified), SortIndex: r.SortIndex, ParentID: r.ParentID,
+func wantRecord(r legacytest.Record) syncstore.StoredRecord {
+	return syncstore.StoredRecord{ID: r.ID, Modified: syncstore.Timestamp(r.Modified), SortIndex: r.SortIndex, ParentID: r.ParentID,
 		PredecessorID: r.PredecessorID, Payload: r.Payload, Expiry: syncstore.NoExpiry}
 }
 
@@ -69,7 +69,7 @@ func sameInt(a, b *int64) bool {
 	return (a == nil) == (b == nil) && (a == nil || *a == *b)
 }
 
-func recordDiff(want, got *Record) string {
+func recordDiff(want, got *syncstore.StoredRecord) string {
 	var d []string
 	if want.ID != got.ID {
 		d = append(d, "id")
@@ -116,14 +116,14 @@ func checkUserRead(t *testing.T, ctx context.Context, lg *LegacyDB, l legacytest
 		}
 	}
 
-	wantRecs := map[string]Record{}
+	wantRecs := map[string]syncstore.StoredRecord{}
 	for _, r := range want.Records {
 		wantRecs[r.Collection+"/"+r.ID] = wantRecord(r)
 	}
 	got := 0
 	digests := map[string]RecordDigest{}
 	d := newDigester()
-	err = lg.Records(ctx, u, func(c string, r *Record) error {
+	err = lg.Records(ctx, u, func(c string, r *syncstore.StoredRecord) error {
 		got++
 		w, ok := wantRecs[c+"/"+r.ID]
 		if !ok {
@@ -192,7 +192,7 @@ func TestLegacyReadExact(t *testing.T) {
 			}
 			ids = append(ids, "no-such-id")
 			var found []string
-			if err := f.legacy.RecordsByID(ctx, u, want[0].Collection, ids, func(c string, r *Record) error {
+			if err := f.legacy.RecordsByID(ctx, u, want[0].Collection, ids, func(c string, r *syncstore.StoredRecord) error {
 				found = append(found, r.ID)
 				return nil
 			}); err != nil {
@@ -207,7 +207,7 @@ func TestLegacyReadExact(t *testing.T) {
 
 // copyUser writes the user's records read from src into dst.
 func copyUser(ctx context.Context, src, dst *LegacyDB, u *LegacyUser) error {
-	return dst.ReplaceUser(ctx, u, func(emit func(string, *Record) error) error {
+	return dst.ReplaceUser(ctx, u, func(emit func(string, *syncstore.StoredRecord) error) error {
 		return src.Records(ctx, u, emit)
 	})
 }
@@ -263,18 +263,18 @@ func TestLegacyRoundTrip(t *testing.T) {
 				}
 				var recs []struct {
 					c string
-					r *Record
+					r *syncstore.StoredRecord
 				}
-				if err := f.legacy.Records(ctx, u, func(c string, r *Record) error {
+				if err := f.legacy.Records(ctx, u, func(c string, r *syncstore.StoredRecord) error {
 					recs = append(recs, struct {
 						c string
-						r *Record
+						r *syncstore.StoredRecord
 					}{c, r})
 					return nil
 				}); err != nil {
 					t.Fatal(err)
 				}
-				if err := f.legacy.ReplaceUser(ctx, u, func(emit func(string, *Record) error) error {
+				if err := f.legacy.ReplaceUser(ctx, u, func(emit func(string, *syncstore.StoredRecord) error) error {
 					for _, x := range recs {
 						if err := emit(x.c, x.r); err != nil {
 							return err

@@ -60,18 +60,18 @@ func (m *Migrator) migrateUser(ctx context.Context, name string, res *UserResult
 	if err != nil {
 		return at(stepLease, err)
 	}
-	if cur.State == RouteNative && !cur.LeaseHeld(m.now()) && cur.Owner == "" {
+	if cur.State == syncstore.RouteNative && !cur.LeaseHeld(m.now()) && cur.Owner == "" {
 		res.Action = ActionAlreadyNative
 		return nil
 	}
-	l, err := m.acquire(ctx, cur, exists, RouteLegacy)
+	l, err := m.acquire(ctx, cur, exists, syncstore.RouteLegacy)
 	if err != nil {
 		return at(stepLease, err)
 	}
-	if l.cur.State == RouteNative {
+	if l.cur.State == syncstore.RouteNative {
 		// A rollback died before it copied anything: the user is native.
 		res.Action = ActionAlreadyNative
-		return at(stepLease, l.release(ctx, RouteNative, cur.LastError))
+		return at(stepLease, l.release(ctx, syncstore.RouteNative, cur.LastError))
 	}
 	// From here on every failure puts the route back to legacy, unless
 	// the process is "killed" (tests), which leaves the lease to expire.
@@ -82,7 +82,7 @@ func (m *Migrator) migrateUser(ctx context.Context, name string, res *UserResult
 		// A fresh context: the caller's may be what was cancelled.
 		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 		defer cancel()
-		if rerr := l.release(cctx, RouteLegacy, err.Error()); rerr != nil {
+		if rerr := l.release(cctx, syncstore.RouteLegacy, err.Error()); rerr != nil {
 			m.log.Error("putting the route back to legacy failed; the lease will expire", userField(res.User), zap.Error(rerr))
 		}
 		if !res.windowStart.IsZero() {
@@ -105,7 +105,7 @@ func (m *Migrator) migrateUser(ctx context.Context, name string, res *UserResult
 	if err := m.step(stepMigrating); err != nil {
 		return at(stepMigrating, err)
 	}
-	if err := l.set(ctx, RouteMigrating); err != nil {
+	if err := l.set(ctx, syncstore.RouteMigrating); err != nil {
 		return at(stepMigrating, err)
 	}
 	res.windowStart = time.Now()
@@ -138,7 +138,7 @@ func (m *Migrator) migrateUser(ctx context.Context, name string, res *UserResult
 	if err := m.step(stepFlip); err != nil {
 		return at(stepFlip, err)
 	}
-	if err := l.release(ctx, RouteNative, ""); err != nil {
+	if err := l.release(ctx, syncstore.RouteNative, ""); err != nil {
 		return at(stepFlip, err)
 	}
 	res.Window = time.Since(res.windowStart)
@@ -153,7 +153,7 @@ func (m *Migrator) dryRun(ctx context.Context, lu *LegacyUser, res *UserResult) 
 	s := m.cfg.Legacy.Schema()
 	want := NewSummary()
 	d := newDigester()
-	err := m.cfg.Legacy.Records(ctx, lu, func(c string, r *Record) error {
+	err := m.cfg.Legacy.Records(ctx, lu, func(c string, r *syncstore.StoredRecord) error {
 		if err := checkImportable(s, c, r); err != nil {
 			return err
 		}

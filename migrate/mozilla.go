@@ -144,7 +144,7 @@ func (m *mozilla) nameOf(ctx context.Context, u *LegacyUser, names *map[int]stri
 	return "", fmt.Errorf("collection id %d has no row in collections", id)
 }
 
-func (m *mozilla) scanRecords(ctx context.Context, rows *sql.Rows, u *LegacyUser, fn func(string, *Record) error) error {
+func (m *mozilla) scanRecords(ctx context.Context, rows *sql.Rows, u *LegacyUser, fn func(string, *syncstore.StoredRecord) error) error {
 	defer rows.Close()
 	names := collectionNames(u)
 	for rows.Next() {
@@ -158,7 +158,7 @@ func (m *mozilla) scanRecords(ctx context.Context, rows *sql.Rows, u *LegacyUser
 		if err != nil {
 			return fmt.Errorf("record %q: %w", id.str(), err)
 		}
-		r := &Record{
+		r := &syncstore.StoredRecord{
 			ID:            id.str(),
 			SortIndex:     sortIndex.p,
 			ParentID:      parent.p,
@@ -176,7 +176,7 @@ func (m *mozilla) scanRecords(ctx context.Context, rows *sql.Rows, u *LegacyUser
 	return rows.Err()
 }
 
-func (m *mozilla) records(ctx context.Context, u *LegacyUser, fn func(string, *Record) error) error {
+func (m *mozilla) records(ctx context.Context, u *LegacyUser, fn func(string, *syncstore.StoredRecord) error) error {
 	rows, err := m.db.QueryContext(ctx, "SELECT "+mozillaRecordColumns+" FROM "+m.s.wboTable(u.ID)+" WHERE username = ? ORDER BY collection, id", u.ID)
 	if err != nil {
 		return err
@@ -192,7 +192,7 @@ func (m *mozilla) collectionID(u *LegacyUser, name string) (int, bool) {
 	return id, ok
 }
 
-func (m *mozilla) recordsByID(ctx context.Context, u *LegacyUser, collection string, ids []string, fn func(string, *Record) error) error {
+func (m *mozilla) recordsByID(ctx context.Context, u *LegacyUser, collection string, ids []string, fn func(string, *syncstore.StoredRecord) error) error {
 	cid, ok := m.collectionID(u, collection)
 	if !ok {
 		return nil
@@ -248,7 +248,7 @@ func (m *mozilla) digests(ctx context.Context, u *LegacyUser, fn func(string, Re
 	return rows.Err()
 }
 
-func (m *mozilla) replaceUser(ctx context.Context, tx *sql.Tx, u *LegacyUser, each func(emit func(string, *Record) error) error) error {
+func (m *mozilla) replaceUser(ctx context.Context, tx *sql.Tx, u *LegacyUser, each func(emit func(string, *syncstore.StoredRecord) error) error) error {
 	userArgs := []any{[]byte(u.Name), []byte(u.PasswordHash), bytesOrNil(u.Email), int64OrNil(u.Status), bytesOrNil(u.Alert), bytesOrNil(u.Reset)}
 	const cols = "username, password_hash, email, status, alert, reset"
 	const vals = "CAST(? AS BINARY), CAST(? AS BINARY), CAST(? AS BINARY), ?, CAST(? AS BINARY), CAST(? AS BINARY)"
@@ -287,7 +287,7 @@ func (m *mozilla) replaceUser(ctx context.Context, tx *sql.Tx, u *LegacyUser, ea
 	}
 	ins := newBatchInsert(tx, "INSERT INTO "+wbo+" (username, collection, id, parentid, predecessorid, sortindex, modified, payload, payload_size) VALUES ",
 		"(?,?,CAST(? AS BINARY),CAST(? AS BINARY),CAST(? AS BINARY),?,?,CAST(? AS BINARY),?)", "")
-	err := each(func(collection string, r *Record) error {
+	err := each(func(collection string, r *syncstore.StoredRecord) error {
 		cid, ok := m.collectionID(u, collection)
 		if !ok {
 			next++

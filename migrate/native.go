@@ -32,7 +32,7 @@ type NativeStore interface {
 	// is raised to at least the newest Modified. recs holds at most a few
 	// thousand records or a few MiB; ids are unique within one call. It
 	// must be a handful of statements, not one per record.
-	ReplaceRecords(ctx context.Context, userID int64, collection string, recs []Record) error
+	ReplaceRecords(ctx context.Context, userID int64, collection string, recs []syncstore.StoredRecord) error
 
 	// DeleteRecordIDs deletes the records with these ids from one
 	// collection of the user (expired or not; missing ids are ignored) and
@@ -41,10 +41,10 @@ type NativeStore interface {
 	DeleteRecordIDs(ctx context.Context, userID int64, collection string, ids []string) error
 
 	// ExportRecords streams every record of the user, expired ones
-	// included, ordered by collection name then id. Each *Record is fresh
+	// included, ordered by collection name then id. Each record is fresh
 	// and may be kept. fn must not write to this store (the SQLite backend
 	// has a single writer connection).
-	ExportRecords(ctx context.Context, userID int64, fn func(collection string, r *Record) error) error
+	ExportRecords(ctx context.Context, userID int64, fn func(collection string, r *syncstore.StoredRecord) error) error
 
 	// CollectionTimestamps is syncstore.Store's info/collections read, used
 	// to check that the collection timestamps clients will see match the

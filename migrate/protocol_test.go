@@ -16,6 +16,16 @@ import (
 	"github.com/syncserver/syncserver/syncstore/sqlitestore"
 )
 
+// The native backends implement the migrate tool's interfaces. The
+// assertions live here, on the consumer's side, because the backends must
+// not import migrate.
+var (
+	_ migrate.NativeStore = (*sqlitestore.Store)(nil)
+	_ migrate.RouteTable  = (*sqlitestore.Store)(nil)
+	_ migrate.NativeStore = (*mysqlstore.Store)(nil)
+	_ migrate.RouteTable  = (*mysqlstore.Store)(nil)
+)
+
 // native is a native backend with the migrate tool's interfaces.
 type native interface {
 	syncstore.Store
@@ -127,10 +137,10 @@ func (e *env) migrator(cfg migrate.Config) *migrate.Migrator {
 	return m
 }
 
-func (e *env) route(name string) *migrate.Route {
+func (e *env) route(name string) *syncstore.Route {
 	e.t.Helper()
 	r, err := e.native.GetRoute(context.Background(), syncstore.NormalizeUsername(name))
-	if errors.Is(err, migrate.ErrNoRoute) {
+	if errors.Is(err, syncstore.ErrNoRoute) {
 		return nil
 	}
 	if err != nil {
@@ -164,7 +174,7 @@ func (e *env) checkNative(u legacytest.User) {
 		newest[r.Collection] = max(newest[r.Collection], syncstore.Timestamp(r.Modified))
 	}
 	n := 0
-	err = e.native.ExportRecords(ctx, nu.ID, func(c string, r *migrate.Record) error {
+	err = e.native.ExportRecords(ctx, nu.ID, func(c string, r *syncstore.StoredRecord) error {
 		n++
 		w, ok := want[c+"/"+r.ID]
 		if !ok {
@@ -210,7 +220,7 @@ func TestMigrateEveryVariant(t *testing.T) {
 				if res.Action != migrate.ActionMigrated || res.Records != int64(len(u.Records)) || res.Window < 20*time.Millisecond {
 					t.Errorf("result %+v", res)
 				}
-				if r := e.route(u.Name); r == nil || r.State != migrate.RouteNative || r.Owner != "" || r.LastError != "" {
+				if r := e.route(u.Name); r == nil || r.State != syncstore.RouteNative || r.Owner != "" || r.LastError != "" {
 					t.Errorf("route after migration: %+v", r)
 				}
 				e.checkNative(u)

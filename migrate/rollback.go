@@ -49,12 +49,12 @@ func (m *Migrator) rollbackUser(ctx context.Context, name string, res *UserResul
 	if err != nil {
 		return at(stepLease, err)
 	}
-	if cur.Effective(m.now()) == RouteLegacy && !cur.LeaseHeld(m.now()) {
+	if cur.Effective(m.now()) == syncstore.RouteLegacy && !cur.LeaseHeld(m.now()) {
 		res.Action = ActionAlreadyLegacy
 		if cur.Owner != "" {
 			// Clear the dead owner's leftovers.
-			if l, err := m.acquire(ctx, cur, exists, RouteNative); err == nil {
-				return at(stepLease, l.release(ctx, RouteLegacy, cur.LastError))
+			if l, err := m.acquire(ctx, cur, exists, syncstore.RouteNative); err == nil {
+				return at(stepLease, l.release(ctx, syncstore.RouteLegacy, cur.LastError))
 			}
 		}
 		return nil
@@ -84,7 +84,7 @@ func (m *Migrator) rollbackUser(ctx context.Context, name string, res *UserResul
 		res.Notes = append(res.Notes, "the native password hash is in a format the legacy server cannot verify; the legacy hash was kept")
 	}
 
-	l, err := m.acquire(ctx, cur, exists, RouteNative)
+	l, err := m.acquire(ctx, cur, exists, syncstore.RouteNative)
 	if err != nil {
 		return at(stepLease, err)
 	}
@@ -94,7 +94,7 @@ func (m *Migrator) rollbackUser(ctx context.Context, name string, res *UserResul
 		}
 		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 		defer cancel()
-		if rerr := l.release(cctx, RouteNative, "rollback: "+err.Error()); rerr != nil {
+		if rerr := l.release(cctx, syncstore.RouteNative, "rollback: "+err.Error()); rerr != nil {
 			m.log.Error("putting the route back to native failed; the lease will expire", userField(res.User), zap.Error(rerr))
 		}
 		if !res.windowStart.IsZero() {
@@ -104,7 +104,7 @@ func (m *Migrator) rollbackUser(ctx context.Context, name string, res *UserResul
 	if err := m.step(stepMigrating); err != nil {
 		return at(stepMigrating, err)
 	}
-	if err := l.set(ctx, RouteMigrating); err != nil {
+	if err := l.set(ctx, syncstore.RouteMigrating); err != nil {
 		return at(stepMigrating, err)
 	}
 	res.windowStart = time.Now()
@@ -116,11 +116,11 @@ func (m *Migrator) rollbackUser(ctx context.Context, name string, res *UserResul
 		return at(stepExport, err)
 	}
 	want := NewSummary()
-	critical := map[string]*Record{}
+	critical := map[string]*syncstore.StoredRecord{}
 	d := newDigester()
 	nowUnix := m.now().Unix()
-	err = m.cfg.Legacy.ReplaceUser(ctx, lu, func(emit func(string, *Record) error) error {
-		return m.cfg.Native.ExportRecords(ctx, nu.ID, func(c string, r *Record) error {
+	err = m.cfg.Legacy.ReplaceUser(ctx, lu, func(emit func(string, *syncstore.StoredRecord) error) error {
+		return m.cfg.Native.ExportRecords(ctx, nu.ID, func(c string, r *syncstore.StoredRecord) error {
 			if r.Expired(nowUnix) {
 				return nil
 			}
@@ -150,7 +150,7 @@ func (m *Migrator) rollbackUser(ctx context.Context, name string, res *UserResul
 	if err := m.step(stepFlip); err != nil {
 		return at(stepFlip, err)
 	}
-	if err := l.release(ctx, RouteLegacy, ""); err != nil {
+	if err := l.release(ctx, syncstore.RouteLegacy, ""); err != nil {
 		return at(stepFlip, err)
 	}
 	res.Window = time.Since(res.windowStart)
@@ -159,7 +159,7 @@ func (m *Migrator) rollbackUser(ctx context.Context, name string, res *UserResul
 }
 
 // verifyLegacy re-reads what the rollback wrote.
-func (m *Migrator) verifyLegacy(ctx context.Context, lu *LegacyUser, want *Summary, critical map[string]*Record) error {
+func (m *Migrator) verifyLegacy(ctx context.Context, lu *LegacyUser, want *Summary, critical map[string]*syncstore.StoredRecord) error {
 	lu2, err := m.cfg.Legacy.LookupUser(ctx, lu.Name)
 	if err != nil {
 		return err
@@ -173,8 +173,8 @@ func (m *Migrator) verifyLegacy(ctx context.Context, lu *LegacyUser, want *Summa
 	}
 	mismatches := want.Compare(got)
 	for _, cr := range criticalRecords {
-		var legacy *Record
-		if err := m.cfg.Legacy.RecordsByID(ctx, lu2, cr[0], []string{cr[1]}, func(_ string, r *Record) error {
+		var legacy *syncstore.StoredRecord
+		if err := m.cfg.Legacy.RecordsByID(ctx, lu2, cr[0], []string{cr[1]}, func(_ string, r *syncstore.StoredRecord) error {
 			legacy = r
 			return nil
 		}); err != nil {

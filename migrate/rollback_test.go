@@ -28,7 +28,7 @@ func TestRollbackRestoresLegacyExactly(t *testing.T) {
 				if err != nil || res.Action != migrate.ActionRolledBack || res.Records != int64(len(u.Records)) {
 					t.Fatalf("RollbackUser(%q): %+v, %v", u.Name, res, err)
 				}
-				if r := e.route(u.Name); r.State != migrate.RouteLegacy || r.Owner != "" {
+				if r := e.route(u.Name); r.State != syncstore.RouteLegacy || r.Owner != "" {
 					t.Errorf("route after rollback: %+v", r)
 				}
 				res, err = e.m.RollbackUser(ctx, u.Name)
@@ -90,8 +90,8 @@ func TestRollbackCarriesNativeChanges(t *testing.T) {
 			if lu.PasswordHash != newHash || lu.Name != u.Name {
 				t.Errorf("legacy user after rollback: %+v", lu)
 			}
-			got := map[string]*migrate.Record{}
-			if err := e.legacy.Records(ctx, lu, func(c string, r *migrate.Record) error { got[c+"/"+r.ID] = r; return nil }); err != nil {
+			got := map[string]*syncstore.StoredRecord{}
+			if err := e.legacy.Records(ctx, lu, func(c string, r *syncstore.StoredRecord) error { got[c+"/"+r.ID] = r; return nil }); err != nil {
 				t.Fatal(err)
 			}
 			if r := got["newcoll/a"]; r == nil || *r.Payload != p1 {
@@ -165,7 +165,7 @@ func TestRollbackFaults(t *testing.T) {
 		if err == nil || res.Step != step {
 			t.Fatalf("fault at %s: %+v, %v", step, res, err)
 		}
-		if r := e.route(u.Name); r.State != migrate.RouteNative || r.Owner != "" || !strings.Contains(r.LastError, "rollback") {
+		if r := e.route(u.Name); r.State != syncstore.RouteNative || r.Owner != "" || !strings.Contains(r.LastError, "rollback") {
 			t.Errorf("fault at %s: route %+v", step, r)
 		}
 	}

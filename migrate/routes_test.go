@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/syncserver/syncserver/migrate"
+	"github.com/syncserver/syncserver/syncstore"
 )
 
 // TestRouteTable runs the RouteTable contract against both backends.
@@ -19,11 +19,11 @@ func TestRouteTable(t *testing.T) {
 		t.Run(b.name, func(t *testing.T) {
 			rt := b.open(t, time.Now)
 			ctx := context.Background()
-			if _, err := rt.GetRoute(ctx, "alice"); !errors.Is(err, migrate.ErrNoRoute) {
+			if _, err := rt.GetRoute(ctx, "alice"); !errors.Is(err, syncstore.ErrNoRoute) {
 				t.Fatalf("GetRoute of a missing row: %v", err)
 			}
 			lease := time.Now().Add(time.Minute).Truncate(time.Millisecond)
-			r := migrate.Route{Username: "alice", State: migrate.RouteLegacy, Node: "n1", Owner: "run-1", LeaseExpires: lease, Origin: migrate.RouteLegacy}
+			r := syncstore.Route{Username: "alice", State: syncstore.RouteLegacy, Node: "n1", Owner: "run-1", LeaseExpires: lease, Origin: syncstore.RouteLegacy}
 			if ok, err := rt.CompareAndSwapRoute(ctx, nil, r); !ok || err != nil {
 				t.Fatalf("insert: %v %v", ok, err)
 			}
@@ -31,7 +31,7 @@ func TestRouteTable(t *testing.T) {
 				t.Fatalf("second insert: %v %v, want false", ok, err)
 			}
 			got, err := rt.GetRoute(ctx, "alice")
-			if err != nil || got.State != r.State || got.Node != "n1" || got.Owner != "run-1" || !got.LeaseExpires.Equal(lease) || got.Origin != migrate.RouteLegacy || got.Updated.IsZero() {
+			if err != nil || got.State != r.State || got.Node != "n1" || got.Owner != "run-1" || !got.LeaseExpires.Equal(lease) || got.Origin != syncstore.RouteLegacy || got.Updated.IsZero() {
 				t.Fatalf("GetRoute = %+v, %v", got, err)
 			}
 			// Renewing with identical values still reports a match.
@@ -39,7 +39,7 @@ func TestRouteTable(t *testing.T) {
 				t.Fatalf("identical swap: %v %v", ok, err)
 			}
 			next := r
-			next.State = migrate.RouteMigrating
+			next.State = syncstore.RouteMigrating
 			stale := r
 			stale.Owner = "run-0"
 			if ok, err := rt.CompareAndSwapRoute(ctx, &stale, next); ok || err != nil {
@@ -53,24 +53,24 @@ func TestRouteTable(t *testing.T) {
 			if ok, err := rt.CompareAndSwapRoute(ctx, &r, next); !ok || err != nil {
 				t.Fatalf("swap: %v %v", ok, err)
 			}
-			done := migrate.Route{Username: "alice", State: migrate.RouteNative, Node: "n1", LastError: ""}
+			done := syncstore.Route{Username: "alice", State: syncstore.RouteNative, Node: "n1", LastError: ""}
 			if ok, err := rt.CompareAndSwapRoute(ctx, &next, done); !ok || err != nil {
 				t.Fatalf("release: %v %v", ok, err)
 			}
-			if got, _ := rt.GetRoute(ctx, "alice"); got.Owner != "" || !got.LeaseExpires.IsZero() || got.State != migrate.RouteNative {
+			if got, _ := rt.GetRoute(ctx, "alice"); got.Owner != "" || !got.LeaseExpires.IsZero() || got.State != syncstore.RouteNative {
 				t.Errorf("after release: %+v", got)
 			}
-			if err := rt.SetRoute(ctx, migrate.Route{Username: "alice", State: migrate.RouteLegacy, LastError: "operator"}); err != nil {
+			if err := rt.SetRoute(ctx, syncstore.Route{Username: "alice", State: syncstore.RouteLegacy, LastError: "operator"}); err != nil {
 				t.Fatal(err)
 			}
-			if got, _ := rt.GetRoute(ctx, "alice"); got.State != migrate.RouteLegacy || got.Node != "" || got.LastError != "operator" {
+			if got, _ := rt.GetRoute(ctx, "alice"); got.State != syncstore.RouteLegacy || got.Node != "" || got.LastError != "operator" {
 				t.Errorf("after SetRoute: %+v", got)
 			}
-			if err := rt.SetRoute(ctx, migrate.Route{Username: "bob", State: "sideways"}); err == nil {
+			if err := rt.SetRoute(ctx, syncstore.Route{Username: "bob", State: "sideways"}); err == nil {
 				t.Error("SetRoute accepted an unknown state")
 			}
 			for i := range 25 {
-				if err := rt.SetRoute(ctx, migrate.Route{Username: fmt.Sprintf("u%02d", i), State: migrate.RouteNative}); err != nil {
+				if err := rt.SetRoute(ctx, syncstore.Route{Username: fmt.Sprintf("u%02d", i), State: syncstore.RouteNative}); err != nil {
 					t.Fatal(err)
 				}
 			}
@@ -91,6 +91,17 @@ func TestRouteTable(t *testing.T) {
 			}
 			if len(all) != 26 || all[0] != "alice" || all[25] != "u24" {
 				t.Errorf("ListRoutes paged: %v", all)
+			}
+			// The shim's users-per-state gauge: counts by stored state.
+			counter, ok := rt.(interface {
+				CountRoutes(context.Context) (map[syncstore.RouteState]int64, error)
+			})
+			if !ok {
+				t.Fatalf("%T has no CountRoutes", rt)
+			}
+			counts, err := counter.CountRoutes(ctx)
+			if err != nil || len(counts) != 2 || counts[syncstore.RouteLegacy] != 1 || counts[syncstore.RouteNative] != 25 {
+				t.Errorf("CountRoutes = %v, %v; want legacy 1, native 25", counts, err)
 			}
 		})
 	}

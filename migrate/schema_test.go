@@ -88,14 +88,14 @@ func TestLegacyLatin1(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var got []*Record
-	if err := lg.Records(ctx, u, func(c string, r *Record) error { got = append(got, r); return nil }); err != nil {
+	var got []*syncstore.StoredRecord
+	if err := lg.Records(ctx, u, func(c string, r *syncstore.StoredRecord) error { got = append(got, r); return nil }); err != nil {
 		t.Fatal(err)
 	}
 	if len(got) != 1 || got[0].Payload == nil || *got[0].Payload != text || got[0].Modified != syncstore.Timestamp(130000000010) {
 		t.Fatalf("read %+v", got)
 	}
-	if err := lg.ReplaceUser(ctx, u, func(emit func(string, *Record) error) error { return emit("bookmarks", got[0]) }); err != nil {
+	if err := lg.ReplaceUser(ctx, u, func(emit func(string, *syncstore.StoredRecord) error) error { return emit("bookmarks", got[0]) }); err != nil {
 		t.Fatal(err)
 	}
 	after, _, err := legacytest.TableDigest(ctx, db, "wbo")

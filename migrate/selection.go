@@ -18,7 +18,7 @@ type Selection struct {
 	Users []string
 	// File, if set, is read for more names: one per line, "#" comments.
 	File io.Reader
-	// Canary selects the users whose Bucket is below this percentage
+	// Canary selects the users whose syncstore.Bucket is below this percentage
 	// (1–100) among all legacy users (migrate) or all native users
 	// (rollback).
 	Canary int
@@ -42,7 +42,7 @@ func (s *Selection) ResolveLegacy(ctx context.Context, lg *LegacyDB) ([]string, 
 	}
 	if s.All || s.Canary > 0 {
 		err := lg.Users(ctx, func(u *LegacyUser) error {
-			if s.All || Bucket(u.Name) < s.Canary {
+			if s.All || syncstore.Bucket(u.Name) < s.Canary {
 				names = append(names, u.Name)
 			}
 			return nil
@@ -69,7 +69,7 @@ func (s *Selection) ResolveNative(ctx context.Context, routes RouteTable) ([]str
 				return nil, err
 			}
 			for _, r := range page {
-				if r.State == RouteNative && (s.All || Bucket(r.Username) < s.Canary) {
+				if r.State == syncstore.RouteNative && (s.All || syncstore.Bucket(r.Username) < s.Canary) {
 					names = append(names, r.Username)
 				}
 			}

@@ -6,20 +6,21 @@ import (
 	"testing"
 
 	"github.com/syncserver/syncserver/migrate/legacytest"
+	"github.com/syncserver/syncserver/syncstore"
 )
 
 func TestBucket(t *testing.T) {
 	for _, name := range []string{"alice", "7qrzrjz52vgwen6e7w2y7v6xknd46wxt", "Bob_99"} {
 		sum := sha256.Sum256([]byte(strings.ToLower(name)))
 		want := (int(sum[0])<<8 | int(sum[1])) % 100
-		if got := Bucket(name); got != want || Bucket(strings.ToUpper(name)) != want {
+		if got := syncstore.Bucket(name); got != want || syncstore.Bucket(strings.ToUpper(name)) != want {
 			t.Errorf("Bucket(%q) = %d, want %d for every case", name, got, want)
 		}
 	}
 	// Over many names the buckets spread evenly enough for canaries.
 	var hist [100]int
 	for i := range 10000 {
-		hist[Bucket("user"+strings.Repeat("x", i%7)+string(rune('a'+i%26))+strings.Repeat("y", i/26))]++
+		hist[syncstore.Bucket("user"+strings.Repeat("x", i%7)+string(rune('a'+i%26))+strings.Repeat("y", i/26))]++
 	}
 	for b, n := range hist {
 		if n < 40 || n > 180 {
@@ -51,7 +52,7 @@ func TestSelection(t *testing.T) {
 		}
 		want := 0
 		for _, u := range all {
-			if Bucket(u) < pct {
+			if syncstore.Bucket(u) < pct {
 				want++
 			}
 		}

@@ -7,6 +7,8 @@ import (
 	"sort"
 	"text/tabwriter"
 	"time"
+
+	"github.com/syncserver/syncserver/syncstore"
 )
 
 // Status is the route table at a glance.
@@ -14,16 +16,16 @@ type Status struct {
 	// Users per effective state (an expired migrating lease counts as
 	// its origin). Users without a row are not counted: they follow the
 	// shim's default.
-	States map[RouteState]int
+	States map[syncstore.RouteState]int
 	// Leases held right now, and expired ones not yet recovered.
 	Held, Stale int
 	// Failures are rows with a LastError, newest first.
-	Failures []Route
+	Failures []syncstore.Route
 }
 
 // ReadStatus scans the route table.
 func ReadStatus(ctx context.Context, routes RouteTable, now time.Time) (*Status, error) {
-	st := &Status{States: map[RouteState]int{}}
+	st := &Status{States: map[syncstore.RouteState]int{}}
 	after := ""
 	for {
 		page, err := routes.ListRoutes(ctx, after, 1000)
@@ -55,7 +57,7 @@ func ReadStatus(ctx context.Context, routes RouteTable, now time.Time) (*Status,
 func (st *Status) Write(w io.Writer, recent int) {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintf(tw, "state\tusers\n")
-	for _, s := range []RouteState{RouteLegacy, RouteMigrating, RouteNative} {
+	for _, s := range []syncstore.RouteState{syncstore.RouteLegacy, syncstore.RouteMigrating, syncstore.RouteNative} {
 		fmt.Fprintf(tw, "%s\t%d\n", s, st.States[s])
 	}
 	tw.Flush()

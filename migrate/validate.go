@@ -9,7 +9,7 @@ import (
 
 // checkImportable refuses a legacy record the native store could not hold
 // or serve unchanged, naming it.
-func checkImportable(s Schema, collection string, r *Record) error {
+func checkImportable(s Schema, collection string, r *syncstore.StoredRecord) error {
 	if !syncstore.ValidCollection(collection) {
 		return fmt.Errorf("collection name %q is not valid in the native store ([A-Za-z0-9._-]{1,32})", collection)
 	}

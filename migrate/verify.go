@@ -143,7 +143,7 @@ func isCritical(collection, id string) bool {
 }
 
 // compareCritical compares two versions of a critical record.
-func compareCritical(collection, id string, want, got *Record) string {
+func compareCritical(collection, id string, want, got *syncstore.StoredRecord) string {
 	name := collection + "/" + id
 	switch {
 	case want == nil && got == nil:

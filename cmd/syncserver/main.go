@@ -14,7 +14,9 @@ import (
 
 	_ "github.com/caddyserver/caddy/v2/modules/standard"
 
+	_ "github.com/syncserver/syncserver/bench"
 	_ "github.com/syncserver/syncserver/caddymodule"
+	_ "github.com/syncserver/syncserver/migrate/migratecmd"
 )
 
 func main() {

@@ -1,6 +1,7 @@
 // Package migratecmd registers `syncserver migrate`, the command line of
-// package migrate. It is a separate package because it opens the native
-// backends, which themselves import migrate for its interfaces.
+// package migrate. It is a separate package so that migrate, a library
+// written against its own small interfaces, depends neither on the native
+// backends nor on Caddy's command line.
 package migratecmd
 
 import (

@@ -8,13 +8,12 @@ import (
 	"sort"
 	"strings"
 
-	mig "github.com/syncserver/syncserver/migrate"
 	"github.com/syncserver/syncserver/syncstore"
 )
 
-// The migrate tool's importer (migrate.NativeStore): writes that keep
-// every stored value as given instead of assigning timestamps.
-var _ mig.NativeStore = (*Store)(nil)
+// The migrate tool's importer (its NativeStore interface; the
+// compile-time check is in migrate's tests): writes that keep every
+// stored value as given instead of assigning timestamps.
 
 // Bounds of one multi-row import statement, well under the default 16 MiB
 // max_allowed_packet.
@@ -79,7 +78,7 @@ func bytesOrNil(s *string) any {
 }
 
 // ReplaceRecords writes recs exactly as given (migrate.NativeStore).
-func (s *Store) ReplaceRecords(ctx context.Context, userID int64, collection string, recs []mig.Record) error {
+func (s *Store) ReplaceRecords(ctx context.Context, userID int64, collection string, recs []syncstore.StoredRecord) error {
 	if len(recs) == 0 {
 		return nil
 	}
@@ -180,7 +179,7 @@ func (s *Store) DeleteRecordIDs(ctx context.Context, userID int64, collection st
 
 // ExportRecords streams every record of the user, expired ones included,
 // by collection name then id (migrate.NativeStore).
-func (s *Store) ExportRecords(ctx context.Context, userID int64, fn func(collection string, r *mig.Record) error) error {
+func (s *Store) ExportRecords(ctx context.Context, userID int64, fn func(collection string, r *syncstore.StoredRecord) error) error {
 	type coll struct {
 		id   int
 		name string
@@ -230,7 +229,7 @@ func (n *nullText) Scan(src any) error {
 	return nil
 }
 
-func (s *Store) exportCollection(ctx context.Context, userID int64, collID int, name string, fn func(string, *mig.Record) error) error {
+func (s *Store) exportCollection(ctx context.Context, userID int64, collID int, name string, fn func(string, *syncstore.StoredRecord) error) error {
 	rows, err := s.db.QueryContext(ctx, `SELECT id, modified, sortindex, payload, parentid, predecessorid, expiry
 		FROM wbo WHERE user_id = ? AND collection_id = ? ORDER BY id`, userID, collID)
 	if err != nil {
@@ -238,7 +237,7 @@ func (s *Store) exportCollection(ctx context.Context, userID int64, collID int, 
 	}
 	defer rows.Close()
 	for rows.Next() {
-		r := &mig.Record{}
+		r := &syncstore.StoredRecord{}
 		var modified int64
 		var sortIndex sql.NullInt64
 		var payload, parent, pred nullText

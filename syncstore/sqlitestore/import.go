@@ -7,13 +7,12 @@ import (
 	"fmt"
 	"strings"
 
-	mig "github.com/syncserver/syncserver/migrate"
 	"github.com/syncserver/syncserver/syncstore"
 )
 
-// The migrate tool's importer (migrate.NativeStore): writes that keep
-// every stored value as given instead of assigning timestamps.
-var _ mig.NativeStore = (*Store)(nil)
+// The migrate tool's importer (its NativeStore interface; the
+// compile-time check is in migrate's tests): writes that keep every
+// stored value as given instead of assigning timestamps.
 
 // importChunk bounds the rows of one multi-row statement: 10 parameters a
 // row stays far below SQLite's 32,766 variables.
@@ -63,7 +62,7 @@ func (s *Store) importTx(ctx context.Context, userID int64, fn func(tx *sql.Tx, 
 }
 
 // ReplaceRecords writes recs exactly as given (migrate.NativeStore).
-func (s *Store) ReplaceRecords(ctx context.Context, userID int64, collection string, recs []mig.Record) error {
+func (s *Store) ReplaceRecords(ctx context.Context, userID int64, collection string, recs []syncstore.StoredRecord) error {
 	if len(recs) == 0 {
 		return nil
 	}
@@ -150,7 +149,7 @@ func (s *Store) DeleteRecordIDs(ctx context.Context, userID int64, collection st
 
 // ExportRecords streams every record of the user, expired ones included,
 // by collection name then id (migrate.NativeStore).
-func (s *Store) ExportRecords(ctx context.Context, userID int64, fn func(collection string, r *mig.Record) error) error {
+func (s *Store) ExportRecords(ctx context.Context, userID int64, fn func(collection string, r *syncstore.StoredRecord) error) error {
 	colls, err := s.userCollections(ctx, userID)
 	if err != nil {
 		return fmt.Errorf("exporting records of user %d: %w", userID, err)
@@ -182,7 +181,7 @@ func (s *Store) userCollections(ctx context.Context, userID int64) ([]createdCol
 	return out, rows.Err()
 }
 
-func (s *Store) exportCollection(ctx context.Context, userID int64, collID int, name string, fn func(string, *mig.Record) error) error {
+func (s *Store) exportCollection(ctx context.Context, userID int64, collID int, name string, fn func(string, *syncstore.StoredRecord) error) error {
 	rows, err := s.reader.QueryContext(ctx, `SELECT id, modified, sortindex, payload, parentid, predecessorid, expiry
 		FROM wbo WHERE user_id = ? AND collection_id = ? ORDER BY id`, userID, collID)
 	if err != nil {
@@ -190,7 +189,7 @@ func (s *Store) exportCollection(ctx context.Context, userID int64, collID int, 
 	}
 	defer rows.Close()
 	for rows.Next() {
-		r := &mig.Record{}
+		r := &syncstore.StoredRecord{}
 		var modified int64
 		if err := rows.Scan(&r.ID, &modified, &r.SortIndex, &r.Payload, &r.ParentID, &r.PredecessorID, &r.Expiry); err != nil {
 			return err

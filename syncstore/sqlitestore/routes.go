@@ -7,23 +7,22 @@ import (
 	"fmt"
 	"time"
 
-	mig "github.com/syncserver/syncserver/migrate"
+	"github.com/syncserver/syncserver/syncstore"
 )
 
-// The route table of the migration shim and the migrate tool
-// (migrate.RouteTable), in the routes table of migration 0002.
-var _ mig.RouteTable = (*Store)(nil)
+// The route table of the migration shim and the migrate tool (their
+// RouteTable interfaces), in the routes table of migration 0002.
 
 const routeColumns = `username, state, node, owner, origin, lease_expires, last_error, updated`
 
-func scanRoute(sc scanner) (*mig.Route, error) {
-	var r mig.Route
+func scanRoute(sc scanner) (*syncstore.Route, error) {
+	var r syncstore.Route
 	var state, origin string
 	var lease, updated int64
 	if err := sc.Scan(&r.Username, &state, &r.Node, &r.Owner, &origin, &lease, &r.LastError, &updated); err != nil {
 		return nil, err
 	}
-	r.State, r.Origin = mig.RouteState(state), mig.RouteState(origin)
+	r.State, r.Origin = syncstore.RouteState(state), syncstore.RouteState(origin)
 	if lease != 0 {
 		r.LeaseExpires = time.UnixMilli(lease)
 	}
@@ -38,20 +37,20 @@ func unixMilli(t time.Time) int64 {
 	return t.UnixMilli()
 }
 
-func checkRoute(r *mig.Route) error {
+func checkRoute(r *syncstore.Route) error {
 	if r.Username == "" || !r.State.Valid() {
 		return fmt.Errorf("invalid route %q → %q", r.Username, r.State)
 	}
 	return nil
 }
 
-// GetRoute returns the user's route or migrate.ErrNoRoute. In WAL mode a
+// GetRoute returns the user's route or syncstore.ErrNoRoute. In WAL mode a
 // reader sees every transaction committed before its read began, so a
 // swap just made by this process is seen.
-func (s *Store) GetRoute(ctx context.Context, username string) (*mig.Route, error) {
+func (s *Store) GetRoute(ctx context.Context, username string) (*syncstore.Route, error) {
 	r, err := scanRoute(s.reader.QueryRowContext(ctx, `SELECT `+routeColumns+` FROM routes WHERE username = ?`, username))
 	if errors.Is(err, sql.ErrNoRows) {
-		return nil, fmt.Errorf("route of %q: %w", username, mig.ErrNoRoute)
+		return nil, fmt.Errorf("route of %q: %w", username, syncstore.ErrNoRoute)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("reading the route of %q: %w", username, err)
@@ -60,7 +59,7 @@ func (s *Store) GetRoute(ctx context.Context, username string) (*mig.Route, erro
 }
 
 // SetRoute writes r unconditionally.
-func (s *Store) SetRoute(ctx context.Context, r mig.Route) error {
+func (s *Store) SetRoute(ctx context.Context, r syncstore.Route) error {
 	if err := checkRoute(&r); err != nil {
 		return err
 	}
@@ -75,7 +74,7 @@ func (s *Store) SetRoute(ctx context.Context, r mig.Route) error {
 }
 
 // CompareAndSwapRoute writes next if the row still matches old.
-func (s *Store) CompareAndSwapRoute(ctx context.Context, old *mig.Route, next mig.Route) (bool, error) {
+func (s *Store) CompareAndSwapRoute(ctx context.Context, old *syncstore.Route, next syncstore.Route) (bool, error) {
 	if err := checkRoute(&next); err != nil {
 		return false, err
 	}
@@ -102,7 +101,7 @@ func (s *Store) CompareAndSwapRoute(ctx context.Context, old *mig.Route, next mi
 }
 
 // ListRoutes returns up to limit routes after the given name, by name.
-func (s *Store) ListRoutes(ctx context.Context, after string, limit int) ([]mig.Route, error) {
+func (s *Store) ListRoutes(ctx context.Context, after string, limit int) ([]syncstore.Route, error) {
 	q := `SELECT ` + routeColumns + ` FROM routes WHERE username > ? ORDER BY username`
 	args := []any{after}
 	if limit > 0 {
@@ -114,7 +113,7 @@ func (s *Store) ListRoutes(ctx context.Context, after string, limit int) ([]mig.
 		return nil, fmt.Errorf("listing routes: %w", err)
 	}
 	defer rows.Close()
-	var out []mig.Route
+	var out []syncstore.Route
 	for rows.Next() {
 		r, err := scanRoute(rows)
 		if err != nil {
@@ -123,4 +122,27 @@ func (s *Store) ListRoutes(ctx context.Context, after string, limit int) ([]mig.
 		out = append(out, *r)
 	}
 	return out, rows.Err()
+}
+
+// CountRoutes returns how many rows hold each stored state, for the
+// shim's users-per-state gauge: one GROUP BY over the state index.
+func (s *Store) CountRoutes(ctx context.Context) (map[syncstore.RouteState]int64, error) {
+	rows, err := s.reader.QueryContext(ctx, `SELECT state, COUNT(*) FROM routes GROUP BY state`)
+	if err != nil {
+		return nil, fmt.Errorf("counting routes: %w", err)
+	}
+	defer rows.Close()
+	out := map[syncstore.RouteState]int64{}
+	for rows.Next() {
+		var state string
+		var n int64
+		if err := rows.Scan(&state, &n); err != nil {
+			return nil, fmt.Errorf("counting routes: %w", err)
+		}
+		out[syncstore.RouteState(state)] = n
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("counting routes: %w", err)
+	}
+	return out, nil
 }

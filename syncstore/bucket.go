@@ -1,10 +1,8 @@
-package migrate
+package syncstore
 
 import (
 	"crypto/sha256"
 	"encoding/binary"
-
-	"github.com/syncserver/syncserver/syncstore"
 )
 
 // Bucket is the user's canary bucket, 0–99: the first two bytes of
@@ -12,6 +10,6 @@ import (
 // across processes and releases, so "--canary 5%" always names the same
 // users (buckets 0–4) and the shim can use the same function.
 func Bucket(username string) int {
-	sum := sha256.Sum256([]byte(syncstore.NormalizeUsername(username)))
+	sum := sha256.Sum256([]byte(NormalizeUsername(username)))
 	return int(binary.BigEndian.Uint16(sum[:2]) % 100)
 }

@@ -1,0 +1,272 @@
+package caddymodule
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"slices"
+	"sort"
+	"time"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+
+	"github.com/syncserver/syncserver/syncstore"
+)
+
+// Defaults of the legacy block.
+const (
+	// DefaultRouteCacheTTL equals the migrate tool's --route-cache-bound
+	// default: a route change reaches every instance within this long,
+	// and the migrate tool waits exactly that before its last copy.
+	DefaultRouteCacheTTL = 5 * time.Second
+	// DefaultLegacyTimeout bounds connecting to a legacy node and waiting
+	// for its answer's headers. Legacy requests take well under a second;
+	// a node that needs longer is treated as down.
+	DefaultLegacyTimeout = 10 * time.Second
+	// DefaultLegacyRetryAfter is the back-off sent while a user is being
+	// migrated (seconds of work) or its node is unreachable.
+	DefaultLegacyRetryAfter = 5 * time.Minute
+	// DefaultRouteStatsInterval is how often the users-per-state gauge is
+	// refreshed from the route table.
+	DefaultRouteStatsInterval = time.Minute
+)
+
+// NewUsersNative is the new_users value that creates accounts in the
+// native store.
+const NewUsersNative = "native"
+
+// maxNodeName is the width of the route table's node column.
+const maxNodeName = 64
+
+// Legacy puts the handler in front of legacy PHP Sync servers (FSyncMS,
+// Mozilla's PHP server) during a migration. Each user's requests go where
+// the route table says: to the native store, to the user's legacy node
+// through Caddy's reverse proxy, or, while the migrate tool moves the
+// user, nowhere (503 with Retry-After). node/weave is always answered
+// here, so clients keep talking to this server whatever their state.
+type Legacy struct {
+	// NodesRaw are the legacy nodes by name, each an HTTP handler,
+	// normally reverse_proxy to the node's PHP servers: load balancing,
+	// health checks, retries and transport are configured there. Route
+	// rows name these nodes; names are at most 64 bytes.
+	NodesRaw map[string]json.RawMessage `json:"nodes,omitempty" caddy:"namespace=http.handlers inline_key=handler"`
+
+	// DefaultState is where users without a route row are served:
+	// "legacy" (default: on host_node) or "native".
+	DefaultState string `json:"default_state,omitempty"`
+
+	// NewUsers is where accounts registered through this server are
+	// created: "native" (default) or the name of a node; a route row is
+	// written for them. A name taken on a legacy node (or natively, with
+	// default_state native) is never created anew elsewhere.
+	NewUsers string `json:"new_users,omitempty"`
+
+	// HostNode is the node of users whose row names no node, and of
+	// rowless users when default_state is legacy. Give each node's site
+	// block (one per node hostname) its own host_node. Required with
+	// several nodes.
+	HostNode string `json:"host_node,omitempty"`
+
+	// RouteCacheTTL is how long a route row is remembered. A route change
+	// reaches every instance within this bound (at once on the instance
+	// whose admin API made it); the migrate tool's --route-cache-bound must
+	// not be smaller. Default 5s; 0 reads the table on every request.
+	RouteCacheTTL *caddy.Duration `json:"route_cache_ttl,omitempty"`
+
+	// Timeout bounds how long a legacy node may take to accept the
+	// connection and to send its answer's headers; after it the user gets
+	// 503 with Retry-After. It sets reverse_proxy's dial_timeout and
+	// response_header_timeout when they are not configured there. Default
+	// 10s.
+	Timeout caddy.Duration `json:"timeout,omitempty"`
+
+	// RetryAfter is sent in Retry-After and X-Weave-Backoff to users
+	// being migrated and to users whose node is unreachable. Default 5m.
+	RetryAfter caddy.Duration `json:"retry_after,omitempty"`
+
+	// StatsInterval is how often the syncserver_route_users gauge is
+	// refreshed from the route table. Default 1m.
+	StatsInterval caddy.Duration `json:"stats_interval,omitempty"`
+
+	// names are the node names; kept because loading the nodes clears
+	// NodesRaw and Caddy validates again after provisioning.
+	names []string
+}
+
+func (l *Legacy) defaultState() syncstore.RouteState {
+	if l.DefaultState == "" {
+		return syncstore.RouteLegacy
+	}
+	return syncstore.RouteState(l.DefaultState)
+}
+
+func (l *Legacy) newUsers() string {
+	if l.NewUsers == "" {
+		return NewUsersNative
+	}
+	return l.NewUsers
+}
+
+// hostNode is the default node: host_node, or the only node.
+func (l *Legacy) hostNode() string {
+	if names := l.nodeNames(); l.HostNode == "" && len(names) == 1 {
+		return names[0]
+	}
+	return l.HostNode
+}
+
+func (l *Legacy) routeCacheTTL() time.Duration {
+	if l.RouteCacheTTL == nil {
+		return DefaultRouteCacheTTL
+	}
+	return time.Duration(*l.RouteCacheTTL)
+}
+
+func (l *Legacy) timeout() time.Duration {
+	if l.Timeout == 0 {
+		return DefaultLegacyTimeout
+	}
+	return time.Duration(l.Timeout)
+}
+
+func (l *Legacy) retryAfter() time.Duration {
+	if l.RetryAfter == 0 {
+		return DefaultLegacyRetryAfter
+	}
+	return time.Duration(l.RetryAfter)
+}
+
+func (l *Legacy) statsInterval() time.Duration {
+	if l.StatsInterval == 0 {
+		return DefaultRouteStatsInterval
+	}
+	return time.Duration(l.StatsInterval)
+}
+
+// nodeNames lists the configured nodes in name order.
+func (l *Legacy) nodeNames() []string {
+	if l.names == nil {
+		names := make([]string, 0, len(l.NodesRaw))
+		for n := range l.NodesRaw {
+			names = append(names, n)
+		}
+		sort.Strings(names)
+		return names
+	}
+	return l.names
+}
+
+func (l *Legacy) hasNode(name string) bool {
+	return slices.Contains(l.nodeNames(), name)
+}
+
+// validate reports mistakes with the field's JSON name. It runs before
+// the nodes are loaded.
+func (l *Legacy) validate() error {
+	if len(l.nodeNames()) == 0 {
+		return fmt.Errorf("legacy: at least one node is required")
+	}
+	for _, name := range l.nodeNames() {
+		if name == "" || len(name) > maxNodeName {
+			return fmt.Errorf("legacy: node name %q: must be 1 to %d bytes", name, maxNodeName)
+		}
+		if name == NewUsersNative {
+			return fmt.Errorf("legacy: a node cannot be named %q (new_users uses that word for the native store)", name)
+		}
+	}
+	switch l.defaultState() {
+	case syncstore.RouteLegacy, syncstore.RouteNative:
+	default:
+		return fmt.Errorf("legacy: default_state %q: must be %q or %q", l.DefaultState, syncstore.RouteLegacy, syncstore.RouteNative)
+	}
+	if nu := l.newUsers(); nu != NewUsersNative {
+		if !l.hasNode(nu) {
+			return fmt.Errorf("legacy: new_users %q: must be %q or a configured node (%v)", nu, NewUsersNative, l.nodeNames())
+		}
+	}
+	if l.HostNode != "" {
+		if !l.hasNode(l.HostNode) {
+			return fmt.Errorf("legacy: host_node %q is not a configured node (%v)", l.HostNode, l.nodeNames())
+		}
+	}
+	if l.hostNode() == "" {
+		return fmt.Errorf("legacy: with several nodes (%v), host_node must say which one serves users whose route names no node", l.nodeNames())
+	}
+	for _, d := range []struct {
+		name string
+		v    caddy.Duration
+	}{{"timeout", l.Timeout}, {"retry_after", l.RetryAfter}, {"stats_interval", l.StatsInterval}} {
+		if d.v < 0 {
+			return fmt.Errorf("legacy: %s must not be negative", d.name)
+		}
+	}
+	if l.RouteCacheTTL != nil && *l.RouteCacheTTL < 0 {
+		return fmt.Errorf("legacy: route_cache_ttl must not be negative")
+	}
+	if l.RetryAfter != 0 && time.Duration(l.RetryAfter) < time.Second {
+		return fmt.Errorf("legacy: retry_after %s: clients count it in whole seconds, use at least 1s", time.Duration(l.RetryAfter))
+	}
+	return nil
+}
+
+// loadNodes provisions the node handlers. reverse_proxy nodes get the
+// legacy timeout as their dial and response header timeouts unless their
+// transport sets them, so that a dead or hung node costs its users a
+// bounded wait and never a hang.
+func (l *Legacy) loadNodes(ctx caddy.Context) (map[string]caddyhttp.MiddlewareHandler, error) {
+	l.names = l.nodeNames()
+	for name, raw := range l.NodesRaw {
+		withTimeouts, err := defaultProxyTimeouts(raw, l.timeout())
+		if err != nil {
+			return nil, fmt.Errorf("legacy node %q: %w", name, err)
+		}
+		l.NodesRaw[name] = withTimeouts
+	}
+	mods, err := ctx.LoadModule(l, "NodesRaw")
+	if err != nil {
+		return nil, fmt.Errorf("loading legacy nodes: %w", err)
+	}
+	nodes := make(map[string]caddyhttp.MiddlewareHandler)
+	for name, m := range mods.(map[string]any) {
+		h, ok := m.(caddyhttp.MiddlewareHandler)
+		if !ok {
+			return nil, fmt.Errorf("legacy node %q: %T is not an HTTP handler", name, m)
+		}
+		nodes[name] = h
+	}
+	return nodes, nil
+}
+
+// defaultProxyTimeouts fills in the http transport's dial_timeout and
+// response_header_timeout of a reverse_proxy handler's JSON when the
+// operator left them out. Other handlers are returned unchanged.
+func defaultProxyTimeouts(raw json.RawMessage, timeout time.Duration) (json.RawMessage, error) {
+	var cfg map[string]any
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.UseNumber() // durations in nanoseconds must survive the round trip
+	if err := dec.Decode(&cfg); err != nil {
+		return nil, fmt.Errorf("decoding handler: %w", err)
+	}
+	if cfg["handler"] != "reverse_proxy" {
+		return raw, nil
+	}
+	transport, _ := cfg["transport"].(map[string]any)
+	if transport == nil {
+		transport = map[string]any{"protocol": "http"}
+	}
+	if transport["protocol"] != "http" {
+		return raw, nil
+	}
+	for _, key := range []string{"dial_timeout", "response_header_timeout"} {
+		if _, set := transport[key]; !set {
+			transport[key] = int64(timeout)
+		}
+	}
+	cfg["transport"] = transport
+	out, err := json.Marshal(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("encoding handler: %w", err)
+	}
+	return out, nil
+}

@@ -1,0 +1,207 @@
+package caddymodule
+
+import (
+	"bytes"
+	"context"
+	"database/sql"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/syncserver/syncserver/migrate/legacytest"
+)
+
+// legacyUpstream is the FSyncMS stand-in of migrate/legacytest on a
+// database of its own (shm_leg_<random> in the test MariaDB) and a
+// loopback port, recording every exchange exactly as it saw it. It can be
+// stopped, slowed down and restarted like a real upstream.
+type legacyUpstream struct {
+	t      *testing.T
+	URL    string // http://127.0.0.1:<port>
+	Addr   string // 127.0.0.1:<port>
+	DB     *sql.DB
+	DBName string
+
+	handler http.Handler
+	delay   atomic.Int64
+
+	mu        sync.Mutex
+	exchanges []exchange
+	srv       *httptest.Server
+	cancel    context.CancelFunc
+}
+
+// exchange is one request as the upstream received it and the answer it
+// wrote.
+type exchange struct {
+	at          time.Time // when the request arrived
+	method, uri string
+	reqHeader   http.Header
+	reqBody     []byte
+	status      int
+	respHeader  http.Header
+	respBody    []byte
+}
+
+func startLegacy(t *testing.T) *legacyUpstream {
+	t.Helper()
+	name, db := legacytest.NewDatabase(t, "shm_leg_", "")
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := legacytest.CreateSchema(ctx, db, legacytest.Layout{Variant: legacytest.FSyncMS}); err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	u := &legacyUpstream{t: t, DB: db, DBName: name, Addr: ln.Addr().String()}
+	u.URL = "http://" + u.Addr
+	fsyncms := legacytest.NewServer(db, legacytest.ServerOptions{Root: u.URL + "/", EnableRegister: true})
+	u.handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		at := time.Now()
+		if d := time.Duration(u.delay.Load()); d > 0 {
+			select {
+			case <-time.After(d):
+			case <-r.Context().Done():
+				panic(http.ErrAbortHandler)
+			}
+		}
+		body, err := io.ReadAll(r.Body)
+		if err != nil {
+			panic(http.ErrAbortHandler)
+		}
+		r.Body = io.NopCloser(bytes.NewReader(body))
+		tee := &teeWriter{ResponseWriter: w}
+		fsyncms.ServeHTTP(tee, r)
+		u.mu.Lock()
+		u.exchanges = append(u.exchanges, exchange{
+			at: at, method: r.Method, uri: r.RequestURI, reqHeader: r.Header.Clone(), reqBody: body,
+			status: tee.statusCode(), respHeader: w.Header().Clone(), respBody: tee.body.Bytes(),
+		})
+		u.mu.Unlock()
+	})
+	u.serve(ln)
+	t.Cleanup(u.stop) // before the database drop registered above
+	return u
+}
+
+func (u *legacyUpstream) serve(ln net.Listener) {
+	ctx, cancel := context.WithCancel(context.Background())
+	srv := httptest.NewUnstartedServer(u.handler)
+	srv.Listener.Close()
+	srv.Listener = ln
+	srv.Config.BaseContext = func(net.Listener) context.Context { return ctx }
+	srv.Start()
+	u.mu.Lock()
+	u.srv, u.cancel = srv, cancel
+	u.mu.Unlock()
+}
+
+// stop takes the upstream down: its port refuses connections.
+func (u *legacyUpstream) stop() {
+	u.mu.Lock()
+	srv, cancel := u.srv, u.cancel
+	u.srv, u.cancel = nil, nil
+	u.mu.Unlock()
+	if srv == nil {
+		return
+	}
+	cancel()
+	srv.CloseClientConnections()
+	srv.Close()
+}
+
+// restart serves again on the same port.
+func (u *legacyUpstream) restart() {
+	u.t.Helper()
+	var ln net.Listener
+	var err error
+	for deadline := time.Now().Add(2 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		if ln, err = net.Listen("tcp", u.Addr); err == nil || time.Now().After(deadline) {
+			break
+		}
+	}
+	if err != nil {
+		u.t.Fatalf("restarting the legacy upstream: %v", err)
+	}
+	u.serve(ln)
+}
+
+// setDelay makes each request wait d first (a slow upstream).
+func (u *legacyUpstream) setDelay(d time.Duration) { u.delay.Store(int64(d)) }
+
+// count is how many exchanges completed so far.
+func (u *legacyUpstream) count() int {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	return len(u.exchanges)
+}
+
+// since returns the exchanges after the first n.
+func (u *legacyUpstream) since(n int) []exchange {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	return append([]exchange(nil), u.exchanges[n:]...)
+}
+
+// direct sends a request to the upstream itself, bypassing the shim.
+func (u *legacyUpstream) direct(method, path, body, user, password string) (int, string) {
+	u.t.Helper()
+	var rd io.Reader
+	if body != "" {
+		rd = bytes.NewReader([]byte(body))
+	}
+	req, err := http.NewRequest(method, u.URL+path, rd)
+	if err != nil {
+		u.t.Fatal(err)
+	}
+	if user != "" {
+		req.SetBasicAuth(user, password)
+	}
+	resp, err := (&http.Client{Timeout: 10 * time.Second}).Do(req)
+	if err != nil {
+		u.t.Fatalf("%s %s directly: %v", method, path, err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil && !errors.Is(err, io.EOF) {
+		u.t.Fatal(err)
+	}
+	return resp.StatusCode, string(b)
+}
+
+// teeWriter copies what a handler writes.
+type teeWriter struct {
+	http.ResponseWriter
+	status int
+	body   bytes.Buffer
+}
+
+func (w *teeWriter) WriteHeader(code int) {
+	if w.status == 0 {
+		w.status = code
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *teeWriter) Write(b []byte) (int, error) {
+	if w.status == 0 {
+		w.status = http.StatusOK
+	}
+	w.body.Write(b)
+	return w.ResponseWriter.Write(b)
+}
+
+func (w *teeWriter) statusCode() int {
+	if w.status == 0 {
+		return http.StatusOK
+	}
+	return w.status
+}

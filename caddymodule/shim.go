@@ -1,0 +1,464 @@
+package caddymodule
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+	"github.com/prometheus/client_golang/prometheus"
+	"go.uber.org/zap"
+
+	"github.com/syncserver/syncserver/syncstore"
+	"github.com/syncserver/syncserver/syncstore/httpapi"
+)
+
+// Response headers the shim writes itself (PROTOCOL.md §4.1).
+const (
+	headerTimestamp  = "X-Weave-Timestamp"
+	headerRetryAfter = "Retry-After"
+	headerBackoff    = "X-Weave-Backoff"
+)
+
+// userFinder finds native accounts (syncstore.Store's lookup).
+type userFinder interface {
+	LookupUser(ctx context.Context, name string) (*syncstore.User, error)
+}
+
+// accounts finds and removes native accounts (syncstore.Store's).
+type accounts interface {
+	userFinder
+	DeleteUser(ctx context.Context, userID int64) error
+}
+
+// shim sends each request to the backend the route table names for its
+// user: the native protocol handler, a legacy node, or nobody while the
+// user is being migrated.
+type shim struct {
+	native       http.Handler
+	nodes        map[string]caddyhttp.MiddlewareHandler
+	hostNode     string
+	defaultState syncstore.RouteState
+	home         string // node of new accounts; "" = native
+	routes       *routeCache
+	table        routeTable
+	users        accounts
+	ttl          time.Duration
+	retryAfter   string // whole seconds, as sent
+	publicURL    string // "" = from each request
+	logger       *zap.Logger
+	metrics      *metrics
+	clock        func() time.Time
+	// Route lookup counters, resolved once: label lookups would cost as
+	// much as the decision itself.
+	lookupHit, lookupMiss, lookupError prometheus.Counter
+}
+
+// countLookups resolves the route lookup counters.
+func (s *shim) countLookups() {
+	s.lookupHit = s.metrics.routeLookups.WithLabelValues("hit")
+	s.lookupMiss = s.metrics.routeLookups.WithLabelValues("miss")
+	s.lookupError = s.metrics.routeLookups.WithLabelValues("error")
+}
+
+// target is where a request goes.
+type target struct {
+	user  string // normalized; "" when the path names no user
+	row   *syncstore.Route
+	state syncstore.RouteState
+	node  string // legacy node, for state legacy
+}
+
+// decide routes a request path (escaped or not). Paths that name no user
+// go to the default backend; a user segment that is not a valid username
+// goes to the native handler, which answers 404 (PROTOCOL.md §2.2), so it
+// is never forwarded.
+func (s *shim) decide(ctx context.Context, path string) (target, error) {
+	user, slot := pathUser(path)
+	if !slot {
+		return target{state: s.defaultState, node: s.hostNode}, nil
+	}
+	if user == "" {
+		return target{state: syncstore.RouteNative}, nil
+	}
+	now := s.clock()
+	row, hit, err := s.routes.lookup(ctx, user, s.ttl, now)
+	if err != nil {
+		s.lookupError.Inc()
+		return target{user: user}, err
+	}
+	if hit {
+		s.lookupHit.Inc()
+	} else {
+		s.lookupMiss.Inc()
+	}
+	return s.targetOf(user, row, now), nil
+}
+
+func (s *shim) targetOf(user string, row *syncstore.Route, now time.Time) target {
+	t := target{user: user, row: row, state: s.defaultState, node: s.hostNode}
+	if row != nil {
+		t.state = row.Effective(now)
+		if row.Node != "" {
+			t.node = row.Node
+		}
+	}
+	return t
+}
+
+// pathUser returns the normalized user of /<1.0|1|1.1>/<user>/… and
+// /user/<1.0|1>/<user>/…; slot reports whether the path has such a
+// segment at all, user is "" when it is not a valid username.
+func pathUser(path string) (user string, slot bool) {
+	if u, ok := httpapi.PathUser(path); ok {
+		return u, true
+	}
+	first, rest, ok := strings.Cut(strings.TrimPrefix(path, "/"), "/")
+	if !ok {
+		return "", false
+	}
+	switch first {
+	case "1.0", "1", "1.1":
+		return "", true
+	case "user":
+		v, _, ok := strings.Cut(rest, "/")
+		return "", ok && (v == "1.0" || v == "1")
+	}
+	return "", false
+}
+
+// serve answers one request; endpoint is httpapi.Endpoint(r).
+func (s *shim) serve(w *statusWriter, r *http.Request, endpoint string, next caddyhttp.Handler) {
+	start := time.Now()
+	if endpoint == "heartbeat" {
+		// This server's health, not a legacy node's.
+		s.serveNative(w, r, start)
+		return
+	}
+	t, err := s.decide(r.Context(), r.URL.EscapedPath())
+	if err != nil {
+		s.logger.Error("reading the route table failed", userField(s.logger, t.user), zap.Error(err))
+		s.unavailable(w, "route table unavailable")
+		s.metrics.observeBackend(backendUnrouted, "", w.statusCode(), time.Since(start))
+		return
+	}
+	switch {
+	case endpoint == "user.node" && t.state != syncstore.RouteNative:
+		// Clients must keep talking to this server, not to the node
+		// (LEGACY.md §1.4); the native handler answers native users.
+		s.serveNodeURL(w, r)
+		s.metrics.observeBackend(string(t.state), t.nodeLabel(), w.statusCode(), time.Since(start))
+	case endpoint == "user.create" && t.row == nil:
+		s.register(w, r, t, next, start)
+	default:
+		s.serveTarget(w, r, t, next, start)
+	}
+}
+
+// nodeLabel is the node metrics label: only legacy requests have one.
+func (t *target) nodeLabel() string {
+	if t.state == syncstore.RouteLegacy {
+		return t.node
+	}
+	return ""
+}
+
+func (s *shim) serveTarget(w *statusWriter, r *http.Request, t target, next caddyhttp.Handler, start time.Time) {
+	switch t.state {
+	case syncstore.RouteNative:
+		s.serveNative(w, r, start)
+	case syncstore.RouteMigrating:
+		s.serveMigrating(w)
+		s.metrics.observeBackend(backendMigrating, "", w.statusCode(), time.Since(start))
+	default:
+		s.proxy(w, r, t, next)
+		s.metrics.observeBackend(backendLegacy, t.node, w.statusCode(), time.Since(start))
+	}
+}
+
+func (s *shim) serveNative(w *statusWriter, r *http.Request, start time.Time) {
+	s.native.ServeHTTP(w, r)
+	s.metrics.observeBackend(backendNative, "", w.statusCode(), time.Since(start))
+}
+
+// proxy hands the request to the user's legacy node. The node's
+// reverse_proxy streams both bodies, strips hop-by-hop headers and passes
+// everything else, so the legacy answer arrives as it was sent. When the
+// node cannot be reached in time the proxy returns an error without
+// answering; the user then gets 503 with Retry-After.
+func (s *shim) proxy(w *statusWriter, r *http.Request, t target, next caddyhttp.Handler) {
+	node, ok := s.nodes[t.node]
+	if !ok {
+		s.logger.Error("route names a legacy node this server does not know",
+			userField(s.logger, t.user), zap.String("node", t.node))
+		s.unavailable(w, "legacy node not configured")
+		return
+	}
+	err := node.ServeHTTP(w, r, next)
+	if err == nil {
+		return
+	}
+	if w.status != 0 {
+		// Part of the answer is on its way; nothing better can be sent.
+		s.logger.Warn("legacy answer cut short", zap.String("node", t.node), userField(s.logger, t.user), zap.Error(err))
+		return
+	}
+	s.logger.Warn("legacy node unavailable", zap.String("node", t.node), userField(s.logger, t.user),
+		zap.String("method", r.Method), zap.Error(err))
+	s.unavailable(w, "legacy server unavailable")
+}
+
+// serveMigrating answers a user whose data is being moved: 503 with
+// Retry-After and X-Weave-Backoff (PROTOCOL.md §7.3), so the client backs
+// off and finds the user on the new backend when it retries.
+func (s *shim) serveMigrating(w http.ResponseWriter) {
+	s.unavailable(w, "account migration in progress")
+}
+
+// unavailable answers 503 with the back-off headers and a JSON string
+// body "server issue: <what>", like the native handler's.
+func (s *shim) unavailable(w http.ResponseWriter, what string) {
+	h := w.Header()
+	h.Set(headerTimestamp, syncstore.TimestampFromTime(s.clock()).String())
+	h.Set(headerRetryAfter, s.retryAfter)
+	h.Set(headerBackoff, s.retryAfter)
+	body := syncstore.AppendJSONString(nil, "server issue: "+what)
+	h.Set("Content-Type", "application/json")
+	h.Set("Content-Length", strconv.Itoa(len(body)))
+	w.WriteHeader(http.StatusServiceUnavailable)
+	_, _ = w.Write(body)
+}
+
+// serveNodeURL answers GET /user/1.0/<u>/node/weave with this server's
+// own URL, as the native handler does (PROTOCOL.md §8.5), for users who
+// are not native: the legacy servers would name themselves.
+func (s *shim) serveNodeURL(w http.ResponseWriter, r *http.Request) {
+	h := w.Header()
+	h.Set(headerTimestamp, syncstore.TimestampFromTime(s.clock()).String())
+	node := s.publicURL
+	if node == "" {
+		if r.Host == "" {
+			h.Set("Content-Type", "application/json")
+			w.WriteHeader(http.StatusOK)
+			_, _ = w.Write([]byte("null"))
+			return
+		}
+		scheme := "http"
+		if r.TLS != nil {
+			scheme = "https"
+		}
+		node = scheme + "://" + r.Host + "/"
+	}
+	h.Set("Content-Type", "text/plain; charset=utf-8")
+	w.WriteHeader(http.StatusOK)
+	_, _ = w.Write([]byte(node))
+}
+
+// register handles PUT /user/1.0/<u> for a user without a route row: the
+// account is created at home (new_users) unless the name is taken where
+// it could already live, in which case the backend of rowless users
+// answers as it would without the shim. The route row is written when
+// home accepts the account, before its answer leaves: if the row cannot
+// be written the client gets 503 instead (and a native account is
+// removed again), so no account exists without the row leading to it and
+// failed registrations leave no rows behind.
+func (s *shim) register(w *statusWriter, r *http.Request, t target, next caddyhttp.Handler, start time.Time) {
+	free, err := s.freeForHome(r, t)
+	if err != nil {
+		s.logger.Warn("checking whether a new username is taken failed", userField(s.logger, t.user), zap.Error(err))
+		s.unavailable(w, "legacy server unavailable")
+		s.metrics.observeBackend(string(t.state), t.nodeLabel(), w.statusCode(), time.Since(start))
+		return
+	}
+	if !free {
+		s.serveTarget(w, r, t, next, start)
+		return
+	}
+	row := syncstore.Route{Username: t.user, State: syncstore.RouteNative}
+	if s.home != "" {
+		row = syncstore.Route{Username: t.user, State: syncstore.RouteLegacy, Node: s.home}
+	}
+	cw := &commitWriter{ResponseWriter: w, commit: func() error { return s.recordNewUser(r.Context(), row) }}
+	cw.fail = func(err error) {
+		s.logger.Error("writing the route of a new user failed", userField(s.logger, t.user), zap.Error(err))
+		if row.State == syncstore.RouteNative {
+			s.dropAccount(r.Context(), t.user)
+		}
+		clear(w.Header())
+		s.unavailable(w, "route table unavailable")
+	}
+	s.serveTarget(&statusWriter{ResponseWriter: cw}, r, s.targetOf(t.user, &row, s.clock()), next, start)
+}
+
+// recordNewUser writes the route row of an account its home just
+// created. A row that appeared meanwhile must say the same.
+func (s *shim) recordNewUser(ctx context.Context, row syncstore.Route) error {
+	wrote, err := s.table.CompareAndSwapRoute(ctx, nil, row)
+	s.routes.invalidate(row.Username)
+	if err != nil {
+		return err
+	}
+	if !wrote {
+		cur, err := s.table.GetRoute(ctx, row.Username)
+		if err != nil {
+			return err
+		}
+		if cur.State != row.State || cur.Node != row.Node {
+			return fmt.Errorf("the route became %s on %q meanwhile", cur.State, cur.Node)
+		}
+	}
+	s.logger.Info("new user homed", userField(s.logger, row.Username), zap.String("state", string(row.State)), zap.String("node", row.Node))
+	return nil
+}
+
+// dropAccount removes a native account whose route row could not be
+// written; a client retrying the registration starts afresh.
+func (s *shim) dropAccount(ctx context.Context, user string) {
+	ctx = context.WithoutCancel(ctx)
+	u, err := s.users.LookupUser(ctx, user)
+	if err == nil {
+		err = s.users.DeleteUser(ctx, u.ID)
+	}
+	if err != nil {
+		s.logger.Error("removing a native account without a route failed", userField(s.logger, user), zap.Error(err))
+	}
+}
+
+// freeForHome reports whether a new account for t.user may be created at
+// home: at once when home is where rowless users live (it answers
+// "exists" itself); otherwise only if the name is free natively (default
+// native) or on every legacy node (default legacy, so that no legacy
+// account, whichever site its clients use, is shadowed). Anything but a
+// clear "free" from a node (another answer, a node without the User API)
+// counts as taken.
+func (s *shim) freeForHome(r *http.Request, t target) (bool, error) {
+	switch {
+	case t.state == syncstore.RouteNative && s.home == "":
+		return true, nil
+	case t.state == syncstore.RouteLegacy && s.home == t.node:
+		return true, nil
+	case t.state == syncstore.RouteNative:
+		_, err := s.users.LookupUser(r.Context(), t.user)
+		if errors.Is(err, syncstore.ErrNotFound) {
+			return true, nil
+		}
+		return false, err
+	}
+	names := make([]string, 0, len(s.nodes))
+	for name := range s.nodes {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		free, err := legacyUserFree(r, s.nodes[name])
+		if err != nil {
+			return false, fmt.Errorf("asking node %q: %w", name, err)
+		}
+		if !free {
+			return false, nil
+		}
+	}
+	return true, nil
+}
+
+// legacyUserFree asks a legacy node GET /user/1.0/<u> (the path of r, a
+// PUT to the same URL), which answers 0 for a free name.
+func legacyUserFree(r *http.Request, node caddyhttp.MiddlewareHandler) (bool, error) {
+	req := r.Clone(r.Context())
+	req.Method = http.MethodGet
+	req.Body, req.GetBody, req.ContentLength, req.TransferEncoding = http.NoBody, nil, 0, nil
+	for _, h := range []string{"Content-Length", "Content-Type", "Transfer-Encoding", "Expect"} {
+		req.Header.Del(h)
+	}
+	var rec captureWriter
+	if err := node.ServeHTTP(&rec, req, caddyhttp.HandlerFunc(func(http.ResponseWriter, *http.Request) error { return nil })); err != nil {
+		return false, err
+	}
+	body := strings.TrimSpace(string(rec.body))
+	return rec.statusCode() == http.StatusOK && (body == "0" || body == `"0"`), nil
+}
+
+// commitWriter runs commit when the backend is about to send a 200,
+// before anything reaches the client; if commit fails, fail answers
+// instead and the backend's answer is dropped.
+type commitWriter struct {
+	http.ResponseWriter
+	commit  func() error
+	fail    func(error)
+	decided bool
+	failed  bool
+}
+
+func (c *commitWriter) WriteHeader(code int) {
+	if !c.decided && code >= http.StatusOK {
+		c.decided = true
+		if code == http.StatusOK {
+			if err := c.commit(); err != nil {
+				c.failed = true
+				c.fail(err)
+				return
+			}
+		}
+	}
+	if !c.failed {
+		c.ResponseWriter.WriteHeader(code)
+	}
+}
+
+func (c *commitWriter) Write(b []byte) (int, error) {
+	if !c.decided {
+		c.WriteHeader(http.StatusOK)
+	}
+	if c.failed {
+		return len(b), nil
+	}
+	return c.ResponseWriter.Write(b)
+}
+
+// Unwrap lets http.ResponseController reach the connection.
+func (c *commitWriter) Unwrap() http.ResponseWriter {
+	return c.ResponseWriter
+}
+
+// captureWriter keeps the status and the start of a small answer.
+type captureWriter struct {
+	header http.Header
+	status int
+	body   []byte
+}
+
+func (c *captureWriter) Header() http.Header {
+	if c.header == nil {
+		c.header = http.Header{}
+	}
+	return c.header
+}
+
+func (c *captureWriter) WriteHeader(code int) {
+	if c.status == 0 && code >= http.StatusOK {
+		c.status = code
+	}
+}
+
+func (c *captureWriter) Write(b []byte) (int, error) {
+	if c.status == 0 {
+		c.status = http.StatusOK
+	}
+	const keep = 64
+	if n := keep - len(c.body); n > 0 {
+		c.body = append(c.body, b[:min(n, len(b))]...)
+	}
+	return len(b), nil
+}
+
+func (c *captureWriter) statusCode() int {
+	if c.status == 0 {
+		return http.StatusOK
+	}
+	return c.status
+}
