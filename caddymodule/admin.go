@@ -147,7 +147,7 @@ func (a *adminRoutes) put(w http.ResponseWriter, r *http.Request, db *pooledStor
 	if old != nil {
 		from = string(old.State)
 	}
-	a.logger.Info("route changed through the admin API", userField(a.logger, user),
+	a.logger.Info("route changed through the admin API", syncstore.UserField(a.logger, user),
 		zap.String("from", from), zap.String("to", string(next.State)), zap.String("node", next.Node), zap.Bool("force", u.Force))
 	row, err := db.routes.table.GetRoute(r.Context(), user)
 	if err != nil {

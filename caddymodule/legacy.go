@@ -16,9 +16,10 @@ import (
 
 // Defaults of the legacy block.
 const (
-	// DefaultRouteCacheTTL equals the migrate tool's --route-cache-bound
-	// default: a route change reaches every instance within this long,
-	// and the migrate tool waits exactly that before its last copy.
+	// DefaultRouteCacheTTL bounds how long reads may follow a route that
+	// changed on another instance. Writes never use the cache, so the
+	// migrate tool does not wait for it (its --drain is about writes in
+	// flight); stale reads around a flip find the same data on both sides.
 	DefaultRouteCacheTTL = 5 * time.Second
 	// DefaultLegacyTimeout bounds connecting to a legacy node and waiting
 	// for its answer's headers. Legacy requests take well under a second;
@@ -68,10 +69,11 @@ type Legacy struct {
 	// several nodes.
 	HostNode string `json:"host_node,omitempty"`
 
-	// RouteCacheTTL is how long a route row is remembered. A route change
-	// reaches every instance within this bound (at once on the instance
-	// whose admin API made it); the migrate tool's --route-cache-bound must
-	// not be smaller. Default 5s; 0 reads the table on every request.
+	// RouteCacheTTL is how long a route row is remembered for reads (GET,
+	// HEAD). A route change reaches every instance's reads within this
+	// bound (at once on the instance whose admin API made it); requests
+	// that can write always read the table, so they follow a change at
+	// once everywhere. Default 5s; 0 reads the table on every request.
 	RouteCacheTTL *caddy.Duration `json:"route_cache_ttl,omitempty"`
 
 	// Timeout bounds how long a legacy node may take to accept the

@@ -171,8 +171,12 @@ func TestLegacyDefaults(t *testing.T) {
 	if l.hostNode() != "only" || l.defaultState() != "legacy" || l.newUsers() != NewUsersNative {
 		t.Errorf("host node %q, default state %q, new users %q", l.hostNode(), l.defaultState(), l.newUsers())
 	}
-	// The cache TTL is the bound the migrate tool waits out; its default
-	// must be the tool's --route-cache-bound default.
+	// The cache TTL bounds stale reads after a flip (README: 5s). They are
+	// harmless because a client that met the migrating 503 backs off for
+	// longer than that.
+	if l.routeCacheTTL() >= l.retryAfter() {
+		t.Errorf("route cache TTL %v is not below retry_after %v", l.routeCacheTTL(), l.retryAfter())
+	}
 	if l.routeCacheTTL() != 5*time.Second || l.timeout() != DefaultLegacyTimeout || l.retryAfter() != DefaultLegacyRetryAfter {
 		t.Errorf("ttl %v, timeout %v, retry after %v", l.routeCacheTTL(), l.timeout(), l.retryAfter())
 	}

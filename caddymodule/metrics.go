@@ -95,7 +95,7 @@ func (m *metrics) registerShim(reg prometheus.Registerer) error {
 	if m.routeLookups, err = register(reg, prometheus.NewCounterVec(prometheus.CounterOpts{
 		Namespace: ns,
 		Name:      "route_lookups_total",
-		Help:      "Route decisions of the migration shim by outcome: hit (in-process cache), miss (read from the route table) or error.",
+		Help:      "Route decisions of the migration shim by outcome: hit (a read served from the in-process cache), miss (a read that loaded the route table), write (a request that can write, which always reads the route table) or error.",
 	}, []string{"result"})); err != nil {
 		return err
 	}

@@ -24,10 +24,15 @@ const (
 // one database, whatever their TTL: each lookup says how old an entry
 // may be.
 //
-// The staleness bound is exact: an entry is dated from before its row was
-// read, so a change committed at time T is seen by every lookup after
-// T + ttl, which is the bound the migrate tool waits out
-// (--route-cache-bound) before it copies a user's last changes.
+// Only reads use cached entries. Requests that can write call refresh,
+// which always reads the table, so a user set to migrating has no write
+// forwarded anywhere from the moment the change commits, on every
+// instance; the migrate tool then only waits out the writes already in
+// flight (--drain), not the cache.
+//
+// The staleness bound of reads is exact: an entry is dated from before
+// its row was read, so a change committed at time T is seen by every
+// lookup after T + ttl.
 type routeCache struct {
 	table routeTable
 	seed  maphash.Seed
@@ -65,8 +70,8 @@ func (c *routeCache) shard(user string) *routeShard {
 // row is shared: callers must not modify it. hit says whether the table
 // was spared.
 func (c *routeCache) lookup(ctx context.Context, user string, ttl time.Duration, now time.Time) (r *syncstore.Route, hit bool, err error) {
-	sh := c.shard(user)
 	if ttl > 0 {
+		sh := c.shard(user)
 		sh.mu.RLock()
 		e, ok := sh.m[user]
 		sh.mu.RUnlock()
@@ -74,28 +79,47 @@ func (c *routeCache) lookup(ctx context.Context, user string, ttl time.Duration,
 			return e.route, true, nil
 		}
 	}
+	r, err = c.refresh(ctx, user, ttl, now)
+	return r, false, err
+}
+
+// refresh reads the user's row from the table whatever the cache holds,
+// and caches it (when ttl > 0) for the reads that follow. now is as for
+// lookup.
+func (c *routeCache) refresh(ctx context.Context, user string, ttl time.Duration, now time.Time) (*syncstore.Route, error) {
 	gen := c.gen.Load()
-	start := now
-	r, err = c.table.GetRoute(ctx, user)
+	r, err := c.table.GetRoute(ctx, user)
 	if errors.Is(err, syncstore.ErrNoRoute) {
 		r, err = nil, nil
 	}
 	if err != nil {
 		// Never fall back to a stale entry: the user may have been set to
 		// migrating meanwhile, and forwarding a write then loses it.
-		return nil, false, err
+		return nil, err
 	}
 	if ttl > 0 {
-		sh.mu.Lock()
-		if c.gen.Load() == gen {
-			if len(sh.m) >= routeShardCapacity {
-				sh.evict(start, ttl)
-			}
-			sh.m[user] = routeEntry{route: r, loaded: start}
-		}
-		sh.mu.Unlock()
+		c.store(user, routeEntry{route: r, loaded: now}, gen, ttl)
 	}
-	return r, false, nil
+	return r, nil
+}
+
+// store caches e unless the user's route was changed by this process
+// since gen was read (e may predate the change) or a read that began
+// later already left a newer entry.
+func (c *routeCache) store(user string, e routeEntry, gen uint64, ttl time.Duration) {
+	sh := c.shard(user)
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	if c.gen.Load() != gen {
+		return
+	}
+	if old, ok := sh.m[user]; ok && old.loaded.After(e.loaded) {
+		return
+	}
+	if len(sh.m) >= routeShardCapacity {
+		sh.evict(e.loaded, ttl)
+	}
+	sh.m[user] = e
 }
 
 // evict makes room in a full shard: expired entries go first, then an

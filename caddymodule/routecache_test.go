@@ -173,3 +173,48 @@ func TestRouteCacheEviction(t *testing.T) {
 		t.Errorf("%d expired entries survived eviction", left)
 	}
 }
+
+// TestRouteCacheRefresh: the write path sees a change made elsewhere at
+// once, however young the cached entry, and the reads after it get the
+// row it read; an older read finishing later does not put its row back.
+func TestRouteCacheRefresh(t *testing.T) {
+	store := sqliteRoutes(t)
+	ctx := context.Background()
+	clock := &testClock{t: time.Now()}
+	c := newRouteCache(store)
+	const ttl = time.Hour
+
+	if r, _, err := c.lookup(ctx, "carol", ttl, clock.now()); r != nil || err != nil {
+		t.Fatalf("first lookup: %+v %v", r, err)
+	}
+	// Another instance sets carol to migrating.
+	if err := store.SetRoute(ctx, syncstore.Route{Username: "carol", State: syncstore.RouteMigrating}); err != nil {
+		t.Fatal(err)
+	}
+	if r, hit, _ := c.lookup(ctx, "carol", ttl, clock.now()); r != nil || !hit {
+		t.Fatalf("a read inside the TTL: %+v hit=%v, want the cached absence", r, hit)
+	}
+	before := clock.now()
+	clock.advance(time.Millisecond)
+	r, err := c.refresh(ctx, "carol", ttl, clock.now())
+	if err != nil || r == nil || r.State != syncstore.RouteMigrating {
+		t.Fatalf("refresh: %+v %v, want migrating from the table", r, err)
+	}
+	if r, hit, _ := c.lookup(ctx, "carol", ttl, clock.now()); !hit || r == nil || r.State != syncstore.RouteMigrating {
+		t.Fatalf("a read after the refresh: %+v hit=%v, want the refreshed row", r, hit)
+	}
+	// A read that began before the refresh and ends after it (its row
+	// may be the older one) leaves the newer entry alone.
+	c.store("carol", routeEntry{loaded: before}, c.gen.Load(), ttl)
+	if r, _, _ := c.lookup(ctx, "carol", ttl, clock.now()); r == nil || r.State != syncstore.RouteMigrating {
+		t.Fatalf("an older read replaced the refreshed entry: %+v", r)
+	}
+	// ttl 0 (route_cache_ttl off) reads and caches nothing.
+	c0 := newRouteCache(store)
+	if r, err := c0.refresh(ctx, "carol", 0, clock.now()); err != nil || r == nil {
+		t.Fatalf("refresh with ttl 0: %+v %v", r, err)
+	}
+	if n := c0.len(); n != 0 {
+		t.Errorf("ttl 0 cached %d entries", n)
+	}
+}

@@ -178,7 +178,7 @@ func routesGetCommand() *cobra.Command {
 		}
 		defer store.Close()
 		out := cmd.OutOrStdout()
-		fmt.Fprintf(out, "user:      %s\nbucket:    %d\nlog hash:  %s\n", name, syncstore.Bucket(name), userHash(name))
+		fmt.Fprintf(out, "user:      %s\nbucket:    %d\nlog hash:  %s\n", name, syncstore.Bucket(name), syncstore.UserHash(name))
 		r, err := table.GetRoute(commandContext(cmd), name)
 		if errors.Is(err, syncstore.ErrNoRoute) {
 			fmt.Fprintln(out, "route:     none (follows the server's default_state)")

@@ -22,7 +22,7 @@ func TestRoutesCommands(t *testing.T) {
 		t.Fatal(err)
 	}
 	out, err := routes("get", "alice@example.com")
-	if err != nil || !strings.Contains(out, "state:     native") || !strings.Contains(out, "log hash:  "+userHash(alice)) {
+	if err != nil || !strings.Contains(out, "state:     native") || !strings.Contains(out, "log hash:  "+syncstore.UserHash(alice)) {
 		t.Errorf("routes get alice: %q, %v", out, err)
 	}
 	out, err = routes("get", "bob")

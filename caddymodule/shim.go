@@ -56,13 +56,14 @@ type shim struct {
 	clock        func() time.Time
 	// Route lookup counters, resolved once: label lookups would cost as
 	// much as the decision itself.
-	lookupHit, lookupMiss, lookupError prometheus.Counter
+	lookupHit, lookupMiss, lookupWrite, lookupError prometheus.Counter
 }
 
 // countLookups resolves the route lookup counters.
 func (s *shim) countLookups() {
 	s.lookupHit = s.metrics.routeLookups.WithLabelValues("hit")
 	s.lookupMiss = s.metrics.routeLookups.WithLabelValues("miss")
+	s.lookupWrite = s.metrics.routeLookups.WithLabelValues("write")
 	s.lookupError = s.metrics.routeLookups.WithLabelValues("error")
 }
 
@@ -74,11 +75,18 @@ type target struct {
 	node  string // legacy node, for state legacy
 }
 
-// decide routes a request path (escaped or not). Paths that name no user
-// go to the default backend; a user segment that is not a valid username
-// goes to the native handler, which answers 404 (PROTOCOL.md §2.2), so it
-// is never forwarded.
-func (s *shim) decide(ctx context.Context, path string) (target, error) {
+// decide routes a request by its method and path (escaped or not). Paths
+// that name no user go to the default backend; a user segment that is not
+// a valid username goes to the native handler, which answers 404
+// (PROTOCOL.md §2.2), so it is never forwarded.
+//
+// Reads (GET, HEAD) take the route from the cache. Every other method can
+// write, so it reads the route table (one primary-key read) and refreshes
+// the cache: a user set to migrating, or flipped, has its writes stopped
+// or moved on every instance at once. Reads may follow the old route for
+// up to route_cache_ttl, which is harmless: around a flip both backends
+// hold the same data.
+func (s *shim) decide(ctx context.Context, method, path string) (target, error) {
 	user, slot := pathUser(path)
 	if !slot {
 		return target{state: s.defaultState, node: s.hostNode}, nil
@@ -87,16 +95,26 @@ func (s *shim) decide(ctx context.Context, path string) (target, error) {
 		return target{state: syncstore.RouteNative}, nil
 	}
 	now := s.clock()
-	row, hit, err := s.routes.lookup(ctx, user, s.ttl, now)
+	var (
+		row *syncstore.Route
+		err error
+	)
+	counter := s.lookupWrite
+	if method == http.MethodGet || method == http.MethodHead {
+		var hit bool
+		row, hit, err = s.routes.lookup(ctx, user, s.ttl, now)
+		counter = s.lookupMiss
+		if hit {
+			counter = s.lookupHit
+		}
+	} else {
+		row, err = s.routes.refresh(ctx, user, s.ttl, now)
+	}
 	if err != nil {
 		s.lookupError.Inc()
 		return target{user: user}, err
 	}
-	if hit {
-		s.lookupHit.Inc()
-	} else {
-		s.lookupMiss.Inc()
-	}
+	counter.Inc()
 	return s.targetOf(user, row, now), nil
 }
 
@@ -140,9 +158,9 @@ func (s *shim) serve(w *statusWriter, r *http.Request, endpoint string, next cad
 		s.serveNative(w, r, start)
 		return
 	}
-	t, err := s.decide(r.Context(), r.URL.EscapedPath())
+	t, err := s.decide(r.Context(), r.Method, r.URL.EscapedPath())
 	if err != nil {
-		s.logger.Error("reading the route table failed", userField(s.logger, t.user), zap.Error(err))
+		s.logger.Error("reading the route table failed", syncstore.UserField(s.logger, t.user), zap.Error(err))
 		s.unavailable(w, "route table unavailable")
 		s.metrics.observeBackend(backendUnrouted, "", w.statusCode(), time.Since(start))
 		return
@@ -195,7 +213,7 @@ func (s *shim) proxy(w *statusWriter, r *http.Request, t target, next caddyhttp.
 	node, ok := s.nodes[t.node]
 	if !ok {
 		s.logger.Error("route names a legacy node this server does not know",
-			userField(s.logger, t.user), zap.String("node", t.node))
+			syncstore.UserField(s.logger, t.user), zap.String("node", t.node))
 		s.unavailable(w, "legacy node not configured")
 		return
 	}
@@ -205,10 +223,10 @@ func (s *shim) proxy(w *statusWriter, r *http.Request, t target, next caddyhttp.
 	}
 	if w.status != 0 {
 		// Part of the answer is on its way; nothing better can be sent.
-		s.logger.Warn("legacy answer cut short", zap.String("node", t.node), userField(s.logger, t.user), zap.Error(err))
+		s.logger.Warn("legacy answer cut short", zap.String("node", t.node), syncstore.UserField(s.logger, t.user), zap.Error(err))
 		return
 	}
-	s.logger.Warn("legacy node unavailable", zap.String("node", t.node), userField(s.logger, t.user),
+	s.logger.Warn("legacy node unavailable", zap.String("node", t.node), syncstore.UserField(s.logger, t.user),
 		zap.String("method", r.Method), zap.Error(err))
 	s.unavailable(w, "legacy server unavailable")
 }
@@ -270,7 +288,7 @@ func (s *shim) serveNodeURL(w http.ResponseWriter, r *http.Request) {
 func (s *shim) register(w *statusWriter, r *http.Request, t target, next caddyhttp.Handler, start time.Time) {
 	free, err := s.freeForHome(r, t)
 	if err != nil {
-		s.logger.Warn("checking whether a new username is taken failed", userField(s.logger, t.user), zap.Error(err))
+		s.logger.Warn("checking whether a new username is taken failed", syncstore.UserField(s.logger, t.user), zap.Error(err))
 		s.unavailable(w, "legacy server unavailable")
 		s.metrics.observeBackend(string(t.state), t.nodeLabel(), w.statusCode(), time.Since(start))
 		return
@@ -285,7 +303,7 @@ func (s *shim) register(w *statusWriter, r *http.Request, t target, next caddyht
 	}
 	cw := &commitWriter{ResponseWriter: w, commit: func() error { return s.recordNewUser(r.Context(), row) }}
 	cw.fail = func(err error) {
-		s.logger.Error("writing the route of a new user failed", userField(s.logger, t.user), zap.Error(err))
+		s.logger.Error("writing the route of a new user failed", syncstore.UserField(s.logger, t.user), zap.Error(err))
 		if row.State == syncstore.RouteNative {
 			s.dropAccount(r.Context(), t.user)
 		}
@@ -312,7 +330,7 @@ func (s *shim) recordNewUser(ctx context.Context, row syncstore.Route) error {
 			return fmt.Errorf("the route became %s on %q meanwhile", cur.State, cur.Node)
 		}
 	}
-	s.logger.Info("new user homed", userField(s.logger, row.Username), zap.String("state", string(row.State)), zap.String("node", row.Node))
+	s.logger.Info("new user homed", syncstore.UserField(s.logger, row.Username), zap.String("state", string(row.State)), zap.String("node", row.Node))
 	return nil
 }
 
@@ -325,7 +343,7 @@ func (s *shim) dropAccount(ctx context.Context, user string) {
 		err = s.users.DeleteUser(ctx, u.ID)
 	}
 	if err != nil {
-		s.logger.Error("removing a native account without a route failed", userField(s.logger, user), zap.Error(err))
+		s.logger.Error("removing a native account without a route failed", syncstore.UserField(s.logger, user), zap.Error(err))
 	}
 }
 

@@ -17,9 +17,10 @@ import (
 
 // BenchmarkRouteDecision measures the shim's routing decision on the hot
 // path: the user from the path, the route from the in-process cache, the
-// effective state. "hit" is every request of a user whose route was read
-// in the last route_cache_ttl; "miss" reads the route table (SQLite here)
-// every time.
+// effective state. "hit" is every read (GET) of a user whose route was
+// read in the last route_cache_ttl; "miss" is a read that loads the route
+// table (SQLite here) every time; "write" is a PUT, which always reads the
+// table and refreshes the cache entry.
 func BenchmarkRouteDecision(b *testing.B) {
 	store := sqliteRoutes(b)
 	ctx := context.Background()
@@ -45,11 +46,14 @@ func BenchmarkRouteDecision(b *testing.B) {
 		s.countLookups()
 		return s
 	}
-	decide := func(b *testing.B, s *shim, path string) {
-		t, err := s.decide(ctx, path)
+	decideMethod := func(b *testing.B, s *shim, method, path string) {
+		t, err := s.decide(ctx, method, path)
 		if err != nil || t.user == "" {
-			b.Fatalf("decide(%s) = %+v, %v", path, t, err)
+			b.Fatalf("decide(%s %s) = %+v, %v", method, path, t, err)
 		}
+	}
+	decide := func(b *testing.B, s *shim, path string) {
+		decideMethod(b, s, http.MethodGet, path)
 	}
 
 	b.Run("hit", func(b *testing.B) {
@@ -82,6 +86,22 @@ func BenchmarkRouteDecision(b *testing.B) {
 		for i := 0; b.Loop(); i++ {
 			decide(b, s, paths[i%users])
 		}
+	})
+	b.Run("write", func(b *testing.B) {
+		s := newShim(time.Hour)
+		b.ReportAllocs()
+		for i := 0; b.Loop(); i++ {
+			decideMethod(b, s, http.MethodPut, paths[i%users])
+		}
+	})
+	b.Run("write-parallel", func(b *testing.B) {
+		s := newShim(time.Hour)
+		b.ReportAllocs()
+		b.RunParallel(func(pb *testing.PB) {
+			for i := 0; pb.Next(); i++ {
+				decideMethod(b, s, http.MethodPut, paths[i%users])
+			}
+		})
 	})
 }
 

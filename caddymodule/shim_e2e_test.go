@@ -318,9 +318,9 @@ func TestShimNativeUsers(t *testing.T) {
 
 // TestShimMigratingAndFlip: a migrating user gets 503 with the back-off
 // headers and nothing reaches the legacy server; route changes made in
-// the database reach the shim within route_cache_ttl, and those made
-// through the admin API at once; an expired lease falls back to its
-// origin.
+// the database reach writes at once and reads within route_cache_ttl,
+// and those made through the admin API everything at once; an expired
+// lease falls back to its origin.
 func TestShimMigratingAndFlip(t *testing.T) {
 	e := newShimEnv(t)
 	e.load("")
@@ -328,7 +328,8 @@ func TestShimMigratingAndFlip(t *testing.T) {
 	st := "/1.1/" + c.user
 	e.proxied(c, "GET", st+"/info/collections", "", true)
 
-	// The migrate tool, in another process, sets the user migrating.
+	// The migrate tool, in another process, sets the user migrating:
+	// reads see it within route_cache_ttl.
 	flipped := time.Now()
 	e.setRoute(syncstore.Route{Username: c.user, State: syncstore.RouteMigrating, Owner: "test-run",
 		LeaseExpires: time.Now().Add(time.Minute), Origin: syncstore.RouteLegacy})
@@ -360,6 +361,38 @@ func TestShimMigratingAndFlip(t *testing.T) {
 	waitForStatus(t, c, st+"/info/collections", 200, time.Now())
 	e.proxied(c, "GET", st+"/info/collections", "", true)
 
+	// Writes see a change made elsewhere at once, however fresh the
+	// cached route: set migrating right after a read cached "legacy",
+	// no write is forwarded, and the reads after them see it too.
+	e.proxied(c, "GET", st+"/info/collections", "", true)
+	e.setRoute(syncstore.Route{Username: c.user, State: syncstore.RouteMigrating, Owner: "test-run-2",
+		LeaseExpires: time.Now().Add(time.Minute), Origin: syncstore.RouteLegacy})
+	e.notForwarded("writes right after the change", func() {
+		for _, req := range []struct{ method, path, body string }{
+			{"PUT", st + "/storage/bookmarks/b", `{"payload":"y"}`},
+			{"POST", st + "/storage/bookmarks", `[{"id":"a","payload":"x"}]`},
+			{"DELETE", st + "/storage/bookmarks", ""},
+			{"POST", "/user/1.0/" + c.user + "/password", "new password!"},
+		} {
+			if r := c.do(req.method, req.path, req.body, true); r.status != 503 || r.header.Get("Retry-After") != testRetryAfter {
+				t.Errorf("%s %s right after the change to migrating: %d %v, want 503 at once", req.method, req.path, r.status, r.header)
+			}
+		}
+		if r := c.do("GET", st+"/info/collections", "", true); r.status != 503 {
+			t.Errorf("a read after the writes: %d, want 503 (the writes refreshed the cached route)", r.status)
+		}
+	})
+	// The flip to native, likewise: the next write is served natively
+	// (this user has no native account, hence 401), not forwarded.
+	e.setRoute(syncstore.Route{Username: c.user, State: syncstore.RouteNative})
+	e.notForwarded("a write right after the flip", func() {
+		if r := c.do("PUT", st+"/storage/bookmarks/b", `{"payload":"y"}`, true); r.status != 401 {
+			t.Errorf("a write right after the flip to native: %d %q, want the native handler's 401", r.status, r.body)
+		}
+	})
+	e.setRoute(syncstore.Route{Username: c.user, State: syncstore.RouteLegacy})
+	waitForStatus(t, c, st+"/info/collections", 200, time.Now())
+
 	// Through the admin API the change is immediate on this instance.
 	if status, body := adminRequest(t, "PUT", "/firefox-sync/routes/"+c.user, `{"state":"migrating"}`); status != 200 {
 		t.Fatalf("admin PUT: %d %s", status, body)
@@ -382,6 +415,7 @@ func TestShimMigratingAndFlip(t *testing.T) {
 		`syncserver_backend_requests_total{backend="legacy",node="node1"}`,
 		`syncserver_route_lookups_total{result="hit"}`,
 		`syncserver_route_lookups_total{result="miss"}`,
+		`syncserver_route_lookups_total{result="write"}`,
 		`syncserver_backend_request_duration_seconds_bucket{backend="legacy",le="+Inf"}`,
 	} {
 		if !strings.Contains(metrics, want) {
@@ -618,9 +652,12 @@ func waitForMetric(t *testing.T, line string) {
 }
 
 // TestShimMigrateTool: the migrate tool moves a legacy user while the
-// shim serves it. During the window the user gets 503; afterwards the
-// same client, with the same password, is served natively and sees the
-// same data, and nothing reaches the legacy server.
+// shim serves it and the client keeps reading and writing. During the
+// window the user gets 503; no write reaches the legacy server after the
+// route became migrating (plus the drain), no read later than
+// route_cache_ttl after it; afterwards the same client, with the same
+// password, is served natively and sees the same data, every write that
+// was acknowledged included, and nothing reaches the legacy server.
 func TestShimMigrateTool(t *testing.T) {
 	e := newShimEnv(t)
 	e.load("")
@@ -641,16 +678,21 @@ func TestShimMigrateTool(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	m, err := migrate.New(migrate.Config{Legacy: legacyDB, Native: e.native, Routes: e.native, RouteCacheBound: testRouteTTL})
+	const drain = 200 * time.Millisecond // the stand-in answers writes in milliseconds
+	m, err := migrate.New(migrate.Config{Legacy: legacyDB, Native: e.native, Routes: e.native, Drain: drain})
 	if err != nil {
 		t.Fatal(err)
 	}
-	// A client keeps syncing while the tool works.
+	// A client keeps syncing while the tool works: reads, and writes of
+	// tabs records, remembering those acknowledged.
 	stop := make(chan struct{})
 	statuses := make(chan map[int]int)
+	var acked []string
+	firstAck := make(chan struct{})
+	n := e.legacy.count()
 	go func() {
 		seen := map[int]int{}
-		for {
+		for i := 0; ; i++ {
 			select {
 			case <-stop:
 				statuses <- seen
@@ -658,10 +700,19 @@ func TestShimMigrateTool(t *testing.T) {
 			default:
 			}
 			seen[c.do("GET", st+"/info/collections", "", true).status]++
+			id := fmt.Sprintf("tab%05d", i)
+			r := c.do("PUT", st+"/storage/tabs/"+id, `{"payload":"{\"ciphertext\":\"t\"}"}`, true)
+			seen[r.status]++
+			if r.status == 200 {
+				acked = append(acked, id)
+				if len(acked) == 1 {
+					close(firstAck)
+				}
+			}
 			time.Sleep(20 * time.Millisecond)
 		}
 	}()
-	n := e.legacy.count()
+	<-firstAck // the legacy server took at least one write before the copy
 	res, err := m.MigrateUser(ctx, c.user)
 	returned := time.Now()
 	if err != nil || res.Action != migrate.ActionMigrated {
@@ -675,18 +726,40 @@ func TestShimMigrateTool(t *testing.T) {
 			t.Errorf("statuses during the migration: %v, want only 200 and 503", seen)
 		}
 	}
-	// The user became migrating at the latest when the window began;
-	// from route_cache_ttl later on, nothing may reach the legacy server.
-	cutoff := returned.Add(-res.Window).Add(testRouteTTL + 100*time.Millisecond)
+	// The user became migrating at the latest when the window began.
+	// Writes read the route table, so none was forwarded after that (one
+	// decided just before arrives within the drain); reads may have used
+	// the cached route for up to route_cache_ttl.
+	windowStart := returned.Add(-res.Window)
+	writes, reads := 0, 0
 	for _, ex := range e.legacy.since(n) {
+		cutoff := windowStart.Add(testRouteTTL + 100*time.Millisecond)
+		if ex.method != "GET" && ex.method != "HEAD" {
+			cutoff = windowStart.Add(drain)
+			writes++
+		} else {
+			reads++
+		}
 		if ex.at.After(cutoff) {
-			t.Errorf("%s %s reached the legacy server %v after the migrating bound", ex.method, ex.uri, ex.at.Sub(cutoff))
+			t.Errorf("%s %s reached the legacy server %v after its bound", ex.method, ex.uri, ex.at.Sub(cutoff))
 		}
 	}
-	t.Logf("during the migration (window %v): %v", res.Window, seen)
+	t.Logf("during the migration (window %v): statuses %v; %d reads, %d writes forwarded, %d writes acknowledged",
+		res.Window, seen, reads, writes, len(acked))
+	if writes == 0 {
+		t.Error("no write reached the legacy server during the bulk copy; the test proves nothing about them")
+	}
 
 	e.notForwarded("migrated user", func() {
+		// Every acknowledged write, whichever backend took it, is there.
+		tabs := c.do("GET", st+"/storage/tabs", "", true)
+		for _, id := range acked {
+			if !strings.Contains(tabs.body, `"`+id+`"`) {
+				t.Errorf("acknowledged write %s is missing after the migration: %s", id, tabs.body)
+			}
+		}
 		after := collectionTimes(t, c.do("GET", st+"/info/collections", "", true).body)
+		delete(after, "tabs")
 		if len(after) != len(before) {
 			t.Fatalf("collections after the migration %v, before %v", after, before)
 		}

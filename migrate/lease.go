@@ -147,7 +147,7 @@ func (m *Migrator) RecoverStale(ctx context.Context) (int, error) {
 			}
 			if ok {
 				fixed++
-				m.log.Warn("recovered a stale lease", userField(r.Username), stringField("owner", r.Owner),
+				m.log.Warn("recovered a stale lease", m.userField(r.Username), stringField("owner", r.Owner),
 					stringField("from", string(r.State)), stringField("to", string(next.State)))
 			}
 		}

@@ -16,8 +16,9 @@ import (
 //
 //  1. take a lease on the user's route row (the user stays on legacy);
 //  2. bulk copy, writing only what the native copy does not hold yet;
-//  3. set the route to migrating (clients get 503) and wait the route
-//     cache bound, so no legacy write is still on its way;
+//  3. set the route to migrating (clients get 503; the shim reads the
+//     route for every write, so none is forwarded any more) and wait the
+//     drain, so no write forwarded before is still being applied;
 //  4. copy the delta: records whose digest changed, deletions by id set;
 //  5. verify counts, newest modified, checksums, meta/global and
 //     crypto/keys byte for byte, collection timestamps, the credential;
@@ -32,9 +33,9 @@ func (m *Migrator) MigrateUser(ctx context.Context, name string) (*UserResult, e
 	err := m.migrateUser(ctx, name, res)
 	finish(res, start, time.Now(), err)
 	if err != nil {
-		m.log.Error("migration failed", userField(res.User), zap.String("step", res.Step), zap.Error(err))
+		m.log.Error("migration failed", m.userField(res.User), zap.String("step", res.Step), zap.Error(err))
 	} else {
-		m.log.Info("user done", userField(res.User), zap.String("action", string(res.Action)), zap.Int64("records", res.Records),
+		m.log.Info("user done", m.userField(res.User), zap.String("action", string(res.Action)), zap.Int64("records", res.Records),
 			zap.Int64("bytes", res.Bytes), zap.Duration("window", res.Window), zap.Duration("duration", res.Duration))
 	}
 	return res, err
@@ -83,7 +84,7 @@ func (m *Migrator) migrateUser(ctx context.Context, name string, res *UserResult
 		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 		defer cancel()
 		if rerr := l.release(cctx, syncstore.RouteLegacy, err.Error()); rerr != nil {
-			m.log.Error("putting the route back to legacy failed; the lease will expire", userField(res.User), zap.Error(rerr))
+			m.log.Error("putting the route back to legacy failed; the lease will expire", m.userField(res.User), zap.Error(rerr))
 		}
 		if !res.windowStart.IsZero() {
 			res.Window = time.Since(res.windowStart)
@@ -109,7 +110,7 @@ func (m *Migrator) migrateUser(ctx context.Context, name string, res *UserResult
 		return at(stepMigrating, err)
 	}
 	res.windowStart = time.Now()
-	if err := sleep(ctx, m.cfg.RouteCacheBound); err != nil {
+	if err := sleep(ctx, m.cfg.Drain); err != nil {
 		return at(stepMigrating, err)
 	}
 

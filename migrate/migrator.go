@@ -13,6 +13,11 @@ import (
 	"golang.org/x/time/rate"
 )
 
+// DefaultDrain is the command's --drain: PHP Sync servers answer a
+// write in tens of milliseconds (FSyncMS with bcrypt-12 auth: about
+// 200 ms), and issue 4 wants a user's 503 window under a second at p99.
+const DefaultDrain = 500 * time.Millisecond
+
 // Config wires a Migrator.
 type Config struct {
 	Legacy *LegacyDB
@@ -21,10 +26,21 @@ type Config struct {
 	Logger *zap.Logger      // nil: no logs
 	Clock  func() time.Time // nil: time.Now
 
-	// RouteCacheBound is how long a route change takes to reach every
-	// shim instance (its route cache TTL). The migrator waits this long
-	// after setting a user to migrating before it copies the last delta,
-	// so no legacy write can land after the delta was read.
+	// Drain is how long the migrator waits after setting a user to
+	// migrating (or, rolling back, from native to migrating) before it
+	// reads the last changes: the time a write the shim forwarded just
+	// before the change may still take to be applied. The shim reads the
+	// route table for every request that can write, so no new write is
+	// forwarded once the change commits; only those already in flight
+	// remain. It must be at least the legacy servers' response time for
+	// writes; the shim's legacy timeout is the hard bound after which the
+	// client gets a 503, although PHP may still finish such a write.
+	// Zero does not wait (tests); the command defaults to DefaultDrain.
+	Drain time.Duration
+	// RouteCacheBound is the wait of releases whose shim served writes
+	// from its route cache.
+	//
+	// Deprecated: use Drain. When both are set the longer wait applies.
 	RouteCacheBound time.Duration
 	// LeaseTTL bounds how long a user can stay locked by a run that died
 	// (default 2 minutes). Leases are renewed while a user is worked on.
@@ -84,8 +100,12 @@ func New(cfg Config) (*Migrator, error) {
 	if cfg.LeaseTTL == 0 {
 		cfg.LeaseTTL = 2 * time.Minute
 	}
-	if cfg.LeaseTTL < time.Second || cfg.LeaseTTL <= 2*cfg.RouteCacheBound {
-		return nil, fmt.Errorf("migrate: lease TTL %v must exceed twice the route cache bound %v", cfg.LeaseTTL, cfg.RouteCacheBound)
+	if cfg.Drain < 0 || cfg.RouteCacheBound < 0 {
+		return nil, fmt.Errorf("migrate: negative drain %v", min(cfg.Drain, cfg.RouteCacheBound))
+	}
+	cfg.Drain = max(cfg.Drain, cfg.RouteCacheBound)
+	if cfg.LeaseTTL < time.Second || cfg.LeaseTTL <= 2*cfg.Drain {
+		return nil, fmt.Errorf("migrate: lease TTL %v must exceed twice the drain %v", cfg.LeaseTTL, cfg.Drain)
 	}
 	m := &Migrator{cfg: cfg, log: cfg.Logger, now: cfg.Clock}
 	if m.log == nil {

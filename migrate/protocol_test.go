@@ -124,8 +124,8 @@ func newEnv(t testing.TB, l legacytest.Layout, spec legacytest.Spec, open func(t
 func (e *env) migrator(cfg migrate.Config) *migrate.Migrator {
 	e.t.Helper()
 	cfg.Legacy, cfg.Native, cfg.Routes, cfg.Clock = e.legacy, e.native, e.native, e.clock.now
-	if cfg.RouteCacheBound == 0 {
-		cfg.RouteCacheBound = 20 * time.Millisecond
+	if cfg.Drain == 0 {
+		cfg.Drain = 20 * time.Millisecond
 	}
 	if cfg.LeaseTTL == 0 {
 		cfg.LeaseTTL = 10 * time.Second

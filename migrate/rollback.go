@@ -17,8 +17,8 @@ const (
 )
 
 // RollbackUser moves a native user back to the legacy database: lease,
-// migrating (503) and the route cache wait, then the legacy tables of the
-// user are replaced by the native records (unexpired ones; legacy has no
+// migrating (503) and the drain (for native writes already in flight),
+// then the legacy tables of the user are replaced by the native records (unexpired ones; legacy has no
 // TTL) in one transaction, verified, and the route set to legacy. The
 // whole copy happens while the user is unavailable: the native store is
 // authoritative until the flip. The native copy is kept. Any failure puts
@@ -33,9 +33,9 @@ func (m *Migrator) RollbackUser(ctx context.Context, name string) (*UserResult, 
 	err := m.rollbackUser(ctx, name, res)
 	finish(res, start, time.Now(), err)
 	if err != nil {
-		m.log.Error("rollback failed", userField(res.User), zap.String("step", res.Step), zap.Error(err))
+		m.log.Error("rollback failed", m.userField(res.User), zap.String("step", res.Step), zap.Error(err))
 	} else {
-		m.log.Info("user done", userField(res.User), zap.String("action", string(res.Action)), zap.Int64("records", res.Records),
+		m.log.Info("user done", m.userField(res.User), zap.String("action", string(res.Action)), zap.Int64("records", res.Records),
 			zap.Duration("window", res.Window))
 	}
 	return res, err
@@ -95,7 +95,7 @@ func (m *Migrator) rollbackUser(ctx context.Context, name string, res *UserResul
 		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 		defer cancel()
 		if rerr := l.release(cctx, syncstore.RouteNative, "rollback: "+err.Error()); rerr != nil {
-			m.log.Error("putting the route back to native failed; the lease will expire", userField(res.User), zap.Error(rerr))
+			m.log.Error("putting the route back to native failed; the lease will expire", m.userField(res.User), zap.Error(rerr))
 		}
 		if !res.windowStart.IsZero() {
 			res.Window = time.Since(res.windowStart)
@@ -108,7 +108,7 @@ func (m *Migrator) rollbackUser(ctx context.Context, name string, res *UserResul
 		return at(stepMigrating, err)
 	}
 	res.windowStart = time.Now()
-	if err := sleep(ctx, m.cfg.RouteCacheBound); err != nil {
+	if err := sleep(ctx, m.cfg.Drain); err != nil {
 		return at(stepMigrating, err)
 	}
 

@@ -138,7 +138,7 @@ func (a *Authenticator) verify(ctx context.Context, name, password string) (*Use
 		// The account cannot log in until an operator resets its
 		// password; answering 503 forever would hide that.
 		a.logger.Error("stored password hash unusable",
-			zap.String("user", u.Name), zap.Error(err))
+			UserField(a.logger, u.Name), zap.Error(err))
 		return nil, fmt.Errorf("user %q: %w: %w", u.Name, ErrBadCredentials, err)
 	}
 	if !ok {
@@ -147,7 +147,7 @@ func (a *Authenticator) verify(ctx context.Context, name, password string) (*Use
 	if needsRehash {
 		if upgraded, err := a.rehash(ctx, u, password); err != nil {
 			a.logger.Warn("upgrading password hash failed; keeping the old one",
-				zap.String("user", u.Name), zap.Error(err))
+				UserField(a.logger, u.Name), zap.Error(err))
 		} else {
 			u = upgraded
 		}

@@ -491,7 +491,7 @@ func TestRehashFailureKeepsLogin(t *testing.T) {
 	if st.updates.Load() != 1 {
 		t.Errorf("%d UpdateUser calls, want 1", st.updates.Load())
 	}
-	entries := logs.FilterField(zap.String("user", "alice")).All()
+	entries := logs.FilterField(zap.String("user_hash", syncstore.UserHash("alice"))).All()
 	if len(entries) != 1 || !strings.Contains(entries[0].ContextMap()["error"].(string), "disk on fire") {
 		t.Errorf("rehash failure not logged with its cause: %+v", entries)
 	}

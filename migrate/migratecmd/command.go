@@ -31,12 +31,22 @@ with a table prefix, or Mozilla's PHP 1.0 server; detected from the tables)
 into the native store while the shim keeps serving everyone else.
 
 Per user: bulk copy while the user stays on legacy; route set to "migrating"
-(clients get 503 + Retry-After); wait --route-cache-bound; copy the delta
-(changed and deleted records); verify counts, newest timestamps, checksums,
-meta/global and crypto/keys byte for byte and the password hash; route set to
-"native". Any failure puts the route back to legacy and records why; the
-native copy stays for the next attempt. Runs may be killed at any moment and
-started again: leases that expired are rolled back first.
+(clients get 503 + Retry-After); wait --drain; copy the delta (changed and
+deleted records); verify counts, newest timestamps, checksums, meta/global and
+crypto/keys byte for byte and the password hash; route set to "native". Any
+failure puts the route back to legacy and records why; the native copy stays
+for the next attempt. Runs may be killed at any moment and started again:
+leases that expired are rolled back first.
+
+The shim reads the route table for every request that can write, so once a
+user is "migrating" no instance forwards their writes any more. --drain
+(default 500ms) is for the writes forwarded just before: it must be at least the
+time the legacy PHP server takes to answer a write. The shim's legacy
+"timeout" is the hard bound: a write that takes longer is failed by the proxy
+with 503, but PHP may still finish it afterwards, after the last copy, and
+that change would be lost. Give write requests a timeout close to the drain,
+or a drain as long as the timeout. --route-cache-bound is the old name of the
+same wait (deprecated; if both are given, the longer applies).
 
 Select users by name, with --file (one per line), --canary N (the N% of users
 whose stable bucket is below N) or --all. --dry-run reads and verifies only.
@@ -64,8 +74,9 @@ Subcommands: "migrate status" (users per route state, recent failures) and
 				Use:   "rollback [USER…] [--file F] [--canary N] [--all]",
 				Short: "Moves users back from the native store to the legacy database",
 				Long: `Moves native users back to the legacy database: route "migrating", wait
---route-cache-bound, replace the user's legacy rows by the native records in
-one transaction, verify, route "legacy". The native copy is kept.`,
+--drain (native writes already in flight), replace the user's legacy rows by
+the native records in one transaction, verify, route "legacy". The native
+copy is kept.`,
 				Args: cobra.ArbitraryArgs,
 			}
 			o.selectionFlags(rollback)
@@ -83,7 +94,8 @@ type options struct {
 	shards                     int
 	nativeDriver, nativeDir    string
 	nativeDSN, node            string
-	routeCacheBound, lease     time.Duration
+	drain, routeCacheBound     time.Duration
+	lease                      time.Duration
 	concurrency                int
 	rate                       float64
 	dryRun                     bool
@@ -103,7 +115,9 @@ func (o *options) persistentFlags(cmd *cobra.Command) {
 	f.StringVar(&o.nativeDir, "native-dir", "./data", "SQLite data directory (native-driver sqlite)")
 	f.StringVar(&o.nativeDSN, "native-dsn", os.Getenv("SYNCSERVER_NATIVE_DSN"), "native MySQL database (native-driver mysql; env SYNCSERVER_NATIVE_DSN)")
 	f.StringVar(&o.node, "node", "", "name of the legacy node this database belongs to (route rows carry it)")
-	f.DurationVar(&o.routeCacheBound, "route-cache-bound", 5*time.Second, "how long a route change takes to reach every shim instance (their route cache TTL)")
+	f.DurationVar(&o.drain, "drain", migrate.DefaultDrain, "wait after setting a user migrating, for writes the shim forwarded just before; at least the legacy server's response time for writes")
+	f.DurationVar(&o.routeCacheBound, "route-cache-bound", 0, "old name of --drain")
+	_ = f.MarkDeprecated("route-cache-bound", "writes no longer use the shim's route cache; use --drain")
 	f.DurationVar(&o.lease, "lease", 2*time.Minute, "how long a user stays locked if this run dies")
 	f.IntVar(&o.concurrency, "concurrency", 4, "users moved at once")
 	f.Float64Var(&o.rate, "rate", 0, "maximum legacy records read per second (0: unlimited)")
@@ -114,6 +128,20 @@ func (o *options) selectionFlags(cmd *cobra.Command) {
 	f.StringVar(&o.file, "file", "", "file of usernames, one per line (# comments)")
 	f.IntVar(&o.canary, "canary", 0, "select the users whose canary bucket (0–99) is below N, i.e. N% of them")
 	f.BoolVar(&o.all, "all", false, "select every user")
+}
+
+// drainWait is --drain, or --route-cache-bound when only that old name is
+// given (scripts written for it keep their wait); the longer of both when
+// both are.
+func (o *options) drainWait(cmd *cobra.Command) time.Duration {
+	f := cmd.Flags()
+	switch {
+	case f.Changed("route-cache-bound") && f.Changed("drain"):
+		return max(o.drain, o.routeCacheBound)
+	case f.Changed("route-cache-bound"):
+		return o.routeCacheBound
+	}
+	return o.drain
 }
 
 // signalContext ends on SIGINT/SIGTERM so users in flight are put back
@@ -189,7 +217,7 @@ func (o *options) run(cmd *cobra.Command, args []string, rollback bool) (int, er
 	defer rep.logger.Sync()
 	cfg := migrate.Config{
 		Legacy: lg, Native: n, Routes: n, Logger: rep.logger,
-		RouteCacheBound: o.routeCacheBound, LeaseTTL: o.lease, Node: o.node, DryRun: o.dryRun,
+		Drain: o.drainWait(cmd), LeaseTTL: o.lease, Node: o.node, DryRun: o.dryRun,
 		OnCopy: rep.progress.Observe,
 	}
 	if o.rate > 0 {

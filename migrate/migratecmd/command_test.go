@@ -5,10 +5,12 @@ import (
 	"context"
 	"strings"
 	"testing"
+	"time"
 
 	caddycmd "github.com/caddyserver/caddy/v2/cmd"
 	"github.com/spf13/cobra"
 
+	"github.com/syncserver/syncserver/migrate"
 	"github.com/syncserver/syncserver/migrate/legacytest"
 )
 
@@ -47,7 +49,7 @@ func legacyFixture(t *testing.T, l legacytest.Layout) (string, []legacytest.User
 func TestCommandMigrateStatusRollback(t *testing.T) {
 	dsn, users := legacyFixture(t, legacytest.Layout{Variant: legacytest.FSyncMS})
 	dir := t.TempDir()
-	common := []string{"--legacy-dsn", dsn, "--native-dir", dir, "--route-cache-bound", "10ms", "--lease", "5s"}
+	common := []string{"--legacy-dsn", dsn, "--native-dir", dir, "--drain", "10ms", "--lease", "5s"}
 
 	out, err := execute(t, append([]string{"--all", "--concurrency", "2"}, common...)...)
 	if err != nil {
@@ -60,7 +62,9 @@ func TestCommandMigrateStatusRollback(t *testing.T) {
 	if err != nil || !strings.Contains(out, "native     4") {
 		t.Errorf("status: %v\n%s", err, out)
 	}
-	out, err = execute(t, append([]string{"rollback", strings.ToUpper(users[0].Name)}, common...)...)
+	// Scripts written for the old flag name keep working.
+	old := []string{"--legacy-dsn", dsn, "--native-dir", dir, "--route-cache-bound", "10ms", "--lease", "5s"}
+	out, err = execute(t, append([]string{"rollback", strings.ToUpper(users[0].Name)}, old...)...)
 	if err != nil || !strings.Contains(out, "rolled back  1") {
 		t.Errorf("rollback: %v\n%s", err, out)
 	}
@@ -92,6 +96,40 @@ func TestCommandErrors(t *testing.T) {
 		}
 		if tc.name == "unknown user" && !strings.Contains(out, "unknown user") {
 			t.Errorf("unknown user: the summary does not say why:\n%s", out)
+		}
+	}
+}
+
+// TestDrainFlags: --drain defaults to migrate.DefaultDrain; the old
+// --route-cache-bound alone sets the wait as it used to; with both the
+// longer wins, so neither an old script nor a new flag shortens it.
+func TestDrainFlags(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		want time.Duration
+	}{
+		{nil, migrate.DefaultDrain},
+		{[]string{"--drain", "300ms"}, 300 * time.Millisecond},
+		{[]string{"--route-cache-bound", "5s"}, 5 * time.Second},
+		{[]string{"--route-cache-bound", "10ms"}, 10 * time.Millisecond},
+		{[]string{"--route-cache-bound", "5s", "--drain", "2s"}, 5 * time.Second},
+		{[]string{"--drain", "2s", "--route-cache-bound", "500ms"}, 2 * time.Second},
+	} {
+		o := &options{}
+		parent := &cobra.Command{Use: "migrate"}
+		o.persistentFlags(parent)
+		child := &cobra.Command{Use: "rollback"}
+		parent.AddCommand(child)
+		var got time.Duration
+		child.Run = func(cmd *cobra.Command, _ []string) { got = o.drainWait(cmd) }
+		parent.SetArgs(append([]string{"rollback"}, tc.args...))
+		parent.SetOut(&bytes.Buffer{})
+		parent.SetErr(&bytes.Buffer{})
+		if err := parent.Execute(); err != nil {
+			t.Fatalf("%v: %v", tc.args, err)
+		}
+		if got != tc.want {
+			t.Errorf("%v: wait %v, want %v", tc.args, got, tc.want)
 		}
 	}
 }

@@ -33,7 +33,7 @@ func (h *Handler) unavailable(w http.ResponseWriter, r *http.Request, rt *route,
 	h.logger.Log(level, "sync request failed",
 		zap.String("endpoint", endpointLabel(rt, r.Method)),
 		zap.String("method", r.Method),
-		zap.String("user", rt.user),
+		syncstore.UserField(h.logger, syncstore.NormalizeUsername(rt.user)),
 		zap.Error(err))
 	hd := w.Header()
 	hd.Set(headerRetryAfter, h.retryAfter)
@@ -54,7 +54,7 @@ func (h *Handler) recoverPanic(w http.ResponseWriter, r *http.Request, rt *route
 	h.logger.Error("panic serving sync request",
 		zap.String("endpoint", endpointLabel(rt, r.Method)),
 		zap.String("method", r.Method),
-		zap.String("user", rt.user),
+		syncstore.UserField(h.logger, syncstore.NormalizeUsername(rt.user)),
 		zap.Any("panic", v),
 		zap.Stack("stack"))
 	hd := w.Header()

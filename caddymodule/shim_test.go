@@ -1,0 +1,80 @@
+package caddymodule
+
+import (
+	"context"
+	"net/http"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/syncserver/syncserver/syncstore"
+)
+
+// TestShimDecideWrites: requests that can write read the route table
+// whatever the cache holds, and leave what they read for the reads that
+// follow; reads use the cache for up to route_cache_ttl.
+func TestShimDecideWrites(t *testing.T) {
+	store := sqliteRoutes(t)
+	ctx := context.Background()
+	reg := prometheus.NewRegistry()
+	m, err := newMetrics(reg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	clock := &testClock{t: time.Now()}
+	s := &shim{routes: newRouteCache(store), table: store, ttl: time.Minute, defaultState: syncstore.RouteLegacy,
+		hostNode: "node1", metrics: m, clock: clock.now}
+	s.countLookups()
+	const user = "7qrzrjz52vgwen6e7w2y7v6xknd46wxt"
+	path := "/1.1/" + user + "/storage/bookmarks"
+	decide := func(method string, want syncstore.RouteState) {
+		t.Helper()
+		got, err := s.decide(ctx, method, path)
+		if err != nil || got.user != user || got.state != want {
+			t.Fatalf("%s: %+v, %v; want %s", method, got, err, want)
+		}
+	}
+
+	decide(http.MethodGet, syncstore.RouteLegacy)
+	// The migrate tool, elsewhere, sets the user migrating.
+	if err := store.SetRoute(ctx, syncstore.Route{Username: user, State: syncstore.RouteMigrating,
+		Owner: "run", LeaseExpires: clock.now().Add(time.Minute), Origin: syncstore.RouteLegacy}); err != nil {
+		t.Fatal(err)
+	}
+	clock.advance(time.Second)
+	decide(http.MethodHead, syncstore.RouteLegacy) // a read may lag, within the TTL
+	for _, method := range []string{http.MethodPut, http.MethodPost, http.MethodDelete} {
+		decide(method, syncstore.RouteMigrating)
+	}
+	decide(http.MethodGet, syncstore.RouteMigrating) // the writes refreshed the entry
+
+	// The flip to native reaches writes at once too.
+	if err := store.SetRoute(ctx, syncstore.Route{Username: user, State: syncstore.RouteNative}); err != nil {
+		t.Fatal(err)
+	}
+	decide(http.MethodPost, syncstore.RouteNative)
+	decide(http.MethodGet, syncstore.RouteNative)
+
+	lookups := func(result string) float64 {
+		t.Helper()
+		families, err := reg.Gather()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, f := range families {
+			if f.GetName() != "syncserver_route_lookups_total" {
+				continue
+			}
+			for _, c := range f.GetMetric() {
+				if l := c.GetLabel(); len(l) == 1 && l[0].GetValue() == result {
+					return c.GetCounter().GetValue()
+				}
+			}
+		}
+		return 0
+	}
+	if hit, miss, write := lookups("hit"), lookups("miss"), lookups("write"); hit != 3 || miss != 1 || write != 4 {
+		t.Errorf("route lookups hit=%v miss=%v write=%v, want 3, 1, 4", hit, miss, write)
+	}
+}
