@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -287,7 +288,7 @@ func TestWrongAnswersAreErrors(t *testing.T) {
 			body := bytes.Join(lines[:len(lines)-2], nil)
 			c.body.Reset()
 			c.body.Write(body)
-			c.header.Set("X-Weave-Records", "")
+			c.header.Set("X-Weave-Records", strconv.Itoa(len(lines)-2))
 		}},
 	}
 	for _, tc := range cases {
@@ -345,7 +346,7 @@ func TestProgressLines(t *testing.T) {
 	p.every = 20 * time.Millisecond
 	rec := newRecorder(time.Now(), time.Now())
 	stop := p.trackStep("sqlite", "c=1", rec, time.Now())
-	rec.request(epPost, time.Now(), time.Millisecond, nil)
+	rec.request(epPost, time.Now(), time.Millisecond, nil, 0)
 	time.Sleep(70 * time.Millisecond)
 	stop()
 	lines := 0

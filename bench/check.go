@@ -28,6 +28,7 @@ const (
 	kindRecordMismatch    = "record-mismatch"          // a returned record differs from what was written
 	kindPostFailed        = "post-not-all-success"     // success/failed lists differ from what was sent
 	kindStaleInfo         = "stale-info-collections"
+	kindTimestampFormat   = "timestamp-format" // a timestamp without exactly two decimals
 )
 
 func kindStatus(code int) string { return "status-" + strconv.Itoa(code) }
@@ -67,9 +68,13 @@ func checkBasics(r *response, status int, mediaType string) (int64, *failure) {
 	if r.status != status {
 		return 0, fail(kindStatus(r.status), "want %d, got %d: %.100q", status, r.status, r.body)
 	}
-	ts, ok := parseTS(r.header.Get("X-Weave-Timestamp"))
+	h := r.header.Get("X-Weave-Timestamp")
+	ts, ok := parseTS(h)
 	if !ok {
-		return 0, fail(kindNoTimestamp, "X-Weave-Timestamp %q", r.header.Get("X-Weave-Timestamp"))
+		return 0, fail(kindNoTimestamp, "X-Weave-Timestamp %q", h)
+	}
+	if f := checkTimestampText(r, "X-Weave-Timestamp", h); f != nil {
+		return 0, f
 	}
 	if mediaType != "" {
 		got, _, err := mime.ParseMediaType(r.header.Get("Content-Type"))
@@ -80,10 +85,18 @@ func checkBasics(r *response, status int, mediaType string) (int64, *failure) {
 	return ts, nil
 }
 
-func checkRecordsHeader(r *response, n int) *failure {
+// checkRecordsHeader checks X-Weave-Records against the n items
+// returned. The protocol wants it on every info/collections and
+// collection GET; legacy servers send it on collection GETs only, and
+// only when something is returned (legacyOmits says whether this answer
+// is one of those they leave without).
+func checkRecordsHeader(r *response, n int, legacyOmits bool) *failure {
 	v := r.header.Get("X-Weave-Records")
 	if v == "" {
-		return nil // optional for legacy servers; checked when present
+		if legacyOmits && r.tolerate(quirkNoRecordsHeader) {
+			return nil
+		}
+		return fail(kindRecordsHeader, "X-Weave-Records missing for %d items", n)
 	}
 	if got, err := strconv.Atoi(v); err != nil || got != n {
 		return fail(kindRecordsHeader, "X-Weave-Records %q for %d items", v, n)
@@ -111,6 +124,9 @@ func parseInfoCollections(r *response) (map[string]int64, *failure) {
 		return nil, f
 	}
 	var raw map[string]json.RawMessage
+	if isEmptyArray(r.body) && r.tolerate(quirkEmptyArray) {
+		return map[string]int64{}, checkRecordsHeader(r, 0, true)
+	}
 	if err := json.Unmarshal(r.body, &raw); err != nil {
 		if json.Valid(r.body) {
 			return nil, fail(kindBadShape, "info/collections is not an object: %.100q", r.body)
@@ -119,20 +135,29 @@ func parseInfoCollections(r *response) (map[string]int64, *failure) {
 	}
 	out := make(map[string]int64, len(raw))
 	for name, v := range raw {
-		ts, f := jsonTimestamp(v)
+		ts, f := jsonTimestamp(r, v)
 		if f != nil {
-			return nil, fail(kindBadShape, "info/collections[%q] = %s", name, v)
+			f.detail = fmt.Sprintf("info/collections[%q]: %s", name, f.detail)
+			return nil, f
 		}
 		out[name] = ts
 	}
-	if f := checkRecordsHeader(r, len(raw)); f != nil {
+	if f := checkRecordsHeader(r, len(raw), true); f != nil {
 		return nil, f
 	}
 	return out, nil
 }
 
-// jsonTimestamp reads a timestamp that must be a JSON number.
-func jsonTimestamp(v json.RawMessage) (int64, *failure) {
+// isEmptyArray reports whether a body is the JSON array [], which PHP's
+// json_encode makes of an empty associative array.
+func isEmptyArray(body []byte) bool {
+	b := bytes.TrimSpace(body)
+	return len(b) >= 2 && b[0] == '[' && len(bytes.TrimSpace(b[1:len(b)-1])) == 0 && b[len(b)-1] == ']'
+}
+
+// jsonTimestamp reads a timestamp that must be a JSON number with two
+// decimals.
+func jsonTimestamp(r *response, v json.RawMessage) (int64, *failure) {
 	v = bytes.TrimSpace(v)
 	if len(v) == 0 || (v[0] != '-' && (v[0] < '0' || v[0] > '9')) {
 		return 0, fail(kindBadShape, "timestamp %.40q is not a JSON number", v)
@@ -141,7 +166,7 @@ func jsonTimestamp(v json.RawMessage) (int64, *failure) {
 	if !ok {
 		return 0, fail(kindBadShape, "timestamp %.40q", v)
 	}
-	return ts, nil
+	return ts, checkTimestampText(r, "timestamp", string(v))
 }
 
 // wireWBO is a record as a server returns it.
@@ -151,8 +176,8 @@ type wireWBO struct {
 	Payload  *string         `json:"payload"`
 }
 
-// parseWBO checks one record object.
-func parseWBO(line []byte) (wireWBO, int64, *failure) {
+// parseWBO checks one record object of answer r.
+func parseWBO(r *response, line []byte) (wireWBO, int64, *failure) {
 	var w wireWBO
 	if err := json.Unmarshal(line, &w); err != nil {
 		if json.Valid(line) {
@@ -163,7 +188,7 @@ func parseWBO(line []byte) (wireWBO, int64, *failure) {
 	if w.ID == "" {
 		return w, 0, fail(kindBadShape, "record without id: %.100q", line)
 	}
-	ts, f := jsonTimestamp(w.Modified)
+	ts, f := jsonTimestamp(r, w.Modified)
 	if f != nil {
 		return w, 0, f
 	}
@@ -178,7 +203,7 @@ func checkSingleWBO(r *response, id string) *failure {
 	if _, f := checkBasics(r, 200, "application/json"); f != nil {
 		return f
 	}
-	w, _, f := parseWBO(r.body)
+	w, _, f := parseWBO(r, r.body)
 	if f != nil {
 		return f
 	}
@@ -188,9 +213,10 @@ func checkSingleWBO(r *response, id string) *failure {
 	return nil
 }
 
-// parseNewlines splits an application/newlines body: one record per line,
-// every line (the last included) ending in "\n", no empty lines.
-func parseNewlines(body []byte, each func(w wireWBO, modified int64) *failure) (int, *failure) {
+// parseNewlines splits r's application/newlines body: one record per
+// line, every line (the last included) ending in "\n", no empty lines.
+func parseNewlines(r *response, each func(w wireWBO, modified int64) *failure) (int, *failure) {
+	body := r.body
 	if len(body) == 0 {
 		return 0, nil
 	}
@@ -205,7 +231,7 @@ func parseNewlines(body []byte, each func(w wireWBO, modified int64) *failure) (
 		if len(bytes.TrimSpace(line)) == 0 {
 			return n, fail(kindBadShape, "empty line in application/newlines body")
 		}
-		w, ts, f := parseWBO(line)
+		w, ts, f := parseWBO(r, line)
 		if f != nil {
 			return n, f
 		}
@@ -221,11 +247,14 @@ func parseNewlines(body []byte, each func(w wireWBO, modified int64) *failure) (
 type postResult struct {
 	Modified json.RawMessage     `json:"modified"`
 	Success  []string            `json:"success"`
-	Failed   map[string][]string `json:"failed"`
+	Failed   map[string][]string `json:"-"`
+	// FailedRaw is read apart: legacy servers send [] when none failed.
+	FailedRaw json.RawMessage `json:"failed"`
 }
 
 // parsePost checks the parts of a POST answer that tell what was written
-// and returns it with the body's timestamp.
+// and returns it with the write's timestamp (the body's; a legacy answer
+// without one is taken at X-Weave-Timestamp) and the header's.
 func parsePost(r *response) (*postResult, int64, int64, *failure) {
 	hts, f := checkBasics(r, 200, "application/json")
 	if f != nil {
@@ -238,10 +267,24 @@ func parsePost(r *response) (*postResult, int64, int64, *failure) {
 		}
 		return nil, 0, 0, fail(kindBadJSON, "%v", err)
 	}
-	if res.Success == nil || res.Failed == nil || res.Modified == nil {
-		return nil, 0, 0, fail(kindBadShape, "POST answer lacks modified, success or failed: %.200q", r.body)
+	if res.Success == nil || res.FailedRaw == nil {
+		return nil, 0, 0, fail(kindBadShape, "POST answer lacks success or failed: %.200q", r.body)
 	}
-	ts, f := jsonTimestamp(res.Modified)
+	switch {
+	case isEmptyArray(res.FailedRaw) && r.tolerate(quirkEmptyArray):
+		res.Failed = map[string][]string{}
+	default:
+		if err := json.Unmarshal(res.FailedRaw, &res.Failed); err != nil || res.Failed == nil {
+			return nil, 0, 0, fail(kindBadShape, "POST answer's failed is not an object: %.100q", res.FailedRaw)
+		}
+	}
+	if res.Modified == nil {
+		if !r.tolerate(quirkPostNoModified) {
+			return nil, 0, 0, fail(kindBadShape, "POST answer lacks modified: %.200q", r.body)
+		}
+		return &res, hts, hts, nil
+	}
+	ts, f := jsonTimestamp(r, res.Modified)
 	if f != nil {
 		return nil, 0, 0, f
 	}
@@ -249,8 +292,12 @@ func parsePost(r *response) (*postResult, int64, int64, *failure) {
 }
 
 // sameTimestampText checks that a write's body timestamp is the very
-// string of X-Weave-Timestamp (PROTOCOL.md §3.1).
+// string of X-Weave-Timestamp (PROTOCOL.md §3.1). A legacy answer
+// without one (FSyncMS's POST) has nothing to compare.
 func sameTimestampText(r *response, body []byte) *failure {
+	if body == nil && r.quirks&(1<<quirkPostNoModified) != 0 {
+		return nil
+	}
 	h := r.header.Get("X-Weave-Timestamp")
 	if string(bytes.TrimSpace(body)) != h {
 		return fail(kindTimestampMismatch, "body %.40q, X-Weave-Timestamp %q", bytes.TrimSpace(body), h)

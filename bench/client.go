@@ -37,6 +37,10 @@ type response struct {
 	latency time.Duration
 	done    time.Time
 	err     error // transport failure: no status
+	// legacy says the answer comes from a target declared legacy, whose
+	// documented quirks the checks tolerate; quirks are those it showed.
+	legacy bool
+	quirks quirkSet
 }
 
 // header is one request header.

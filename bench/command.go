@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -31,14 +32,19 @@ after another, checks every answer, and writes results.json and a
 self-contained report.html (plots included) to --out.
 
 Targets are name=URL pairs of servers on this machine; other addresses are
-refused unless --allow-remote. --local starts native servers in-process
-instead (sqlite, and mysql on a fresh bch_* database), seeded directly.
+refused unless --allow-remote. --local starts servers in-process instead,
+seeded directly: sqlite, mysql (on a fresh bch_* database), legacy (an
+FSyncMS stand-in on a fresh bch_* database) and shim (Caddy with the
+firefox_sync shim proxying every user to its own stand-in). Legacy targets
+(those two, or --legacy-targets) may show the quirks LEGACY.md documents;
+they are counted as information, not errors.
 
 The workload, the checks and the report are described in bench/README.md.
 
 Examples:
   # the short default comparison (what make bench runs)
-  syncserver bench --local sqlite,mysql --users 20 --records 2000 --duration 10s --out bench-out
+  syncserver bench --local sqlite,mysql,shim,legacy --compare mysql/sqlite,shim/legacy,sqlite/legacy \
+      --users 50 --records 2000 --duration 5s --out bench-out
 
   # two running servers, seeded through the HTTP API
   syncserver bench sqlite=http://127.0.0.1:5000/ mysql=http://127.0.0.1:5001/
@@ -68,6 +74,8 @@ type options struct {
 	concurrency  string
 	rates        string
 	local        string
+	legacy       string
+	compare      string
 	mysqlDSN     string
 	keep         bool
 	direct       []string
@@ -77,6 +85,7 @@ type options struct {
 	out          string
 	quiet        bool
 	failOnErrors bool
+	pairs        []Pair
 }
 
 func defaultOptions() *options {
@@ -90,7 +99,9 @@ func defaultOptions() *options {
 func (o *options) bind(cmd *cobra.Command) {
 	f := cmd.Flags()
 	c := &o.cfg
-	f.StringVar(&o.local, "local", "", "start in-process native servers of these kinds: sqlite, mysql (comma-separated)")
+	f.StringVar(&o.local, "local", "", "start in-process servers of these kinds, benched in this order: sqlite, mysql (native), shim (Caddy proxying to an FSyncMS stand-in), legacy (the stand-in alone)")
+	f.StringVar(&o.legacy, "legacy-targets", "", "names of name=URL targets that are legacy PHP servers or shims in front of one: their documented quirks are info, not errors")
+	f.StringVar(&o.compare, "compare", "", "ratio tables to print, as other/base target pairs (e.g. mysql/sqlite,shim/legacy); default: every target against the first")
 	f.StringVar(&o.mysqlDSN, "mysql-dsn", o.mysqlDSN, "MariaDB/MySQL server for --local mysql (env SYNCSERVER_BENCH_MYSQL)")
 	f.BoolVar(&o.keep, "keep", false, "keep the databases --local created")
 	f.StringArrayVar(&o.direct, "direct", nil, "seed target NAME straight into its store: NAME=sqlite:DIR or NAME=mysql:DSN (repeatable)")
@@ -166,15 +177,27 @@ func (o *options) run(ctx context.Context, args []string) (err error) {
 			cfg.GrowthSizes = append(cfg.GrowthSizes, 1_000_000)
 		}
 	}
+	legacy, _ := parseList(o.legacy, func(s string) (string, error) { return s, nil })
 	for _, a := range args {
 		t, err := ParseTarget(a)
 		if err != nil {
 			return err
 		}
+		t.Legacy = slices.Contains(legacy, t.Name)
 		cfg.Targets = append(cfg.Targets, t)
 	}
+	pairs, err := parseList(o.compare, ParsePair)
+	if err != nil {
+		return fmt.Errorf("--compare: %w", err)
+	}
 	cfg.Stores = map[string]syncstore.Store{}
+	cfg.seeders = map[string]seeder{}
 	kinds, _ := parseList(o.local, func(s string) (string, error) { return s, nil })
+	for i, kind := range kinds {
+		if slices.Contains(kinds[:i], kind) {
+			return fmt.Errorf("--local %s given twice", kind)
+		}
+	}
 	for _, kind := range kinds {
 		srv, err := StartLocal(ctx, kind, LocalOptions{MySQLDSN: o.mysqlDSN, Keep: o.keep, BcryptCost: cfg.BcryptCost, Logger: logger.Named(kind)})
 		if err != nil {
@@ -182,7 +205,12 @@ func (o *options) run(ctx context.Context, args []string) (err error) {
 		}
 		defer func() { err = errors.Join(err, srv.Close()) }()
 		cfg.Targets = append(cfg.Targets, srv.Target)
-		cfg.Stores[srv.Target.Name] = srv.Store
+		if srv.Store != nil {
+			cfg.Stores[srv.Target.Name] = srv.Store
+		}
+		if srv.seeder != nil {
+			cfg.seeders[srv.Target.Name] = srv.seeder
+		}
 		logger.Info("local server", zap.String("kind", kind), zap.String("url", srv.Target.URL.String()))
 	}
 	for _, d := range o.direct {
@@ -196,6 +224,14 @@ func (o *options) run(ctx context.Context, args []string) (err error) {
 	if err := cfg.Validate(); err != nil {
 		return err
 	}
+	for _, p := range pairs {
+		for _, name := range []string{p.Base, p.Other} {
+			if !slices.ContainsFunc(cfg.Targets, func(t Target) bool { return t.Name == name }) {
+				return fmt.Errorf("--compare %s/%s: no target %q", p.Other, p.Base, name)
+			}
+		}
+	}
+	o.pairs = pairs
 	if err := os.MkdirAll(o.out, 0o755); err != nil {
 		return fmt.Errorf("creating %s: %w", o.out, err)
 	}
@@ -224,6 +260,9 @@ func (o *options) write(res *Results) error {
 		return err
 	}
 	cmps := res.Comparisons()
+	if len(o.pairs) > 0 {
+		cmps = res.ComparePairs(o.pairs)
+	}
 	if err := WriteReport(htmlPath, res, cmps); err != nil {
 		return err
 	}

@@ -98,6 +98,35 @@ func (r *Results) Comparisons() []Comparison {
 	return out
 }
 
+// Pair names two targets of a run to compare: Other against Base.
+type Pair struct {
+	Base, Other string
+}
+
+// ParsePair reads "other/base", the way the ratio is written
+// (mysql/sqlite: mysql's numbers over sqlite's).
+func ParsePair(s string) (Pair, error) {
+	other, base, ok := strings.Cut(s, "/")
+	if !ok || !validName(other) || !validName(base) || other == base {
+		return Pair{}, fmt.Errorf("want other/base, two target names, e.g. mysql/sqlite")
+	}
+	return Pair{Base: base, Other: other}, nil
+}
+
+// ComparePairs compares the named pairs of targets; pairs naming a
+// target the run lacks (one that failed before it ran) are left out.
+func (r *Results) ComparePairs(pairs []Pair) []Comparison {
+	var out []Comparison
+	for _, p := range pairs {
+		b, okb := r.Target(p.Base)
+		o, oko := r.Target(p.Other)
+		if okb && oko {
+			out = append(out, Compare(b, o, b.Name, o.Name))
+		}
+	}
+	return out
+}
+
 func fmtRatio(r Ratio) string {
 	if r.Base == 0 {
 		return "–"

@@ -18,6 +18,9 @@ type Config struct {
 	// Stores gives, per target name, the native store behind that target
 	// for the direct seeding path; targets without one are seeded over HTTP.
 	Stores map[string]syncstore.Store
+	// seeders seed other targets directly: the legacy stand-ins of
+	// --local, seeded in their FSyncMS database.
+	seeders map[string]seeder
 
 	Users          int    // accounts the workload drives
 	RecordsPerUser int    // records per account in the bench collections

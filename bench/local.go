@@ -27,6 +27,12 @@ import (
 const (
 	LocalSQLite = "sqlite"
 	LocalMySQL  = "mysql"
+	// LocalLegacy is the FSyncMS stand-in on a fresh bch_ database: the
+	// legacy PHP server the shim replaces.
+	LocalLegacy = "legacy"
+	// LocalShim is syncserver as Caddy runs it, with a legacy block
+	// proxying every user to its own FSyncMS stand-in.
+	LocalShim = "shim"
 )
 
 // LocalOptions configure the in-process servers of --local.
@@ -51,7 +57,12 @@ type LocalOptions struct {
 // while absolute numbers are lower than with a separate server process.
 type LocalServer struct {
 	Target Target
-	Store  syncstore.Store
+	// Store is the native store a native server's data set is seeded
+	// into; nil for legacy and shim, whose stand-in is seeded in its
+	// FSyncMS database (seeder).
+	Store syncstore.Store
+
+	seeder seeder
 
 	srv     *http.Server
 	cleanup []func() error
@@ -63,14 +74,22 @@ func StartLocal(ctx context.Context, kind string, opts LocalOptions) (*LocalServ
 	var err error
 	switch kind {
 	case LocalSQLite:
-		err = s.openSQLite(ctx, opts)
+		if err = s.openSQLite(ctx, opts); err == nil {
+			err = s.serve(kind, opts)
+		}
 	case LocalMySQL:
-		err = s.openMySQL(ctx, opts)
+		if err = s.openMySQL(ctx, opts); err == nil {
+			err = s.serve(kind, opts)
+		}
+	case LocalLegacy:
+		var addr string
+		if addr, err = s.startStandIn(ctx, opts); err == nil {
+			s.Target = Target{Name: kind, URL: &url.URL{Scheme: "http", Host: addr, Path: "/"}, Legacy: true}
+		}
+	case LocalShim:
+		err = s.startShim(ctx, opts)
 	default:
-		err = fmt.Errorf("unknown local server kind %q (want %s or %s)", kind, LocalSQLite, LocalMySQL)
-	}
-	if err == nil {
-		err = s.serve(kind, opts)
+		err = fmt.Errorf("unknown local server kind %q (want %s, %s, %s or %s)", kind, LocalSQLite, LocalMySQL, LocalShim, LocalLegacy)
 	}
 	if err != nil {
 		return nil, errors.Join(err, s.Close())
@@ -78,19 +97,28 @@ func StartLocal(ctx context.Context, kind string, opts LocalOptions) (*LocalServ
 	return s, nil
 }
 
-func (s *LocalServer) openSQLite(ctx context.Context, opts LocalOptions) error {
-	dir := opts.Dir
-	if dir == "" {
-		tmp, err := os.MkdirTemp("", "syncserver-bench-sqlite-")
-		if err != nil {
-			return fmt.Errorf("creating the SQLite directory: %w", err)
-		}
-		dir = tmp
-		if !opts.Keep {
-			s.cleanup = append(s.cleanup, func() error { return os.RemoveAll(tmp) })
-		}
+// sqliteDir is opts.Dir or a new temporary directory (removed at Close
+// unless Keep).
+func (s *LocalServer) sqliteDir(opts LocalOptions) (string, error) {
+	if opts.Dir != "" {
+		return filepath.Clean(opts.Dir), nil
 	}
-	st, err := sqlitestore.Open(ctx, sqlitestore.Config{Dir: filepath.Clean(dir)})
+	tmp, err := os.MkdirTemp("", "syncserver-bench-sqlite-")
+	if err != nil {
+		return "", fmt.Errorf("creating the SQLite directory: %w", err)
+	}
+	if !opts.Keep {
+		s.cleanup = append(s.cleanup, func() error { return os.RemoveAll(tmp) })
+	}
+	return tmp, nil
+}
+
+func (s *LocalServer) openSQLite(ctx context.Context, opts LocalOptions) error {
+	dir, err := s.sqliteDir(opts)
+	if err != nil {
+		return err
+	}
+	st, err := sqlitestore.Open(ctx, sqlitestore.Config{Dir: dir})
 	if err != nil {
 		return fmt.Errorf("opening SQLite in %s: %w", dir, err)
 	}
@@ -100,27 +128,46 @@ func (s *LocalServer) openSQLite(ctx context.Context, opts LocalOptions) error {
 }
 
 func (s *LocalServer) openMySQL(ctx context.Context, opts LocalOptions) error {
+	cfg, err := s.createDatabase(ctx, opts)
+	if err != nil {
+		return err
+	}
+	name := cfg.DBName
+	st, err := mysqlstore.Open(ctx, mysqlstore.Config{DSN: cfg.FormatDSN()})
+	if err != nil {
+		return fmt.Errorf("opening MySQL database %s: %w", name, err)
+	}
+	s.Store = st
+	s.cleanup = append(s.cleanup, st.Close)
+	return nil
+}
+
+// createDatabase creates a database bch_<random> on the MariaDB/MySQL
+// server of opts.MySQLDSN, dropped at Close unless Keep, and returns the
+// DSN configuration that reaches it.
+func (s *LocalServer) createDatabase(ctx context.Context, opts LocalOptions) (*mysql.Config, error) {
 	cfg, err := mysql.ParseDSN(opts.MySQLDSN)
 	if err != nil {
-		return fmt.Errorf("MySQL DSN: %w", err)
+		return nil, fmt.Errorf("MySQL DSN: %w", err)
 	}
 	var b [6]byte
 	if _, err := rand.Read(b[:]); err != nil {
-		return err
+		return nil, err
 	}
 	name := "bch_" + hex.EncodeToString(b[:])
 	cfg.DBName = ""
-	admin, err := sql.Open("mysql", cfg.FormatDSN())
+	serverDSN := cfg.FormatDSN()
+	admin, err := sql.Open("mysql", serverDSN)
 	if err != nil {
-		return fmt.Errorf("connecting to MySQL: %w", err)
+		return nil, fmt.Errorf("connecting to MySQL: %w", err)
 	}
 	defer admin.Close()
 	if _, err := admin.ExecContext(ctx, "CREATE DATABASE `"+name+"` CHARACTER SET utf8mb4"); err != nil {
-		return fmt.Errorf("creating database %s: %w", name, err)
+		return nil, fmt.Errorf("creating database %s: %w", name, err)
 	}
 	if !opts.Keep {
 		s.cleanup = append(s.cleanup, func() error {
-			db, err := sql.Open("mysql", cfg.FormatDSN())
+			db, err := sql.Open("mysql", serverDSN)
 			if err != nil {
 				return err
 			}
@@ -134,13 +181,7 @@ func (s *LocalServer) openMySQL(ctx context.Context, opts LocalOptions) error {
 		})
 	}
 	cfg.DBName = name
-	st, err := mysqlstore.Open(ctx, mysqlstore.Config{DSN: cfg.FormatDSN()})
-	if err != nil {
-		return fmt.Errorf("opening MySQL database %s: %w", name, err)
-	}
-	s.Store = st
-	s.cleanup = append(s.cleanup, st.Close)
-	return nil
+	return cfg, nil
 }
 
 func (s *LocalServer) serve(kind string, opts LocalOptions) error {

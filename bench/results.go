@@ -36,8 +36,11 @@ type Settings struct {
 
 // TargetResult is one server's part of a run.
 type TargetResult struct {
-	Name   string       `json:"name"`
-	URL    string       `json:"url"`
+	Name string `json:"name"`
+	URL  string `json:"url"`
+	// Legacy marks a legacy server or the shim in front of one: its
+	// documented quirks were tolerated.
+	Legacy bool         `json:"legacy,omitempty"`
 	Seed   SeedResult   `json:"seed"`
 	Steps  []StepResult `json:"steps"`
 	Growth []StepResult `json:"growth,omitempty"`
@@ -77,7 +80,13 @@ type StepResult struct {
 	ErrorsByKind    map[string]int64 `json:"errors_by_kind"`
 	// ErrorExamples holds a few messages per error kind, for diagnosis.
 	ErrorExamples map[string][]string `json:"error_examples,omitempty"`
-	Timeline      []TimePoint         `json:"timeline"`
+	// LegacyQuirks counts, per documented legacy quirk (LEGACY.md §4),
+	// the answers of a target declared legacy that showed it. They are
+	// information, not errors; a native target's such answers are errors.
+	LegacyQuirks map[string]int64 `json:"legacy_quirks,omitempty"`
+	// LegacyQuirkEndpoints names the first endpoint that showed each quirk.
+	LegacyQuirkEndpoints map[string]string `json:"legacy_quirk_endpoints,omitempty"`
+	Timeline             []TimePoint       `json:"timeline"`
 }
 
 // LatencySummary holds counts and latency percentiles in milliseconds.

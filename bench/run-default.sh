@@ -1,18 +1,24 @@
 #!/usr/bin/env bash
-# The short default comparison behind `make bench`: native SQLite against
-# native MariaDB, both started in-process on loopback (--local), seeded
-# directly, growth scenario (10k, 100k records) then concurrency steps
-# 1..50. The report lands in bench-out/ (BENCH_OUT to change it).
+# The short default comparison behind `make bench`, every server started
+# in-process on loopback (--local) and benched one after the other:
+# native SQLite, native MariaDB, the shim (Caddy with firefox_sync on
+# SQLite proxying every user to an FSyncMS stand-in) and that legacy
+# stand-in alone. Each is seeded directly (native store, or the stand-in's
+# FSyncMS tables), runs the growth scenario (10k, 100k records) then the
+# concurrency steps 1..50. Ratio tables: mysql/sqlite, shim/legacy (the
+# shim's overhead) and sqlite/legacy. The report lands in bench-out/
+# (BENCH_OUT to change it). About four minutes on two cores.
 #
 # Needs MariaDB on 127.0.0.1:3306 as root (make services), or
-# SYNCSERVER_BENCH_MYSQL='user:pw@tcp(host:3306)/'. A database bch_<random>
-# is created and dropped. Extra arguments are passed to syncserver bench.
+# SYNCSERVER_BENCH_MYSQL='user:pw@tcp(host:3306)/'. Databases bch_<random>
+# are created and dropped. Extra arguments are passed to syncserver bench.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 out="${BENCH_OUT:-bench-out}"
 exec go run ./cmd/syncserver bench \
-	--local sqlite,mysql \
+	--local sqlite,mysql,shim,legacy \
+	--compare mysql/sqlite,shim/legacy,sqlite/legacy \
 	--users 50 --records 2000 \
-	--concurrency 1,5,10,25,50 --duration 8s --warmup 3s \
-	--growth --growth-sizes 10000,100000 --growth-duration 8s \
+	--concurrency 1,5,10,25,50 --duration 5s --warmup 2s \
+	--growth --growth-sizes 10000,100000 --growth-duration 5s \
 	--out "$out" "$@"

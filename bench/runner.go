@@ -84,11 +84,14 @@ func runTarget(ctx context.Context, cfg *Config, t Target) (*TargetResult, error
 		progress: newProgress(cfg.Progress),
 		log:      cfg.Logger.With(zap.String("target", t.Name)),
 	}
-	run.seeder = &httpSeeder{client: &syncClient{hc: hc, root: t.URL.String(), ua: userAgentSeed}}
+	run.seeder = &httpSeeder{client: &syncClient{hc: hc, root: t.URL.String(), ua: userAgentSeed}, legacy: t.Legacy}
 	if s := cfg.Stores[t.Name]; s != nil {
 		run.seeder = &directSeeder{store: s, bcryptCost: cfg.BcryptCost}
 	}
-	tr := &TargetResult{Name: t.Name, URL: t.URL.String(), Seed: SeedResult{Method: run.seeder.method()}}
+	if s := cfg.seeders[t.Name]; s != nil {
+		run.seeder = s
+	}
+	tr := &TargetResult{Name: t.Name, URL: t.URL.String(), Legacy: t.Legacy, Seed: SeedResult{Method: run.seeder.method()}}
 
 	// The growth scenario goes first: it needs a node that is still small.
 	if len(cfg.GrowthSizes) > 0 {

@@ -66,6 +66,7 @@ func seedAll(ctx context.Context, s seeder, users []*userData, conc int, done *a
 // client records and the engine records in batches of 100.
 type httpSeeder struct {
 	client *syncClient
+	legacy bool // the target is declared legacy: its quirks are tolerated
 }
 
 func (s *httpSeeder) method() string { return "http" }
@@ -87,7 +88,9 @@ func (s *httpSeeder) seed(ctx context.Context, d *userData) (bool, error) {
 			return false, fmt.Errorf("reading counts of %s: %w", id.Email, err)
 		}
 		var counts map[string]int64
-		if err := json.Unmarshal(r.body, &counts); err != nil {
+		if s.legacy && isEmptyArray(r.body) {
+			counts = map[string]int64{} // PHP's empty object
+		} else if err := json.Unmarshal(r.body, &counts); err != nil {
 			return false, fmt.Errorf("reading counts of %s: %w", id.Email, err)
 		}
 		if d.complete(counts) {
@@ -120,6 +123,7 @@ func (s *httpSeeder) post(ctx context.Context, id *identity, collection string, 
 		b.addRaw(rec.id, rec.payload, rec.sortIndex)
 	}
 	r := s.client.do(ctx, http.MethodPost, s.client.storageURL(id, "storage/"+collection), id, b.finish(), nil, buf)
+	r.legacy = s.legacy
 	res, _, _, f := parsePost(&r)
 	if f != nil {
 		return fmt.Errorf("seeding %s of %s: %w", collection, id.Email, f)

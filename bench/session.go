@@ -72,8 +72,9 @@ func (w *worker) call(ctx context.Context, ep endpoint, method, url string, u *i
 	if resp.err != nil && ctx.Err() != nil {
 		return errCut // interrupted by the operator, not the server's fault
 	}
+	resp.legacy = w.run.target.Legacy
 	f := check(&resp)
-	w.step.rec.request(ep, resp.done, resp.latency, f)
+	w.step.rec.request(ep, resp.done, resp.latency, f, resp.quirks)
 	if f != nil {
 		return f
 	}
@@ -194,7 +195,7 @@ func (w *worker) getNewer(ctx context.Context, u *userState, dev map[string]int6
 		exact := cs == nil || !cs.unsure
 		clear(w.seen)
 		newest := since
-		n, f := parseNewlines(r.body, func(rec wireWBO, modified int64) *failure {
+		n, f := parseNewlines(r, func(rec wireWBO, modified int64) *failure {
 			if modified <= since {
 				return fail(kindNewer, "%s/%s modified %s, newer=%s", name, rec.ID, formatTS(modified), formatTS(since))
 			}
@@ -222,7 +223,7 @@ func (w *worker) getNewer(ctx context.Context, u *userState, dev map[string]int6
 		if f != nil {
 			return f
 		}
-		if f := checkRecordsHeader(r, n); f != nil {
+		if f := checkRecordsHeader(r, n, n == 0); f != nil {
 			return f
 		}
 		if exact && cs != nil {
@@ -298,8 +299,8 @@ func (w *worker) post(ctx context.Context, u *userState, dev, info map[string]in
 		if f := sameTimestampText(r, res.Modified); f != nil {
 			return f
 		}
-		if ts <= prev {
-			return fail(kindNotIncreasing, "POST %s at %s after a write at %s", name, formatTS(ts), formatTS(prev))
+		if f := checkIncreasing(r, "POST "+name, ts, prev); f != nil {
+			return f
 		}
 		if len(res.Failed) != 0 || len(res.Success) != len(w.ids) || stored != len(w.ids) {
 			return fail(kindPostFailed, "sent %d, success %d, failed %d", len(w.ids), len(res.Success), len(res.Failed))
@@ -339,8 +340,8 @@ func (w *worker) deleteSome(ctx context.Context, u *userState, name string) erro
 		if f := sameTimestampText(r, r.body); f != nil {
 			return f
 		}
-		if ts <= prev {
-			return fail(kindNotIncreasing, "DELETE %s at %s after a write at %s", name, formatTS(ts), formatTS(prev))
+		if f := checkIncreasing(r, "DELETE "+name, ts, prev); f != nil {
+			return f
 		}
 		return nil
 	})

@@ -70,6 +70,10 @@ type recorder struct {
 	dropped       int64
 	seconds       map[int]*secondStats
 	examples      map[string][]string
+	// quirks count the answers that showed each legacy quirk: information
+	// about a legacy target, not errors.
+	quirks        [numQuirks]int64
+	quirkExamples map[string]string
 }
 
 // maxExamples is how many sample messages of each error kind a step keeps.
@@ -77,16 +81,18 @@ const maxExamples = 3
 
 func newRecorder(origin, start time.Time) *recorder {
 	return &recorder{
-		origin:       origin,
-		start:        start,
-		errorsByKind: make(map[string]int64),
-		seconds:      make(map[int]*secondStats),
-		examples:     make(map[string][]string),
+		origin:        origin,
+		start:         start,
+		errorsByKind:  make(map[string]int64),
+		seconds:       make(map[int]*secondStats),
+		examples:      make(map[string][]string),
+		quirkExamples: make(map[string]string),
 	}
 }
 
-// request records one finished request; f is nil for a correct answer.
-func (r *recorder) request(ep endpoint, done time.Time, latency time.Duration, f *failure) {
+// request records one finished request; f is nil for a correct answer,
+// quirks are the legacy quirks it showed.
+func (r *recorder) request(ep endpoint, done time.Time, latency time.Duration, f *failure, quirks quirkSet) {
 	sec := max(int(done.Sub(r.start)/time.Second), 0)
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -99,6 +105,12 @@ func (r *recorder) request(ep endpoint, done time.Time, latency time.Duration, f
 		r.seconds[sec] = s
 	}
 	s.hist.Record(latency)
+	quirks.each(func(q quirk) {
+		r.quirks[q]++
+		if _, ok := r.quirkExamples[q.String()]; !ok {
+			r.quirkExamples[q.String()] = ep.String()
+		}
+	})
 	if f != nil {
 		r.errors++
 		e.errors++
@@ -176,6 +188,16 @@ func (r *recorder) result(step *StepResult, elapsed time.Duration) {
 	}
 	step.ErrorsByKind = maps.Clone(r.errorsByKind)
 	step.ErrorExamples = maps.Clone(r.examples)
+	step.LegacyQuirks = nil
+	for q, n := range r.quirks {
+		if n > 0 {
+			if step.LegacyQuirks == nil {
+				step.LegacyQuirks = map[string]int64{}
+			}
+			step.LegacyQuirks[quirk(q).String()] = n
+		}
+	}
+	step.LegacyQuirkEndpoints = maps.Clone(r.quirkExamples)
 	var all Histogram
 	step.Endpoints = step.Endpoints[:0]
 	for ep := range numEndpoints {

@@ -20,6 +20,10 @@ type Target struct {
 	// node/weave answers is checked but never followed, so load only goes
 	// where the operator pointed it.
 	URL *url.URL
+	// Legacy declares a legacy PHP server, or the shim in front of one:
+	// the answers' documented legacy quirks (LEGACY.md §4) are counted as
+	// information instead of errors.
+	Legacy bool
 }
 
 // ParseTarget reads "name=URL".
