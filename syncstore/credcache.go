@@ -8,7 +8,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/hashicorp/golang-lru/v2/expirable"
+	lru "github.com/hashicorp/golang-lru/v2"
 )
 
 // Defaults for the verified-credentials cache.
@@ -32,7 +32,12 @@ type credKey [sha256.Size]byte
 // may call into the LRU while holding idxMu.
 type credCache struct {
 	hmacKey []byte
-	lru     *expirable.LRU[credKey, credEntry] // nil: caching disabled
+	// lru is nil when caching is disabled. Entries expire lazily, on the
+	// lookup that finds them stale, rather than through the expirable
+	// LRU's sweeper goroutine: that goroutine cannot be stopped, and a
+	// cache is built on every config reload.
+	lru *lru.Cache[credKey, credEntry]
+	ttl time.Duration
 
 	// opMu makes add and forget atomic with respect to each other, so an
 	// entry can never be added to the LRU after forget collected the keys
@@ -47,8 +52,9 @@ type credCache struct {
 }
 
 type credEntry struct {
-	name string // the normalized username, to find the entry's index set
-	user User
+	name    string // the normalized username, to find the entry's index set
+	user    User
+	expires time.Time
 }
 
 // newCredCache builds a cache holding up to size entries for ttl each.
@@ -70,7 +76,11 @@ func newCredCache(size int, ttl time.Duration) (*credCache, error) {
 	if ttl <= 0 {
 		ttl = DefaultCredCacheTTL
 	}
-	c.lru = expirable.NewLRU[credKey, credEntry](size, c.onEvict, ttl)
+	cache, err := lru.NewWithEvict[credKey, credEntry](size, c.onEvict)
+	if err != nil {
+		return nil, fmt.Errorf("creating credential cache: %w", err)
+	}
+	c.lru, c.ttl = cache, ttl
 	return c, nil
 }
 
@@ -93,6 +103,10 @@ func (c *credCache) get(k credKey) (*User, bool) {
 	}
 	e, ok := c.lru.Get(k)
 	if !ok {
+		return nil, false
+	}
+	if !time.Now().Before(e.expires) {
+		c.lru.Remove(k)
 		return nil, false
 	}
 	u := e.user
@@ -128,7 +142,7 @@ func (c *credCache) add(k credKey, u *User, epoch uint64) {
 	}
 	set[k] = struct{}{}
 	c.idxMu.Unlock()
-	c.lru.Add(k, credEntry{name: name, user: *u})
+	c.lru.Add(k, credEntry{name: name, user: *u, expires: time.Now().Add(c.ttl)})
 }
 
 // forget drops every cached credential of the user and makes in-flight
@@ -150,9 +164,8 @@ func (c *credCache) forget(name string) {
 	}
 }
 
-// purge empties the cache. The LRU's expiry goroutine cannot be stopped
-// (golang-lru v2.0.7 has no Close), so this at least releases the entries
-// when the owner is discarded, e.g. on a config reload.
+// purge empties the cache, releasing the entries when the owner is
+// discarded, e.g. on a config reload.
 func (c *credCache) purge() {
 	if c.lru == nil {
 		return

@@ -3,6 +3,7 @@ package syncstore
 import (
 	"bytes"
 	"fmt"
+	"runtime"
 	"testing"
 	"time"
 )
@@ -199,5 +200,21 @@ func TestCredCacheDefaults(t *testing.T) {
 	}
 	if n := c.len(); n != DefaultCredCacheSize {
 		t.Errorf("size 0 bounded the cache at %d, want %d", n, DefaultCredCacheSize)
+	}
+}
+
+// TestCredCacheStartsNoGoroutine: a cache is built on every config reload,
+// so it must not leave a sweeper goroutine behind (the expirable LRU did).
+func TestCredCacheStartsNoGoroutine(t *testing.T) {
+	before := runtime.NumGoroutine()
+	for range 50 {
+		c, err := newCredCache(10, time.Minute)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.purge()
+	}
+	if after := runtime.NumGoroutine(); after > before+2 {
+		t.Errorf("goroutines went from %d to %d after building 50 caches", before, after)
 	}
 }
