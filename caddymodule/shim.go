@@ -133,21 +133,7 @@ func (s *shim) targetOf(user string, row *syncstore.Route, now time.Time) target
 // /user/<1.0|1>/<user>/…; slot reports whether the path has such a
 // segment at all, user is "" when it is not a valid username.
 func pathUser(path string) (user string, slot bool) {
-	if u, ok := httpapi.PathUser(path); ok {
-		return u, true
-	}
-	first, rest, ok := strings.Cut(strings.TrimPrefix(path, "/"), "/")
-	if !ok {
-		return "", false
-	}
-	switch first {
-	case "1.0", "1", "1.1":
-		return "", true
-	case "user":
-		v, _, ok := strings.Cut(rest, "/")
-		return "", ok && (v == "1.0" || v == "1")
-	}
-	return "", false
+	return httpapi.PathUserSegment(path)
 }
 
 // serve answers one request; endpoint is httpapi.Endpoint(r).

@@ -78,3 +78,33 @@ func TestShimDecideWrites(t *testing.T) {
 		t.Errorf("route lookups hit=%v miss=%v write=%v, want 3, 1, 4", hit, miss, write)
 	}
 }
+
+// TestPathUserDecodesLikeTheHandler: the native handler %-decodes every
+// path segment, so "/%31.1/alice/…" is alice's storage. The shim must
+// route it by alice's route too, or a migrating or legacy user could
+// write natively by escaping the version (found by FuzzParseRoute).
+func TestPathUserDecodesLikeTheHandler(t *testing.T) {
+	for _, c := range []struct {
+		path string
+		user string
+		slot bool
+	}{
+		{"/1.1/Alice/storage/bookmarks", "alice", true},
+		{"/%31.1/alice/storage/bookmarks", "alice", true},
+		{"/%31/alice/info/collections", "alice", true},
+		{"/1.1/%61lice/storage", "alice", true},
+		{"/%75ser/1.0/alice", "alice", true},
+		{"/user/%31.0/alice/password", "alice", true},
+		{"/1.1/bad!user/storage", "", true},
+		{"/%31.1/bad!user/storage", "", true},
+		{"/user/1.0/", "", true},
+		{"/misc/1.0/captcha_html", "", false},
+		{"/%zz/alice/storage", "", false},
+		{"/__heartbeat__", "", false},
+	} {
+		user, slot := pathUser(c.path)
+		if user != c.user || slot != c.slot {
+			t.Errorf("pathUser(%q) = %q, %v; want %q, %v", c.path, user, slot, c.user, c.slot)
+		}
+	}
+}

@@ -273,11 +273,29 @@ func endpointLabel(rt *route, method string) string {
 // accounts are stored (syncstore.NormalizeUsername). path may be escaped
 // or not. ok is false for other paths and for invalid usernames.
 func PathUser(path string) (user string, ok bool) {
+	user, _ = PathUserSegment(path)
+	return user, user != ""
+}
+
+// PathUserSegment is PathUser for a router that must also know whether
+// the path has a user segment at all: slot is true for every path shaped
+// like a storage or User API path, and user is "" when its user segment is
+// not a valid username (such a request must be refused, never forwarded).
+// The segments are %-decoded exactly as the handler decodes them, so
+// "/%31.1/alice/…" belongs to alice here as it does when it is served.
+func PathUserSegment(path string) (user string, slot bool) {
 	var seg [3]string
 	p := strings.TrimPrefix(path, "/")
 	n := 0
 	for n < len(seg) {
 		s, rest, more := strings.Cut(p, "/")
+		if strings.IndexByte(s, '%') >= 0 {
+			dec, err := url.PathUnescape(s)
+			if err != nil {
+				return "", false
+			}
+			s = dec
+		}
 		seg[n] = s
 		n++
 		if !more {
@@ -294,15 +312,8 @@ func PathUser(path string) (user string, ok bool) {
 	default:
 		return "", false
 	}
-	if strings.IndexByte(name, '%') >= 0 {
-		dec, err := url.PathUnescape(name)
-		if err != nil {
-			return "", false
-		}
-		name = dec
-	}
 	if !syncstore.ValidUsername(name) {
-		return "", false
+		return "", true
 	}
 	return syncstore.NormalizeUsername(name), true
 }
