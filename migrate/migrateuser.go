@@ -110,7 +110,7 @@ func (m *Migrator) migrateUser(ctx context.Context, name string, res *UserResult
 		return at(stepMigrating, err)
 	}
 	res.windowStart = time.Now()
-	if err := sleep(ctx, m.cfg.Drain); err != nil {
+	if err := drain(ctx, m.cfg.Drain); err != nil {
 		return at(stepMigrating, err)
 	}
 

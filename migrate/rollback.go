@@ -108,7 +108,7 @@ func (m *Migrator) rollbackUser(ctx context.Context, name string, res *UserResul
 		return at(stepMigrating, err)
 	}
 	res.windowStart = time.Now()
-	if err := sleep(ctx, m.cfg.Drain); err != nil {
+	if err := drain(ctx, m.cfg.Drain); err != nil {
 		return at(stepMigrating, err)
 	}
 

@@ -70,8 +70,12 @@ func (p *Progress) Observe(records, bytes int64) {
 	p.bytes.Add(bytes)
 }
 
+// drainWorkers is how many users per copy slot may be in flight, most of
+// them waiting out their drain.
+const drainWorkers = 4
+
 // Run migrates (or, with rollback, rolls back) users with concurrency
-// workers, after putting back stale leases of earlier runs. It stops
+// copying at once, after putting back stale leases of earlier runs. It stops
 // starting users when ctx ends; the report holds every user started.
 func (m *Migrator) Run(ctx context.Context, users []string, concurrency int, rollback bool, p *Progress) (*Report, error) {
 	rep := &Report{Start: time.Now()}
@@ -84,17 +88,25 @@ func (m *Migrator) Run(ctx context.Context, users []string, concurrency int, rol
 	jobs := make(chan string)
 	var mu sync.Mutex
 	var wg sync.WaitGroup
-	for range min(concurrency, max(len(users), 1)) {
+	// concurrency bounds the users being copied (slots.go); more workers
+	// let other users copy while some wait out their drain.
+	slots := make(chan struct{}, concurrency)
+	for range min(concurrency*drainWorkers, max(len(users), 1)) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			for name := range jobs {
+				uctx, slot, err := acquireSlot(ctx, slots)
+				if err != nil {
+					continue // ctx ended: the user was not started
+				}
 				var res *UserResult
 				if rollback {
-					res, _ = m.RollbackUser(ctx, name)
+					res, _ = m.RollbackUser(uctx, name)
 				} else {
-					res, _ = m.MigrateUser(ctx, name)
+					res, _ = m.MigrateUser(uctx, name)
 				}
+				slot.release()
 				if p != nil {
 					p.done.Add(1)
 					if res.Err != nil {
