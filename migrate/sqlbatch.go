@@ -79,12 +79,3 @@ func bytesOrNil(s *string) any {
 	}
 	return []byte(*s)
 }
-
-// strPtr turns a scanned nullable byte slice into a *string.
-func strPtr(b []byte, valid bool) *string {
-	if !valid {
-		return nil
-	}
-	s := string(b)
-	return &s
-}

@@ -168,7 +168,7 @@ func (s *server) verifyUser(c *call) bool {
 		c.problem(http.StatusUnauthorized, "Authentication failed")
 		return false
 	}
-	if strings.ToLower(user) != strings.ToLower(c.user) {
+	if !strings.EqualFold(user, c.user) {
 		c.problem(http.StatusBadRequest, 5)
 		return false
 	}

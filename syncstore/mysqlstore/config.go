@@ -47,6 +47,11 @@ const (
 	// defaultDialTimeout bounds connecting when the DSN sets no timeout, so
 	// an unreachable server fails a request instead of hanging it.
 	defaultDialTimeout = 5 * time.Second
+	// defaultIOTimeout bounds each network read and write on a connection
+	// when the DSN sets none: a server that stops answering mid-query (a
+	// partition, a frozen host) then fails the request with a 503 after
+	// this long instead of holding it until TCP keepalive gives up.
+	defaultIOTimeout = 30 * time.Second
 )
 
 func (c Config) withDefaults() Config {
@@ -113,6 +118,12 @@ func driverConfig(dsn string, logger *zap.Logger) (*mysql.Config, error) {
 	}
 	if cfg.Timeout == 0 {
 		cfg.Timeout = defaultDialTimeout
+	}
+	if cfg.ReadTimeout == 0 {
+		cfg.ReadTimeout = defaultIOTimeout
+	}
+	if cfg.WriteTimeout == 0 {
+		cfg.WriteTimeout = defaultIOTimeout
 	}
 	if cfg.Params == nil {
 		cfg.Params = make(map[string]string)

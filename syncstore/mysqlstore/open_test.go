@@ -317,3 +317,24 @@ func TestSessionSettings(t *testing.T) {
 		t.Errorf("NOW() scanned as %T: parseTime was not forced off", ts)
 	}
 }
+
+// TestIOTimeoutDefaults: without timeouts in the DSN a connection to a
+// server that stops answering would hang a request until TCP keepalive
+// gives up; the store sets read and write timeouts unless the DSN does.
+func TestIOTimeoutDefaults(t *testing.T) {
+	cfg, err := driverConfig("u:p@tcp(127.0.0.1:3306)/sync", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.ReadTimeout != defaultIOTimeout || cfg.WriteTimeout != defaultIOTimeout || cfg.Timeout != defaultDialTimeout {
+		t.Errorf("timeouts read %v write %v dial %v, want %v, %v, %v",
+			cfg.ReadTimeout, cfg.WriteTimeout, cfg.Timeout, defaultIOTimeout, defaultIOTimeout, defaultDialTimeout)
+	}
+	cfg, err = driverConfig("u:p@tcp(127.0.0.1:3306)/sync?readTimeout=2s&writeTimeout=3s&timeout=1s", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.ReadTimeout != 2*time.Second || cfg.WriteTimeout != 3*time.Second || cfg.Timeout != time.Second {
+		t.Errorf("DSN timeouts overridden: read %v write %v dial %v", cfg.ReadTimeout, cfg.WriteTimeout, cfg.Timeout)
+	}
+}
