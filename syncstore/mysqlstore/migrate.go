@@ -6,12 +6,9 @@ import (
 	"database/sql/driver"
 	"embed"
 	"fmt"
-	"io/fs"
-	"path"
-	"slices"
-	"strconv"
-	"strings"
 	"time"
+
+	"github.com/syncserver/syncserver/syncstore/sqlschema"
 )
 
 // migrationFiles are the schema migrations, NNNN_name.sql, applied in
@@ -21,42 +18,6 @@ import (
 //go:embed migrations/*.sql
 var migrationFiles embed.FS
 
-// migration is one versioned script.
-type migration struct {
-	version int
-	name    string
-	script  string
-}
-
-// loadMigrations lists the embedded migrations in version order.
-func loadMigrations(fsys fs.FS) ([]migration, error) {
-	names, err := fs.Glob(fsys, "migrations/*.sql")
-	if err != nil {
-		return nil, fmt.Errorf("listing migrations: %w", err)
-	}
-	var ms []migration
-	for _, name := range names {
-		base := path.Base(name)
-		num, _, ok := strings.Cut(base, "_")
-		version, err := strconv.Atoi(num)
-		if !ok || err != nil || version <= 0 {
-			return nil, fmt.Errorf("migration %s: name must be NNNN_description.sql", base)
-		}
-		text, err := fs.ReadFile(fsys, name)
-		if err != nil {
-			return nil, fmt.Errorf("reading migration %s: %w", base, err)
-		}
-		ms = append(ms, migration{version: version, name: base, script: string(text)})
-	}
-	slices.SortFunc(ms, func(a, b migration) int { return a.version - b.version })
-	for i := 1; i < len(ms); i++ {
-		if ms[i].version == ms[i-1].version {
-			return nil, fmt.Errorf("migrations %s and %s share version %d", ms[i-1].name, ms[i].name, ms[i].version)
-		}
-	}
-	return ms, nil
-}
-
 // migrateLockWait is how long Open waits for another instance that is
 // migrating the same database.
 const migrateLockWait = 2 * time.Minute
@@ -65,7 +26,7 @@ const migrateLockWait = 2 * time.Minute
 // An advisory lock named after the database serialises instances that
 // start at once: the second waits, then finds nothing left to do.
 func migrate(ctx context.Context, db *sql.DB) error {
-	ms, err := loadMigrations(migrationFiles)
+	ms, err := sqlschema.Load(migrationFiles)
 	if err != nil {
 		return err
 	}
@@ -99,7 +60,7 @@ func migrate(ctx context.Context, db *sql.DB) error {
 	return applyMigrations(ctx, conn, ms)
 }
 
-func applyMigrations(ctx context.Context, conn *sql.Conn, ms []migration) error {
+func applyMigrations(ctx context.Context, conn *sql.Conn, ms []sqlschema.Migration) error {
 	_, err := conn.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
   version    INT    NOT NULL,
   applied_at BIGINT NOT NULL,
@@ -127,17 +88,17 @@ func applyMigrations(ctx context.Context, conn *sql.Conn, ms []migration) error 
 	}
 
 	for _, m := range ms {
-		if applied[m.version] {
+		if applied[m.Version] {
 			continue
 		}
-		for i, stmt := range splitStatements(m.script) {
+		for i, stmt := range splitStatements(m.SQL) {
 			if _, err := conn.ExecContext(ctx, stmt); err != nil {
-				return fmt.Errorf("applying migration %s, statement %d: %w", m.name, i+1, err)
+				return fmt.Errorf("applying migration %s, statement %d: %w", m.Name, i+1, err)
 			}
 		}
 		if _, err := conn.ExecContext(ctx, "INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)",
-			m.version, time.Now().Unix()); err != nil {
-			return fmt.Errorf("recording migration %s: %w", m.name, err)
+			m.Version, time.Now().Unix()); err != nil {
+			return fmt.Errorf("recording migration %s: %w", m.Name, err)
 		}
 	}
 	return nil

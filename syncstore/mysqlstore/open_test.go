@@ -7,12 +7,13 @@ import (
 	"strings"
 	"sync"
 	"testing"
-	"testing/fstest"
 	"time"
 
 	"github.com/go-sql-driver/mysql"
 
 	"github.com/syncserver/syncserver/syncstore"
+
+	"github.com/syncserver/syncserver/syncstore/sqlschema"
 )
 
 // appliedMigrations reads schema_migrations.
@@ -40,7 +41,7 @@ func appliedMigrations(t *testing.T, s *Store) map[int]int64 {
 
 func embeddedVersions(t *testing.T) []int {
 	t.Helper()
-	ms, err := loadMigrations(migrationFiles)
+	ms, err := sqlschema.Load(migrationFiles)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -49,7 +50,7 @@ func embeddedVersions(t *testing.T) []int {
 	}
 	var vs []int
 	for _, m := range ms {
-		vs = append(vs, m.version)
+		vs = append(vs, m.Version)
 	}
 	return vs
 }
@@ -119,35 +120,6 @@ func TestConcurrentOpenMigratesOnce(t *testing.T) {
 	}
 	if seeded != 11 {
 		t.Errorf("collections holds %d rows after concurrent opens, want the 11 standard ones", seeded)
-	}
-}
-
-func TestLoadMigrationsOrderAndNames(t *testing.T) {
-	ms, err := loadMigrations(fstest.MapFS{
-		"migrations/0010_later.sql": {Data: []byte("SELECT 10")},
-		"migrations/0002_next.sql":  {Data: []byte("SELECT 2")},
-		"migrations/0001_init.sql":  {Data: []byte("SELECT 1")},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	var order []int
-	for _, m := range ms {
-		order = append(order, m.version)
-	}
-	if len(order) != 3 || order[0] != 1 || order[1] != 2 || order[2] != 10 {
-		t.Errorf("versions in order %v, want [1 2 10]", order)
-	}
-	for name, fsys := range map[string]fstest.MapFS{
-		"unnumbered": {"migrations/init.sql": {Data: []byte("x")}},
-		"duplicate": {
-			"migrations/0001_a.sql": {Data: []byte("x")},
-			"migrations/001_b.sql":  {Data: []byte("y")},
-		},
-	} {
-		if _, err := loadMigrations(fsys); err == nil {
-			t.Errorf("%s: loadMigrations accepted it", name)
-		}
 	}
 }
 

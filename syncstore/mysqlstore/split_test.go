@@ -3,6 +3,8 @@ package mysqlstore
 import (
 	"slices"
 	"testing"
+
+	"github.com/syncserver/syncserver/syncstore/sqlschema"
 )
 
 func TestSplitStatements(t *testing.T) {
@@ -30,14 +32,14 @@ func TestSplitStatements(t *testing.T) {
 }
 
 func TestSplitStatementsOfEmbeddedMigrations(t *testing.T) {
-	ms, err := loadMigrations(migrationFiles)
+	ms, err := sqlschema.Load(migrationFiles)
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, m := range ms {
-		for _, stmt := range splitStatements(m.script) {
+		for _, stmt := range splitStatements(m.SQL) {
 			if stmt == "" {
-				t.Errorf("%s: empty statement", m.name)
+				t.Errorf("%s: empty statement", m.Name)
 			}
 		}
 	}

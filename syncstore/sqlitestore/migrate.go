@@ -6,11 +6,9 @@ import (
 	"embed"
 	"fmt"
 	"io/fs"
-	"path"
-	"slices"
-	"strconv"
-	"strings"
 	"time"
+
+	"github.com/syncserver/syncserver/syncstore/sqlschema"
 )
 
 // migrationFiles are the schema versions, named NNNN_description.sql. A
@@ -20,47 +18,12 @@ import (
 //go:embed migrations/*.sql
 var migrationFiles embed.FS
 
-type migration struct {
-	version int
-	name    string
-	sql     string
-}
-
-// loadMigrations reads the embedded migrations in version order.
-func loadMigrations(fsys fs.FS) ([]migration, error) {
-	names, err := fs.Glob(fsys, "migrations/*.sql")
-	if err != nil {
-		return nil, err
-	}
-	var ms []migration
-	for _, name := range names {
-		base := path.Base(name)
-		prefix, _, ok := strings.Cut(base, "_")
-		version, err := strconv.Atoi(prefix)
-		if !ok || err != nil || version <= 0 {
-			return nil, fmt.Errorf("migration %q: name must start with a positive number and '_'", base)
-		}
-		text, err := fs.ReadFile(fsys, name)
-		if err != nil {
-			return nil, fmt.Errorf("reading migration %q: %w", base, err)
-		}
-		ms = append(ms, migration{version: version, name: base, sql: string(text)})
-	}
-	slices.SortFunc(ms, func(a, b migration) int { return a.version - b.version })
-	for i := 1; i < len(ms); i++ {
-		if ms[i].version == ms[i-1].version {
-			return nil, fmt.Errorf("migrations %q and %q share version %d", ms[i-1].name, ms[i].name, ms[i].version)
-		}
-	}
-	return ms, nil
-}
-
 // migrate applies, in order, the migrations in fsys that db has not recorded
 // in schema_migrations, each in its own transaction. The writer's
 // transactions are BEGIN IMMEDIATE, so two processes opening the same file
 // at once take turns and the second sees the first's versions.
 func migrate(ctx context.Context, db *sql.DB, fsys fs.FS, clock func() time.Time) error {
-	ms, err := loadMigrations(fsys)
+	ms, err := sqlschema.Load(fsys)
 	if err != nil {
 		return err
 	}
@@ -77,7 +40,7 @@ func migrate(ctx context.Context, db *sql.DB, fsys fs.FS, clock func() time.Time
 	if len(ms) == 0 {
 		return fmt.Errorf("no migrations found")
 	}
-	if known := ms[len(ms)-1].version; newest > known {
+	if known := ms[len(ms)-1].Version; newest > known {
 		return fmt.Errorf("database schema version %d is newer than this program's %d; upgrade the program", newest, known)
 	}
 	for _, m := range ms {
@@ -88,29 +51,29 @@ func migrate(ctx context.Context, db *sql.DB, fsys fs.FS, clock func() time.Time
 	return nil
 }
 
-func applyMigration(ctx context.Context, db *sql.DB, m migration, clock func() time.Time) error {
+func applyMigration(ctx context.Context, db *sql.DB, m sqlschema.Migration, clock func() time.Time) error {
 	tx, err := db.BeginTx(ctx, nil)
 	if err != nil {
-		return fmt.Errorf("migration %s: %w", m.name, err)
+		return fmt.Errorf("migration %s: %w", m.Name, err)
 	}
 	defer tx.Rollback()
 	var applied int
-	err = tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM schema_migrations WHERE version = ?`, m.version).Scan(&applied)
+	err = tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM schema_migrations WHERE version = ?`, m.Version).Scan(&applied)
 	if err != nil {
-		return fmt.Errorf("migration %s: %w", m.name, err)
+		return fmt.Errorf("migration %s: %w", m.Name, err)
 	}
 	if applied > 0 {
 		return nil
 	}
-	if _, err := tx.ExecContext(ctx, m.sql); err != nil {
-		return fmt.Errorf("applying migration %s: %w", m.name, err)
+	if _, err := tx.ExecContext(ctx, m.SQL); err != nil {
+		return fmt.Errorf("applying migration %s: %w", m.Name, err)
 	}
 	if _, err := tx.ExecContext(ctx, `INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)`,
-		m.version, clock().Unix()); err != nil {
-		return fmt.Errorf("recording migration %s: %w", m.name, err)
+		m.Version, clock().Unix()); err != nil {
+		return fmt.Errorf("recording migration %s: %w", m.Name, err)
 	}
 	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("committing migration %s: %w", m.name, err)
+		return fmt.Errorf("committing migration %s: %w", m.Name, err)
 	}
 	return nil
 }

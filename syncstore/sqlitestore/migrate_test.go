@@ -89,36 +89,6 @@ func TestFailedMigrationRollsBack(t *testing.T) {
 	}
 }
 
-func TestMigrationNames(t *testing.T) {
-	for _, name := range []string{"migrations/init.sql", "migrations/0000_zero.sql", "migrations/x1_a.sql"} {
-		if _, err := loadMigrations(fstest.MapFS{name: {Data: []byte("SELECT 1")}}); err == nil {
-			t.Errorf("loadMigrations accepted %q", name)
-		}
-	}
-	dup := fstest.MapFS{
-		"migrations/0001_a.sql": {Data: []byte("SELECT 1")},
-		"migrations/001_b.sql":  {Data: []byte("SELECT 1")},
-	}
-	if _, err := loadMigrations(dup); err == nil || !strings.Contains(err.Error(), "share version 1") {
-		t.Errorf("duplicate versions: error = %v", err)
-	}
-	ms, err := loadMigrations(fstest.MapFS{
-		"migrations/0010_c.sql": {Data: []byte("c")},
-		"migrations/0002_b.sql": {Data: []byte("b")},
-		"migrations/0001_a.sql": {Data: []byte("a")},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	var order []int
-	for _, m := range ms {
-		order = append(order, m.version)
-	}
-	if len(order) != 3 || order[0] != 1 || order[1] != 2 || order[2] != 10 {
-		t.Errorf("migration order = %v, want [1 2 10]", order)
-	}
-}
-
 // TestOpenRelativeDir: the default data directory is the relative
 // "./data"; Open must not turn it into a URI host.
 func TestOpenRelativeDir(t *testing.T) {

@@ -10,6 +10,8 @@ import (
 
 	"github.com/syncserver/syncserver/syncstore"
 	"github.com/syncserver/syncserver/syncstore/storetest"
+
+	"github.com/syncserver/syncserver/syncstore/sqlschema"
 )
 
 func openTemp(t testing.TB, clock func() time.Time) *Store {
@@ -69,7 +71,7 @@ func TestReopenKeepsDataAndMigrations(t *testing.T) {
 	if err := s.DB().QueryRowContext(ctx, `SELECT COUNT(*), MAX(applied_at) FROM schema_migrations`).Scan(&n, &applied2); err != nil {
 		t.Fatal(err)
 	}
-	ms, err := loadMigrations(migrationFiles)
+	ms, err := sqlschema.Load(migrationFiles)
 	if err != nil {
 		t.Fatal(err)
 	}
