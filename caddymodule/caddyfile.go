@@ -50,6 +50,13 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //	    bcrypt_cost           <n>
 //	    auth_cache_ttl        <duration>
 //	    auth_cache_size       <n>|off
+//	    auth_throttle         [off] {
+//	        per_user    <n>|off
+//	        per_address <n>|off
+//	        window      <duration>
+//	        max_backoff <duration>
+//	        max_entries <n>
+//	    }
 //	    purge_interval        <duration>|off
 //	    legacy {
 //	        node <name> {
@@ -135,6 +142,8 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 					err = d.Errf("auth_cache_size %q: want a number or off", s)
 				}
 			}
+		case "auth_throttle":
+			h.AuthThrottle, err = parseAuthThrottle(d)
 		case "legacy":
 			h.Legacy, err = parseLegacy(d, h.helper)
 		case "purge_interval":

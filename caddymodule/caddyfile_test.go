@@ -117,6 +117,18 @@ func TestUnmarshalCaddyfile(t *testing.T) {
 		{"auth cache off", `firefox_sync {
 			auth_cache_size off
 		}`, Handler{AuthCacheSize: -1}},
+		{"auth_throttle", `firefox_sync {
+			auth_throttle {
+				per_user 5
+				per_address off
+				window 10m
+				max_backoff 2m
+				max_entries 5000
+			}
+		}`, Handler{AuthThrottle: &AuthThrottle{PerUser: 5, PerAddress: -1, Window: dur(10 * time.Minute), MaxBackoff: dur(2 * time.Minute), MaxEntries: 5000}}},
+		{"auth_throttle off", `firefox_sync {
+			auth_throttle off
+		}`, Handler{AuthThrottle: &AuthThrottle{PerUser: -1, PerAddress: -1}}},
 		{"purge_interval", `firefox_sync {
 			purge_interval 15m
 		}`, Handler{PurgeInterval: ptr(dur(15 * time.Minute))}},
@@ -155,6 +167,10 @@ func TestUnmarshalCaddyfileErrors(t *testing.T) {
 		{"bad duration", "firefox_sync {\n retry_after soon\n}", `retry_after "soon": not a duration`},
 		{"bad purge interval", "firefox_sync {\n purge_interval never\n}", `purge_interval "never": not a duration`},
 		{"bad auth cache size", "firefox_sync {\n auth_cache_size many\n}", `auth_cache_size "many"`},
+		{"auth_throttle bad argument", "firefox_sync {\n auth_throttle on\n}", "wrong argument count"},
+		{"auth_throttle bad number", "firefox_sync {\n auth_throttle {\n  per_user many\n }\n}", `per_user "many": want a whole number or off`},
+		{"auth_throttle bad duration", "firefox_sync {\n auth_throttle {\n  window long\n }\n}", `window "long": not a duration`},
+		{"unknown auth_throttle subdirective", "firefox_sync {\n auth_throttle {\n  per_host 3\n }\n}", `unknown auth_throttle subdirective "per_host"`},
 		{"missing public_url", "firefox_sync {\n public_url\n}", "wrong argument count"},
 		{"two public_urls", "firefox_sync {\n public_url a b\n}", "wrong argument count"},
 		{"missing registration", "firefox_sync {\n registration\n}", "wrong argument count"},

@@ -131,6 +131,11 @@ type Handler struct {
 	// 10000; a negative value disables the cache.
 	AuthCacheSize int `json:"auth_cache_size,omitempty"`
 
+	// AuthThrottle limits failed logins per username and per client
+	// address (see AuthThrottle). Default: on, 10 per user and 30 per
+	// address within 15m, backing off from 1s to 5m.
+	AuthThrottle *AuthThrottle `json:"auth_throttle,omitempty"`
+
 	// Legacy puts this handler in front of legacy PHP Sync servers while
 	// their users are migrated: each user is served natively, proxied to
 	// their legacy node, or asked to retry while the migrate tool moves
@@ -223,6 +228,8 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 		MaxPayloadBytes:     h.MaxPayloadBytes,
 		MaxRequestBytes:     h.MaxRequestBytes,
 		RetryAfter:          time.Duration(h.RetryAfter),
+		AuthThrottle:        h.AuthThrottle.httpapi(),
+		ClientAddr:          clientIP,
 	})
 	if err != nil {
 		return fmt.Errorf("setting up the sync protocol handler: %w", err)
@@ -296,6 +303,9 @@ func (h *Handler) Validate() error {
 		return fmt.Errorf("registration %q: must be %q, %q or %q", h.Registration, RegistrationOpen, RegistrationClosed, RegistrationAllowlist)
 	}
 	if err := h.Captcha.validate(); err != nil {
+		return err
+	}
+	if err := h.AuthThrottle.validate(); err != nil {
 		return err
 	}
 	if h.Legacy != nil {

@@ -3,6 +3,7 @@ package httpapi_test
 import (
 	"net/http"
 	"testing"
+	"time"
 )
 
 func TestStorageNeedsBasicAuth(t *testing.T) {
@@ -47,7 +48,9 @@ func TestStorageNeedsBasicAuth(t *testing.T) {
 		}
 		// Unknown user: same answer as a wrong password.
 		unauthorized(e.do(http.MethodGet, "/1.1/nobody/info/collections", "", basicAuth("nobody", "whatever1")))
-		// Nothing was written by the refused requests.
+		// Nothing was written by the refused requests. The wrong passwords
+		// throttled alice's logins for a second (throttle.go).
+		e.clock.Advance(time.Second)
 		c.get("storage/bookmarks/a").expectJSON(http.StatusOK, `{"id":"a","modified":1300000000.00,"payload":"x"}`)
 	})
 }

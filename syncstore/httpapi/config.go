@@ -3,6 +3,7 @@ package httpapi
 import (
 	"errors"
 	"fmt"
+	"net/http"
 	"net/url"
 	"strings"
 	"time"
@@ -99,6 +100,15 @@ type Config struct {
 	MaxRequestBytes int64
 	// RetryAfter is sent as Retry-After and X-Weave-Backoff with 503s.
 	RetryAfter time.Duration
+
+	// AuthThrottle limits failed logins per username and per client
+	// address; its zero value applies the defaults.
+	AuthThrottle AuthThrottleConfig
+	// ClientAddr returns the client's IP address (a port is allowed) for
+	// the per-address throttle, e.g. the address a reverse proxy in front
+	// reported (nil: the host of r.RemoteAddr). Requests whose address is
+	// not an IP are only throttled per username.
+	ClientAddr func(r *http.Request) string
 }
 
 // validate checks cfg and fills in defaults.
@@ -175,6 +185,7 @@ func (cfg *Config) validate() error {
 	case cfg.RetryAfter < time.Second:
 		errs = append(errs, fmt.Errorf("retry after %s is less than a second", cfg.RetryAfter))
 	}
+	errs = append(errs, cfg.AuthThrottle.validate()...)
 	return errors.Join(errs...)
 }
 

@@ -50,6 +50,12 @@
 //     reset code on POST …/password is always 400 body 10, DELETE
 //     …/password_reset authenticates and answers "success", and
 //     /weave-password-reset is 404.
+//   - Failed logins are throttled (AuthThrottleConfig): a throttled
+//     username gets the usual 401 plus Retry-After, a throttled client
+//     address 503 with Retry-After and X-Weave-Backoff ("server issue:
+//     too many failed logins"); neither checks the password. A name in
+//     the credentials that differs from the URL's is not counted: no
+//     password was checked.
 //   - node/weave answers Config.PublicURL, or scheme://Host/ of the request
 //     when it is empty (JSON null without a Host header).
 package httpapi

@@ -37,6 +37,9 @@ type Handler struct {
 	maxRequest     int64
 	retryAfter     string // whole seconds, as sent
 
+	throttle   *throttle // nil: failed logins are not limited
+	clientAddr func(*http.Request) string
+
 	buffers bufferPool
 }
 
@@ -60,7 +63,13 @@ func New(cfg Config) (*Handler, error) {
 		maxPayload:     cfg.MaxPayloadBytes,
 		maxRequest:     cfg.MaxRequestBytes,
 		retryAfter:     strconv.FormatInt(int64(cfg.RetryAfter/time.Second), 10),
+		clientAddr:     cfg.ClientAddr,
 	}
+	th, err := newThrottle(cfg.AuthThrottle)
+	if err != nil {
+		return nil, fmt.Errorf("configuring the sync protocol handler: %w", err)
+	}
+	h.throttle = th
 	if cfg.Registration == RegistrationAllowlist {
 		h.allowUsers = make(map[string]struct{}, len(cfg.Allowlist))
 		h.allowEmails = make(map[string]struct{}, len(cfg.Allowlist))
