@@ -16,6 +16,9 @@ MEMCACHED_ADDR      ?= 127.0.0.1
 MEMCACHED_PORT      ?= 11211
 MARIADB_ADDR        ?= 127.0.0.1
 MARIADB_PORT        ?= 3306
+# Asks memcached for its version: a port that merely accepts (a memcached
+# going down) does not count as up.
+MEMCACHED_PROBE = timeout 1 bash -c 'exec 3<>/dev/tcp/$(MEMCACHED_ADDR)/$(MEMCACHED_PORT) && printf "version\r\n" >&3 && read -r line <&3 && [[ $$line == VERSION* ]]' 2>/dev/null
 # Root for apt-get and daemons; empty when already root.
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
@@ -62,12 +65,16 @@ memcached:
 		echo "installing memcached"; \
 		$(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq memcached; \
 	fi
-	@if ! timeout 1 bash -c '</dev/tcp/$(MEMCACHED_ADDR)/$(MEMCACHED_PORT)' 2>/dev/null; then \
-		echo "starting memcached on $(MEMCACHED_ADDR):$(MEMCACHED_PORT)"; \
-		$(SUDO) memcached -d -u memcache -l $(MEMCACHED_ADDR) -p $(MEMCACHED_PORT) -U 0 -m 64; \
-	fi
+	@# Start it whenever it does not answer (a start while another still
+	@# holds the port just fails), not only once up front: a memcached that
+	@# is shutting down can answer a first probe and then go away.
 	@for i in $$(seq 50); do \
-		timeout 1 bash -c '</dev/tcp/$(MEMCACHED_ADDR)/$(MEMCACHED_PORT)' 2>/dev/null && exit 0; sleep 0.1; \
+		$(MEMCACHED_PROBE) && exit 0; \
+		if [ $$((i % 10)) = 1 ]; then \
+			echo "starting memcached on $(MEMCACHED_ADDR):$(MEMCACHED_PORT)"; \
+			$(SUDO) memcached -d -u memcache -l $(MEMCACHED_ADDR) -p $(MEMCACHED_PORT) -U 0 -m 64 || true; \
+		fi; \
+		sleep 0.1; \
 	done; echo "memcached does not answer on $(MEMCACHED_ADDR):$(MEMCACHED_PORT)"; exit 1
 
 mariadb:
