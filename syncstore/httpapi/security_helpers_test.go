@@ -2,67 +2,18 @@ package httpapi_test
 
 import (
 	"context"
-	"crypto/rand"
 	"database/sql"
-	"encoding/hex"
 	"encoding/json"
 	"slices"
 	"testing"
-	"time"
-
-	"github.com/go-sql-driver/mysql"
 
 	"github.com/syncserver/syncserver/syncstore"
 	"github.com/syncserver/syncserver/syncstore/mysqlstore"
 )
 
-// The security tests run on both stores; their MariaDB databases are
-// named hrd_<random> so they never collide with other suites'.
-var securityBackends = []backend{
-	{"sqlite", openSQLite},
-	{"mysql", openSecurityMySQL},
-}
-
+// withSecurityEnv runs fn per backend with a default handler.
 func withSecurityEnv(t *testing.T, fn func(t *testing.T, e *env)) {
-	for _, b := range securityBackends {
-		t.Run(b.name, func(t *testing.T) { fn(t, newEnv(t, b, nil)) })
-	}
-}
-
-// openSecurityMySQL creates a database hrd_<random> for the test and drops
-// it when the test ends.
-func openSecurityMySQL(t testing.TB, clock func() time.Time) syncstore.Store {
-	t.Helper()
-	cfg, err := mysql.ParseDSN(mysqlBase())
-	if err != nil {
-		t.Fatalf("SYNCSERVER_TEST_MYSQL: %v", err)
-	}
-	var suffix [6]byte
-	_, _ = rand.Read(suffix[:])
-	name := "hrd_" + hex.EncodeToString(suffix[:])
-	admin, err := sql.Open("mysql", cfg.FormatDSN())
-	if err != nil {
-		t.Fatalf("connecting to MariaDB: %v", err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	if _, err := admin.ExecContext(ctx, "CREATE DATABASE "+name); err != nil {
-		admin.Close()
-		t.Fatalf("creating test database (is MariaDB running at %s?): %v", cfg.Addr, err)
-	}
-	t.Cleanup(func() {
-		defer admin.Close()
-		if _, err := admin.Exec("DROP DATABASE IF EXISTS " + name); err != nil {
-			t.Errorf("dropping %s: %v", name, err)
-		}
-	})
-	cfg.DBName = name
-	s, err := mysqlstore.Open(ctx, mysqlstore.Config{DSN: cfg.FormatDSN(), Clock: clock})
-	if err != nil {
-		t.Fatalf("opening MySQL store: %v", err)
-	}
-	t.Cleanup(func() { s.Close() })
-	return s
+	withEnv(t, nil, fn)
 }
 
 // userState is everything a user's account holds, as the store reports

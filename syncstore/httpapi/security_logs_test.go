@@ -69,7 +69,7 @@ func entryText(e observer.LoggedEntry) string {
 // entry and no response body may contain a password or an Authorization
 // header value.
 func TestSecretsNotLogged(t *testing.T) {
-	for _, b := range securityBackends {
+	for _, b := range backends {
 		t.Run(b.name, func(t *testing.T) {
 			core, logs := observer.New(zapcore.DebugLevel)
 			logger := zap.New(core)

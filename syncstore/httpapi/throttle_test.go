@@ -1,72 +1,22 @@
 package httpapi_test
 
 import (
-	"context"
-	"crypto/rand"
-	"database/sql"
-	"encoding/hex"
 	"net/http"
 	"net/http/httptest"
 	"strconv"
 	"testing"
 	"time"
 
-	"github.com/go-sql-driver/mysql"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 	"go.uber.org/zap/zaptest/observer"
 
 	"github.com/syncserver/syncserver/syncstore"
 	"github.com/syncserver/syncserver/syncstore/httpapi"
-	"github.com/syncserver/syncserver/syncstore/mysqlstore"
 )
 
-// throttleBackends are the usual two, with MySQL databases named thr_….
-var throttleBackends = []backend{
-	{"sqlite", openSQLite},
-	{"mysql", openThrottleMySQL},
-}
-
 func withThrottleEnv(t *testing.T, mutate func(*httpapi.Config), fn func(t *testing.T, e *env)) {
-	for _, b := range throttleBackends {
-		t.Run(b.name, func(t *testing.T) { fn(t, newEnv(t, b, mutate)) })
-	}
-}
-
-// openThrottleMySQL creates a database thr_<random> for the test and drops
-// it when the test ends.
-func openThrottleMySQL(t testing.TB, clock func() time.Time) syncstore.Store {
-	t.Helper()
-	cfg, err := mysql.ParseDSN(mysqlBase())
-	if err != nil {
-		t.Fatalf("SYNCSERVER_TEST_MYSQL: %v", err)
-	}
-	var suffix [6]byte
-	_, _ = rand.Read(suffix[:])
-	name := "thr_" + hex.EncodeToString(suffix[:])
-	admin, err := sql.Open("mysql", cfg.FormatDSN())
-	if err != nil {
-		t.Fatalf("connecting to MariaDB: %v", err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	if _, err := admin.ExecContext(ctx, "CREATE DATABASE "+name); err != nil {
-		admin.Close()
-		t.Fatalf("creating test database (is MariaDB running at %s?): %v", cfg.Addr, err)
-	}
-	t.Cleanup(func() {
-		defer admin.Close()
-		if _, err := admin.Exec("DROP DATABASE IF EXISTS " + name); err != nil {
-			t.Errorf("dropping %s: %v", name, err)
-		}
-	})
-	cfg.DBName = name
-	s, err := mysqlstore.Open(ctx, mysqlstore.Config{DSN: cfg.FormatDSN(), Clock: clock})
-	if err != nil {
-		t.Fatalf("opening MySQL store: %v", err)
-	}
-	t.Cleanup(func() { s.Close() })
-	return s
+	withEnv(t, mutate, fn)
 }
 
 // from sends the request from the client address addr ("host:port").
