@@ -5,60 +5,14 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"sync"
 
 	"github.com/syncserver/syncserver/syncstore"
 )
 
-// collectionCache maps collection names to ids. Names are global and never
-// renamed or removed, so a mapping once seen stays true; only misses go to
-// the database (another instance may have created the name since).
-type collectionCache struct {
-	mu     sync.RWMutex
-	byName map[string]int
-}
-
-func (c *collectionCache) get(name string) (int, bool) {
-	c.mu.RLock()
-	defer c.mu.RUnlock()
-	id, ok := c.byName[name]
-	return id, ok
-}
-
-func (c *collectionCache) put(name string, id int) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.byName == nil {
-		c.byName = make(map[string]int)
-	}
-	c.byName[name] = id
-}
-
-// load fills the cache with every known name.
-func (c *collectionCache) load(ctx context.Context, db *sql.DB) error {
-	rows, err := db.QueryContext(ctx, "SELECT id, name FROM collections")
-	if err != nil {
-		return fmt.Errorf("loading collection names: %w", err)
-	}
-	defer rows.Close()
-	for rows.Next() {
-		var id int
-		var name string
-		if err := rows.Scan(&id, &name); err != nil {
-			return fmt.Errorf("loading collection names: %w", err)
-		}
-		c.put(name, id)
-	}
-	if err := rows.Err(); err != nil {
-		return fmt.Errorf("loading collection names: %w", err)
-	}
-	return nil
-}
-
 // collectionID finds the id of an existing collection name; ok is false
 // when no collection has that name (reads of it find nothing).
 func (s *Store) collectionID(ctx context.Context, name string) (id int, ok bool, err error) {
-	if id, ok := s.colls.get(name); ok {
+	if id, ok := s.colls.Get(name); ok {
 		return id, true, nil
 	}
 	// Anything else could not have been stored, and comparing non-ASCII
@@ -73,7 +27,7 @@ func (s *Store) collectionID(ctx context.Context, name string) (id int, ok bool,
 	case err != nil:
 		return 0, false, fmt.Errorf("looking up collection %q: %w", name, err)
 	}
-	s.colls.put(name, id)
+	s.colls.Put(name, id)
 	return id, true, nil
 }
 

@@ -9,6 +9,8 @@ import (
 	"github.com/go-sql-driver/mysql"
 
 	"github.com/syncserver/syncserver/syncstore"
+
+	"github.com/syncserver/syncserver/syncstore/sqlschema"
 )
 
 // Store is a syncstore.Store on MySQL or MariaDB. It is safe for
@@ -16,7 +18,7 @@ import (
 type Store struct {
 	db    *sql.DB
 	clock func() time.Time
-	colls collectionCache
+	colls sqlschema.CollectionNames
 	// maxUpsertPayload caps the payload bytes of one upsert statement
 	// (see upsertRows).
 	maxUpsertPayload int
@@ -78,7 +80,7 @@ func (s *Store) init(ctx context.Context) error {
 	// Escaping can double the payload bytes in the statement text, and the
 	// rest of the statement needs room too.
 	s.maxUpsertPayload = max(min(maxUpsertPayload, packet/3), 64<<10)
-	return s.colls.load(ctx, s.db)
+	return s.colls.Load(ctx, s.db)
 }
 
 // isolationVariable connects once to learn the name of the session's

@@ -5,59 +5,9 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"sync"
 
 	"github.com/syncserver/syncserver/syncstore"
 )
-
-// collectionCache maps collection names to ids. Names are global and never
-// renamed or removed, so an entry never goes stale; only names that exist
-// are cached, and a name created inside a transaction is added after the
-// commit.
-type collectionCache struct {
-	mu     sync.RWMutex
-	byName map[string]int
-}
-
-func (c *collectionCache) load(ctx context.Context, db *sql.DB) error {
-	rows, err := db.QueryContext(ctx, `SELECT id, name FROM collections`)
-	if err != nil {
-		return err
-	}
-	defer rows.Close()
-	m := make(map[string]int)
-	for rows.Next() {
-		var id int
-		var name string
-		if err := rows.Scan(&id, &name); err != nil {
-			return err
-		}
-		m[name] = id
-	}
-	if err := rows.Err(); err != nil {
-		return err
-	}
-	c.mu.Lock()
-	c.byName = m
-	c.mu.Unlock()
-	return nil
-}
-
-func (c *collectionCache) get(name string) (int, bool) {
-	c.mu.RLock()
-	defer c.mu.RUnlock()
-	id, ok := c.byName[name]
-	return id, ok
-}
-
-func (c *collectionCache) put(name string, id int) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.byName == nil {
-		c.byName = make(map[string]int)
-	}
-	c.byName[name] = id
-}
 
 // querier is what both *sql.DB and *sql.Tx offer for reading.
 type querier interface {
@@ -67,7 +17,7 @@ type querier interface {
 // collectionID finds the id of an existing collection name; ok is false
 // when the name was never used (readers then see an empty collection).
 func (s *Store) collectionID(ctx context.Context, q querier, name string) (id int, ok bool, err error) {
-	if id, ok := s.colls.get(name); ok {
+	if id, ok := s.colls.Get(name); ok {
 		return id, true, nil
 	}
 	// Another Store on the same file (a migrate tool) may have created it.
@@ -78,7 +28,7 @@ func (s *Store) collectionID(ctx context.Context, q querier, name string) (id in
 	if err != nil {
 		return 0, false, fmt.Errorf("looking up collection %q: %w", name, err)
 	}
-	s.colls.put(name, id)
+	s.colls.Put(name, id)
 	return id, true, nil
 }
 

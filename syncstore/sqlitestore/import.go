@@ -56,7 +56,7 @@ func (s *Store) importTx(ctx context.Context, userID int64, fn func(tx *sql.Tx, 
 		return err
 	}
 	for _, c := range created {
-		s.colls.put(c.name, c.id)
+		s.colls.Put(c.name, c.id)
 	}
 	return nil
 }

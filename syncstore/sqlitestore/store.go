@@ -17,6 +17,8 @@ import (
 	_ "modernc.org/sqlite" // registers the "sqlite" driver
 
 	"github.com/syncserver/syncserver/syncstore"
+
+	"github.com/syncserver/syncserver/syncstore/sqlschema"
 )
 
 // Store implements syncstore.Store on SQLite.
@@ -25,7 +27,7 @@ type Store struct {
 	reader *sql.DB
 	clock  func() time.Time
 	path   string
-	colls  collectionCache
+	colls  sqlschema.CollectionNames
 }
 
 var _ syncstore.Store = (*Store)(nil)
@@ -85,7 +87,7 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 	reader.SetConnMaxIdleTime(0)
 	s.reader = reader
 
-	if err := s.colls.load(ctx, reader); err != nil {
+	if err := s.colls.Load(ctx, reader); err != nil {
 		s.Close()
 		return nil, fmt.Errorf("loading collections from %q: %w", path, err)
 	}

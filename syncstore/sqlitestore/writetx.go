@@ -58,7 +58,7 @@ func (s *Store) write(ctx context.Context, userID int64, fn func(ctx context.Con
 		return 0, fmt.Errorf("committing write for user %d: %w", userID, err)
 	}
 	for _, c := range w.created {
-		s.colls.put(c.name, c.id)
+		s.colls.Put(c.name, c.id)
 	}
 	return w.ts, nil
 }
