@@ -78,14 +78,22 @@ func startLegacy(t *testing.T) *legacyUpstream {
 			panic(http.ErrAbortHandler)
 		}
 		r.Body = io.NopCloser(bytes.NewReader(body))
-		tee := &teeWriter{ResponseWriter: w}
-		fsyncms.ServeHTTP(tee, r)
+		// The answer is recorded before any of it leaves: a large body
+		// written in one call goes straight to the socket, and a client
+		// that has read it all must find the exchange already counted.
+		rec := httptest.NewRecorder()
+		fsyncms.ServeHTTP(rec, r)
 		u.mu.Lock()
 		u.exchanges = append(u.exchanges, exchange{
 			at: at, method: r.Method, uri: r.RequestURI, reqHeader: r.Header.Clone(), reqBody: body,
-			status: tee.statusCode(), respHeader: w.Header().Clone(), respBody: tee.body.Bytes(),
+			status: rec.Code, respHeader: rec.Header().Clone(), respBody: bytes.Clone(rec.Body.Bytes()),
 		})
 		u.mu.Unlock()
+		for k, v := range rec.Header() {
+			w.Header()[k] = v
+		}
+		w.WriteHeader(rec.Code)
+		w.Write(rec.Body.Bytes())
 	})
 	u.serve(ln)
 	t.Cleanup(u.stop) // before the database drop registered above
@@ -175,33 +183,4 @@ func (u *legacyUpstream) direct(method, path, body, user, password string) (int,
 		u.t.Fatal(err)
 	}
 	return resp.StatusCode, string(b)
-}
-
-// teeWriter copies what a handler writes.
-type teeWriter struct {
-	http.ResponseWriter
-	status int
-	body   bytes.Buffer
-}
-
-func (w *teeWriter) WriteHeader(code int) {
-	if w.status == 0 {
-		w.status = code
-	}
-	w.ResponseWriter.WriteHeader(code)
-}
-
-func (w *teeWriter) Write(b []byte) (int, error) {
-	if w.status == 0 {
-		w.status = http.StatusOK
-	}
-	w.body.Write(b)
-	return w.ResponseWriter.Write(b)
-}
-
-func (w *teeWriter) statusCode() int {
-	if w.status == 0 {
-		return http.StatusOK
-	}
-	return w.status
 }
