@@ -22,12 +22,18 @@ import (
 
 const readmePath = "../README.md"
 
-// readmeTables returns the rows of the tables in each "## " section of the
-// README, each row as its trimmed cells, header and separator rows left
-// out.
+// readmeTables returns the rows of the README's tables by section.
 func readmeTables(t *testing.T) map[string][][]string {
 	t.Helper()
-	b, err := os.ReadFile(readmePath)
+	return markdownTables(t, readmePath)
+}
+
+// markdownTables returns the rows of the tables under each heading of a
+// Markdown file (keyed by the heading's text without the #s), each row as
+// its trimmed cells, header and separator rows left out.
+func markdownTables(t *testing.T, path string) map[string][][]string {
+	t.Helper()
+	b, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -36,8 +42,8 @@ func readmeTables(t *testing.T) map[string][][]string {
 	header := false
 	for line := range strings.Lines(string(b)) {
 		line = strings.TrimRight(line, "\n")
-		if strings.HasPrefix(line, "## ") {
-			section = strings.TrimPrefix(line, "## ")
+		if strings.HasPrefix(line, "#") {
+			section = strings.TrimSpace(strings.TrimLeft(line, "#"))
 			continue
 		}
 		if !strings.HasPrefix(line, "|") {
@@ -234,40 +240,51 @@ func weaveCodes(t *testing.T) map[int]string {
 	return codes
 }
 
-// TestREADMEErrorCodes checks the README's table of Weave error codes
-// against the codes the protocol handler defines: every code it can send
-// is listed with when it is sent, and every code listed as never sent is
-// one it does not define.
+// TestREADMEErrorCodes checks the tables of Weave error codes in the
+// README and in docs/protocol.md against the codes the protocol handler
+// defines: every code it can send is listed with when it is sent, and
+// every code listed as never sent is one it does not define.
 func TestREADMEErrorCodes(t *testing.T) {
-	rows := readmeTables(t)["Errors clients see"]
-	if len(rows) == 0 {
-		t.Fatal(`README has no "Errors clients see" table`)
-	}
 	defined := weaveCodes(t)
+	for _, doc := range []struct{ path, section string }{
+		{readmePath, "Errors clients see"},
+		{"../docs/protocol.md", "7.1 Weave error codes"},
+	} {
+		rows := markdownTables(t, doc.path)[doc.section]
+		if len(rows) == 0 {
+			t.Errorf("%s has no %q table", doc.path, doc.section)
+			continue
+		}
+		checkErrorTable(t, doc.path, rows, defined)
+	}
+}
+
+func checkErrorTable(t *testing.T, doc string, rows [][]string, defined map[int]string) {
+	t.Helper()
 	listed := map[int]bool{}
 	for _, r := range rows {
 		code, err := strconv.Atoi(r[0])
 		if err != nil || len(r) < 3 {
-			t.Errorf("README error table row %q: want | code | meaning | when |", r)
+			t.Errorf("%s: error table row %q: want | code | meaning | when |", doc, r)
 			continue
 		}
 		listed[code] = true
 		never := strings.HasPrefix(r[2], "never")
 		switch _, ok := defined[code]; {
 		case ok && never:
-			t.Errorf("README says code %d is never sent, but httpapi defines %s", code, defined[code])
+			t.Errorf("%s says code %d is never sent, but httpapi defines %s", doc, code, defined[code])
 		case !ok && !never:
-			t.Errorf("README says when code %d is sent, but httpapi defines no such code", code)
+			t.Errorf("%s says when code %d is sent, but httpapi defines no such code", doc, code)
 		}
 	}
 	for code, name := range defined {
 		if !listed[code] {
-			t.Errorf("code %d (%s) is missing from the README's error table", code, name)
+			t.Errorf("code %d (%s) is missing from the error table of %s", code, name, doc)
 		}
 	}
 	for code := 1; code <= 17; code++ {
 		if !listed[code] {
-			t.Errorf("Weave code %d is missing from the README's error table", code)
+			t.Errorf("Weave code %d is missing from the error table of %s", code, doc)
 		}
 	}
 }
