@@ -105,7 +105,7 @@ func TestCaddyfileLocal(t *testing.T) {
 
 	// Registration is closed, as in production: the operator adds users.
 	const email, password, user = "alice@example.com", "correct horse battery", "7qrzrjz52vgwen6e7w2y7v6xknd46wxt"
-	add, addOut := syncserver(ctx, dir, "users", "add", "--password-stdin", "--bcrypt-cost", "4", email)
+	add, addOut := syncserver(ctx, dir, "users", "add", "--db", "sqlite", "--password-stdin", "--bcrypt-cost", "4", email)
 	add.Stdin = strings.NewReader(password + "\n")
 	if err := add.Run(); err != nil {
 		t.Fatalf("syncserver users add next to the running server: %v\n%s", err, addOut)
