@@ -292,7 +292,7 @@ func parsePost(r *response) (*postResult, int64, int64, *failure) {
 }
 
 // sameTimestampText checks that a write's body timestamp is the very
-// string of X-Weave-Timestamp (PROTOCOL.md §3.1). A legacy answer
+// string of X-Weave-Timestamp (docs/protocol.md §3.1). A legacy answer
 // without one (FSyncMS's POST) has nothing to compare.
 func sameTimestampText(r *response, body []byte) *failure {
 	if body == nil && r.quirks&(1<<quirkPostNoModified) != 0 {

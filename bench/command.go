@@ -36,7 +36,7 @@ refused unless --allow-remote. --local starts servers in-process instead,
 seeded directly: sqlite, mysql (on a fresh bch_* database), legacy (an
 FSyncMS stand-in on a fresh bch_* database) and shim (Caddy with the
 firefox_sync shim proxying every user to its own stand-in). Legacy targets
-(those two, or --legacy-targets) may show the quirks LEGACY.md documents;
+(those two, or --legacy-targets) may show the quirks docs/legacy.md documents;
 they are counted as information, not errors.
 
 The workload, the checks and the report are described in bench/README.md.

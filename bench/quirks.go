@@ -3,7 +3,7 @@ package bench
 import "math/bits"
 
 // quirk is a documented deviation of the legacy PHP servers from the
-// protocol (LEGACY.md §1.4 and §4). On a target declared legacy (a legacy
+// protocol (docs/legacy.md §1.4 and §4). On a target declared legacy (a legacy
 // server, or the shim that passes its answers through untouched) a quirk
 // is counted as information, since clients have lived with it for years;
 // the same answer from a native target is wrong and counts as an error.
@@ -23,7 +23,7 @@ const (
 	// return something.
 	quirkNoRecordsHeader
 	// quirkRepeatedTimestamp: FSyncMS stamps a write with the clock's
-	// 10 ms tick, round(microtime(true), 2) (LEGACY.md §1.2), never moving
+	// 10 ms tick, round(microtime(true), 2) (docs/legacy.md §1.2), never moving
 	// past the user's previous write as the protocol's servers do, so two
 	// writes within one tick share a timestamp. A timestamp going back
 	// stays an error.
@@ -64,7 +64,7 @@ func (r *response) tolerate(q quirk) bool {
 }
 
 // twoDecimals reports whether a timestamp's text has exactly two decimals,
-// as the protocol formats them (PROTOCOL.md §3.1: "%d.%02d").
+// as the protocol formats them (docs/protocol.md §3.1: "%d.%02d").
 func twoDecimals(s string) bool {
 	n := len(s)
 	if n < 4 || s[n-3] != '.' {

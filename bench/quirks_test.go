@@ -10,7 +10,7 @@ import (
 )
 
 // legacyAnswers rewrites a native server's answers the way FSyncMS writes
-// them (LEGACY.md §1.4, §4): POST answers without "modified" and with
+// them (docs/legacy.md §1.4, §4): POST answers without "modified" and with
 // "failed":[], info/collections without X-Weave-Records and with its
 // timestamp's trailing zeros dropped.
 func legacyAnswers(t *testing.T) func(endpoint, *capture) {

@@ -10,7 +10,7 @@ import (
 )
 
 // Limits the generated records keep within, so a correct server accepts
-// every record (PROTOCOL.md §9): a payload below 256 KiB and a batch below
+// every record (docs/protocol.md §9): a payload below 256 KiB and a batch below
 // 1 MiB of payload.
 const (
 	maxPayloadBytes = 262_144 - 1

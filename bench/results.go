@@ -80,7 +80,7 @@ type StepResult struct {
 	ErrorsByKind    map[string]int64 `json:"errors_by_kind"`
 	// ErrorExamples holds a few messages per error kind, for diagnosis.
 	ErrorExamples map[string][]string `json:"error_examples,omitempty"`
-	// LegacyQuirks counts, per documented legacy quirk (LEGACY.md §4),
+	// LegacyQuirks counts, per documented legacy quirk (docs/legacy.md §4),
 	// the answers of a target declared legacy that showed it. They are
 	// information, not errors; a native target's such answers are errors.
 	LegacyQuirks map[string]int64 `json:"legacy_quirks,omitempty"`

@@ -21,7 +21,7 @@ type Target struct {
 	// where the operator pointed it.
 	URL *url.URL
 	// Legacy declares a legacy PHP server, or the shim in front of one:
-	// the answers' documented legacy quirks (LEGACY.md §4) are counted as
+	// the answers' documented legacy quirks (docs/legacy.md §4) are counted as
 	// information instead of errors.
 	Legacy bool
 }

@@ -170,7 +170,7 @@ func TestSeedLayoutAndData(t *testing.T) {
 }
 
 func TestUsernameAndTargets(t *testing.T) {
-	// PROTOCOL.md §2.3's example.
+	// docs/protocol.md §2.3's example.
 	if got := usernameFromEmail("Alice@Example.com"); got != "7qrzrjz52vgwen6e7w2y7v6xknd46wxt" {
 		t.Errorf("username %q", got)
 	}

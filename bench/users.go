@@ -41,7 +41,7 @@ func newIdentity(prefix, role string, i int) identity {
 }
 
 // usernameFromEmail is the Sync 1.1 username of an ASCII e-mail address:
-// lowercase(base32(sha1(lowercase(email)))), 32 characters (PROTOCOL.md
+// lowercase(base32(sha1(lowercase(email)))), 32 characters (docs/protocol.md
 // §2.3). Bench addresses are ASCII, so the IDNA step does not apply.
 func usernameFromEmail(email string) string {
 	sum := sha1.Sum([]byte(strings.ToLower(email)))

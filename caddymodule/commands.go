@@ -145,7 +145,7 @@ func readPassword(cmd *cobra.Command) (string, error) {
 	return string(first), nil
 }
 
-// checkPassword applies the registration rules (PROTOCOL.md §8.3 rule 6),
+// checkPassword applies the registration rules (docs/protocol.md §8.3 rule 6),
 // so an operator cannot set a password a client could not have chosen.
 func checkPassword(username, password string) error {
 	switch {

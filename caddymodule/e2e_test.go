@@ -48,7 +48,7 @@ func emptyCaddyfile() string {
 	return globalOptions()
 }
 
-// syncUsername is PROTOCOL.md §2.3, computed here independently of the
+// syncUsername is docs/protocol.md §2.3, computed here independently of the
 // server: lower-case base32 of the SHA-1 of the lower-cased address.
 func syncUsername(email string) string {
 	sum := sha1.Sum([]byte(strings.ToLower(email)))
@@ -227,7 +227,7 @@ func TestSQLiteThroughCaddy(t *testing.T) {
 	const email = "alice@example.com"
 	c := newSyncClient(t, email, "correct horse battery")
 	if c.user != "7qrzrjz52vgwen6e7w2y7v6xknd46wxt" {
-		t.Fatalf("test's username derivation is off: %s (PROTOCOL.md §2.3 example)", c.user)
+		t.Fatalf("test's username derivation is off: %s (docs/protocol.md §2.3 example)", c.user)
 	}
 	c.register(email)
 	c.firstSync(publicURL)

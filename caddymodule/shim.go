@@ -18,7 +18,7 @@ import (
 	"github.com/syncserver/syncserver/syncstore/httpapi"
 )
 
-// Response headers the shim writes itself (PROTOCOL.md §4.1).
+// Response headers the shim writes itself (docs/protocol.md §4.1).
 const (
 	headerTimestamp  = "X-Weave-Timestamp"
 	headerRetryAfter = "Retry-After"
@@ -78,7 +78,7 @@ type target struct {
 // decide routes a request by its method and path (escaped or not). Paths
 // that name no user go to the default backend; a user segment that is not
 // a valid username goes to the native handler, which answers 404
-// (PROTOCOL.md §2.2), so it is never forwarded.
+// (docs/protocol.md §2.2), so it is never forwarded.
 //
 // Reads (GET, HEAD) take the route from the cache. Every other method can
 // write, so it reads the route table (one primary-key read) and refreshes
@@ -154,7 +154,7 @@ func (s *shim) serve(w *statusWriter, r *http.Request, endpoint string, next cad
 	switch {
 	case endpoint == "user.node" && t.state != syncstore.RouteNative:
 		// Clients must keep talking to this server, not to the node
-		// (LEGACY.md §1.4); the native handler answers native users.
+		// (docs/legacy.md §1.4); the native handler answers native users.
 		s.serveNodeURL(w, r)
 		s.metrics.observeBackend(string(t.state), t.nodeLabel(), w.statusCode(), time.Since(start))
 	case endpoint == "user.create" && t.row == nil:
@@ -218,7 +218,7 @@ func (s *shim) proxy(w *statusWriter, r *http.Request, t target, next caddyhttp.
 }
 
 // serveMigrating answers a user whose data is being moved: 503 with
-// Retry-After and X-Weave-Backoff (PROTOCOL.md §7.3), so the client backs
+// Retry-After and X-Weave-Backoff (docs/protocol.md §7.3), so the client backs
 // off and finds the user on the new backend when it retries.
 func (s *shim) serveMigrating(w http.ResponseWriter) {
 	s.unavailable(w, "account migration in progress")
@@ -239,7 +239,7 @@ func (s *shim) unavailable(w http.ResponseWriter, what string) {
 }
 
 // serveNodeURL answers GET /user/1.0/<u>/node/weave with this server's
-// own URL, as the native handler does (PROTOCOL.md §8.5), for users who
+// own URL, as the native handler does (docs/protocol.md §8.5), for users who
 // are not native: the legacy servers would name themselves.
 func (s *shim) serveNodeURL(w http.ResponseWriter, r *http.Request) {
 	h := w.Header()

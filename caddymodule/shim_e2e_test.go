@@ -196,7 +196,7 @@ func TestShimLegacySession(t *testing.T) {
 		c.expect(c.do("GET", "/user/1.0/"+c.user+"/node/weave", "", true), 200, e.publicURL)
 	})
 	e.proxied(c, "GET", "/user/1.0/"+c.user, "", false)
-	// FSyncMS's own answer for no collections is [] (LEGACY.md §4.4).
+	// FSyncMS's own answer for no collections is [] (docs/legacy.md §4.4).
 	if r := e.proxied(c, "GET", st+"/info/collections", "", true); r.body != "[]" {
 		t.Errorf("info/collections = %q, want FSyncMS's []", r.body)
 	}

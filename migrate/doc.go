@@ -1,6 +1,6 @@
 // Package migrate moves Firefox Sync users between a legacy PHP Sync
 // database (FSyncMS, FSyncMS with a table prefix, Mozilla's PHP 1.0 server,
-// see shared/spec/LEGACY.md) and the native store, one user at a time,
+// see docs/legacy.md) and the native store, one user at a time,
 // while the shim keeps serving everyone else.
 //
 // The legacy side is read and written here directly with SQL (LegacyDB).

@@ -12,7 +12,7 @@ import (
 	"github.com/syncserver/syncserver/syncstore"
 )
 
-// fsyncms reads and writes FSyncMS's tables (LEGACY.md §1): wbo and users
+// fsyncms reads and writes FSyncMS's tables (docs/legacy.md §1): wbo and users
 // keyed by the username as first typed, collection names as strings,
 // modified as DOUBLE seconds, predecessorid as INT.
 type fsyncms struct {
@@ -193,7 +193,7 @@ func (f *fsyncms) replaceUser(ctx context.Context, tx *sql.Tx, u *LegacyUser, ea
 
 // fsyncmsPredecessor converts a predecessorid for FSyncMS's INT column;
 // anything that would not read back as the same string is refused (the
-// PHP server itself would have dropped such a record, LEGACY.md §1.2).
+// PHP server itself would have dropped such a record, docs/legacy.md §1.2).
 func fsyncmsPredecessor(p *string) (any, error) {
 	if p == nil {
 		return nil, nil

@@ -8,7 +8,7 @@ import (
 	"github.com/syncserver/syncserver/syncstore"
 )
 
-// mozilla reads and writes Mozilla's PHP 1.0 tables (LEGACY.md §2):
+// mozilla reads and writes Mozilla's PHP 1.0 tables (docs/legacy.md §2):
 // integer user ids, integer collection ids (a fixed map for 1–10, the
 // per-user collections table from 101), centisecond modified, optional
 // wbo<N> sharding by users.id % N.

@@ -194,7 +194,7 @@ func (m *Migrator) verifyLegacy(ctx context.Context, lu *LegacyUser, want *Summa
 }
 
 // legacyVerifiable reports whether the legacy server of variant v can
-// check a password against hash (LEGACY.md §1.3, §2.1).
+// check a password against hash (docs/legacy.md §1.3, §2.1).
 func legacyVerifiable(v Variant, hash string) bool {
 	if isMD5Hex(hash) {
 		return true

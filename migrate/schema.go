@@ -10,7 +10,7 @@ import (
 	"strings"
 )
 
-// Variant is a legacy schema family (LEGACY.md).
+// Variant is a legacy schema family (docs/legacy.md).
 type Variant string
 
 const (
@@ -49,7 +49,7 @@ type Schema struct {
 	// relies on.
 	UsernameCI bool
 	// PayloadCharset is the character set of the payload column; latin1
-	// columns of old installs hold UTF-8 bytes (LEGACY.md §5).
+	// columns of old installs hold UTF-8 bytes (docs/legacy.md §5).
 	PayloadCharset string
 	// PayloadMax is the payload column's capacity in bytes (65,535 for
 	// FSyncMS's TEXT).

@@ -57,7 +57,7 @@ func TestOpenLegacyErrors(t *testing.T) {
 }
 
 // TestLegacyLatin1 reads an old install whose tables are latin1 but hold
-// the UTF-8 bytes PHP sent over a latin1 connection (LEGACY.md §5): the
+// the UTF-8 bytes PHP sent over a latin1 connection (docs/legacy.md §5): the
 // bytes come back unchanged, not double-encoded, and write back exactly.
 func TestLegacyLatin1(t *testing.T) {
 	ctx := testContext(t)

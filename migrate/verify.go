@@ -130,7 +130,7 @@ func (s *Summary) CompareTimestamps(ts map[string]syncstore.Timestamp) []string 
 }
 
 // criticalRecords are compared byte for byte: a client that sees a
-// different meta/global or crypto/keys wipes its data (PROTOCOL.md §11).
+// different meta/global or crypto/keys wipes its data (docs/protocol.md §11).
 var criticalRecords = [][2]string{{"meta", "global"}, {"crypto", "keys"}}
 
 func isCritical(collection, id string) bool {

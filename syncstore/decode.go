@@ -9,7 +9,7 @@ import (
 	"unicode/utf8"
 )
 
-// Limits on a single record (PROTOCOL.md §5.1, §9).
+// Limits on a single record (docs/protocol.md §5.1, §9).
 const (
 	MaxSortIndex       = 999_999_999
 	MaxTTL             = 31_536_000
@@ -19,7 +19,7 @@ const (
 )
 
 // Reasons a record is refused; the strings are the Reference server's, which
-// a batch POST reports in "failed" (PROTOCOL.md §5.2).
+// a batch POST reports in "failed" (docs/protocol.md §5.2).
 const (
 	ReasonInvalidWBO       = "invalid wbo"
 	ReasonInvalidID        = "invalid id"
@@ -43,7 +43,7 @@ type DecodeError struct {
 func (e *DecodeError) Error() string { return e.Reason }
 
 // DecodeWBO parses one record from its JSON text and validates it with the
-// Reference server's rules (PROTOCOL.md §5): the value must be an object
+// Reference server's rules (docs/protocol.md §5): the value must be an object
 // whose fields are all scalars or null; null means absent; unknown fields
 // are dropped; numbers are accepted as ids; "modified" is ignored because
 // the server assigns it. maxPayload is the largest payload in bytes.

@@ -71,7 +71,7 @@ func FuzzParseTimestamp(f *testing.F) {
 	})
 }
 
-// nameRE and idRE restate PROTOCOL.md §2.2 independently of names.go.
+// nameRE and idRE restate docs/protocol.md §2.2 independently of names.go.
 var (
 	nameRE = regexp.MustCompile(`^[A-Za-z0-9._-]{1,32}$`)
 	idRE   = regexp.MustCompile(`^[\x20-\x2b\x2d\x2e\x30-\x7e]{1,64}$`)

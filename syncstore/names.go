@@ -2,7 +2,7 @@ package syncstore
 
 import "strings"
 
-// Limits on names and ids (PROTOCOL.md §2.2, §9).
+// Limits on names and ids (docs/protocol.md §2.2, §9).
 const (
 	MaxUsernameLen   = 32
 	MaxCollectionLen = 32
@@ -52,14 +52,14 @@ func ValidID(s string) bool {
 }
 
 // NormalizeUsername is the form usernames are stored and compared in: the
-// protocol compares them case-insensitively (PROTOCOL.md §2.4), legacy
+// protocol compares them case-insensitively (docs/protocol.md §2.4), legacy
 // databases hold them as first typed.
 func NormalizeUsername(s string) string {
 	return strings.ToLower(s)
 }
 
 // StandardCollections are the collection names with fixed ids, shared with
-// Mozilla's PHP and Python servers (PROTOCOL.md §10.1). Other names get ids
+// Mozilla's PHP and Python servers (docs/protocol.md §10.1). Other names get ids
 // from FirstCustomCollectionID upwards.
 var standardCollections = [...]string{
 	1: "clients", 2: "crypto", 3: "forms", 4: "history", 5: "keys",

@@ -24,7 +24,7 @@ var ErrPasswordTooLong = errors.New("password longer than 72 bytes")
 // maxBcryptPassword is the number of password bytes bcrypt uses.
 const maxBcryptPassword = 72
 
-// Legacy salted-hash formats (PROTOCOL.md §10.3): "{TAG}" followed by
+// Legacy salted-hash formats (docs/protocol.md §10.3): "{TAG}" followed by
 // base64(digest ‖ salt) where the salt is the last 8 bytes.
 const legacySaltLen = 8
 

@@ -1,6 +1,6 @@
 package syncstore
 
-// Sort is the order of a collection listing (PROTOCOL.md §6.5).
+// Sort is the order of a collection listing (docs/protocol.md §6.5).
 type Sort int
 
 const (

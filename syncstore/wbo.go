@@ -7,7 +7,7 @@ import (
 
 // WBO is a Weave Basic Object. Optional fields are pointers because the
 // protocol distinguishes "absent" from a zero value: a PUT merges only the
-// fields it carries (PROTOCOL.md §6.7).
+// fields it carries (docs/protocol.md §6.7).
 type WBO struct {
 	ID            string
 	Modified      Timestamp // set by the store; ignored on input
@@ -20,7 +20,7 @@ type WBO struct {
 	TTL *int64
 }
 
-// PayloadSize is the stored size of the payload in bytes (PROTOCOL.md §5.3).
+// PayloadSize is the stored size of the payload in bytes (docs/protocol.md §5.3).
 func (w *WBO) PayloadSize() int64 {
 	if w.Payload == nil {
 		return 0

@@ -1,5 +1,5 @@
 // Package legacytest builds legacy PHP Sync databases in a real MariaDB
-// for tests: the schemas exactly as LEGACY.md gives their DDL (FSyncMS,
+// for tests: the schemas exactly as docs/legacy.md gives their DDL (FSyncMS,
 // FSyncMS with a table prefix, Mozilla PHP 1.0 with optional wbo<N>
 // sharding) and realistic users and records stored the way the PHP
 // servers store them.

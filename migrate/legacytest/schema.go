@@ -34,7 +34,7 @@ func (l Layout) String() string {
 	return s
 }
 
-// fsyncmsDDL is FSyncMS's setup.php (LEGACY.md §1.1), with the table
+// fsyncmsDDL is FSyncMS's setup.php (docs/legacy.md §1.1), with the table
 // names of the forks that add a prefix.
 const fsyncmsDDL = `create table {wbo} ( username varchar(100), id varchar(65), collection varchar(100),
                  parentid  varchar(65), predecessorid int, modified real, sortindex int,
@@ -44,7 +44,7 @@ create index parentindex on {wbo} (username, parentid);
 create index predecessorindex on {wbo} (username, predecessorid);
 create index modifiedindex on {wbo} (username, collection, modified)`
 
-// mozillaDDL is Mozilla PHP 1.0's schema (LEGACY.md §2.1).
+// mozillaDDL is Mozilla PHP 1.0's schema (docs/legacy.md §2.1).
 const mozillaCollectionsDDL = "CREATE TABLE `collections` (\n" +
 	"  `userid` int(11) NOT NULL,\n" +
 	"  `collectionid` smallint(6) NOT NULL,\n" +
@@ -123,7 +123,7 @@ func (l Layout) WboTable(uid int64) string {
 // UsersTable is the users table's name.
 func (l Layout) UsersTable() string { return l.prefix() + "users" }
 
-// CreateSchema creates the layout's tables from the DDL in LEGACY.md.
+// CreateSchema creates the layout's tables from the DDL in docs/legacy.md.
 func CreateSchema(ctx context.Context, db *sql.DB, l Layout) error {
 	var script string
 	switch l.Variant {

@@ -47,7 +47,7 @@ type server struct {
 
 var prefixRE = regexp.MustCompile(`^[A-Za-z0-9_]*$`)
 
-// NewServer serves FSyncMS (LEGACY.md §1) from db, whose tables are
+// NewServer serves FSyncMS (docs/legacy.md §1) from db, whose tables are
 // those CreateSchema makes for Layout{Variant: FSyncMS, Prefix:
 // opts.Prefix}. It panics on a prefix that is not a plain identifier or a
 // bcrypt cost bcrypt refuses, as those are mistakes in the calling test.

@@ -157,7 +157,7 @@ func TestSession(t *testing.T) {
 	checkHeaders(c.expect("DELETE", "/1.1/alice.smith/storage/bookmarks/rec000", "", 200, "1795773378.5"), "1795773378.5")
 	c.expect("DELETE", "/1.1/alice.smith/storage/bookmarks?ids=rec001,rec002", "", 200, "1795773378.5")
 	c.expect("GET", "/1.1/alice.smith/info/collection_counts", "", 200, `{"bookmarks":97,"meta":1}`)
-	// Deleting bumps nothing (LEGACY.md §4.2).
+	// Deleting bumps nothing (docs/legacy.md §4.2).
 	c.expect("GET", "/1.1/alice.smith/info/collections", "", 200, `{"bookmarks":1795773377.25,"meta":1795773376}`)
 	c.expect("DELETE", "/1.1/alice.smith/storage", "", 412, "4")
 	c.expect("DELETE", "/1.1/alice.smith/storage", "", 200, "1795773378.5", "X-Confirm-Delete", "1")

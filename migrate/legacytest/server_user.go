@@ -133,7 +133,7 @@ func (s *server) register(c *call) error {
 //
 // balu-'s 2016 user.php calls change_password($username, $new_pwd) on a
 // method that by then took only the hash, so it stored the user name as
-// the hash; LEGACY.md describes the intended behaviour, which is what
+// the hash; docs/legacy.md describes the intended behaviour, which is what
 // the stand-in does: the body becomes the password.
 func (s *server) changePassword(c *call) error {
 	body, err := io.ReadAll(http.MaxBytesReader(c.w, c.r.Body, maxBody))

@@ -5,7 +5,7 @@ import (
 	"strings"
 )
 
-// format is an output format of collection listings (PROTOCOL.md §6.5).
+// format is an output format of collection listings (docs/protocol.md §6.5).
 type format uint8
 
 // Formats in increasing order of preference when the client accepts

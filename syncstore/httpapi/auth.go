@@ -14,7 +14,7 @@ import (
 )
 
 // authenticate checks the request's Basic credentials against the URL's
-// user (PROTOCOL.md §2.4). On failure it has answered the request (401,
+// user (docs/protocol.md §2.4). On failure it has answered the request (401,
 // 503 when the store failed or the client address is throttled) and
 // returns nil.
 func (h *Handler) authenticate(w http.ResponseWriter, r *http.Request, rt *route) *syncstore.User {

@@ -18,7 +18,7 @@ import (
 // cannot hold registrations open.
 const captchaTimeout = 10 * time.Second
 
-// captcha verifies reCAPTCHA answers on registration (PROTOCOL.md §8.3
+// captcha verifies reCAPTCHA answers on registration (docs/protocol.md §8.3
 // rule 7) and renders the widget page Firefox's setup wizard embeds
 // (§8.11).
 type captcha struct {

@@ -9,7 +9,7 @@ import (
 	"github.com/syncserver/syncserver/syncstore"
 )
 
-// getCollection answers GET storage/<collection> (PROTOCOL.md §6.5): ids
+// getCollection answers GET storage/<collection> (docs/protocol.md §6.5): ids
 // or full records in the format the Accept header picks. Unknown and empty
 // collections give an empty list.
 func (h *Handler) getCollection(w http.ResponseWriter, r *http.Request, rt *route, u *syncstore.User) {
@@ -71,7 +71,7 @@ func appendListing(dst []byte, recs []syncstore.WBO, full bool, f format) []byte
 	return dst
 }
 
-// deleteCollection answers DELETE storage/<collection> (PROTOCOL.md
+// deleteCollection answers DELETE storage/<collection> (docs/protocol.md
 // §6.9): the records the parameters select, all of them without any.
 func (h *Handler) deleteCollection(w http.ResponseWriter, r *http.Request, rt *route, u *syncstore.User) {
 	l, err := parseListing(r.URL.RawQuery)
@@ -92,7 +92,7 @@ func (h *Handler) deleteCollection(w http.ResponseWriter, r *http.Request, rt *r
 	sendTimestamp(w, ts)
 }
 
-// deleteStorage answers DELETE storage (PROTOCOL.md §6.11), which wipes
+// deleteStorage answers DELETE storage (docs/protocol.md §6.11), which wipes
 // every record of the user but only with X-Confirm-Delete present.
 func (h *Handler) deleteStorage(w http.ResponseWriter, r *http.Request, rt *route, u *syncstore.User) {
 	if _, ok := r.Header["X-Confirm-Delete"]; !ok {

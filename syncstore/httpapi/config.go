@@ -49,7 +49,7 @@ const (
 	// DefaultMaxRequestBytes fits the largest upload an old Firefox can
 	// send: it caps a POST at 100 records but not at a byte count, so 100
 	// records of up to 256 KiB, plus JSON escaping. Such a batch must be
-	// answered record by record ("retry bytes" past 1 MiB, PROTOCOL.md
+	// answered record by record ("retry bytes" past 1 MiB, docs/protocol.md
 	// §6.8) so the client re-queues the rest; refusing it whole would make
 	// it fail the same upload on every sync. Bodies are only read after
 	// authentication.

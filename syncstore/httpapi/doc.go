@@ -4,7 +4,7 @@
 // /__heartbeat__, on top of a syncstore.Store. It imports neither Caddy
 // nor a SQL driver; the Caddy module wraps a Handler.
 //
-// Behaviour follows PROTOCOL.md (its Decision lines and the §11
+// Behaviour follows docs/protocol.md (its Decision lines and the §11
 // checklist). Where the specification leaves the answer to us:
 //
 //   - Unknown paths answer 404 "not found" (text/plain), known paths with

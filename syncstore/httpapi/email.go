@@ -9,7 +9,7 @@ import (
 // maxEmailLen is the longest address the users table holds.
 const maxEmailLen = 255
 
-// validEmail is the Reference's notion of a plausible address (PROTOCOL.md
+// validEmail is the Reference's notion of a plausible address (docs/protocol.md
 // §8.3): a conventional local part (dot-separated atoms, or one quoted
 // string), "@", and a domain that is a dotted quad or two or more labels
 // ending in an alphabetic (or IDNA) top-level domain. Internationalised

@@ -23,7 +23,7 @@ func (h *Handler) storeFailed(w http.ResponseWriter, r *http.Request, rt *route,
 }
 
 // unavailable logs err and answers 503 with the back-off headers and a
-// JSON string body "server issue: <what>" (PROTOCOL.md §7.3).
+// JSON string body "server issue: <what>" (docs/protocol.md §7.3).
 func (h *Handler) unavailable(w http.ResponseWriter, r *http.Request, rt *route, what string, err error) {
 	level := zap.ErrorLevel
 	if r.Context().Err() != nil {

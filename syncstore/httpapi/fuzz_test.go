@@ -159,7 +159,7 @@ func FuzzParseRoute(f *testing.F) {
 				t.Fatalf("%q: route user %q but PathUser says %q, %v", path, rt.user, u, ok)
 			}
 		}
-		// One trailing slash is ignored (PROTOCOL.md §2.1).
+		// One trailing slash is ignored (docs/protocol.md §2.1).
 		if !strings.HasSuffix(path, "/") {
 			if slash := parseRoute(path + "/"); slash != rt {
 				t.Fatalf("%q: with a trailing slash routes to %+v, without to %+v", path, slash, rt)

@@ -89,7 +89,7 @@ func New(cfg Config) (*Handler, error) {
 // ServeHTTP answers every request itself: unknown paths get 404, known
 // paths with other methods 405.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	// Every response carries the server time, errors included (PROTOCOL.md
+	// Every response carries the server time, errors included (docs/protocol.md
 	// §4.1 decision); writes replace it with their commit timestamp.
 	now := syncstore.TimestampFromTime(h.clock())
 	w.Header().Set(headerTimestamp, now.String())

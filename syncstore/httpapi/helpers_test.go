@@ -232,7 +232,7 @@ type resp struct {
 var timestampText = regexp.MustCompile(`^[0-9]+\.[0-9]{2}$`)
 
 // do sends a request through the handler. Every response must carry a
-// well-formed X-Weave-Timestamp (PROTOCOL.md §4.1 decision), which is
+// well-formed X-Weave-Timestamp (docs/protocol.md §4.1 decision), which is
 // checked here once for all tests.
 func (e *env) do(method, target, body string, opts ...reqOpt) *resp {
 	e.t.Helper()

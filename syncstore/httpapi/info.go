@@ -9,7 +9,7 @@ import (
 	"github.com/syncserver/syncserver/syncstore"
 )
 
-// serveInfo answers GET info/<what> (PROTOCOL.md §6.1–§6.4), always as
+// serveInfo answers GET info/<what> (docs/protocol.md §6.1–§6.4), always as
 // JSON whatever the Accept header says.
 func (h *Handler) serveInfo(w http.ResponseWriter, r *http.Request, rt *route, u *syncstore.User) {
 	buf := h.buffers.get()

@@ -42,7 +42,7 @@ func TestInfoReportsCollections(t *testing.T) {
 		c.get("info/quota").expect(http.StatusOK, `[2.07421875,5120]`)
 
 		// Expired records leave counts and usage but still date their
-		// collection (PROTOCOL.md §5.4).
+		// collection (docs/protocol.md §5.4).
 		e.clock.Advance(11 * time.Second)
 		c.get("info/collections").
 			expect(http.StatusOK, `{"bookmarks":1300000000.00,"forms":1300000002.50,"history":1300000001.50}`)

@@ -9,7 +9,7 @@ import (
 	"github.com/syncserver/syncserver/syncstore"
 )
 
-// getItem answers GET storage/<collection>/<id> (PROTOCOL.md §6.6): the
+// getItem answers GET storage/<collection>/<id> (docs/protocol.md §6.6): the
 // record as JSON, or 404 when it is missing or expired — clients read a
 // 404 on meta/global or crypto/keys as "fresh start".
 func (h *Handler) getItem(w http.ResponseWriter, r *http.Request, rt *route, u *syncstore.User) {
@@ -38,7 +38,7 @@ func sendRecordNotFound(w http.ResponseWriter) {
 	send(w, http.StatusNotFound, typeJSON, []byte(`"record not found"`))
 }
 
-// putItem answers PUT storage/<collection>/<id> (PROTOCOL.md §6.7): one
+// putItem answers PUT storage/<collection>/<id> (docs/protocol.md §6.7): one
 // record, merged into the stored one, answered with its timestamp.
 func (h *Handler) putItem(w http.ResponseWriter, r *http.Request, rt *route, u *syncstore.User) {
 	opt, err := writeOptions(r)
@@ -81,7 +81,7 @@ func (h *Handler) putItem(w http.ResponseWriter, r *http.Request, rt *route, u *
 // writeOne stores one record and answers with its modified time, in the
 // body and in X-Weave-Timestamp: the write's timestamp, or for a
 // metadata-only update of an existing record its unchanged modified
-// (PROTOCOL.md §6.7 decision).
+// (docs/protocol.md §6.7 decision).
 func (h *Handler) writeOne(w http.ResponseWriter, r *http.Request, rt *route, u *syncstore.User, rec *syncstore.WBO, opt syncstore.WriteOptions) {
 	opt.QuotaBytes = h.quota
 	res, err := h.store.PutRecords(r.Context(), u.ID, rt.collection, []syncstore.WBO{*rec}, opt)
@@ -94,7 +94,7 @@ func (h *Handler) writeOne(w http.ResponseWriter, r *http.Request, rt *route, u 
 	if len(res.RecordModified) == 1 {
 		modified = res.RecordModified[0]
 	}
-	// Header and body carry the same text on every write (PROTOCOL.md
+	// Header and body carry the same text on every write (docs/protocol.md
 	// §3.1): the modified of the record as it now stands.
 	setTimestamp(w, modified)
 	var text [24]byte
@@ -147,7 +147,7 @@ func decodeItem(body []byte, id string, maxPayload int) (*syncstore.WBO, bool) {
 	return rec, true
 }
 
-// deleteItem answers DELETE storage/<collection>/<id> (PROTOCOL.md
+// deleteItem answers DELETE storage/<collection>/<id> (docs/protocol.md
 // §6.10): 200 with the timestamp whether or not the record existed (an id
 // no record can have included).
 func (h *Handler) deleteItem(w http.ResponseWriter, r *http.Request, rt *route, u *syncstore.User) {

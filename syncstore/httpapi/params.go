@@ -13,7 +13,7 @@ import (
 )
 
 // headerIfUnmodifiedSince carries the client's last known collection
-// timestamp on writes (PROTOCOL.md §4.2).
+// timestamp on writes (docs/protocol.md §4.2).
 const headerIfUnmodifiedSince = "X-If-Unmodified-Since"
 
 // errBadParameter: a query parameter or header value that does not parse
@@ -27,7 +27,7 @@ type listing struct {
 	full bool
 }
 
-// parseListing reads the collection parameters of PROTOCOL.md §6.5 with
+// parseListing reads the collection parameters of docs/protocol.md §6.5 with
 // the Reference's rules: unknown parameters are ignored, sort values other
 // than oldest/newest/index are ignored, offset counts only with limit,
 // and any non-empty full means full records. Unlike the Reference, older

@@ -8,7 +8,7 @@ import (
 	"github.com/syncserver/syncserver/syncstore"
 )
 
-// postCollection answers POST (or PUT) storage/<collection> (PROTOCOL.md
+// postCollection answers POST (or PUT) storage/<collection> (docs/protocol.md
 // §6.8): a batch upload written in one transaction, with per-record
 // failures reported by id. A body that is a single object is one record,
 // answered like a PUT.
@@ -74,7 +74,7 @@ func (h *Handler) writeBatch(w http.ResponseWriter, r *http.Request, rt *route, 
 			id := derr.ID
 			if derr.Reason == syncstore.ReasonInvalidWBO {
 				// The Reference cannot read any field of such an element,
-				// so it keys the failure under "" (PROTOCOL.md §5.2).
+				// so it keys the failure under "" (docs/protocol.md §5.2).
 				id = ""
 			}
 			failed.set(id, derr.Reason)
@@ -132,7 +132,7 @@ func (h *Handler) writeBatch(w http.ResponseWriter, r *http.Request, rt *route, 
 
 // failures collects per-id failure reasons in first-seen order. As in the
 // Reference a later failure for the same id replaces the earlier one, and
-// each value is a one-element list (PROTOCOL.md §5.2).
+// each value is a one-element list (docs/protocol.md §5.2).
 type failures struct {
 	ids     []string
 	reasons []string

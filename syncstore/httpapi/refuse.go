@@ -17,7 +17,7 @@ const (
 
 // refuseWrite runs checks in order for a write that is not going to reach
 // the store (its body is bad, or nothing in it was accepted), so that the
-// answer is the one the Reference gives (PROTOCOL.md §6.7, §6.8): it
+// answer is the one the Reference gives (docs/protocol.md §6.7, §6.8): it
 // checks quota and X-If-Unmodified-Since before, or for a batch's quota
 // after, it looks at the records. Writes that do reach the store get the
 // same checks inside its transaction. refuseWrite reports whether it has

@@ -8,7 +8,7 @@ import (
 	"github.com/syncserver/syncserver/syncstore"
 )
 
-// Response headers of the protocol (PROTOCOL.md §4.1).
+// Response headers of the protocol (docs/protocol.md §4.1).
 const (
 	headerTimestamp      = "X-Weave-Timestamp"
 	headerRecords        = "X-Weave-Records"
@@ -26,7 +26,7 @@ const (
 	typeHTML     = "text/html; charset=utf-8"
 )
 
-// Weave error codes sent as bare JSON integers in 400 bodies (PROTOCOL.md
+// Weave error codes sent as bare JSON integers in 400 bodies (docs/protocol.md
 // §7.1); 4 is also the body of 412.
 const (
 	errIllegalMethod    = 1
@@ -84,7 +84,7 @@ func sendMethodNotAllowed(w http.ResponseWriter, rt *route) {
 }
 
 // sendUnauthorized answers 401, which Sync clients take as "ask node/weave
-// again, then report a login failure" (PROTOCOL.md §2.4, §11.25).
+// again, then report a login failure" (docs/protocol.md §2.4, §11.25).
 func sendUnauthorized(w http.ResponseWriter) {
 	w.Header().Set("WWW-Authenticate", `Basic realm="Sync"`)
 	sendText(w, http.StatusUnauthorized, "authentication failed")

@@ -1,6 +1,6 @@
 package httpapi_test
 
-// Tests pinning PROTOCOL.md statements that an audit found the handler
+// Tests pinning docs/protocol.md statements that an audit found the handler
 // did not follow; each names the section it checks.
 
 import (

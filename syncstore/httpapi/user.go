@@ -11,7 +11,7 @@ import (
 	"github.com/syncserver/syncserver/syncstore"
 )
 
-// Request headers of the User API (PROTOCOL.md §4.2).
+// Request headers of the User API (docs/protocol.md §4.2).
 const (
 	headerSecret        = "X-Weave-Secret"
 	headerPasswordReset = "X-Weave-Password-Reset"
@@ -22,7 +22,7 @@ const (
 const minPasswordBytes = 8
 
 // userExists answers GET /user/1.0/<u> with 1 (taken) or 0 (free) as
-// plain text; Firefox's wizard compares the body string (PROTOCOL.md §8.2).
+// plain text; Firefox's wizard compares the body string (docs/protocol.md §8.2).
 func (h *Handler) userExists(w http.ResponseWriter, r *http.Request, rt *route) {
 	_, err := h.store.LookupUser(r.Context(), syncstore.NormalizeUsername(rt.user))
 	switch {
@@ -35,7 +35,7 @@ func (h *Handler) userExists(w http.ResponseWriter, r *http.Request, rt *route) 
 	}
 }
 
-// createUser answers PUT /user/1.0/<u> (PROTOCOL.md §8.3), checking in the
+// createUser answers PUT /user/1.0/<u> (docs/protocol.md §8.3), checking in the
 // Reference's order after the registration mode: existing user (4), JSON
 // (6), e-mail (12), e-mail matching the username (15), allowlist (3),
 // password present (7) and strong (9), captcha (2). The answer is the
@@ -170,7 +170,7 @@ func (h *Handler) secretGiven(r *http.Request) bool {
 	return subtle.ConstantTimeCompare([]byte(given), []byte(h.secret)) == 1
 }
 
-// deleteUser answers DELETE /user/1.0/<u> (PROTOCOL.md §8.4 decision): the
+// deleteUser answers DELETE /user/1.0/<u> (docs/protocol.md §8.4 decision): the
 // account and all of its records go; the body is 0.
 func (h *Handler) deleteUser(w http.ResponseWriter, r *http.Request, rt *route) {
 	u := h.authenticate(w, r, rt)
@@ -185,7 +185,7 @@ func (h *Handler) deleteUser(w http.ResponseWriter, r *http.Request, rt *route) 
 	sendText(w, http.StatusOK, "0")
 }
 
-// userNode answers GET /user/1.0/<u>/node/weave (PROTOCOL.md §8.5): the
+// userNode answers GET /user/1.0/<u>/node/weave (docs/protocol.md §8.5): the
 // storage node URL for existing users, 404 for unknown ones (Firefox then
 // uses the registration server as the node).
 func (h *Handler) userNode(w http.ResponseWriter, r *http.Request, rt *route) {
@@ -214,7 +214,7 @@ func (h *Handler) userNode(w http.ResponseWriter, r *http.Request, rt *route) {
 	sendText(w, http.StatusOK, node)
 }
 
-// changePassword answers POST /user/1.0/<u>/password (PROTOCOL.md §8.6):
+// changePassword answers POST /user/1.0/<u>/password (docs/protocol.md §8.6):
 // the body is the new password as raw text; the caller proves the old one
 // with Basic auth. Reset codes are never issued here, so a request using
 // X-Weave-Password-Reset instead always fails with 10.
@@ -267,7 +267,7 @@ func (h *Handler) changePassword(w http.ResponseWriter, r *http.Request, rt *rou
 	}
 }
 
-// changeEmail answers POST /user/1.0/<u>/email (PROTOCOL.md §8.7): the
+// changeEmail answers POST /user/1.0/<u>/email (docs/protocol.md §8.7): the
 // body is the new address as plain text, echoed on success.
 func (h *Handler) changeEmail(w http.ResponseWriter, r *http.Request, rt *route) {
 	u := h.authenticate(w, r, rt)
@@ -301,7 +301,7 @@ func (h *Handler) changeEmail(w http.ResponseWriter, r *http.Request, rt *route)
 
 // requestPasswordReset answers GET /user/1.0/<u>/password_reset. This
 // server has no reset-code mailer, which the Reference answers with 503
-// (PROTOCOL.md §8.8 step 1). No back-off headers: the condition is
+// (docs/protocol.md §8.8 step 1). No back-off headers: the condition is
 // permanent, and Firefox would apply them to syncing too.
 func (h *Handler) requestPasswordReset(w http.ResponseWriter, _ *http.Request, _ *route) {
 	send(w, http.StatusServiceUnavailable, typeJSON,

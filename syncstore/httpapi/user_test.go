@@ -17,7 +17,7 @@ import (
 )
 
 // aliceHash is the username Firefox derives from alice@example.com
-// (PROTOCOL.md §2.3).
+// (docs/protocol.md §2.3).
 const aliceHash = "7qrzrjz52vgwen6e7w2y7v6xknd46wxt"
 
 func createBody(email, password string) string {

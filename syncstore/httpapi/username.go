@@ -9,7 +9,7 @@ import (
 )
 
 // UsernameFromEmail derives the Sync username of an account string
-// (PROTOCOL.md §2.3): a string made only of [A-Za-z0-9._-] is a legacy
+// (docs/protocol.md §2.3): a string made only of [A-Za-z0-9._-] is a legacy
 // plain username and is lower-cased; anything else (an e-mail address) is
 // lower-cased, its domain converted to IDNA ASCII as the Reference server
 // does, and hashed to lowercase(base32(sha1(…))), 32 characters. Example:

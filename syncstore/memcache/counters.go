@@ -75,7 +75,7 @@ const (
 )
 
 // flagLifetime outlives the longest TTL a client may set (one year,
-// PROTOCOL.md §9), so a flag is not dropped while a record it warns about
+// docs/protocol.md §9), so a flag is not dropped while a record it warns about
 // can still be alive.
 const flagLifetime = 366 * 24 * time.Hour
 

@@ -132,7 +132,7 @@ func chunks[T any](s []T, n int) func(yield func([]T) bool) {
 
 // shrinkCollection updates the aggregates of coll after n rows of bytes
 // payload bytes went: the row goes when the collection is empty, and the
-// timestamp falls back to the newest remaining row (PROTOCOL.md §3.3).
+// timestamp falls back to the newest remaining row (docs/protocol.md §3.3).
 func shrinkCollection(ctx context.Context, tx *sql.Tx, userID int64, coll collStats, n, bytes int64) error {
 	coll.count -= n
 	coll.bytes -= bytes

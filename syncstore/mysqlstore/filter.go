@@ -106,7 +106,7 @@ func clampIndex(f float64) int64 {
 }
 
 // order adds the ORDER BY of q. Without a sort, a limited query is ordered
-// by id so pages are stable (PROTOCOL.md §6.5 decision). Ties are broken
+// by id so pages are stable (docs/protocol.md §6.5 decision). Ties are broken
 // by id so results are deterministic; the modified orders then follow the
 // (user_id, collection_id, modified) index, which holds the id too.
 func (s *selector) order(q *syncstore.Query) {

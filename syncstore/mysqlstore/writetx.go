@@ -118,7 +118,7 @@ WHERE u.id = ? FOR UPDATE`, userID)
 
 // nextTimestamp is the request timestamp: the clock, but strictly after the
 // user's previous write even if the clock stepped back or two writes share
-// a 10 ms tick (PROTOCOL.md §3.2).
+// a 10 ms tick (docs/protocol.md §3.2).
 func nextTimestamp(now time.Time, last syncstore.Timestamp) syncstore.Timestamp {
 	ts := syncstore.TimestampFromTime(now)
 	if ts <= last {

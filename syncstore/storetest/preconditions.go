@@ -48,7 +48,7 @@ func testIfUnmodifiedSince(t *testing.T, e *env) {
 	}
 	e.wantMissing(t, u.ID, "bookmarks", "a")
 
-	// Expired rows still count for the check (PROTOCOL.md §5.4).
+	// Expired rows still count for the check (docs/protocol.md §5.4).
 	e.clock.Advance(time.Second)
 	t3 := e.put(t, u.ID, "tabs", syncstore.WBO{ID: "t", Payload: str("x"), TTL: num(0)}).Modified
 	_, err = e.store.PutRecords(e.ctx, u.ID, "tabs", []syncstore.WBO{rec("u", "y")}, syncstore.WriteOptions{IfUnmodifiedSince: tsPtr(t3 - 1)})

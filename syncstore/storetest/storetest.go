@@ -1,5 +1,5 @@
 // Package storetest is the conformance suite every syncstore.Store backend
-// runs. It pins the store-level semantics of PROTOCOL.md §3, §5 and §6 (and
+// runs. It pins the store-level semantics of docs/protocol.md §3, §5 and §6 (and
 // the Store interface's doc comments) once, so the SQLite and MySQL
 // backends cannot drift apart.
 //

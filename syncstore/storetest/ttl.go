@@ -27,7 +27,7 @@ func testTTLZero(t *testing.T, e *env) {
 	}
 	wantCounts(t, "counts", nonZero(e.counts(t, u.ID)), map[string]int64{"tabs": 1})
 	wantCounts(t, "usage", nonZero(e.usage(t, u.ID)), map[string]int64{"tabs": 5})
-	// Collection timestamps include expired rows (PROTOCOL.md §5.4).
+	// Collection timestamps include expired rows (docs/protocol.md §5.4).
 	if got, ok := e.stamps(t, u.ID)["forms"]; !ok || got != res.Modified {
 		t.Errorf("forms timestamp = %s (present %v), want %s: expired rows still count", got, ok, res.Modified)
 	}
