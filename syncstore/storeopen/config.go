@@ -122,12 +122,12 @@ func (c Config) Label() string {
 		if err != nil {
 			dir = c.Dir
 		}
-		return "SQLite " + filepath.Join(dir, sqlitestore.DBFile)
+		return "SQLite database " + filepath.Join(dir, sqlitestore.DBFile)
 	}
 	if cfg, err := mysql.ParseDSN(c.DSN); err == nil {
-		return "MySQL " + cfg.Addr + "/" + cfg.DBName
+		return "MySQL database " + cfg.DBName + " on " + cfg.Addr
 	}
-	return "MySQL"
+	return "MySQL database"
 }
 
 // Open opens the database c describes, applying pending schema

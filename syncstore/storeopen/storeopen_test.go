@@ -85,7 +85,7 @@ func TestOpenMissingSQLite(t *testing.T) {
 		t.Fatal(err)
 	}
 	s.Close()
-	if !strings.Contains(log.String(), "database: SQLite "+want) {
+	if !strings.Contains(log.String(), "database: SQLite database "+want) {
 		t.Errorf("log %q does not name the database used", log.String())
 	}
 	// Now it exists: opened without --create.
@@ -94,7 +94,7 @@ func TestOpenMissingSQLite(t *testing.T) {
 		t.Fatalf("reopening: %v", err)
 	}
 	s.Close()
-	if c.Label() != "SQLite "+want {
+	if c.Label() != "SQLite database "+want {
 		t.Errorf("Label = %q", c.Label())
 	}
 }
@@ -112,7 +112,7 @@ func TestOpenMySQLNeedsTables(t *testing.T) {
 		t.Fatal(err)
 	}
 	s.Close()
-	if !strings.Contains(log.String(), "database: MySQL 127.0.0.1:3306/") || strings.Contains(log.String(), "root@") {
+	if !strings.Contains(log.String(), "on 127.0.0.1:3306") || strings.Contains(log.String(), "root@") {
 		t.Errorf("log %q: want the MySQL address and no credentials", log.String())
 	}
 	s, err = Open(ctx, Config{Driver: DriverMySQL, DSN: dsn})
