@@ -119,7 +119,7 @@ var renames = []struct {
 	re *regexp.Regexp
 	to string
 }{
-	{regexp.MustCompile(`(['"$>`+"`"+`] ?)caddy\b`), "${1}" + binaryName},
+	{regexp.MustCompile(`(['"$>` + "`" + `] ?)caddy\b`), "${1}" + binaryName},
 	{regexp.MustCompile(`\bwhich caddy\b`), "which " + binaryName},
 }
 
