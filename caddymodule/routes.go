@@ -17,7 +17,6 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/syncserver/syncserver/migrate"
 	"github.com/syncserver/syncserver/syncstore"
 	"github.com/syncserver/syncserver/syncstore/storeopen"
 )
@@ -84,7 +83,7 @@ func routesStatusCommand() *cobra.Command {
 			return err
 		}
 		defer store.Close()
-		st, err := migrate.ReadStatus(commandContext(cmd), table, time.Now())
+		st, err := syncstore.ReadRouteStatus(commandContext(cmd), table, time.Now())
 		if err != nil {
 			return fmt.Errorf("reading the route table: %w", err)
 		}

@@ -184,7 +184,7 @@ func (o *options) status(cmd *cobra.Command) error {
 		return err
 	}
 	defer n.Close()
-	st, err := migrate.ReadStatus(ctx, n, time.Now())
+	st, err := syncstore.ReadRouteStatus(ctx, n, time.Now())
 	if err != nil {
 		return err
 	}
