@@ -105,9 +105,6 @@ func (c Config) Validate() error {
 		if c.MaxOpenConns < 0 || c.MaxIdleConns < 0 || c.ConnMaxLifetime < 0 {
 			return errors.New("max_open_conns, max_idle_conns and conn_max_lifetime must not be negative")
 		}
-		if _, err := mysql.ParseDSN(c.DSN); err != nil {
-			return fmt.Errorf("the mysql dsn does not parse: %w", err)
-		}
 	default:
 		return fmt.Errorf("unknown driver %q: want %s or %s", c.Driver, DriverSQLite, DriverMySQL)
 	}
@@ -185,11 +182,11 @@ func Open(ctx context.Context, c Config) (syncstore.Store, error) {
 func mysqlHasTables(ctx context.Context, dsn string) error {
 	cfg, err := mysql.ParseDSN(dsn)
 	if err != nil {
-		return fmt.Errorf("the mysql dsn does not parse: %w", err)
+		return fmt.Errorf("opening MySQL database: the DSN does not parse: %w", err)
 	}
 	label := "MySQL database " + cfg.DBName + " on " + cfg.Addr
 	if cfg.DBName == "" {
-		return fmt.Errorf("the mysql dsn names no database (…/dbname)")
+		return fmt.Errorf("opening MySQL database on %s: the DSN names no database (…/dbname)", cfg.Addr)
 	}
 	conn, err := mysql.NewConnector(cfg)
 	if err != nil {
