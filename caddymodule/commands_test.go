@@ -13,6 +13,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/syncserver/syncserver/syncstore"
+	"github.com/syncserver/syncserver/syncstore/mysqlstore"
 	"github.com/syncserver/syncserver/syncstore/sqlitestore"
 	"github.com/syncserver/syncserver/syncstore/storeopen"
 )
@@ -188,6 +189,18 @@ func TestUsersCommandsMySQL(t *testing.T) {
 	}
 	if !strings.Contains(stderr, "database: MySQL database shm_") {
 		t.Errorf("users list did not name the database on stderr: %q", stderr)
+	}
+	// users delete takes the route row with it on MySQL too.
+	if out, err := runCommand(t, setupUsersCommand, "", "delete", "--yes", "gina@example.com"); err != nil {
+		t.Fatalf("users delete on MySQL: %q, %v", out, err)
+	}
+	s, err := mysqlstore.Open(context.Background(), mysqlstore.Config{DSN: os.Getenv(storeopen.DSNEnv)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if r, err := s.GetRoute(context.Background(), syncUsername("gina@example.com")); !errors.Is(err, syncstore.ErrNoRoute) {
+		t.Errorf("route after users delete on MySQL: %+v, %v", r, err)
 	}
 }
 
