@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"reflect"
 	"regexp"
 	"runtime"
@@ -13,6 +14,7 @@ import (
 	"github.com/caddyserver/caddy/v2"
 	caddycmd "github.com/caddyserver/caddy/v2/cmd"
 	"github.com/spf13/cobra"
+	"github.com/spf13/cobra/doc"
 )
 
 // binaryName is what every help text and hint calls the program.
@@ -47,7 +49,33 @@ func newRootCommand() *cobra.Command {
 	for _, name := range names {
 		root.AddCommand(toCobra(registered[name]))
 	}
+	root.AddCommand(manpageCommand())
 	return root
+}
+
+// manpageCommand replaces Caddy's, which caddycmd.Main adds to its own
+// root only.
+func manpageCommand() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "manpage --directory <path>",
+		Short: "Generates the manual pages of syncserver's commands",
+		Long: `
+Generates a manual page per command into --directory (created if
+missing), in section 8 (system administration).`,
+		Args: cobra.NoArgs,
+	}
+	cmd.Flags().StringP("directory", "o", "", "Directory to write the pages to")
+	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
+		dir, _ := cmd.Flags().GetString("directory")
+		if strings.TrimSpace(dir) == "" {
+			return errors.New("--directory is required")
+		}
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return err
+		}
+		return doc.GenManTree(cmd.Root(), &doc.GenManHeader{Title: "SYNCSERVER", Section: "8"}, dir)
+	}
+	return cmd
 }
 
 // replacesBinary are Caddy's commands that download a stock Caddy build

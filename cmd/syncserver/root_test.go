@@ -103,3 +103,14 @@ func TestFormatWarningNamesSyncserver(t *testing.T) {
 		}
 	}
 }
+
+func TestManpage(t *testing.T) {
+	dir := t.TempDir()
+	if _, errOut, status := runRoot("manpage", "--directory", dir); status != 0 {
+		t.Fatalf("manpage: %d %s", status, errOut)
+	}
+	page, err := os.ReadFile(filepath.Join(dir, "syncserver-users.8"))
+	if err != nil || !bytes.Contains(page, []byte("syncserver users")) {
+		t.Errorf("syncserver-users.8: %v\n%s", err, page)
+	}
+}
