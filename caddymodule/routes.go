@@ -252,7 +252,11 @@ user from the native database and needs a native account.`,
 		defer store.Close()
 		ctx := commandContext(cmd)
 		if !force {
-			if err := checkRouteTarget(ctx, cmd, store, table, acct, node); err != nil {
+			configured, where, err := configuredNodes(cmd)
+			if err != nil {
+				return err
+			}
+			if err := checkRouteTarget(ctx, store, table, acct, node, configured, where); err != nil {
 				return err
 			}
 		}
@@ -326,8 +330,11 @@ func userExists(ctx context.Context, users userFinder, name string) (bool, error
 
 // checkRouteTarget refuses what is most likely a typo: a user with neither
 // a native account nor a route row, and a legacy node that no route row
-// and no legacy block of the --config file names.
-func checkRouteTarget(ctx context.Context, cmd *cobra.Command, users userFinder, table routeTable, acct syncstore.Account, node string) error {
+// names and that is not among configured (the nodes of the legacy blocks
+// the caller knows of; where is says where those came from, for the
+// message). Forced changes skip it. The admin API can apply the same
+// rule with its own legacy block's nodes.
+func checkRouteTarget(ctx context.Context, users userFinder, table routeTable, acct syncstore.Account, node string, configured []string, where string) error {
 	_, err := table.GetRoute(ctx, acct.Name)
 	hasRow := err == nil
 	if err != nil && !errors.Is(err, syncstore.ErrNoRoute) {
@@ -342,31 +349,26 @@ func checkRouteTarget(ctx context.Context, cmd *cobra.Command, users userFinder,
 			return fmt.Errorf("%w: no native account and no route row; --force writes a row anyway", errNoUser(acct))
 		}
 	}
-	if node == "" {
+	if node == "" || slices.Contains(configured, node) {
 		return nil
 	}
-	known, err := knownNodes(ctx, cmd, table)
+	known, err := routeNodes(ctx, table)
 	if err != nil {
 		return err
 	}
-	if !slices.Contains(known, node) {
-		where := "no route row names it"
-		if cfg, _ := cmd.Flags().GetString("config"); cfg != "" {
-			where += " and the legacy blocks of " + cfg + " do not configure it"
-		} else {
-			where += "; give --config with the server's config to accept its legacy nodes"
-		}
-		if len(known) > 0 {
-			where += " (known: " + strings.Join(known, ", ") + ")"
-		}
-		return fmt.Errorf("unknown node %q: %s; --force to set it anyway", node, where)
+	if slices.Contains(known, node) {
+		return nil
 	}
-	return nil
+	known = slices.Compact(slices.Sorted(slices.Values(append(known, configured...))))
+	msg := fmt.Sprintf("unknown node %q: no route row names it and %s", node, where)
+	if len(known) > 0 {
+		msg += " (known: " + strings.Join(known, ", ") + ")"
+	}
+	return fmt.Errorf("%s; --force to set it anyway", msg)
 }
 
-// knownNodes lists the nodes route rows name and, with --config, the
-// nodes of every legacy block in that config, sorted.
-func knownNodes(ctx context.Context, cmd *cobra.Command, table routeTable) ([]string, error) {
+// routeNodes lists the nodes route rows name.
+func routeNodes(ctx context.Context, table routeTable) ([]string, error) {
 	seen := map[string]bool{}
 	after := ""
 	for {
@@ -384,14 +386,19 @@ func knownNodes(ctx context.Context, cmd *cobra.Command, table routeTable) ([]st
 		}
 		after = page[len(page)-1].Username
 	}
-	if path, _ := cmd.Flags().GetString("config"); path != "" {
-		nodes, err := configNodes(path)
-		if err != nil {
-			return nil, err
-		}
-		for _, n := range nodes {
-			seen[n] = true
-		}
-	}
 	return slices.Sorted(maps.Keys(seen)), nil
+}
+
+// configuredNodes reads the legacy nodes of the --config file, and says
+// where they came from.
+func configuredNodes(cmd *cobra.Command) (nodes []string, where string, err error) {
+	path, _ := cmd.Flags().GetString("config")
+	if path == "" {
+		return nil, "no --config names the server's config to accept its legacy nodes", nil
+	}
+	nodes, err = configNodes(path)
+	if err != nil {
+		return nil, "", err
+	}
+	return nodes, "the legacy blocks of " + path + " do not configure it", nil
 }
