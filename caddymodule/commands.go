@@ -12,10 +12,10 @@ import (
 
 	caddycmd "github.com/caddyserver/caddy/v2/cmd"
 	"github.com/spf13/cobra"
-	"github.com/spf13/pflag"
 	"golang.org/x/term"
 
 	"github.com/syncserver/syncserver/syncstore"
+	"github.com/syncserver/syncserver/syncstore/storeopen"
 )
 
 // The operator commands live next to the module rather than in
@@ -53,52 +53,12 @@ func init() {
 	})
 }
 
-// dsnEnv is read when --dsn is not given, so the password stays out of
-// shell history and process listings.
-const dsnEnv = "SYNCSERVER_MYSQL_DSN"
-
-// addDatabaseFlags adds the flags that select the database to fs.
-func addDatabaseFlags(fs *pflag.FlagSet) {
-	fs.String("db", DriverSQLite, "Database driver: sqlite or mysql")
-	fs.String("data", DefaultDataDir, "SQLite data directory (the server's database dir)")
-	fs.String("dsn", "", "MySQL DSN, user:password@tcp(host:3306)/dbname (default: $"+dsnEnv+")")
-}
-
-// databaseFromFlags builds the Database the flags describe.
-func databaseFromFlags(fs *pflag.FlagSet) (Database, error) {
-	driver, _ := fs.GetString("db")
-	d := Database{Driver: driver}
-	switch driver {
-	case DriverSQLite:
-		d.Dir, _ = fs.GetString("data")
-		if fs.Changed("dsn") {
-			return d, errors.New("--dsn is for --db mysql")
-		}
-	case DriverMySQL:
-		d.DSN, _ = fs.GetString("dsn")
-		if d.DSN == "" {
-			d.DSN = os.Getenv(dsnEnv)
-		}
-		if d.DSN == "" {
-			return d, fmt.Errorf("--db mysql needs --dsn or the %s environment variable", dsnEnv)
-		}
-		if fs.Changed("data") {
-			return d, errors.New("--data is for --db sqlite")
-		}
-	default:
-		return d, fmt.Errorf("--db %q: want sqlite or mysql", driver)
-	}
-	return d, d.validate()
-}
-
-// openFromFlags opens the store the command's flags describe. The caller
-// closes it.
+// openFromFlags opens the existing database the command's flags
+// (storeopen.AddFlags) describe and says on stderr which one it is. The
+// caller closes it.
 func openFromFlags(cmd *cobra.Command) (syncstore.Store, error) {
-	d, err := databaseFromFlags(cmd.Flags())
-	if err != nil {
-		return nil, err
-	}
-	return d.open(commandContext(cmd))
+	s, _, err := storeopen.OpenFlags(commandContext(cmd), cmd.Flags(), os.Getenv, cmd.ErrOrStderr())
+	return s, err
 }
 
 // commandContext is the context for a command run; cobra leaves it nil
@@ -175,7 +135,7 @@ Examples:
 `
 
 func setupPurgeCommand(cmd *cobra.Command) {
-	addDatabaseFlags(cmd.Flags())
+	storeopen.AddFlags(cmd.Flags())
 	cmd.Args = cobra.NoArgs
 	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
 		store, err := openFromFlags(cmd)

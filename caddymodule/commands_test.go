@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -11,7 +13,9 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/syncserver/syncserver/syncstore"
+	"github.com/syncserver/syncserver/syncstore/mysqlstore"
 	"github.com/syncserver/syncserver/syncstore/sqlitestore"
+	"github.com/syncserver/syncserver/syncstore/storeopen"
 )
 
 // runCommand runs one of our commands the way caddycmd wires it (the
@@ -22,11 +26,25 @@ func runCommand(t *testing.T, setup func(*cobra.Command), stdin string, args ...
 	setup(cmd)
 	cmd.SetArgs(args)
 	cmd.SetIn(strings.NewReader(stdin))
-	var out bytes.Buffer
+	var out, stderr bytes.Buffer
 	cmd.SetOut(&out)
-	cmd.SetErr(&out)
+	cmd.SetErr(&stderr)
 	err := cmd.Execute()
 	return out.String(), err
+}
+
+// runCommandStderr is runCommand that also returns what went to stderr.
+func runCommandStderr(t *testing.T, setup func(*cobra.Command), stdin string, args ...string) (stdout, stderr string, err error) {
+	t.Helper()
+	cmd := &cobra.Command{Use: "syncserver", SilenceUsage: true, SilenceErrors: true}
+	setup(cmd)
+	cmd.SetArgs(args)
+	cmd.SetIn(strings.NewReader(stdin))
+	var out, errOut bytes.Buffer
+	cmd.SetOut(&out)
+	cmd.SetErr(&errOut)
+	err = cmd.Execute()
+	return out.String(), errOut.String(), err
 }
 
 func openSQLite(t *testing.T, dir string, clock func() time.Time) syncstore.Store {
@@ -60,7 +78,7 @@ func TestUsersCommands(t *testing.T) {
 		return runCommand(t, setupUsersCommand, stdin, append(args, "--data", dir)...)
 	}
 
-	out, err := users("correct horse battery\n", "add", "--password-stdin", "Alice@Example.com")
+	out, err := users("correct horse battery\n", "add", "--password-stdin", "--create", "Alice@Example.com")
 	if err != nil {
 		t.Fatalf("users add: %v", err)
 	}
@@ -87,13 +105,15 @@ func TestUsersCommands(t *testing.T) {
 		{"\n", []string{"add", "--password-stdin", "bob@example.com"}, "empty"},
 		{"Dave12345\n", []string{"add", "--password-stdin", "dave12345"}, "must not be the username"},
 		{"correct horse battery\n", []string{"add", "bob@example.com"}, "--password-stdin"},
-		{"correct horse battery\n", []string{"add", "--password-stdin", "bad name!"}, "neither an e-mail address nor a username"},
+		{"correct horse battery\n", []string{"add", "--password-stdin", "bad name!"}, "neither an e-mail address nor a Sync username"},
 		{"correct horse battery\n", []string{"add", "--password-stdin", "--email", "x@example.com", "bob@example.com"}, "--email is for plain usernames"},
 		{"correct horse battery\n", []string{"add", "--password-stdin", "--email", "nope", "bob"}, "not an e-mail address"},
 		{"", []string{"add"}, "accepts 1 arg"},
 		{"", []string{"delete", "ghost"}, "no user ghost"},
 		{"", []string{"delete", alice}, "add --yes"},
 		{"", []string{"passwd", "--password-stdin", "ghost"}, "no user ghost"},
+		{"", []string{"passwd", "--password-stdin", "Ghost@Example.com"}, "no user Ghost@Example.com (Sync username " + syncUsername("ghost@example.com") + ")"},
+		{"", []string{"delete", "--yes", "ghost@example.com"}, "no user ghost@example.com"},
 		{"", []string{"list", "--limit", "-1"}, "must not be negative"},
 		{"", []string{"lsit"}, `unknown command "lsit"`},
 	} {
@@ -133,14 +153,14 @@ func TestUsersCommands(t *testing.T) {
 }
 
 func TestDatabaseFlags(t *testing.T) {
-	t.Setenv(dsnEnv, "")
+	t.Setenv(storeopen.DSNEnv, "")
 	for _, tc := range []struct {
 		args    []string
 		wantErr string
 	}{
 		{[]string{"list", "--db", "mysql"}, "--db mysql needs --dsn or the SYNCSERVER_MYSQL_DSN environment variable"},
 		{[]string{"list", "--db", "postgres"}, `--db "postgres": want sqlite or mysql`},
-		{[]string{"list", "--dsn", "x@tcp(h)/d"}, "--dsn is for --db mysql"},
+		{[]string{"list", "--db", "sqlite", "--dsn", "x@tcp(h)/d"}, "--dsn is for --db mysql"},
 		{[]string{"list", "--db", "mysql", "--dsn", "x@tcp(h)/d", "--data", "d"}, "--data is for --db sqlite"},
 	} {
 		if _, err := runCommand(t, setupUsersCommand, "", tc.args...); err == nil || !strings.Contains(err.Error(), tc.wantErr) {
@@ -152,14 +172,35 @@ func TestDatabaseFlags(t *testing.T) {
 // TestUsersCommandsMySQL: the same commands against MariaDB, with the DSN
 // from the environment as the help text recommends.
 func TestUsersCommandsMySQL(t *testing.T) {
-	t.Setenv(dsnEnv, freshMySQLDatabase(t))
-	out, err := runCommand(t, setupUsersCommand, "correct horse battery\n", "add", "--db", "mysql", "--password-stdin", "--bcrypt-cost", "4", "gina@example.com")
+	t.Setenv(storeopen.DSNEnv, freshMySQLDatabase(t))
+	// A database without syncserver's tables is not opened by accident.
+	if _, err := runCommand(t, setupUsersCommand, "", "list", "--db", "mysql"); err == nil || !strings.Contains(err.Error(), "has no syncserver tables") {
+		t.Fatalf("users list on an empty MySQL database: %v", err)
+	}
+	out, err := runCommand(t, setupUsersCommand, "correct horse battery\n", "add", "--db", "mysql", "--create", "--password-stdin", "--bcrypt-cost", "4", "gina@example.com")
 	if err != nil || !strings.Contains(out, "created user "+syncUsername("gina@example.com")) {
 		t.Fatalf("users add on MySQL: %q, %v", out, err)
 	}
-	out, err = runCommand(t, setupUsersCommand, "", "list", "--db", "mysql")
+	// The DSN in the environment selects MySQL without --db, and the
+	// command says which database it used.
+	out, stderr, err := runCommandStderr(t, setupUsersCommand, "", "list")
 	if err != nil || !strings.Contains(out, syncUsername("gina@example.com")+"  gina@example.com") {
 		t.Errorf("users list on MySQL: %q, %v", out, err)
+	}
+	if !strings.Contains(stderr, "database: MySQL database shm_") {
+		t.Errorf("users list did not name the database on stderr: %q", stderr)
+	}
+	// users delete takes the route row with it on MySQL too.
+	if out, err := runCommand(t, setupUsersCommand, "", "delete", "--yes", "gina@example.com"); err != nil {
+		t.Fatalf("users delete on MySQL: %q, %v", out, err)
+	}
+	s, err := mysqlstore.Open(context.Background(), mysqlstore.Config{DSN: os.Getenv(storeopen.DSNEnv)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if r, err := s.GetRoute(context.Background(), syncUsername("gina@example.com")); !errors.Is(err, syncstore.ErrNoRoute) {
+		t.Errorf("route after users delete on MySQL: %+v, %v", r, err)
 	}
 }
 
@@ -196,6 +237,56 @@ func TestPurgeCommand(t *testing.T) {
 	}
 	if _, err := runCommand(t, setupPurgeCommand, "", "--data", dir, "extra"); err == nil {
 		t.Error("purge with an argument: no error")
+	}
+}
+
+// Operator commands open an existing database or fail naming it: a typo
+// in --data, or a forgotten --db, must not yield a fresh empty database.
+func TestCommandsNeedAnExistingDatabase(t *testing.T) {
+	t.Setenv(storeopen.DSNEnv, "")
+	dir := filepath.Join(t.TempDir(), "typo")
+	want := filepath.Join(dir, sqlitestore.DBFile)
+	for _, tc := range []struct {
+		setup func(*cobra.Command)
+		args  []string
+	}{
+		{setupUsersCommand, []string{"list"}},
+		{setupUsersCommand, []string{"delete", "--yes", "alice@example.com"}},
+		{setupRoutesCommand, []string{"status"}},
+		{setupPurgeCommand, nil},
+	} {
+		_, err := runCommand(t, tc.setup, "", append(tc.args, "--data", dir)...)
+		if err == nil || !strings.Contains(err.Error(), want+" does not exist") || !strings.Contains(err.Error(), "--create") {
+			t.Errorf("%v on a missing database: %v, want an error naming %s", tc.args, err, want)
+		}
+	}
+	if _, err := os.Stat(dir); !os.IsNotExist(err) {
+		t.Errorf("a command created %s: %v", dir, err)
+	}
+}
+
+// users delete removes the route row with the account, so routes status
+// stops counting the user.
+func TestUsersDeleteRemovesRouteRow(t *testing.T) {
+	dir := t.TempDir()
+	bob := syncUsername("bob@example.com")
+	if _, err := runCommand(t, setupUsersCommand, "correct horse battery\n", "add", "--create", "--password-stdin", "--bcrypt-cost", "4", "--data", dir, "bob@example.com"); err != nil {
+		t.Fatal(err)
+	}
+	s := openSQLite(t, dir, nil)
+	if r, err := s.(routeTable).GetRoute(context.Background(), bob); err != nil || r.State != syncstore.RouteNative {
+		t.Fatalf("route of a new user: %+v, %v", r, err)
+	}
+	out, err := runCommand(t, setupUsersCommand, "", "delete", "--yes", "--data", dir, "bob@example.com")
+	if err != nil || !strings.Contains(out, "route row") {
+		t.Fatalf("users delete: %q, %v", out, err)
+	}
+	if r, err := s.(routeTable).GetRoute(context.Background(), bob); !errors.Is(err, syncstore.ErrNoRoute) {
+		t.Errorf("route of bob after delete: %+v, %v; want ErrNoRoute", r, err)
+	}
+	out, err = runCommand(t, setupRoutesCommand, "", "status", "--data", dir)
+	if err != nil || !strings.Contains(out, "native     0") {
+		t.Errorf("routes status after delete: %q, %v", out, err)
 	}
 }
 

@@ -12,18 +12,17 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/syncserver/syncserver/syncstore"
-	"github.com/syncserver/syncserver/syncstore/mysqlstore"
-	"github.com/syncserver/syncserver/syncstore/sqlitestore"
+	"github.com/syncserver/syncserver/syncstore/storeopen"
 )
 
 // Database drivers (the driver field).
 const (
-	DriverSQLite = "sqlite"
-	DriverMySQL  = "mysql"
+	DriverSQLite = storeopen.DriverSQLite
+	DriverMySQL  = storeopen.DriverMySQL
 )
 
 // DefaultDataDir is where SQLite keeps its file when no dir is given.
-const DefaultDataDir = "./data"
+const DefaultDataDir = storeopen.DefaultDir
 
 // openTimeout bounds connecting and migrating at start-up, so that an
 // unreachable MySQL server fails a config load instead of hanging it.
@@ -99,38 +98,29 @@ func (d Database) validate() error {
 	return nil
 }
 
-// open opens a store of its own (operator commands use it directly).
-// The context only bounds connecting and migrating.
+// open opens a store of its own, creating the database if it is new (the
+// server does; operator commands open through storeopen.OpenFlags, which
+// does not). The context only bounds connecting and migrating.
 func (d Database) open(ctx context.Context) (syncstore.Store, error) {
 	ctx, cancel := context.WithTimeout(ctx, openTimeout)
 	defer cancel()
-	switch d.driver() {
-	case DriverSQLite:
-		// Absolute, so the store's log lines and errors say where the
-		// file is whatever the working directory was.
-		dir, err := filepath.Abs(d.dir())
-		if err != nil {
-			return nil, fmt.Errorf("database dir %q: %w", d.dir(), err)
-		}
-		s, err := sqlitestore.Open(ctx, sqlitestore.Config{Dir: dir})
-		if err != nil {
-			return nil, fmt.Errorf("opening SQLite database in %s: %w", dir, err)
-		}
-		return s, nil
-	case DriverMySQL:
-		s, err := mysqlstore.Open(ctx, mysqlstore.Config{
-			DSN:             d.DSN,
-			MaxOpenConns:    d.MaxOpenConns,
-			MaxIdleConns:    d.MaxIdleConns,
-			ConnMaxLifetime: time.Duration(d.ConnMaxLifetime),
-		})
-		if err != nil {
-			// mysqlstore's errors never include the password.
-			return nil, fmt.Errorf("opening MySQL database: %w", err)
-		}
-		return s, nil
+	return storeopen.Open(ctx, d.storeConfig())
+}
+
+// storeConfig is d as the store opener takes it.
+func (d Database) storeConfig() storeopen.Config {
+	c := storeopen.Config{
+		Driver:          d.driver(),
+		DSN:             d.DSN,
+		MaxOpenConns:    d.MaxOpenConns,
+		MaxIdleConns:    d.MaxIdleConns,
+		ConnMaxLifetime: time.Duration(d.ConnMaxLifetime),
+		Create:          true,
 	}
-	return nil, d.validate()
+	if c.Driver == DriverSQLite {
+		c.Dir = d.dir()
+	}
+	return c
 }
 
 // poolKey identifies an open database. Pool settings are part of it, so

@@ -2,19 +2,23 @@ package caddymodule
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"net/url"
+	"slices"
+	"strings"
 	"text/tabwriter"
 	"time"
 
 	"github.com/spf13/cobra"
 
-	"github.com/syncserver/syncserver/migrate"
 	"github.com/syncserver/syncserver/syncstore"
+	"github.com/syncserver/syncserver/syncstore/storeopen"
 )
 
 const routesLong = `
@@ -28,17 +32,20 @@ Changes made here reach running servers within their route_cache_ttl
 (default 5s); the admin API (PUT /firefox-sync/routes/<user> on the admin
 endpoint) also takes effect at once on the server it is sent to.
 
-"set" refuses to touch a user a migrate run holds, and to make native a
-user without a native account (their data would not be there); --force
-overrides both. Moving data is the migrate tool's job: "syncserver migrate"
+"set" refuses to touch a user a migrate run holds, to make native a user
+without a native account (their data would not be there), a user that
+neither has an account nor a route row (a typo), and a --node that no route
+row and no legacy block of --config names; --force overrides all of them. Moving data is the migrate tool's job: "syncserver migrate"
 copies a user and flips the route, "syncserver migrate rollback" goes back.
 
 The database flags (--db, --data, --dsn) select the same database as the
-server's "database" setting.
+server's "database" setting; with SYNCSERVER_MYSQL_DSN set, MySQL is used
+unless --db or --data says otherwise. The database must exist. Every
+command prints the database it used on standard error.
 `
 
 func setupRoutesCommand(cmd *cobra.Command) {
-	addDatabaseFlags(cmd.PersistentFlags())
+	storeopen.AddFlags(cmd.PersistentFlags())
 	cmd.Example = `  $ syncserver routes status
   $ syncserver routes list --state migrating
   $ syncserver routes get alice@example.com
@@ -76,7 +83,7 @@ func routesStatusCommand() *cobra.Command {
 			return err
 		}
 		defer store.Close()
-		st, err := migrate.ReadStatus(commandContext(cmd), table, time.Now())
+		st, err := syncstore.ReadRouteStatus(commandContext(cmd), table, time.Now())
 		if err != nil {
 			return fmt.Errorf("reading the route table: %w", err)
 		}
@@ -168,24 +175,35 @@ func routesGetCommand() *cobra.Command {
 		Args:  cobra.ExactArgs(1),
 	}
 	cmd.RunE = func(cmd *cobra.Command, args []string) error {
-		name, _, err := accountName(args[0])
+		acct, err := syncstore.ParseAccount(args[0])
 		if err != nil {
 			return err
 		}
+		name := acct.Name
 		store, table, err := openRoutes(cmd)
 		if err != nil {
 			return err
 		}
 		defer store.Close()
+		ctx := commandContext(cmd)
+		r, err := table.GetRoute(ctx, name)
+		if errors.Is(err, syncstore.ErrNoRoute) {
+			r = nil
+		} else if err != nil {
+			return fmt.Errorf("reading the route of %s: %w", acct, err)
+		}
+		hasAccount, err := userExists(ctx, store, name)
+		if err != nil {
+			return err
+		}
+		if r == nil && !hasAccount {
+			return fmt.Errorf("%w: no native account and no route row (a user only the legacy server knows follows its default_state)", errNoUser(acct))
+		}
 		out := cmd.OutOrStdout()
 		fmt.Fprintf(out, "user:      %s\nbucket:    %d\nlog hash:  %s\n", name, syncstore.Bucket(name), syncstore.UserHash(name))
-		r, err := table.GetRoute(commandContext(cmd), name)
-		if errors.Is(err, syncstore.ErrNoRoute) {
+		if r == nil {
 			fmt.Fprintln(out, "route:     none (follows the server's default_state)")
 			return nil
-		}
-		if err != nil {
-			return fmt.Errorf("reading the route of %s: %w", name, err)
 		}
 		now := time.Now()
 		fmt.Fprintf(out, "state:     %s\nnode:      %s\nlease:     %s\nupdated:   %s\n", stateText(r, now), r.Node, leaseText(r, now),
@@ -208,18 +226,20 @@ the node already in the row; empty means the server's host_node),
 "migrating" answers 503 until changed (maintenance), "native" serves the
 user from the native database and needs a native account.`,
 		Example: `  $ syncserver routes set alice@example.com native
-  $ syncserver routes set bob legacy --node node2
+  $ syncserver routes set bob legacy --node node2 --config /etc/syncserver/Caddyfile
   $ syncserver routes set --force carol native`,
 		Args: cobra.ExactArgs(2),
 	}
-	cmd.Flags().String("node", "", "Legacy node of the user (default: keep the row's)")
-	cmd.Flags().Bool("force", false, "Override a migrate run's lease, allow native without a native account")
+	cmd.Flags().String("node", "", "Legacy node of the user (default: keep the row's); must be a node a route row or --config's legacy block names")
+	cmd.Flags().String("config", "", "The server's config (Caddyfile or JSON), whose legacy nodes --node may name")
+	cmd.Flags().Bool("force", false, "Override a migrate run's lease; allow native without a native account, an unknown user or an unknown node")
 	cmd.Flags().String("admin", "", "Make the change through this running server's admin endpoint (host:port), which applies it there at once")
 	cmd.RunE = func(cmd *cobra.Command, args []string) error {
-		name, _, err := accountName(args[0])
+		acct, err := syncstore.ParseAccount(args[0])
 		if err != nil {
 			return err
 		}
+		name := acct.Name
 		node, _ := cmd.Flags().GetString("node")
 		force, _ := cmd.Flags().GetBool("force")
 		if admin, _ := cmd.Flags().GetString("admin"); admin != "" {
@@ -230,7 +250,17 @@ user from the native database and needs a native account.`,
 			return err
 		}
 		defer store.Close()
-		old, next, err := changeRoute(commandContext(cmd), table, store,
+		ctx := commandContext(cmd)
+		if !force {
+			configured, where, err := configuredNodes(cmd)
+			if err != nil {
+				return err
+			}
+			if err := checkRouteTarget(ctx, store, table, acct, node, configured, where); err != nil {
+				return err
+			}
+		}
+		old, next, err := changeRoute(ctx, table, store,
 			routeChange{User: name, State: syncstore.RouteState(args[1]), Node: node, Force: force}, time.Now())
 		if err != nil {
 			return err
@@ -284,4 +314,91 @@ func setRouteViaAdmin(cmd *cobra.Command, admin, name string, u routeUpdate) err
 	}
 	fmt.Fprintf(cmd.OutOrStdout(), "route of %s: %s; in effect at once on %s, within route_cache_ttl elsewhere\n", name, to, admin)
 	return nil
+}
+
+// userExists reports whether the native store has an account named name.
+func userExists(ctx context.Context, users userFinder, name string) (bool, error) {
+	_, err := users.LookupUser(ctx, name)
+	if errors.Is(err, syncstore.ErrNotFound) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("looking up %s: %w", name, err)
+	}
+	return true, nil
+}
+
+// checkRouteTarget refuses what is most likely a typo: a user with neither
+// a native account nor a route row, and a legacy node that no route row
+// names and that is not among configured (the nodes of the legacy blocks
+// the caller knows of; where is says where those came from, for the
+// message). Forced changes skip it. The admin API can apply the same
+// rule with its own legacy block's nodes.
+func checkRouteTarget(ctx context.Context, users userFinder, table routeTable, acct syncstore.Account, node string, configured []string, where string) error {
+	_, err := table.GetRoute(ctx, acct.Name)
+	hasRow := err == nil
+	if err != nil && !errors.Is(err, syncstore.ErrNoRoute) {
+		return fmt.Errorf("reading the route of %s: %w", acct, err)
+	}
+	if !hasRow {
+		ok, err := userExists(ctx, users, acct.Name)
+		if err != nil {
+			return err
+		}
+		if !ok {
+			return fmt.Errorf("%w: no native account and no route row; --force writes a row anyway", errNoUser(acct))
+		}
+	}
+	if node == "" || slices.Contains(configured, node) {
+		return nil
+	}
+	known, err := routeNodes(ctx, table)
+	if err != nil {
+		return err
+	}
+	if slices.Contains(known, node) {
+		return nil
+	}
+	known = slices.Compact(slices.Sorted(slices.Values(append(known, configured...))))
+	msg := fmt.Sprintf("unknown node %q: no route row names it and %s", node, where)
+	if len(known) > 0 {
+		msg += " (known: " + strings.Join(known, ", ") + ")"
+	}
+	return fmt.Errorf("%s; --force to set it anyway", msg)
+}
+
+// routeNodes lists the nodes route rows name.
+func routeNodes(ctx context.Context, table routeTable) ([]string, error) {
+	seen := map[string]bool{}
+	after := ""
+	for {
+		page, err := table.ListRoutes(ctx, after, 1000)
+		if err != nil {
+			return nil, fmt.Errorf("listing routes: %w", err)
+		}
+		for _, r := range page {
+			if r.Node != "" {
+				seen[r.Node] = true
+			}
+		}
+		if len(page) < 1000 {
+			break
+		}
+		after = page[len(page)-1].Username
+	}
+	return slices.Sorted(maps.Keys(seen)), nil
+}
+
+// configuredNodes reads the legacy nodes of the --config file, and says
+// where they came from.
+func configuredNodes(cmd *cobra.Command) (nodes []string, where string, err error) {
+	path, _ := cmd.Flags().GetString("config")
+	if path == "" {
+		return nil, "no --config names the server's config to accept its legacy nodes", nil
+	}
+	nodes, err = configNodes(path)
+	if err != nil {
+		return nil, "", err
+	}
+	return nodes, "the legacy blocks of " + path + " do not configure it", nil
 }

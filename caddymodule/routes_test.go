@@ -18,25 +18,49 @@ func TestRoutesCommands(t *testing.T) {
 	}
 	// An account made with `users add` gets a native row, so that a shim
 	// with default_state legacy does not send it to the legacy server.
-	if _, err := runCommand(t, setupUsersCommand, "correct horse battery\n", "add", "--password-stdin", "--bcrypt-cost", "4", "--data", dir, "alice@example.com"); err != nil {
+	if _, err := runCommand(t, setupUsersCommand, "correct horse battery\n", "add", "--create", "--password-stdin", "--bcrypt-cost", "4", "--data", dir, "alice@example.com"); err != nil {
 		t.Fatal(err)
 	}
 	out, err := routes("get", "alice@example.com")
 	if err != nil || !strings.Contains(out, "state:     native") || !strings.Contains(out, "log hash:  "+syncstore.UserHash(alice)) {
 		t.Errorf("routes get alice: %q, %v", out, err)
 	}
-	out, err = routes("get", "bob")
-	if err != nil || !strings.Contains(out, "route:     none") {
-		t.Errorf("routes get of a rowless user: %q, %v", out, err)
+	// A name that matches nothing is an error naming what was typed.
+	if _, err := routes("get", "bob"); err == nil || !strings.Contains(err.Error(), "no user bob: no native account and no route row") {
+		t.Errorf("routes get of an unknown user: %v", err)
+	}
+	if _, err := routes("get", "nobody@example.com"); err == nil || !strings.Contains(err.Error(), "no user nobody@example.com") {
+		t.Errorf("routes get of an unknown address: %v", err)
 	}
 
 	// Native needs a native account.
-	if _, err := routes("set", "bob", "native"); err == nil || !strings.Contains(err.Error(), "no native account") {
-		t.Errorf("set bob native without an account: %v", err)
+	if _, err := routes("set", "bob", "native"); err == nil || !strings.Contains(err.Error(), "no user bob") {
+		t.Errorf("set bob native without an account or row: %v", err)
 	}
-	out, err = routes("set", "bob", "legacy", "--node", "node2")
+	// An unknown user or node is refused unless forced.
+	if _, err := routes("set", "bob", "legacy", "--node", "node2"); err == nil || !strings.Contains(err.Error(), "no user bob") {
+		t.Errorf("set an unknown user: %v", err)
+	}
+	if _, err := routes("set", "alice@example.com", "legacy", "--node", "node9"); err == nil || !strings.Contains(err.Error(), `unknown node "node9"`) {
+		t.Errorf("set an unknown node: %v", err)
+	}
+	out, err = routes("set", "--force", "bob", "legacy", "--node", "node2")
 	if err != nil || out != "route of bob: no row -> legacy (node node2); running servers follow within their route_cache_ttl\n" {
 		t.Errorf("set bob legacy: %q, %v", out, err)
+	}
+	// node2 is now known from bob's row; node1 from the example
+	// Caddyfile's legacy block.
+	if _, err := routes("set", "alice@example.com", "legacy", "--node", "node2"); err != nil {
+		t.Errorf("set a node a route row names: %v", err)
+	}
+	if _, err := routes("set", "alice@example.com", "legacy", "--node", "node1"); err == nil || !strings.Contains(err.Error(), "known: node2") {
+		t.Errorf("set node1 without --config: %v", err)
+	}
+	if _, err := routes("set", "alice@example.com", "legacy", "--node", "node1", "--config", "../Caddyfile"); err != nil {
+		t.Errorf("set a node the Caddyfile configures: %v", err)
+	}
+	if _, err := routes("set", "alice@example.com", "native"); err != nil {
+		t.Errorf("set alice back to native: %v", err)
 	}
 	if _, err := routes("set", "bob", "sideways"); err == nil || !strings.Contains(err.Error(), "must be legacy, migrating or native") {
 		t.Errorf("set an unknown state: %v", err)

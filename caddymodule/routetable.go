@@ -9,7 +9,7 @@ import (
 
 // routeTable is the migration route table as the shim, the admin API and
 // the routes command use it: the migrate tool's RouteTable (routes status
-// reads it with migrate.ReadStatus) plus the per-state count of the
+// reads it with syncstore.ReadRouteStatus) plus the per-state count of the
 // users-per-state gauge. Both native backends implement it (routes.go).
 type routeTable interface {
 	GetRoute(ctx context.Context, username string) (*syncstore.Route, error)

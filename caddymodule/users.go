@@ -13,7 +13,7 @@ import (
 	"golang.org/x/term"
 
 	"github.com/syncserver/syncserver/syncstore"
-	"github.com/syncserver/syncserver/syncstore/httpapi"
+	"github.com/syncserver/syncserver/syncstore/storeopen"
 )
 
 const usersLong = `
@@ -26,7 +26,11 @@ every command below accepts either form.
 
 The database flags (--db, --data, --dsn) select the same database as the
 server's "database" setting. For MySQL, put the DSN in the
-SYNCSERVER_MYSQL_DSN environment variable rather than on the command line.
+SYNCSERVER_MYSQL_DSN environment variable rather than on the command line;
+when it is set, MySQL is used unless --db or --data says otherwise. The
+database must exist (the server creates it on its first start; --create
+makes a new one on purpose), and every command prints the database it used
+on standard error.
 
 A running server remembers verified passwords for auth_cache_ttl (default
 5m): after "passwd" or "delete" the old password may keep working there
@@ -34,7 +38,7 @@ for that long.
 `
 
 func setupUsersCommand(cmd *cobra.Command) {
-	addDatabaseFlags(cmd.PersistentFlags())
+	storeopen.AddFlags(cmd.PersistentFlags())
 	cmd.Example = `  $ syncserver users add alice@example.com
   $ syncserver users list
   $ syncserver users passwd alice@example.com
@@ -47,18 +51,11 @@ func setupUsersCommand(cmd *cobra.Command) {
 }
 
 // accountName maps what the operator typed to the Sync username and, for
-// an e-mail address, the address.
+// an e-mail address, the address (syncstore.ParseAccount, the one rule
+// every command and the admin API apply).
 func accountName(account string) (name, email string, err error) {
-	if strings.Contains(account, "@") {
-		email = strings.TrimSpace(account)
-		name = httpapi.UsernameFromEmail(email)
-	} else {
-		name = syncstore.NormalizeUsername(account)
-	}
-	if !syncstore.ValidUsername(name) {
-		return "", "", fmt.Errorf("%q is neither an e-mail address nor a username (1-32 of A-Z a-z 0-9 . _ -)", account)
-	}
-	return name, email, nil
+	a, err := syncstore.ParseAccount(account)
+	return a.Name, a.Email, err
 }
 
 func usersAddCommand() *cobra.Command {
@@ -83,10 +80,11 @@ from the username, as on registration.`,
 	cmd.Flags().String("email", "", "E-mail address to record for a plain username")
 	cmd.Flags().Int("bcrypt-cost", 0, "bcrypt cost of the password hash (default 10)")
 	cmd.RunE = func(cmd *cobra.Command, args []string) error {
-		name, email, err := accountName(args[0])
+		acct, err := syncstore.ParseAccount(args[0])
 		if err != nil {
 			return err
 		}
+		name, email := acct.Name, acct.Email
 		if flagEmail, _ := cmd.Flags().GetString("email"); flagEmail != "" {
 			if email != "" {
 				return errors.New("--email is for plain usernames; the account is already an e-mail address")
@@ -189,7 +187,7 @@ Without --yes the command asks for confirmation at a terminal.`,
 	}
 	cmd.Flags().Bool("yes", false, "Do not ask for confirmation")
 	cmd.RunE = func(cmd *cobra.Command, args []string) error {
-		name, _, err := accountName(args[0])
+		acct, err := syncstore.ParseAccount(args[0])
 		if err != nil {
 			return err
 		}
@@ -199,7 +197,7 @@ Without --yes the command asks for confirmation at a terminal.`,
 		}
 		defer store.Close()
 		ctx := commandContext(cmd)
-		u, err := lookupUser(cmd, store, name)
+		u, err := lookupUser(cmd, store, acct)
 		if err != nil {
 			return err
 		}
@@ -212,10 +210,10 @@ Without --yes the command asks for confirmation at a terminal.`,
 				return errors.New("not deleted")
 			}
 		}
-		if err := store.DeleteUser(ctx, u.ID); err != nil {
-			return fmt.Errorf("deleting user %s: %w", u.Name, err)
+		if err := deleteAccount(ctx, store, u); err != nil {
+			return fmt.Errorf("deleting user %s: %w", describe(u.Name, u.Email), err)
 		}
-		fmt.Fprintf(cmd.OutOrStdout(), "deleted user %s and its data\n", describe(u.Name, u.Email))
+		fmt.Fprintf(cmd.OutOrStdout(), "deleted user %s, its data and its route row\n", describe(u.Name, u.Email))
 		return nil
 	}
 	return cmd
@@ -236,7 +234,7 @@ key, not with the password).`,
 	cmd.Flags().Bool("password-stdin", false, "Read the password from the first line of stdin")
 	cmd.Flags().Int("bcrypt-cost", 0, "bcrypt cost of the password hash (default 10)")
 	cmd.RunE = func(cmd *cobra.Command, args []string) error {
-		name, _, err := accountName(args[0])
+		acct, err := syncstore.ParseAccount(args[0])
 		if err != nil {
 			return err
 		}
@@ -245,7 +243,7 @@ key, not with the password).`,
 			return err
 		}
 		defer store.Close()
-		u, err := lookupUser(cmd, store, name)
+		u, err := lookupUser(cmd, store, acct)
 		if err != nil {
 			return err
 		}
@@ -284,15 +282,43 @@ func routeNewUser(ctx context.Context, store syncstore.Store, name string) error
 	return nil
 }
 
-func lookupUser(cmd *cobra.Command, store syncstore.Store, name string) (*syncstore.User, error) {
-	u, err := store.LookupUser(commandContext(cmd), name)
+// lookupUser finds the account the operator named; an unknown one is an
+// error naming what they typed.
+func lookupUser(cmd *cobra.Command, store syncstore.Store, a syncstore.Account) (*syncstore.User, error) {
+	u, err := store.LookupUser(commandContext(cmd), a.Name)
 	if errors.Is(err, syncstore.ErrNotFound) {
-		return nil, fmt.Errorf("no user %s", name)
+		return nil, errNoUser(a)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("looking up user %s: %w", name, err)
+		return nil, fmt.Errorf("looking up user %s: %w", a, err)
 	}
 	return u, nil
+}
+
+// errNoUser names an account that does not exist as the operator typed
+// it, with the username it maps to when that differs.
+func errNoUser(a syncstore.Account) error {
+	typed := strings.TrimSpace(a.Typed)
+	if a.Email != "" {
+		return fmt.Errorf("no user %s (Sync username %s)", typed, a.Name)
+	}
+	return fmt.Errorf("no user %s", typed)
+}
+
+// accountDeleter deletes an account together with its route row in one
+// transaction; both native backends implement it.
+type accountDeleter interface {
+	DeleteAccount(ctx context.Context, u *syncstore.User) error
+}
+
+// deleteAccount removes the user, their data and their route row, so that
+// `routes status` no longer counts them.
+func deleteAccount(ctx context.Context, store syncstore.Store, u *syncstore.User) error {
+	d, ok := store.(accountDeleter)
+	if !ok {
+		return fmt.Errorf("the %T database cannot delete an account with its route row", store)
+	}
+	return d.DeleteAccount(ctx, u)
 }
 
 // confirm asks a yes/no question at the terminal.

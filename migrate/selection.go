@@ -25,6 +25,12 @@ type Selection struct {
 	// All selects every legacy user (migrate) or every native one
 	// (rollback).
 	All bool
+
+	// Scanned is set by the Resolve methods: how many users --all or
+	// --canary chose from, for a message when a canary selects nobody.
+	Scanned int
+	// named are the users given by name, as typed and as accounts.
+	named []syncstore.Account
 }
 
 // Empty reports whether nothing was selected.
@@ -33,15 +39,18 @@ func (s *Selection) Empty() bool {
 }
 
 // ResolveLegacy lists the selected legacy users, normalized, sorted and
-// without duplicates. Names from the command line or a file are not
-// checked here: an unknown one fails that user with a clear error.
+// without duplicates. A name is an e-mail address or a Sync username
+// (syncstore.ParseAccount); whether named users exist is CheckLegacy's
+// question.
 func (s *Selection) ResolveLegacy(ctx context.Context, lg *LegacyDB) ([]string, error) {
-	names, err := s.named()
+	names, err := s.parseNamed()
 	if err != nil {
 		return nil, err
 	}
+	s.Scanned = 0
 	if s.All || s.Canary > 0 {
 		err := lg.Users(ctx, func(u *LegacyUser) error {
+			s.Scanned++
 			if s.All || syncstore.Bucket(u.Name) < s.Canary {
 				names = append(names, u.Name)
 			}
@@ -57,10 +66,11 @@ func (s *Selection) ResolveLegacy(ctx context.Context, lg *LegacyDB) ([]string, 
 // ResolveNative lists the selected users for a rollback: with All or
 // Canary, the users whose route is native.
 func (s *Selection) ResolveNative(ctx context.Context, routes RouteTable) ([]string, error) {
-	names, err := s.named()
+	names, err := s.parseNamed()
 	if err != nil {
 		return nil, err
 	}
+	s.Scanned = 0
 	if s.All || s.Canary > 0 {
 		after := ""
 		for {
@@ -69,6 +79,9 @@ func (s *Selection) ResolveNative(ctx context.Context, routes RouteTable) ([]str
 				return nil, err
 			}
 			for _, r := range page {
+				if r.State == syncstore.RouteNative {
+					s.Scanned++
+				}
 				if r.State == syncstore.RouteNative && (s.All || syncstore.Bucket(r.Username) < s.Canary) {
 					names = append(names, r.Username)
 				}
@@ -82,7 +95,32 @@ func (s *Selection) ResolveNative(ctx context.Context, routes RouteTable) ([]str
 	return dedupe(names), nil
 }
 
-func (s *Selection) named() ([]string, error) {
+// parseNamed reads the named users (command line, then file) into
+// s.named and returns their usernames.
+func (s *Selection) parseNamed() ([]string, error) {
+	typed, err := s.typedNames()
+	if err != nil {
+		return nil, err
+	}
+	s.named = s.named[:0]
+	names := make([]string, 0, len(typed))
+	var bad []string
+	for _, t := range typed {
+		a, err := syncstore.ParseAccount(t)
+		if err != nil {
+			bad = append(bad, err.Error())
+			continue
+		}
+		s.named = append(s.named, a)
+		names = append(names, a.Name)
+	}
+	if len(bad) > 0 {
+		return nil, errors.New(strings.Join(bad, "; "))
+	}
+	return names, nil
+}
+
+func (s *Selection) typedNames() ([]string, error) {
 	if s.Canary < 0 || s.Canary > 100 {
 		return nil, fmt.Errorf("canary percentage %d is outside 1–100", s.Canary)
 	}
@@ -127,3 +165,85 @@ func dedupe(names []string) []string {
 
 // ErrNothingSelected: a run was given no users.
 var ErrNothingSelected = errors.New("no users selected: name users, or use --file, --canary or --all")
+
+// NothingSelected explains an empty selection after resolving it: a
+// canary or --all that found nobody says so plainly.
+func (s *Selection) NothingSelected(what string) error {
+	switch {
+	case s.Canary > 0:
+		return fmt.Errorf("canary %d%% selected no users out of %d %s", s.Canary, s.Scanned, what)
+	case s.All:
+		return fmt.Errorf("--all selected no users: there are no %s", what)
+	}
+	return ErrNothingSelected
+}
+
+// userFinder looks up native accounts.
+type userFinder interface {
+	LookupUser(ctx context.Context, name string) (*syncstore.User, error)
+}
+
+// CheckLegacy fails, naming them as typed, if any named user is not in
+// the legacy database: a typo must not read as "nothing to do".
+func (s *Selection) CheckLegacy(ctx context.Context, lg *LegacyDB) error {
+	return s.checkNamed("not in the legacy database", func(name string) (bool, error) {
+		_, err := lg.LookupUser(ctx, name)
+		if errors.Is(err, ErrUnknownUser) {
+			return false, nil
+		}
+		return err == nil, err
+	})
+}
+
+// CheckNative fails, naming them as typed, if any named user has neither a
+// native account nor a route row: a rollback of nobody must not read as
+// "already legacy".
+func (s *Selection) CheckNative(ctx context.Context, users userFinder, routes RouteTable) error {
+	return s.checkNamed("neither a native account nor a route row", func(name string) (bool, error) {
+		_, err := users.LookupUser(ctx, name)
+		if err == nil {
+			return true, nil
+		}
+		if !errors.Is(err, syncstore.ErrNotFound) {
+			return false, fmt.Errorf("looking up %s: %w", name, err)
+		}
+		_, err = routes.GetRoute(ctx, name)
+		if errors.Is(err, syncstore.ErrNoRoute) {
+			return false, nil
+		}
+		return err == nil, err
+	})
+}
+
+// ErrUnknownUsers: named users that match nobody.
+var ErrUnknownUsers = errors.New("unknown users")
+
+func (s *Selection) checkNamed(why string, exists func(name string) (bool, error)) error {
+	var missing []string
+	seen := map[string]bool{}
+	for _, a := range s.named {
+		if seen[a.Name] {
+			continue
+		}
+		seen[a.Name] = true
+		ok, err := exists(a.Name)
+		if err != nil {
+			return err
+		}
+		if !ok {
+			label := strings.TrimSpace(a.Typed)
+			if a.Email != "" {
+				label += " (Sync username " + a.Name + ")"
+			}
+			missing = append(missing, label)
+		}
+	}
+	if len(missing) == 0 {
+		return nil
+	}
+	noun := "user"
+	if len(missing) > 1 {
+		noun = "users"
+	}
+	return fmt.Errorf("%w: no %s %s: %s", ErrUnknownUsers, noun, strings.Join(missing, ", "), why)
+}

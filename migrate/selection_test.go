@@ -2,6 +2,7 @@ package migrate
 
 import (
 	"crypto/sha256"
+	"errors"
 	"strings"
 	"testing"
 
@@ -65,5 +66,39 @@ func TestSelection(t *testing.T) {
 	}
 	if _, err := (&Selection{File: strings.NewReader("two names\n")}).ResolveLegacy(ctx, f.legacy); err == nil {
 		t.Error("a line with two names accepted")
+	}
+}
+
+// Named users follow the one account rule: an e-mail address is the
+// hashed Sync username; a name that matches no legacy user is an error
+// naming what was typed, before anything runs.
+func TestSelectionAccounts(t *testing.T) {
+	f := newFixture(t, legacytest.Layout{Variant: legacytest.FSyncMS}, legacytest.Spec{Users: 2, Records: []int{1}, BcryptCost: 4})
+	ctx := testContext(t)
+	known := f.users[0].Name
+	sel := Selection{Users: []string{"Nobody@Example.com", strings.ToUpper(known)}}
+	got, err := sel.ResolveLegacy(ctx, f.legacy)
+	if err != nil {
+		t.Fatal(err)
+	}
+	nobody := syncstore.UsernameFromEmail("nobody@example.com")
+	if strings.Join(got, ",") != strings.Join(dedupe([]string{nobody, strings.ToLower(known)}), ",") {
+		t.Errorf("resolved %v", got)
+	}
+	err = sel.CheckLegacy(ctx, f.legacy)
+	if !errors.Is(err, ErrUnknownUsers) || !strings.Contains(err.Error(), "no user Nobody@Example.com (Sync username "+nobody+"): not in the legacy database") ||
+		strings.Contains(err.Error(), strings.ToUpper(known)) {
+		t.Errorf("CheckLegacy: %v", err)
+	}
+	if err := (&Selection{Users: []string{"bob smith"}}).CheckLegacy(ctx, f.legacy); err != nil {
+		t.Errorf("CheckLegacy before Resolve: %v", err)
+	}
+	if _, err := (&Selection{Users: []string{"bob smith"}}).ResolveLegacy(ctx, f.legacy); err == nil || !strings.Contains(err.Error(), `"bob smith"`) {
+		t.Errorf("an invalid name: %v", err)
+	}
+	empty := Selection{Canary: 1}
+	empty.Scanned = 7
+	if err := empty.NothingSelected("legacy users"); err == nil || err.Error() != "canary 1% selected no users out of 7 legacy users" {
+		t.Errorf("NothingSelected: %v", err)
 	}
 }

@@ -10,7 +10,6 @@ import (
 	"os"
 
 	"github.com/caddyserver/caddy/v2"
-	caddycmd "github.com/caddyserver/caddy/v2/cmd"
 
 	_ "github.com/caddyserver/caddy/v2/modules/standard"
 
@@ -20,10 +19,12 @@ import (
 )
 
 func main() {
-	caddy.CustomBinaryName = "syncserver"
+	// Caddy reads these where it names the binary itself (the start
+	// command's child process, completion scripts).
+	caddy.CustomBinaryName = binaryName
 	caddy.CustomLongDescription = longDescription
 	os.Args = withDefaultCommand(os.Args)
-	caddycmd.Main()
+	os.Exit(execute(newRootCommand(), os.Args[1:], os.Stderr))
 }
 
 // defaultCommand is what a bare `syncserver` runs, so that
@@ -51,11 +52,21 @@ Run it in production with a Caddyfile (automatic HTTPS, MySQL):
 
 	$ syncserver run --config Caddyfile
 
-Manage accounts and data:
+Manage accounts and data (accounts are named by e-mail address or Sync
+username in every command; the database must exist, see --create):
 
 	$ syncserver users add alice@example.com
 	$ syncserver users list
+	$ syncserver routes status
 	$ syncserver purge
 
-Every other Caddy command (run, start, stop, reload, adapt, validate,
-fmt, list-modules, ...) works as in Caddy.`
+Move users from a legacy PHP Sync server, and back:
+
+	$ syncserver migrate --legacy-dsn 'sync:secret@tcp(db:3306)/fsyncms' --dry-run --canary 5
+	$ syncserver migrate rollback alice@example.com
+
+Errors are printed as "Error: …" on standard error with exit status 1.
+
+The commands Caddy brings (run, start, stop, reload, adapt, validate, fmt,
+list-modules, ...) work as in Caddy, which documents them at
+https://caddyserver.com/docs/command-line.`

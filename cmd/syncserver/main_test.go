@@ -152,7 +152,7 @@ func TestCommands(t *testing.T) {
 	if err != nil || !strings.Contains(out, "syncserver users add alice@example.com") {
 		t.Errorf("syncserver users add --help (%v):\n%s", err, out)
 	}
-	out, err = run("correct horse battery\n", "users", "add", "--password-stdin", "--bcrypt-cost", "4", "alice@example.com")
+	out, err = run("correct horse battery\n", "users", "add", "--create", "--password-stdin", "--bcrypt-cost", "4", "alice@example.com")
 	if err != nil || !strings.Contains(out, "created user 7qrzrjz52vgwen6e7w2y7v6xknd46wxt") {
 		t.Fatalf("syncserver users add (%v):\n%s", err, out)
 	}

@@ -18,12 +18,14 @@ import (
 	"golang.org/x/time/rate"
 
 	"github.com/syncserver/syncserver/migrate"
+	"github.com/syncserver/syncserver/syncstore"
+	"github.com/syncserver/syncserver/syncstore/storeopen"
 )
 
 func init() {
 	caddycmd.RegisterCommand(caddycmd.Command{
 		Name:  "migrate",
-		Usage: "[USER…] [--file F] [--canary N] [--all] --legacy-dsn DSN [--native-driver sqlite|mysql] …",
+		Usage: "[USER…] [--file F] [--canary N] [--all] --legacy-dsn DSN [--db sqlite|mysql] [--data DIR] [--dsn DSN] …",
 		Short: "Moves users from a legacy PHP Sync database to the native store, online",
 		Long: `
 Moves Firefox Sync users from a legacy PHP database (FSyncMS, an FSyncMS fork
@@ -48,18 +50,40 @@ that change would be lost. Give write requests a timeout close to the drain,
 or a drain as long as the timeout. --route-cache-bound is the old name of the
 same wait (deprecated; if both are given, the longer applies).
 
-Select users by name, with --file (one per line), --canary N (the N% of users
-whose stable bucket is below N) or --all. --dry-run reads and verifies only.
-Passwords in DSNs can come from SYNCSERVER_LEGACY_DSN / SYNCSERVER_NATIVE_DSN.
+Select users by name (an e-mail address or a Sync username, as everywhere),
+with --file (one per line), --canary N (the N% of users whose stable bucket
+is below N) or --all. A named user that does not exist is an error. --dry-run
+reads and verifies only.
+
+The native database is chosen with the same flags as the server's other
+commands: --db sqlite|mysql, --data DIR, --dsn DSN (or SYNCSERVER_MYSQL_DSN,
+which selects MySQL when set). It must exist already (start the server once,
+or pass --create). The legacy DSN can come from SYNCSERVER_LEGACY_DSN.
+
+Legacy PHP servers had no quota; the native server has one (quota_bytes,
+default 5 MiB). Users who already store that much could no longer upload
+once native, so --dry-run lists them, "migrate status" lists them when given
+--legacy-dsn, and a run refuses them unless --allow-over-quota. --quota must
+match the server's quota_bytes (0: the server has no quota).
+
+Errors are printed as "Error: …" and exit with status 1; progress lines are
+plain text, or JSON with --log-format json.
 
 Subcommands: "migrate status" (users per route state, recent failures) and
-"migrate rollback USER…|--all" (native → legacy).`,
+"migrate rollback USER…|--all" (native → legacy).
+
+Examples:
+  $ syncserver migrate --legacy-dsn 'sync:secret@tcp(db:3306)/fsyncms' --dry-run --canary 5
+  $ syncserver migrate --legacy-dsn 'sync:secret@tcp(db:3306)/fsyncms' carol@example.com
+  $ syncserver migrate rollback alice@example.com
+  $ syncserver migrate status --legacy-dsn 'sync:secret@tcp(db:3306)/fsyncms'`,
 		CobraFunc: func(cmd *cobra.Command) {
 			o := &options{}
 			o.persistentFlags(cmd)
 			o.selectionFlags(cmd)
 			cmd.Flags().BoolVar(&o.dryRun, "dry-run", false, "read and verify only; write nothing anywhere")
-			cmd.RunE = caddycmd.WrapCommandFuncForCobra(func(caddycmd.Flags) (int, error) { return o.run(cmd, cmd.Flags().Args(), false) })
+			cmd.Flags().BoolVar(&o.allowOverQuota, "allow-over-quota", false, "migrate users who store at least --quota bytes although they could not upload any more once native")
+			cmd.RunE = func(cmd *cobra.Command, args []string) error { return o.run(cmd, args, false) }
 			cmd.Args = cobra.ArbitraryArgs
 
 			status := &cobra.Command{
@@ -68,7 +92,7 @@ Subcommands: "migrate status" (users per route state, recent failures) and
 				Args:  cobra.NoArgs,
 			}
 			status.Flags().IntVar(&o.recent, "recent", 20, "failures to list")
-			status.RunE = caddycmd.WrapCommandFuncForCobra(func(caddycmd.Flags) (int, error) { return o.status(status) })
+			status.RunE = func(cmd *cobra.Command, _ []string) error { return o.status(cmd) }
 
 			rollback := &cobra.Command{
 				Use:   "rollback [USER…] [--file F] [--canary N] [--all]",
@@ -80,9 +104,7 @@ copy is kept.`,
 				Args: cobra.ArbitraryArgs,
 			}
 			o.selectionFlags(rollback)
-			rollback.RunE = caddycmd.WrapCommandFuncForCobra(func(caddycmd.Flags) (int, error) {
-				return o.run(rollback, rollback.Flags().Args(), true)
-			})
+			rollback.RunE = func(cmd *cobra.Command, args []string) error { return o.run(cmd, args, true) }
 			cmd.AddCommand(status, rollback)
 		},
 	})
@@ -92,8 +114,7 @@ copy is kept.`,
 type options struct {
 	legacyDSN, variant, prefix string
 	shards                     int
-	nativeDriver, nativeDir    string
-	nativeDSN, node            string
+	node                       string
 	drain, routeCacheBound     time.Duration
 	lease                      time.Duration
 	concurrency                int
@@ -103,6 +124,10 @@ type options struct {
 	canary                     int
 	all                        bool
 	recent                     int
+	nativeLabel                string // the native database, for logs
+	quota                      int64
+	allowOverQuota             bool
+	logFormat                  string
 }
 
 func (o *options) persistentFlags(cmd *cobra.Command) {
@@ -111,9 +136,10 @@ func (o *options) persistentFlags(cmd *cobra.Command) {
 	f.StringVar(&o.variant, "variant", "auto", "legacy schema: auto, fsyncms or mozilla")
 	f.StringVar(&o.prefix, "prefix", "", "FSyncMS fork table prefix (tables PREFIX_wbo, PREFIX_users)")
 	f.IntVar(&o.shards, "shards", 0, "Mozilla PHP WEAVE_USER_TABLE_MODULO (tables wbo0…wboN-1); 0 detects")
-	f.StringVar(&o.nativeDriver, "native-driver", "sqlite", "native store: sqlite or mysql")
-	f.StringVar(&o.nativeDir, "native-dir", "./data", "SQLite data directory (native-driver sqlite)")
-	f.StringVar(&o.nativeDSN, "native-dsn", os.Getenv("SYNCSERVER_NATIVE_DSN"), "native MySQL database (native-driver mysql; env SYNCSERVER_NATIVE_DSN)")
+	storeopen.AddFlags(f)
+	addOldNativeFlags(f)
+	f.Int64Var(&o.quota, "quota", syncstore.DefaultQuotaBytes, "the native server's quota_bytes; users storing at least this much are listed and refused (0: no quota)")
+	f.StringVar(&o.logFormat, "log-format", "text", "progress and per-user log lines: text or json")
 	f.StringVar(&o.node, "node", "", "name of the legacy node this database belongs to (route rows carry it)")
 	f.DurationVar(&o.drain, "drain", migrate.DefaultDrain, "wait after setting a user migrating, for writes the shim forwarded just before; at least the legacy server's response time for writes")
 	f.DurationVar(&o.routeCacheBound, "route-cache-bound", 0, "old name of --drain")
@@ -150,70 +176,131 @@ func signalContext() (context.Context, context.CancelFunc) {
 	return signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 }
 
-func (o *options) status(cmd *cobra.Command) (int, error) {
+func (o *options) status(cmd *cobra.Command) error {
 	ctx, cancel := signalContext()
 	defer cancel()
-	n, err := o.openNative(ctx)
+	n, err := o.openNative(ctx, cmd)
 	if err != nil {
-		return 1, err
+		return err
 	}
 	defer n.Close()
-	st, err := migrate.ReadStatus(ctx, n, time.Now())
+	st, err := syncstore.ReadRouteStatus(ctx, n, time.Now())
 	if err != nil {
-		return 1, err
+		return err
 	}
-	st.Write(cmd.OutOrStdout(), o.recent)
-	return 0, nil
+	out := cmd.OutOrStdout()
+	st.Write(out, o.recent)
+	if o.legacyDSN == "" {
+		fmt.Fprintln(out, "\n(give --legacy-dsn to list legacy users at or above the native quota)")
+		return nil
+	}
+	lg, err := o.openLegacy(ctx)
+	if err != nil {
+		return err
+	}
+	defer lg.Close()
+	over, err := migrate.OverQuota(ctx, lg, nil, o.quota)
+	if err != nil {
+		return err
+	}
+	// Users already native are the server's business now; list those
+	// still to come.
+	waiting := over[:0]
+	for _, u := range over {
+		if r, err := n.GetRoute(ctx, u.User); err == nil && r.State == syncstore.RouteNative {
+			continue
+		}
+		waiting = append(waiting, u)
+	}
+	fmt.Fprintln(out)
+	migrate.WriteOverQuota(out, waiting, o.quota)
+	return nil
 }
 
-func (o *options) run(cmd *cobra.Command, args []string, rollback bool) (int, error) {
+func (o *options) openLegacy(ctx context.Context) (*migrate.LegacyDB, error) {
+	variant, err := migrate.ParseVariant(o.variant)
+	if err != nil {
+		return nil, err
+	}
+	if o.legacyDSN == "" {
+		return nil, errors.New("no legacy database: give --legacy-dsn or SYNCSERVER_LEGACY_DSN")
+	}
+	return migrate.OpenLegacy(ctx, o.legacyDSN, migrate.LegacyOptions{Variant: variant, Prefix: o.prefix, Shards: o.shards})
+}
+
+func (o *options) run(cmd *cobra.Command, args []string, rollback bool) error {
 	ctx, cancel := signalContext()
 	defer cancel()
+	if o.logFormat != "text" && o.logFormat != "json" {
+		return fmt.Errorf("--log-format %q: want text or json", o.logFormat)
+	}
 	sel := migrate.Selection{Users: args, Canary: o.canary, All: o.all}
 	if o.file != "" {
 		f, err := os.Open(o.file)
 		if err != nil {
-			return 1, fmt.Errorf("opening the user file: %w", err)
+			return fmt.Errorf("opening the user file: %w", err)
 		}
 		defer f.Close()
 		sel.File = f
 	}
 	if sel.Empty() {
-		return 1, migrate.ErrNothingSelected
+		return migrate.ErrNothingSelected
 	}
-	variant, err := migrate.ParseVariant(o.variant)
+	lg, err := o.openLegacy(ctx)
 	if err != nil {
-		return 1, err
-	}
-	if o.legacyDSN == "" {
-		return 1, errors.New("no legacy database: give --legacy-dsn or SYNCSERVER_LEGACY_DSN")
-	}
-	lg, err := migrate.OpenLegacy(ctx, o.legacyDSN, migrate.LegacyOptions{Variant: variant, Prefix: o.prefix, Shards: o.shards})
-	if err != nil {
-		return 1, err
+		return err
 	}
 	defer lg.Close()
-	n, err := o.openNative(ctx)
+	n, err := o.openNative(ctx, cmd)
 	if err != nil {
-		return 1, err
+		return err
 	}
 	defer n.Close()
 
 	var users []string
 	if rollback {
 		users, err = sel.ResolveNative(ctx, n)
+		if err == nil {
+			err = sel.CheckNative(ctx, n, n)
+		}
 	} else {
 		users, err = sel.ResolveLegacy(ctx, lg)
+		if err == nil {
+			err = sel.CheckLegacy(ctx, lg)
+		}
 	}
 	if err != nil {
-		return 1, fmt.Errorf("selecting users: %w", err)
+		return fmt.Errorf("selecting users: %w", err)
 	}
 	if len(users) == 0 {
-		return 1, migrate.ErrNothingSelected
+		what := "legacy users"
+		if rollback {
+			what = "native users"
+		}
+		return sel.NothingSelected(what)
+	}
+	if !rollback {
+		over, err := migrate.OverQuota(ctx, lg, users, o.quota)
+		if err != nil {
+			return fmt.Errorf("checking the selected users against the native quota: %w", err)
+		}
+		if len(over) > 0 {
+			w := cmd.OutOrStdout()
+			if !o.dryRun && !o.allowOverQuota {
+				w = cmd.ErrOrStderr()
+			}
+			migrate.WriteOverQuota(w, over, o.quota)
+			fmt.Fprintln(w)
+			if !o.dryRun && !o.allowOverQuota {
+				return fmt.Errorf("%d of %d selected users store at least the native quota of %s and could not upload any more once native: "+
+					"raise the server's quota_bytes and pass the same --quota, leave them out, or pass --allow-over-quota",
+					len(over), len(users), migrate.FormatBytes(o.quota))
+			}
+		}
 	}
 
 	out := cmd.ErrOrStderr()
-	rep := newReporter(out, len(users))
+	rep := newReporter(out, len(users), o.logFormat == "json")
 	defer rep.logger.Sync()
 	cfg := migrate.Config{
 		Legacy: lg, Native: n, Routes: n, Logger: rep.logger,
@@ -225,23 +312,23 @@ func (o *options) run(cmd *cobra.Command, args []string, rollback bool) (int, er
 	}
 	m, err := migrate.New(cfg)
 	if err != nil {
-		return 1, err
+		return err
 	}
 	what := "migrating"
 	if rollback {
 		what = "rolling back"
 	}
 	rep.logger.Info(what+" users", zapInt("users", len(users)), zapString("legacy", lg.Schema().String()),
-		zapString("native", o.nativeDriver), zapBool("dry_run", o.dryRun))
+		zapString("native", o.nativeLabel), zapBool("dry_run", o.dryRun))
 	stop := rep.start()
 	report, runErr := m.Run(ctx, users, o.concurrency, rollback, rep.progress)
 	stop()
 	report.WriteSummary(cmd.OutOrStdout())
 	if runErr != nil {
-		return 1, fmt.Errorf("interrupted after %d of %d users: %w", len(report.Results), len(users), runErr)
+		return fmt.Errorf("interrupted after %d of %d users: %w", len(report.Results), len(users), runErr)
 	}
 	if f := report.Failed(); f > 0 {
-		return 1, fmt.Errorf("%d of %d users failed", f, len(users))
+		return fmt.Errorf("%d of %d users failed", f, len(users))
 	}
-	return 0, nil
+	return nil
 }

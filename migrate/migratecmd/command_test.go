@@ -3,6 +3,7 @@ package migratecmd
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/syncserver/syncserver/migrate"
 	"github.com/syncserver/syncserver/migrate/legacytest"
+	"github.com/syncserver/syncserver/syncstore"
 )
 
 // execute runs `syncserver migrate args…` as the binary would.
@@ -49,9 +51,9 @@ func legacyFixture(t *testing.T, l legacytest.Layout) (string, []legacytest.User
 func TestCommandMigrateStatusRollback(t *testing.T) {
 	dsn, users := legacyFixture(t, legacytest.Layout{Variant: legacytest.FSyncMS})
 	dir := t.TempDir()
-	common := []string{"--legacy-dsn", dsn, "--native-dir", dir, "--drain", "10ms", "--lease", "5s"}
+	common := []string{"--legacy-dsn", dsn, "--data", dir, "--drain", "10ms", "--lease", "5s"}
 
-	out, err := execute(t, append([]string{"--all", "--concurrency", "2"}, common...)...)
+	out, err := execute(t, append([]string{"--all", "--concurrency", "2", "--create"}, common...)...)
 	if err != nil {
 		t.Fatalf("migrate --all: %v\n%s", err, out)
 	}
@@ -84,18 +86,20 @@ func TestCommandErrors(t *testing.T) {
 		want string
 	}{
 		{"nothing selected", []string{"--legacy-dsn", dsn, "--native-dir", dir}, "no users selected"},
+		{"no native database", []string{"--legacy-dsn", dsn, "--data", dir, "alice"}, "does not exist"},
 		{"bad DSN", []string{"--legacy-dsn", "root:hunter2@tcp(127.0.0.1:3306", "--native-dir", dir, "alice"}, "legacy DSN"},
 		{"missing tables", []string{"--legacy-dsn", legacytest.DSN(t, emptyName), "--native-dir", dir, "alice"}, "no legacy Sync tables"},
-		{"unknown user", []string{"--legacy-dsn", dsn, "--native-dir", dir, "--route-cache-bound", "1ms", "nobody"}, "1 of 1 users failed"},
+		{"unknown user", []string{"--legacy-dsn", dsn, "--native-dir", dir, "--create", "--route-cache-bound", "1ms", "nobody"}, "no user nobody: not in the legacy database"},
 		{"bad variant", []string{"--legacy-dsn", dsn, "--native-dir", dir, "--variant", "oracle", "alice"}, "unknown legacy variant"},
-		{"bad driver", []string{"--legacy-dsn", dsn, "--native-driver", "pg", "alice"}, "unknown --native-driver"},
+		{"bad driver", []string{"--legacy-dsn", dsn, "--native-driver", "pg", "alice"}, `--db "pg": want sqlite or mysql`},
 	} {
 		out, err := execute(t, tc.args...)
 		if err == nil || !strings.Contains(err.Error(), tc.want) || strings.Contains(err.Error()+out, "hunter2") {
 			t.Errorf("%s: err %v, want %q\n%s", tc.name, err, tc.want, out)
 		}
-		if tc.name == "unknown user" && !strings.Contains(out, "unknown user") {
-			t.Errorf("unknown user: the summary does not say why:\n%s", out)
+		// One error style: cobra's plain "Error: …", never a JSON log line.
+		if !strings.Contains(out, "Error: ") || strings.Contains(out, `"level"`) {
+			t.Errorf("%s: not a plain error line:\n%s", tc.name, out)
 		}
 	}
 }
@@ -131,5 +135,95 @@ func TestDrainFlags(t *testing.T) {
 		if got != tc.want {
 			t.Errorf("%v: wait %v, want %v", tc.args, got, tc.want)
 		}
+	}
+}
+
+// TestCommandNamesUsersByEmail: migrate, rollback and status take an
+// e-mail address like every other command; a name that matches nobody,
+// or a canary that selects nobody, is an error saying so.
+func TestCommandNamesUsersByEmail(t *testing.T) {
+	ctx := context.Background()
+	l := legacytest.Layout{Variant: legacytest.FSyncMS}
+	name, db := legacytest.NewDatabase(t, "mig_", "")
+	if err := legacytest.CreateSchema(ctx, db, l); err != nil {
+		t.Fatal(err)
+	}
+	users := legacytest.Generate(5, l, legacytest.Spec{Users: 3, Records: []int{20}, BcryptCost: 4})
+	// Account names as Firefox makes them, none in canary bucket 0.
+	emails := []string{}
+	for i, n := 0, 0; len(emails) < len(users); n++ {
+		e := fmt.Sprintf("user%d@example.com", n)
+		if syncstore.Bucket(syncstore.UsernameFromEmail(e)) == 0 {
+			continue
+		}
+		emails = append(emails, e)
+		users[i].Name = syncstore.UsernameFromEmail(e)
+		i++
+	}
+	if err := legacytest.Insert(ctx, db, l, users); err != nil {
+		t.Fatal(err)
+	}
+	dsn := legacytest.DSN(t, name)
+	dir := t.TempDir()
+	common := []string{"--legacy-dsn", dsn, "--data", dir, "--drain", "1ms", "--lease", "5s"}
+	run := func(args ...string) (string, error) { return execute(t, append(args, common...)...) }
+
+	if out, err := run("--canary", "1", "--create"); err == nil || !strings.Contains(err.Error(), "canary 1% selected no users out of 3 legacy users") {
+		t.Errorf("empty canary: %v\n%s", err, out)
+	}
+	out, err := run(strings.ToUpper(emails[0]))
+	if err != nil || !strings.Contains(out, "migrated  1") {
+		t.Fatalf("migrate by e-mail: %v\n%s", err, out)
+	}
+	out, err = run("rollback", emails[0])
+	if err != nil || !strings.Contains(out, "rolled back  1") {
+		t.Fatalf("rollback by e-mail: %v\n%s", err, out)
+	}
+	for _, args := range [][]string{{"nobody@example.com"}, {"rollback", "nobody@example.com"}} {
+		out, err := run(args...)
+		want := "no user nobody@example.com (Sync username " + syncstore.UsernameFromEmail("nobody@example.com") + ")"
+		if err == nil || !strings.Contains(err.Error(), want) || strings.Contains(out, "already") {
+			t.Errorf("%v: %v, want %q\n%s", args, err, want, out)
+		}
+	}
+	// A user never migrated has no native account or row: rolling them
+	// back is an error, not "already legacy".
+	if out, err := run("rollback", emails[1]); err == nil || !strings.Contains(err.Error(), "neither a native account nor a route row") {
+		t.Errorf("rollback of a legacy-only user: %v\n%s", err, out)
+	}
+}
+
+// TestCommandQuota: users at or above the native quota are listed by
+// --dry-run and migrate status, and refused unless --allow-over-quota.
+func TestCommandQuota(t *testing.T) {
+	dsn, users := legacyFixture(t, legacytest.Layout{Variant: legacytest.FSyncMS})
+	dir := t.TempDir()
+	common := []string{"--legacy-dsn", dsn, "--data", dir, "--drain", "1ms", "--lease", "5s", "--quota", "1000"}
+	run := func(args ...string) (string, error) { return execute(t, append(args, common...)...) }
+
+	out, err := run("--dry-run", "--create", users[0].Name)
+	if err != nil || !strings.Contains(out, "1 users at or above the native quota of 1000 B") || !strings.Contains(out, strings.ToLower(users[0].Name)) {
+		t.Errorf("dry run: %v\n%s", err, out)
+	}
+	out, err = run(users[0].Name)
+	if err == nil || !strings.Contains(err.Error(), "1 of 1 selected users store at least the native quota of 1000 B") || !strings.Contains(err.Error(), "--allow-over-quota") {
+		t.Errorf("over-quota run: %v\n%s", err, out)
+	}
+	out, err = run("status")
+	if err != nil || !strings.Contains(out, "4 users at or above the native quota") {
+		t.Errorf("status: %v\n%s", err, out)
+	}
+	out, err = run("--allow-over-quota", users[0].Name)
+	if err != nil || !strings.Contains(out, "migrated  1") {
+		t.Errorf("--allow-over-quota: %v\n%s", err, out)
+	}
+	out, err = run("status")
+	if err != nil || !strings.Contains(out, "3 users at or above the native quota") {
+		t.Errorf("status after migrating one: %v\n%s", err, out)
+	}
+	// With the default quota these small users are fine.
+	out, err = execute(t, "--dry-run", users[1].Name, "--legacy-dsn", dsn, "--data", dir)
+	if err != nil || strings.Contains(out, "at or above") {
+		t.Errorf("default quota: %v\n%s", err, out)
 	}
 }

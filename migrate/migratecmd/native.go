@@ -2,12 +2,14 @@ package migratecmd
 
 import (
 	"context"
-	"errors"
 	"fmt"
+	"os"
+
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/syncserver/syncserver/migrate"
-	"github.com/syncserver/syncserver/syncstore/mysqlstore"
-	"github.com/syncserver/syncserver/syncstore/sqlitestore"
+	"github.com/syncserver/syncserver/syncstore/storeopen"
 )
 
 // nativeStore is a native backend as the command uses it.
@@ -17,23 +19,52 @@ type nativeStore interface {
 	Close() error
 }
 
-func (o *options) openNative(ctx context.Context) (nativeStore, error) {
-	switch o.nativeDriver {
-	case "sqlite":
-		s, err := sqlitestore.Open(ctx, sqlitestore.Config{Dir: o.nativeDir})
-		if err != nil {
-			return nil, fmt.Errorf("opening the native store: %w", err)
-		}
-		return s, nil
-	case "mysql":
-		if o.nativeDSN == "" {
-			return nil, errors.New("--native-driver mysql needs --native-dsn or SYNCSERVER_NATIVE_DSN")
-		}
-		s, err := mysqlstore.Open(ctx, mysqlstore.Config{DSN: o.nativeDSN})
-		if err != nil {
-			return nil, fmt.Errorf("opening the native store: %w", err)
-		}
-		return s, nil
+// oldNativeEnv is the native DSN's former variable, still read when
+// storeopen.DSNEnv is not set.
+const oldNativeEnv = "SYNCSERVER_NATIVE_DSN"
+
+// addOldNativeFlags keeps the native side's former flag names working for
+// scripts written for them; they set --db, --data and --dsn.
+func addOldNativeFlags(f *pflag.FlagSet) {
+	f.String("native-driver", "", "old name of --db")
+	f.String("native-dir", "", "old name of --data")
+	f.String("native-dsn", "", "old name of --dsn")
+	for _, name := range []string{"native-driver", "native-dir", "native-dsn"} {
+		_ = f.MarkDeprecated(name, "use --db, --data and --dsn, as for the other commands")
 	}
-	return nil, fmt.Errorf("unknown --native-driver %q (want sqlite or mysql)", o.nativeDriver)
+}
+
+// nativeGetenv is os.Getenv with the old native DSN variable as a
+// fallback for storeopen.DSNEnv.
+func nativeGetenv(key string) string {
+	v := os.Getenv(key)
+	if v == "" && key == storeopen.DSNEnv {
+		v = os.Getenv(oldNativeEnv)
+	}
+	return v
+}
+
+// openNative opens the existing native database the flags describe and
+// says on stderr which one it is.
+func (o *options) openNative(ctx context.Context, cmd *cobra.Command) (nativeStore, error) {
+	f := cmd.Flags()
+	for old, cur := range map[string]string{"native-driver": "db", "native-dir": "data", "native-dsn": "dsn"} {
+		if f.Changed(old) && !f.Changed(cur) {
+			v, _ := f.GetString(old)
+			if err := f.Set(cur, v); err != nil {
+				return nil, fmt.Errorf("--%s: %w", old, err)
+			}
+		}
+	}
+	s, c, err := storeopen.OpenFlags(ctx, f, nativeGetenv, cmd.ErrOrStderr())
+	if err != nil {
+		return nil, fmt.Errorf("native database: %w", err)
+	}
+	n, ok := s.(nativeStore)
+	if !ok {
+		s.Close()
+		return nil, fmt.Errorf("native database: the %T store cannot take imports", s)
+	}
+	o.nativeLabel = c.Label()
+	return n, nil
 }

@@ -30,7 +30,9 @@ const (
 	logEvery = 10 * time.Second
 )
 
-func newReporter(out io.Writer, total int) *reporter {
+// newReporter writes to out; jsonLogs selects JSON log lines instead of
+// plain text ones.
+func newReporter(out io.Writer, total int, jsonLogs bool) *reporter {
 	r := &reporter{out: out, progress: migrate.NewProgress(total)}
 	if f, ok := out.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
 		r.tty = true
@@ -42,7 +44,11 @@ func newReporter(out io.Writer, total int) *reporter {
 	}
 	enc := zap.NewProductionEncoderConfig()
 	enc.EncodeTime = zapcore.ISO8601TimeEncoder
-	core := zapcore.NewCore(zapcore.NewConsoleEncoder(enc), zapcore.AddSync(lineWriter{r}), level)
+	encoder := zapcore.NewConsoleEncoder(enc)
+	if jsonLogs {
+		encoder = zapcore.NewJSONEncoder(enc)
+	}
+	core := zapcore.NewCore(encoder, zapcore.AddSync(lineWriter{r}), level)
 	r.logger = zap.New(core)
 	return r
 }

@@ -1,4 +1,4 @@
-package migrate
+package syncstore
 
 import (
 	"context"
@@ -7,25 +7,29 @@ import (
 	"sort"
 	"text/tabwriter"
 	"time"
-
-	"github.com/syncserver/syncserver/syncstore"
 )
 
-// Status is the route table at a glance.
-type Status struct {
+// RouteStatus is the route table at a glance: what `syncserver routes
+// status` and `syncserver migrate status` both print.
+type RouteStatus struct {
 	// Users per effective state (an expired migrating lease counts as
 	// its origin). Users without a row are not counted: they follow the
 	// shim's default.
-	States map[syncstore.RouteState]int
+	States map[RouteState]int
 	// Leases held right now, and expired ones not yet recovered.
 	Held, Stale int
 	// Failures are rows with a LastError, newest first.
-	Failures []syncstore.Route
+	Failures []Route
 }
 
-// ReadStatus scans the route table.
-func ReadStatus(ctx context.Context, routes RouteTable, now time.Time) (*Status, error) {
-	st := &Status{States: map[syncstore.RouteState]int{}}
+// RouteLister pages through the route table in username order.
+type RouteLister interface {
+	ListRoutes(ctx context.Context, after string, limit int) ([]Route, error)
+}
+
+// ReadRouteStatus scans the route table.
+func ReadRouteStatus(ctx context.Context, routes RouteLister, now time.Time) (*RouteStatus, error) {
+	st := &RouteStatus{States: map[RouteState]int{}}
 	after := ""
 	for {
 		page, err := routes.ListRoutes(ctx, after, 1000)
@@ -54,10 +58,10 @@ func ReadStatus(ctx context.Context, routes RouteTable, now time.Time) (*Status,
 }
 
 // Write prints the status; at most recent failures are listed.
-func (st *Status) Write(w io.Writer, recent int) {
+func (st *RouteStatus) Write(w io.Writer, recent int) {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintf(tw, "state\tusers\n")
-	for _, s := range []syncstore.RouteState{syncstore.RouteLegacy, syncstore.RouteMigrating, syncstore.RouteNative} {
+	for _, s := range []RouteState{RouteLegacy, RouteMigrating, RouteNative} {
 		fmt.Fprintf(tw, "%s\t%d\n", s, st.States[s])
 	}
 	tw.Flush()
