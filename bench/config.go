@@ -18,9 +18,10 @@ type Config struct {
 	// Stores gives, per target name, the native store behind that target
 	// for the direct seeding path; targets without one are seeded over HTTP.
 	Stores map[string]syncstore.Store
-	// seeders seed other targets directly: the legacy stand-ins of
-	// --local, seeded in their FSyncMS database.
-	seeders map[string]seeder
+	// Seeders seed other targets their own way (the legacy stand-ins of
+	// syncserver-benchlocal, in their FSyncMS database); they take
+	// precedence over Stores.
+	Seeders map[string]Seeder
 
 	Users          int    // accounts the workload drives
 	RecordsPerUser int    // records per account in the bench collections
@@ -86,7 +87,7 @@ func DefaultConfig() Config {
 func (c *Config) Validate() error {
 	var errs []error
 	if len(c.Targets) == 0 {
-		errs = append(errs, errors.New("no target: give name=URL arguments or --local"))
+		errs = append(errs, errors.New("no target: give name=URL arguments"))
 	}
 	seen := map[string]bool{}
 	for _, t := range c.Targets {

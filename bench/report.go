@@ -56,6 +56,7 @@ var reportTmpl = template.Must(template.New("report").Funcs(reportFuncs).Parse(r
 type reportPage struct {
 	*Results
 	Comparisons []Comparison
+	Writes      []WriteRow
 	UplotCSS    template.CSS
 	UplotJS     template.JS
 	Data        template.JS
@@ -64,8 +65,8 @@ type reportPage struct {
 
 // WriteReport renders res, and the comparisons given, as one
 // self-contained HTML file: tables readable without JavaScript, plots
-// drawn by the embedded uPlot.
-func WriteReport(path string, res *Results, comparisons []Comparison) error {
+// drawn by the embedded uPlot. Write rows, when given, come first.
+func WriteReport(path string, res *Results, comparisons []Comparison, writes ...WriteRow) error {
 	data, err := json.Marshal(struct {
 		Results     *Results     `json:"results"`
 		Comparisons []Comparison `json:"comparisons"`
@@ -76,6 +77,7 @@ func WriteReport(path string, res *Results, comparisons []Comparison) error {
 	page := reportPage{
 		Results:     res,
 		Comparisons: comparisons,
+		Writes:      writes,
 		UplotCSS:    template.CSS(uplotCSS),
 		UplotJS:     template.JS(uplotJS),
 		// json.Marshal escapes <, > and &, so the data cannot close the
