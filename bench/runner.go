@@ -56,12 +56,13 @@ type targetRun struct {
 
 	nodeRecords int64        // records seeded on the target so far
 	created     atomic.Int64 // new records the workload uploaded so far
+	removed     atomic.Int64 // records the workload deleted so far
 }
 
 // records is about how many records the target holds: what was seeded
-// plus what the workload created (its few deletes aside).
+// plus what the workload created minus what it deleted.
 func (t *targetRun) records() int64 {
-	return t.nodeRecords + t.created.Load()
+	return t.nodeRecords + t.created.Load() - t.removed.Load()
 }
 
 // Phases of a target's run, part of each generator's stream id so every
