@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/url"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -74,6 +75,7 @@ type Options struct {
 	compare      string
 	writeSummary string
 	direct       []string
+	samples      []string
 	growth       bool
 	growthSizes  string
 	growth1M     bool
@@ -95,6 +97,8 @@ func (o *Options) Bind(f *pflag.FlagSet) {
 	f.StringVar(&o.legacy, "legacy-targets", "", "names of name=URL targets that are legacy PHP servers or shims in front of one: their documented quirks are info, not errors")
 	f.StringVar(&o.compare, "compare", "", "ratio tables to print, as other/base target pairs (e.g. mysql/sqlite,shim/legacy); default: every target against the first")
 	f.StringVar(&o.writeSummary, "write-summary", "", "print the POST and DELETE rows of these ratio tables (other/base pairs, e.g. sqlite/legacy) first, on the terminal and at the top of the report")
+	f.StringArrayVar(&o.samples, "sample", nil, "sample the server process of target NAME from its Prometheus metrics: NAME=URL, e.g. NAME=http://127.0.0.1:2019/metrics (Caddy's admin endpoint); RSS, goroutines and open files go into the report (repeatable)")
+	f.DurationVar(&c.SampleInterval, "sample-interval", c.SampleInterval, "time between two --sample readings")
 	f.StringArrayVar(&o.direct, "direct", nil, "seed target NAME straight into its store: NAME=sqlite:DIR or NAME=mysql:DSN (repeatable)")
 	f.IntVar(&c.Users, "users", c.Users, "accounts the workload drives")
 	f.IntVar(&c.RecordsPerUser, "records", c.RecordsPerUser, "records per account")
@@ -196,6 +200,14 @@ func (o *Options) Run(ctx context.Context, args []string, start Starter) (err er
 	}
 	cfg.Stores = map[string]syncstore.Store{}
 	cfg.Seeders = map[string]Seeder{}
+	cfg.Samples = map[string]*url.URL{}
+	for _, spec := range o.samples {
+		name, u, err := ParseSampleSpec(spec)
+		if err != nil {
+			return err
+		}
+		cfg.Samples[name] = u
+	}
 	if start != nil {
 		stop, err := start(ctx, &cfg)
 		if stop != nil {
@@ -281,6 +293,14 @@ func (o *Options) write(res *Results, w io.Writer) error {
 				fmt.Fprintf(w, "  %-10s %8.1f req/s %8.1f sessions/s  p50 %.2f ms  p95 %.2f ms  p99 %.2f ms  errors %d\n",
 					s.Label, s.RequestsPerSec, s.SessionsPerSec, s.Latency.P50MS, s.Latency.P95MS, s.Latency.P99MS, s.Errors)
 			}
+		}
+	}
+	for _, t := range res.Targets {
+		if r := t.Resources; r != nil {
+			sm := r.Summaries()
+			fmt.Fprintf(w, "\n%s server (%d samples, %d failed; first / max / last): RSS %.1f / %.1f / %.1f MiB, goroutines %d / %d / %d, open files %d / %d / %d\n",
+				t.Name, len(r.Samples), r.Failed, mib(sm[0].First), mib(sm[0].Max), mib(sm[0].Last),
+				sm[1].First, sm[1].Max, sm[1].Last, sm[2].First, sm[2].Max, sm[2].Last)
 		}
 	}
 	fmt.Fprintf(w, "\nwrote %s and %s\n", jsonPath, htmlPath)
@@ -458,3 +478,5 @@ func runLabel(path, def string) string {
 	}
 	return stem
 }
+
+func mib(b int64) float64 { return float64(b) / (1 << 20) }

@@ -28,6 +28,7 @@ var (
 var reportFuncs = template.FuncMap{
 	"f1":    func(v float64) string { return fmt.Sprintf("%.1f", v) },
 	"f2":    func(v float64) string { return fmt.Sprintf("%.2f", v) },
+	"mib":   func(b int64) string { return fmt.Sprintf("%.1f", mib(b)) },
 	"ratio": fmtRatio,
 	"dur":   func(d time.Duration) string { return d.String() },
 	"kinds": func(m map[string]int64) []string { return slices.Sorted(maps.Keys(m)) },

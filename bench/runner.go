@@ -93,6 +93,17 @@ func runTarget(ctx context.Context, cfg *Config, t Target) (*TargetResult, error
 		run.seeder = s
 	}
 	tr := &TargetResult{Name: t.Name, URL: t.URL.String(), Legacy: t.Legacy, Seed: SeedResult{Method: run.seeder.Method()}}
+	if u := cfg.Samples[t.Name]; u != nil {
+		sctx, stop := context.WithCancel(ctx)
+		done := make(chan Resources, 1)
+		s := newSampler(u, cfg.SampleInterval, cfg.AllowRemote, run.log)
+		go func() { done <- s.run(sctx) }()
+		defer func() {
+			stop()
+			r := <-done
+			tr.Resources = &r
+		}()
+	}
 
 	// The growth scenario goes first: it needs a node that is still small.
 	if len(cfg.GrowthSizes) > 0 {
