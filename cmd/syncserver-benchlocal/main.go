@@ -63,7 +63,7 @@ Example (what make bench runs):
 			}
 			err := o.Run(cmd.Context(), args, local.Starter(list, lo))
 			if err != nil {
-				fmt.Fprintln(os.Stderr, "syncserver-benchlocal:", err)
+				fmt.Fprintln(cmd.ErrOrStderr(), "syncserver-benchlocal:", err)
 			}
 			return err
 		},
