@@ -46,6 +46,9 @@ Examples:
   # two running servers, seeded through the HTTP API
   syncserver bench sqlite=http://127.0.0.1:5000/ mysql=http://127.0.0.1:5001/
 
+  # and sample the server process (Caddy's admin endpoint) into the report
+  syncserver bench --sample sqlite=http://127.0.0.1:2019/metrics sqlite=http://127.0.0.1:5000/
+
   # a fixed rate of 20 and 40 sessions/s, plus the growth scenario
   syncserver bench --rate 20,40 --growth sqlite=http://127.0.0.1:5000/
 
