@@ -159,14 +159,14 @@ func (w *worker) sync(ctx context.Context, u *userState, plan *sessionPlan) erro
 	// liveSet), then the user's own deletes.
 	for _, p := range plan.posts {
 		if nums := u.live(p.collection).expire(w.r); nums != nil {
-			if err := w.delete(ctx, u, p.collection, nums); err != nil {
+			if err := w.deleteIDs(ctx, u, p.collection, nums); err != nil {
 				return err
 			}
 		}
 	}
 	for _, name := range plan.deletes {
 		if nums := u.live(name).deleteSome(w.r); nums != nil {
-			if err := w.delete(ctx, u, name, nums); err != nil {
+			if err := w.deleteIDs(ctx, u, name, nums); err != nil {
 				return err
 			}
 		}
@@ -311,8 +311,8 @@ func (w *worker) post(ctx context.Context, u *userState, dev, info map[string]in
 	})
 }
 
-// delete deletes records by id, as Firefox does (in chunks of ids).
-func (w *worker) delete(ctx context.Context, u *userState, name string, nums []int32) error {
+// deleteIDs deletes records by id, as Firefox does (in chunks of ids).
+func (w *worker) deleteIDs(ctx context.Context, u *userState, name string, nums []int32) error {
 	cs := u.coll(name)
 	ids := make([]string, len(nums))
 	for i, num := range nums {
