@@ -4,6 +4,7 @@
 #   make test       start MariaDB and memcached if needed, run every test
 #   make build      bin/syncserver
 #   make bench      side-by-side bench report in bench-out/ (needs the services)
+#   make soak       10-minute soak of a default-configured server, report in soak-out/
 #   make gobench    go test -bench of every package
 #   make lint       gofmt, go vet, staticcheck
 
@@ -22,7 +23,7 @@ MEMCACHED_PROBE = timeout 1 bash -c 'exec 3<>/dev/tcp/$(MEMCACHED_ADDR)/$(MEMCAC
 # Root for apt-get and daemons; empty when already root.
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: all build run test bench gobench lint services memcached mariadb systemd-analyze clean
+.PHONY: all build run test bench soak gobench lint services memcached mariadb systemd-analyze clean
 
 all: build
 
@@ -39,6 +40,13 @@ test: services
 # MariaDB (syncserver bench --local); the report lands in bench-out/.
 bench: services
 	bash bench/run-default.sh
+
+# The steady-sync mix for 10 minutes at c=8 against a syncserver process
+# with the default settings (5 MiB quota), 50 accounts x 1,000 records; the
+# server's RSS, goroutines and open files are sampled into the report in
+# soak-out/. Fails on any wrong answer. SOAK_DURATION=60s for a short check.
+soak:
+	bash bench/soak.sh
 
 # The Go micro-benchmarks of every package (store, handler, cache, migrate).
 gobench: services

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"net/url"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -14,7 +16,7 @@ import (
 	"github.com/caddyserver/caddy/v2"
 	caddycmd "github.com/caddyserver/caddy/v2/cmd"
 	"github.com/spf13/cobra"
-	"go.uber.org/zap"
+	"github.com/spf13/pflag"
 
 	"github.com/syncserver/syncserver/syncstore"
 	"github.com/syncserver/syncserver/syncstore/mysqlstore"
@@ -32,22 +34,20 @@ after another, checks every answer, and writes results.json and a
 self-contained report.html (plots included) to --out.
 
 Targets are name=URL pairs of servers on this machine; other addresses are
-refused unless --allow-remote. --local starts servers in-process instead,
-seeded directly: sqlite, mysql (on a fresh bch_* database), legacy (an
-FSyncMS stand-in on a fresh bch_* database) and shim (Caddy with the
-firefox_sync shim proxying every user to its own stand-in). Legacy targets
-(those two, or --legacy-targets) may show the quirks docs/legacy.md documents;
-they are counted as information, not errors.
+refused unless --allow-remote. Legacy targets (--legacy-targets) may show
+the quirks docs/legacy.md documents; they are counted as information, not
+errors. In-process servers (native stores, an FSyncMS stand-in, the shim)
+are started by a separate program, syncserver-benchlocal, which takes the
+same flags plus --local; make bench runs it.
 
 The workload, the checks and the report are described in bench/README.md.
 
 Examples:
-  # the short default comparison (what make bench runs)
-  syncserver bench --local sqlite,mysql,shim,legacy --compare mysql/sqlite,shim/legacy,sqlite/legacy \
-      --users 50 --records 2000 --duration 5s --out bench-out
-
   # two running servers, seeded through the HTTP API
   syncserver bench sqlite=http://127.0.0.1:5000/ mysql=http://127.0.0.1:5001/
+
+  # and sample the server process (Caddy's admin endpoint) into the report
+  syncserver bench --sample sqlite=http://127.0.0.1:2019/metrics sqlite=http://127.0.0.1:5000/
 
   # a fixed rate of 20 and 40 sessions/s, plus the growth scenario
   syncserver bench --rate 20,40 --growth sqlite=http://127.0.0.1:5000/
@@ -57,28 +57,28 @@ Examples:
   syncserver bench compare bench-out/results.json --base sqlite --other mysql
 `,
 		CobraFunc: func(cmd *cobra.Command) {
-			o := defaultOptions()
-			o.bind(cmd)
+			o := NewOptions()
+			o.Bind(cmd.Flags())
 			cmd.Args = cobra.ArbitraryArgs
 			cmd.RunE = func(cmd *cobra.Command, args []string) error {
-				return o.run(cmd.Context(), args)
+				return o.Run(cmd.Context(), args, nil)
 			}
 			cmd.AddCommand(compareCommand())
 		},
 	})
 }
 
-// options are the command line of syncserver bench.
-type options struct {
+// Options are the command line of syncserver bench, which
+// syncserver-benchlocal shares.
+type Options struct {
 	cfg          Config
 	concurrency  string
 	rates        string
-	local        string
 	legacy       string
 	compare      string
-	mysqlDSN     string
-	keep         bool
+	writeSummary string
 	direct       []string
+	samples      []string
 	growth       bool
 	growthSizes  string
 	growth1M     bool
@@ -86,24 +86,22 @@ type options struct {
 	quiet        bool
 	failOnErrors bool
 	pairs        []Pair
+	writePairs   []Pair
 }
 
-func defaultOptions() *options {
-	dsn := os.Getenv("SYNCSERVER_BENCH_MYSQL")
-	if dsn == "" {
-		dsn = "root@tcp(127.0.0.1:3306)/"
-	}
-	return &options{cfg: DefaultConfig(), concurrency: "1,5,10,25,50", growthSizes: "10000,100000", mysqlDSN: dsn, out: "bench-out", failOnErrors: true}
+// NewOptions holds the defaults of the flags.
+func NewOptions() *Options {
+	return &Options{cfg: DefaultConfig(), concurrency: "1,5,10,25,50", growthSizes: "10000,100000", out: "bench-out", failOnErrors: true}
 }
 
-func (o *options) bind(cmd *cobra.Command) {
-	f := cmd.Flags()
+// Bind adds the flags to f.
+func (o *Options) Bind(f *pflag.FlagSet) {
 	c := &o.cfg
-	f.StringVar(&o.local, "local", "", "start in-process servers of these kinds, benched in this order: sqlite, mysql (native), shim (Caddy proxying to an FSyncMS stand-in), legacy (the stand-in alone)")
 	f.StringVar(&o.legacy, "legacy-targets", "", "names of name=URL targets that are legacy PHP servers or shims in front of one: their documented quirks are info, not errors")
 	f.StringVar(&o.compare, "compare", "", "ratio tables to print, as other/base target pairs (e.g. mysql/sqlite,shim/legacy); default: every target against the first")
-	f.StringVar(&o.mysqlDSN, "mysql-dsn", o.mysqlDSN, "MariaDB/MySQL server for --local mysql (env SYNCSERVER_BENCH_MYSQL)")
-	f.BoolVar(&o.keep, "keep", false, "keep the databases --local created")
+	f.StringVar(&o.writeSummary, "write-summary", "", "print the POST and DELETE rows of these ratio tables (other/base pairs, e.g. sqlite/legacy) first, on the terminal and at the top of the report")
+	f.StringArrayVar(&o.samples, "sample", nil, "sample the server process of target NAME from its Prometheus metrics: NAME=URL, e.g. NAME=http://127.0.0.1:2019/metrics (Caddy's admin endpoint); RSS, goroutines and open files go into the report (repeatable)")
+	f.DurationVar(&c.SampleInterval, "sample-interval", c.SampleInterval, "time between two --sample readings")
 	f.StringArrayVar(&o.direct, "direct", nil, "seed target NAME straight into its store: NAME=sqlite:DIR or NAME=mysql:DSN (repeatable)")
 	f.IntVar(&c.Users, "users", c.Users, "accounts the workload drives")
 	f.IntVar(&c.RecordsPerUser, "records", c.RecordsPerUser, "records per account")
@@ -125,7 +123,7 @@ func (o *options) bind(cmd *cobra.Command) {
 	f.DurationVar(&c.GrowthDuration, "growth-duration", c.GrowthDuration, "growth: length of each step")
 	f.DurationVar(&c.Timeout, "timeout", c.Timeout, "per request")
 	f.IntVar(&c.SeedConcurrency, "seed-concurrency", c.SeedConcurrency, "accounts seeded at once")
-	f.IntVar(&c.BcryptCost, "bcrypt-cost", c.BcryptCost, "password hash cost of directly seeded accounts (and --local servers)")
+	f.IntVar(&c.BcryptCost, "bcrypt-cost", c.BcryptCost, "password hash cost of directly seeded accounts (and of in-process servers)")
 	f.BoolVar(&c.AllowRemote, "allow-remote", false, "allow targets that are not on this machine")
 	f.StringVar(&o.out, "out", o.out, "directory for results.json and report.html")
 	f.BoolVar(&o.quiet, "quiet", false, "no progress lines")
@@ -147,7 +145,16 @@ func parseList[T any](s string, parse func(string) (T, error)) ([]T, error) {
 	return out, nil
 }
 
-func (o *options) run(ctx context.Context, args []string) (err error) {
+// A Starter starts servers for a run (syncserver-benchlocal's
+// in-process ones): it adds their targets to cfg.Targets, after those of
+// the command line, and their seeders to cfg.Seeders or cfg.Stores. cfg's
+// logger and bcrypt cost are set. It returns what stops them.
+type Starter func(ctx context.Context, cfg *Config) (stop func() error, err error)
+
+// Run benches the targets of args (name=URL) and those start adds (nil:
+// none), then writes results.json and report.html and prints the ratio
+// tables.
+func (o *Options) Run(ctx context.Context, args []string, start Starter) (err error) {
 	if ctx == nil {
 		ctx = context.Background()
 	}
@@ -190,28 +197,28 @@ func (o *options) run(ctx context.Context, args []string) (err error) {
 	if err != nil {
 		return fmt.Errorf("--compare: %w", err)
 	}
-	cfg.Stores = map[string]syncstore.Store{}
-	cfg.seeders = map[string]seeder{}
-	kinds, _ := parseList(o.local, func(s string) (string, error) { return s, nil })
-	for i, kind := range kinds {
-		if slices.Contains(kinds[:i], kind) {
-			return fmt.Errorf("--local %s given twice", kind)
-		}
+	writePairs, err := parseList(o.writeSummary, ParsePair)
+	if err != nil {
+		return fmt.Errorf("--write-summary: %w", err)
 	}
-	for _, kind := range kinds {
-		srv, err := StartLocal(ctx, kind, LocalOptions{MySQLDSN: o.mysqlDSN, Keep: o.keep, BcryptCost: cfg.BcryptCost, Logger: logger.Named(kind)})
+	cfg.Stores = map[string]syncstore.Store{}
+	cfg.Seeders = map[string]Seeder{}
+	cfg.Samples = map[string]*url.URL{}
+	for _, spec := range o.samples {
+		name, u, err := ParseSampleSpec(spec)
 		if err != nil {
-			return fmt.Errorf("--local %s: %w", kind, err)
+			return err
 		}
-		defer func() { err = errors.Join(err, srv.Close()) }()
-		cfg.Targets = append(cfg.Targets, srv.Target)
-		if srv.Store != nil {
-			cfg.Stores[srv.Target.Name] = srv.Store
+		cfg.Samples[name] = u
+	}
+	if start != nil {
+		stop, err := start(ctx, &cfg)
+		if stop != nil {
+			defer func() { err = errors.Join(err, stop()) }()
 		}
-		if srv.seeder != nil {
-			cfg.seeders[srv.Target.Name] = srv.seeder
+		if err != nil {
+			return err
 		}
-		logger.Info("local server", zap.String("kind", kind), zap.String("url", srv.Target.URL.String()))
 	}
 	for _, d := range o.direct {
 		name, st, err := openDirect(ctx, d)
@@ -224,14 +231,16 @@ func (o *options) run(ctx context.Context, args []string) (err error) {
 	if err := cfg.Validate(); err != nil {
 		return err
 	}
-	for _, p := range pairs {
-		for _, name := range []string{p.Base, p.Other} {
-			if !slices.ContainsFunc(cfg.Targets, func(t Target) bool { return t.Name == name }) {
-				return fmt.Errorf("--compare %s/%s: no target %q", p.Other, p.Base, name)
+	for flag, ps := range map[string][]Pair{"--compare": pairs, "--write-summary": writePairs} {
+		for _, p := range ps {
+			for _, name := range []string{p.Base, p.Other} {
+				if !slices.ContainsFunc(cfg.Targets, func(t Target) bool { return t.Name == name }) {
+					return fmt.Errorf("%s %s/%s: no target %q", flag, p.Other, p.Base, name)
+				}
 			}
 		}
 	}
-	o.pairs = pairs
+	o.pairs, o.writePairs = pairs, writePairs
 	if err := os.MkdirAll(o.out, 0o755); err != nil {
 		return fmt.Errorf("creating %s: %w", o.out, err)
 	}
@@ -240,7 +249,7 @@ func (o *options) run(ctx context.Context, args []string) (err error) {
 	if res == nil {
 		return runErr
 	}
-	if err := o.write(res); err != nil {
+	if err := o.write(res, os.Stdout); err != nil {
 		return errors.Join(runErr, err)
 	}
 	if runErr != nil {
@@ -252,8 +261,9 @@ func (o *options) run(ctx context.Context, args []string) (err error) {
 	return nil
 }
 
-// write saves results.json and report.html and prints the comparisons.
-func (o *options) write(res *Results) error {
+// write saves results.json and report.html and prints the write summary
+// and the comparisons to w.
+func (o *Options) write(res *Results, w io.Writer) error {
 	jsonPath := filepath.Join(o.out, "results.json")
 	htmlPath := filepath.Join(o.out, "report.html")
 	if err := res.WriteFile(jsonPath); err != nil {
@@ -263,25 +273,40 @@ func (o *options) write(res *Results) error {
 	if len(o.pairs) > 0 {
 		cmps = res.ComparePairs(o.pairs)
 	}
-	if err := WriteReport(htmlPath, res, cmps); err != nil {
+	writes := WriteRows(res.ComparePairs(o.writePairs))
+	if err := WriteReport(htmlPath, res, cmps, writes...); err != nil {
 		return err
 	}
+	if len(writes) > 0 {
+		fmt.Fprintln(w)
+		if err := WriteWriteRows(w, writes); err != nil {
+			return err
+		}
+	}
 	for i := range cmps {
-		fmt.Println()
-		if err := cmps[i].WriteText(os.Stdout); err != nil {
+		fmt.Fprintln(w)
+		if err := cmps[i].WriteText(w); err != nil {
 			return err
 		}
 	}
 	if len(cmps) == 0 {
 		for _, t := range res.Targets {
-			fmt.Printf("\n%s\n", t.Name)
+			fmt.Fprintf(w, "\n%s\n", t.Name)
 			for _, s := range t.Steps {
-				fmt.Printf("  %-10s %8.1f req/s %8.1f sessions/s  p50 %.2f ms  p95 %.2f ms  p99 %.2f ms  errors %d\n",
+				fmt.Fprintf(w, "  %-10s %8.1f req/s %8.1f sessions/s  p50 %.2f ms  p95 %.2f ms  p99 %.2f ms  errors %d\n",
 					s.Label, s.RequestsPerSec, s.SessionsPerSec, s.Latency.P50MS, s.Latency.P95MS, s.Latency.P99MS, s.Errors)
 			}
 		}
 	}
-	fmt.Printf("\nwrote %s and %s\n", jsonPath, htmlPath)
+	for _, t := range res.Targets {
+		if r := t.Resources; r != nil {
+			sm := r.Summaries()
+			fmt.Fprintf(w, "\n%s server (%d samples, %d failed; first / max / last): RSS %.1f / %.1f / %.1f MiB, goroutines %d / %d / %d, open files %d / %d / %d\n",
+				t.Name, len(r.Samples), r.Failed, mib(sm[0].First), mib(sm[0].Max), mib(sm[0].Last),
+				sm[1].First, sm[1].Max, sm[1].Last, sm[2].First, sm[2].Max, sm[2].Last)
+		}
+	}
+	fmt.Fprintf(w, "\nwrote %s and %s\n", jsonPath, htmlPath)
 	return nil
 }
 
@@ -299,25 +324,28 @@ func wrongAnswers(res *Results) int64 {
 // NAME=mysql:DSN.
 func openDirect(ctx context.Context, spec string) (string, syncstore.Store, error) {
 	name, rest, ok := strings.Cut(spec, "=")
-	kind, arg, ok2 := strings.Cut(rest, ":")
-	if !ok || !ok2 || name == "" || arg == "" {
+	driver, location, ok2 := strings.Cut(rest, ":")
+	if !ok || !ok2 || name == "" || location == "" {
 		return "", nil, fmt.Errorf("--direct %q: want NAME=sqlite:DIR or NAME=mysql:DSN", spec)
 	}
-	switch kind {
-	case "sqlite":
-		st, err := sqlitestore.Open(ctx, sqlitestore.Config{Dir: arg})
-		if err != nil {
-			return "", nil, fmt.Errorf("--direct %s: %w", name, err)
-		}
-		return name, st, nil
-	case "mysql":
-		st, err := mysqlstore.Open(ctx, mysqlstore.Config{DSN: arg})
-		if err != nil {
-			return "", nil, fmt.Errorf("--direct %s: %w", name, err)
-		}
-		return name, st, nil
+	st, err := OpenStore(ctx, driver, location)
+	if err != nil {
+		return "", nil, fmt.Errorf("--direct %s: %w", name, err)
 	}
-	return "", nil, fmt.Errorf("--direct %q: unknown store %q (want sqlite or mysql)", spec, kind)
+	return name, st, nil
+}
+
+// OpenStore opens a native store: driver sqlite with a directory, or mysql
+// with a DSN. It is the bench's only store opener (syncserver-benchlocal
+// uses it too), kept apart so one shared opener can replace it.
+func OpenStore(ctx context.Context, driver, location string) (syncstore.Store, error) {
+	switch driver {
+	case "sqlite":
+		return sqlitestore.Open(ctx, sqlitestore.Config{Dir: location})
+	case "mysql":
+		return mysqlstore.Open(ctx, mysqlstore.Config{DSN: location})
+	}
+	return nil, fmt.Errorf("unknown store driver %q (want sqlite or mysql)", driver)
 }
 
 func compareCommand() *cobra.Command {
@@ -453,3 +481,5 @@ func runLabel(path, def string) string {
 	}
 	return stem
 }
+
+func mib(b int64) float64 { return float64(b) / (1 << 20) }

@@ -49,6 +49,7 @@ type EndpointRatio struct {
 	Name string `json:"name"`
 	P50  Ratio  `json:"p50_ms"`
 	P95  Ratio  `json:"p95_ms"`
+	P99  Ratio  `json:"p99_ms"`
 }
 
 // Compare builds the ratio table of other against base over the steps
@@ -83,7 +84,7 @@ func compareStep(b, o *StepResult) ComparisonRow {
 	}
 	for _, be := range b.Endpoints {
 		if oe, ok := o.Endpoint(be.Name); ok {
-			row.Endpoints = append(row.Endpoints, EndpointRatio{Name: be.Name, P50: ratio(be.P50MS, oe.P50MS), P95: ratio(be.P95MS, oe.P95MS)})
+			row.Endpoints = append(row.Endpoints, EndpointRatio{Name: be.Name, P50: ratio(be.P50MS, oe.P50MS), P95: ratio(be.P95MS, oe.P95MS), P99: ratio(be.P99MS, oe.P99MS)})
 		}
 	}
 	return row
@@ -173,6 +174,48 @@ func (c *Comparison) WriteText(w io.Writer) error {
 		if found {
 			fmt.Fprintln(tw, strings.Join(line, "\t")+"\t")
 		}
+	}
+	return tw.Flush()
+}
+
+// writeEndpoints are the rows of the write summary: the write path whose
+// cost against the legacy server issue targets are set for.
+var writeEndpoints = []endpoint{epPost, epDelete}
+
+// WriteRow is one write endpoint of one step of a comparison.
+type WriteRow struct {
+	Pair     string        `json:"pair"` // other/base
+	Step     string        `json:"step"`
+	Endpoint EndpointRatio `json:"endpoint"`
+}
+
+// WriteRows picks the POST and DELETE rows of comparisons, comparison by
+// comparison, step by step.
+func WriteRows(cmps []Comparison) []WriteRow {
+	var out []WriteRow
+	for _, c := range cmps {
+		for _, ep := range writeEndpoints {
+			for _, r := range c.Rows {
+				for _, e := range r.Endpoints {
+					if e.Name == ep.String() {
+						out = append(out, WriteRow{Pair: c.Other + "/" + c.Base, Step: r.Step, Endpoint: e})
+					}
+				}
+			}
+		}
+	}
+	return out
+}
+
+// WriteWriteRows prints the write rows as one aligned table.
+func WriteWriteRows(w io.Writer, rows []WriteRow) error {
+	fmt.Fprintln(w, "write path: POST and DELETE latency, other/base (below 1: other is faster)")
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "pair\tstep\tendpoint\tbase p95 ms\tother p95 ms\tp95\tbase p99 ms\tother p99 ms\tp99\t")
+	for _, r := range rows {
+		e := r.Endpoint
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%.2f\t%.2f\t%s\t%.2f\t%.2f\t%s\t\n", r.Pair, r.Step, e.Name,
+			e.P95.Base, e.P95.Other, fmtRatio(e.P95), e.P99.Base, e.P99.Other, fmtRatio(e.P99))
 	}
 	return tw.Flush()
 }

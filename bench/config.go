@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/url"
 	"slices"
 	"time"
 
@@ -18,9 +19,10 @@ type Config struct {
 	// Stores gives, per target name, the native store behind that target
 	// for the direct seeding path; targets without one are seeded over HTTP.
 	Stores map[string]syncstore.Store
-	// seeders seed other targets directly: the legacy stand-ins of
-	// --local, seeded in their FSyncMS database.
-	seeders map[string]seeder
+	// Seeders seed other targets their own way (the legacy stand-ins of
+	// syncserver-benchlocal, in their FSyncMS database); they take
+	// precedence over Stores.
+	Seeders map[string]Seeder
 
 	Users          int    // accounts the workload drives
 	RecordsPerUser int    // records per account in the bench collections
@@ -53,6 +55,12 @@ type Config struct {
 	AllowRemote     bool
 	Mix             Mix
 
+	// Samples gives, per target name, the Prometheus metrics endpoint of
+	// the server process behind it (Caddy's admin /metrics), read every
+	// SampleInterval while the target runs: RSS, goroutines, open files.
+	Samples        map[string]*url.URL
+	SampleInterval time.Duration
+
 	Progress io.Writer // progress lines; nil for none
 	Logger   *zap.Logger
 }
@@ -75,6 +83,7 @@ func DefaultConfig() Config {
 		GrowthRecords:     500,
 		GrowthConcurrency: 10,
 		GrowthDuration:    20 * time.Second,
+		SampleInterval:    5 * time.Second,
 		Timeout:           30 * time.Second,
 		SeedConcurrency:   4,
 		BcryptCost:        10,
@@ -86,7 +95,7 @@ func DefaultConfig() Config {
 func (c *Config) Validate() error {
 	var errs []error
 	if len(c.Targets) == 0 {
-		errs = append(errs, errors.New("no target: give name=URL arguments or --local"))
+		errs = append(errs, errors.New("no target: give name=URL arguments"))
 	}
 	seen := map[string]bool{}
 	for _, t := range c.Targets {
@@ -129,6 +138,14 @@ func (c *Config) Validate() error {
 		if slices.ContainsFunc(c.GrowthSizes, func(n int) bool { return n <= 0 }) {
 			errs = append(errs, errors.New("growth sizes must be > 0 records"))
 		}
+	}
+	for name := range c.Samples {
+		if !seen[name] {
+			errs = append(errs, fmt.Errorf("resources sampled for %q, which is no target", name))
+		}
+	}
+	if len(c.Samples) > 0 && c.SampleInterval <= 0 {
+		errs = append(errs, errors.New("the sample interval must be > 0"))
 	}
 	if c.SeedConcurrency < 1 {
 		errs = append(errs, errors.New("seed concurrency must be ≥ 1"))

@@ -4,24 +4,45 @@ import (
 	"math/rand/v2"
 )
 
-// userData is one account's seeded data set: meta/global, crypto/keys, a
+// Account is one account's seeded data set: meta/global, crypto/keys, a
 // client record per device, and its records in the bench collections. It
 // depends only on the account and the layout, never on --seed, so a later
 // run recognises it.
-type userData struct {
+type Account struct {
 	id      identity
 	layout  []collCount
 	devices int
 }
 
-// seedRecord is one record of the data set.
-type seedRecord struct {
-	id        string
-	payload   []byte
-	sortIndex int // < 0: none
+// Record is one record of a data set.
+type Record struct {
+	ID        string
+	Payload   []byte
+	SortIndex int // < 0: none
 }
 
-func (d *userData) records() int64 {
+// Email is the account's e-mail address.
+func (d *Account) Email() string { return d.id.Email }
+
+// Name is the account's Sync username (docs/protocol.md §2.3).
+func (d *Account) Name() string { return d.id.Name }
+
+// Password is the account's password.
+func (d *Account) Password() string { return d.id.Password }
+
+// Batches hands the whole data set to fn, at most n records at a time, one
+// collection per call: meta/global, crypto/keys and the client records
+// first, then the engines' records. fn must not keep the slice.
+func (d *Account) Batches(n int, fn func(collection string, recs []Record) error) error {
+	for _, f := range d.fixedRecords() {
+		if err := fn(f.collection, f.records); err != nil {
+			return err
+		}
+	}
+	return d.eachBatch(n, fn)
+}
+
+func (d *Account) records() int64 {
 	var n int64
 	for _, c := range d.layout {
 		n += int64(c.count)
@@ -32,9 +53,9 @@ func (d *userData) records() int64 {
 // fixedRecords are the records every Sync account has besides its engines'
 // data: meta/global (clear text), crypto/keys and one client record per
 // device (encrypted envelopes).
-func (d *userData) fixedRecords() []struct {
+func (d *Account) fixedRecords() []struct {
 	collection string
-	records    []seedRecord
+	records    []Record
 } {
 	r := seedRand(d.id.Name, "meta")
 	meta := []byte(`{"syncID":"` + newID(r) + `","storageVersion":5,"engines":{`)
@@ -46,24 +67,24 @@ func (d *userData) fixedRecords() []struct {
 	}
 	meta = append(meta, "}}"...)
 	keys := appendPayload(nil, r, 420)
-	clients := make([]seedRecord, d.devices)
+	clients := make([]Record, d.devices)
 	for i := range clients {
-		clients[i] = seedRecord{id: seedID(d.id.Name, "clients", i), payload: appendPayload(nil, r, 520), sortIndex: -1}
+		clients[i] = Record{ID: seedID(d.id.Name, "clients", i), Payload: appendPayload(nil, r, 520), SortIndex: -1}
 	}
 	return []struct {
 		collection string
-		records    []seedRecord
+		records    []Record
 	}{
-		{"meta", []seedRecord{{id: "global", payload: meta, sortIndex: -1}}},
-		{"crypto", []seedRecord{{id: "keys", payload: keys, sortIndex: -1}}},
+		{"meta", []Record{{ID: "global", Payload: meta, SortIndex: -1}}},
+		{"crypto", []Record{{ID: "keys", Payload: keys, SortIndex: -1}}},
 		{"clients", clients},
 	}
 }
 
 // eachBatch generates the engine records collection by collection and
 // hands them to fn in batches of at most n. fn must not keep the slice.
-func (d *userData) eachBatch(n int, fn func(collection string, recs []seedRecord) error) error {
-	batch := make([]seedRecord, 0, n)
+func (d *Account) eachBatch(n int, fn func(collection string, recs []Record) error) error {
+	batch := make([]Record, 0, n)
 	for _, c := range d.layout {
 		r := seedRand(d.id.Name, c.collection)
 		for i := range c.count {
@@ -79,18 +100,18 @@ func (d *userData) eachBatch(n int, fn func(collection string, recs []seedRecord
 	return nil
 }
 
-func (d *userData) record(r *rand.Rand, collection string, i int) seedRecord {
+func (d *Account) record(r *rand.Rand, collection string, i int) Record {
 	size := payloadSize(r)
-	rec := seedRecord{id: seedID(d.id.Name, collection, i), payload: appendPayload(make([]byte, 0, size), r, size), sortIndex: -1}
+	rec := Record{ID: seedID(d.id.Name, collection, i), Payload: appendPayload(make([]byte, 0, size), r, size), SortIndex: -1}
 	if r.IntN(2) == 0 {
-		rec.sortIndex = r.IntN(2000)
+		rec.SortIndex = r.IntN(2000)
 	}
 	return rec
 }
 
-// complete reports whether counts (collection → records) already hold the
+// Complete reports whether counts (collection → records) already hold the
 // whole data set, so seeding can be skipped.
-func (d *userData) complete(counts map[string]int64) bool {
+func (d *Account) Complete(counts map[string]int64) bool {
 	if counts["meta"] < 1 || counts["crypto"] < 1 || counts["clients"] < int64(d.devices) {
 		return false
 	}

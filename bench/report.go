@@ -28,6 +28,7 @@ var (
 var reportFuncs = template.FuncMap{
 	"f1":    func(v float64) string { return fmt.Sprintf("%.1f", v) },
 	"f2":    func(v float64) string { return fmt.Sprintf("%.2f", v) },
+	"mib":   func(b int64) string { return fmt.Sprintf("%.1f", mib(b)) },
 	"ratio": fmtRatio,
 	"dur":   func(d time.Duration) string { return d.String() },
 	"kinds": func(m map[string]int64) []string { return slices.Sorted(maps.Keys(m)) },
@@ -56,6 +57,7 @@ var reportTmpl = template.Must(template.New("report").Funcs(reportFuncs).Parse(r
 type reportPage struct {
 	*Results
 	Comparisons []Comparison
+	Writes      []WriteRow
 	UplotCSS    template.CSS
 	UplotJS     template.JS
 	Data        template.JS
@@ -64,8 +66,8 @@ type reportPage struct {
 
 // WriteReport renders res, and the comparisons given, as one
 // self-contained HTML file: tables readable without JavaScript, plots
-// drawn by the embedded uPlot.
-func WriteReport(path string, res *Results, comparisons []Comparison) error {
+// drawn by the embedded uPlot. Write rows, when given, come first.
+func WriteReport(path string, res *Results, comparisons []Comparison, writes ...WriteRow) error {
 	data, err := json.Marshal(struct {
 		Results     *Results     `json:"results"`
 		Comparisons []Comparison `json:"comparisons"`
@@ -76,6 +78,7 @@ func WriteReport(path string, res *Results, comparisons []Comparison) error {
 	page := reportPage{
 		Results:     res,
 		Comparisons: comparisons,
+		Writes:      writes,
 		UplotCSS:    template.CSS(uplotCSS),
 		UplotJS:     template.JS(uplotJS),
 		// json.Marshal escapes <, > and &, so the data cannot close the

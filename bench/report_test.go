@@ -93,3 +93,68 @@ func TestCompareTwoRuns(t *testing.T) {
 		t.Error("one run with one target compared with nothing")
 	}
 }
+
+// TestWriteSummaryFirst: with --write-summary, the POST and DELETE rows of
+// those pairs come before every ratio table, on the terminal and in the
+// report.
+func TestWriteSummaryFirst(t *testing.T) {
+	cfg := DefaultConfig()
+	res := &Results{Version: ResultsVersion, Started: time.Now(), Finished: time.Now(), Settings: cfg.settings()}
+	for i, name := range []string{"sqlite", "mysql", "legacy"} {
+		tr := fakeTarget(name, 100)
+		for _, steps := range [][]StepResult{tr.Steps, tr.Growth} {
+			for j := range steps {
+				steps[j].Endpoints = []EndpointResult{
+					{Name: epInfoCollections.String(), LatencySummary: LatencySummary{Count: 9, P50MS: 1, P95MS: 2, P99MS: 3}},
+					{Name: epPost.String(), LatencySummary: LatencySummary{Count: 5, P50MS: 5, P95MS: float64(10 * (i + 1)), P99MS: float64(20 * (i + 1))}},
+					{Name: epDelete.String(), LatencySummary: LatencySummary{Count: 2, P50MS: 2, P95MS: float64(4 * (i + 1)), P99MS: float64(8 * (i + 1))}},
+				}
+			}
+		}
+		res.Targets = append(res.Targets, tr)
+	}
+	o := NewOptions()
+	o.out = t.TempDir()
+	o.pairs = []Pair{{Base: "sqlite", Other: "mysql"}, {Base: "legacy", Other: "sqlite"}, {Base: "legacy", Other: "mysql"}}
+	o.writePairs = []Pair{{Base: "legacy", Other: "sqlite"}, {Base: "legacy", Other: "mysql"}}
+	var out bytes.Buffer
+	if err := o.write(res, &out); err != nil {
+		t.Fatal(err)
+	}
+	text := out.String()
+	summary, firstTable := strings.Index(text, "write path:"), strings.Index(text, "mysql / sqlite (ratios")
+	if summary < 0 || firstTable < 0 || summary > firstTable {
+		t.Fatalf("write summary at %d, first ratio table at %d:\n%s", summary, firstTable, text)
+	}
+	// 2 pairs × 2 endpoints × 3 steps (growth included), POST before DELETE
+	// within a pair; no other endpoint.
+	block := text[summary:firstTable]
+	lines := strings.Split(strings.TrimSpace(block), "\n")[2:]
+	if len(lines) != 12 {
+		t.Fatalf("%d summary rows:\n%s", len(lines), block)
+	}
+	for i, l := range lines {
+		pair, ep := "sqlite/legacy", epPost.String()
+		if i >= 6 {
+			pair = "mysql/legacy"
+		}
+		if i%6 >= 3 {
+			ep = epDelete.String()
+		}
+		if !strings.Contains(l, pair) || !strings.Contains(l, ep) {
+			t.Errorf("row %d %q: want %s %s", i, l, pair, ep)
+		}
+	}
+	// sqlite/legacy POST p95: 10 against 30 ms.
+	if !strings.Contains(lines[0], "0.33×") || strings.Contains(block, epInfoCollections.String()) {
+		t.Errorf("summary:\n%s", block)
+	}
+	page, err := os.ReadFile(filepath.Join(o.out, "report.html"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	h2 := regexp.MustCompile(`<h2>([^<]*)</h2>`).FindAllSubmatch(page, 2)
+	if len(h2) < 2 || string(h2[0][1]) != "Write path: POST and DELETE" || string(h2[1][1]) != "mysql / sqlite" {
+		t.Errorf("report sections start %q", h2)
+	}
+}

@@ -44,6 +44,8 @@ type TargetResult struct {
 	Seed   SeedResult   `json:"seed"`
 	Steps  []StepResult `json:"steps"`
 	Growth []StepResult `json:"growth,omitempty"`
+	// Resources holds the server process's samples (--sample).
+	Resources *Resources `json:"resources,omitempty"`
 }
 
 // SeedResult describes how the target's data set was put in place.

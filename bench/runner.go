@@ -48,7 +48,7 @@ type targetRun struct {
 	cfg      *Config
 	target   Target
 	client   *syncClient
-	seeder   seeder
+	seeder   Seeder
 	mix      *Mix
 	devices  int
 	progress *progress
@@ -56,12 +56,13 @@ type targetRun struct {
 
 	nodeRecords int64        // records seeded on the target so far
 	created     atomic.Int64 // new records the workload uploaded so far
+	removed     atomic.Int64 // records the workload deleted so far
 }
 
 // records is about how many records the target holds: what was seeded
-// plus what the workload created (its few deletes aside).
+// plus what the workload created minus what it deleted.
 func (t *targetRun) records() int64 {
-	return t.nodeRecords + t.created.Load()
+	return t.nodeRecords + t.created.Load() - t.removed.Load()
 }
 
 // Phases of a target's run, part of each generator's stream id so every
@@ -86,12 +87,23 @@ func runTarget(ctx context.Context, cfg *Config, t Target) (*TargetResult, error
 	}
 	run.seeder = &httpSeeder{client: &syncClient{hc: hc, root: t.URL.String(), ua: userAgentSeed}, legacy: t.Legacy}
 	if s := cfg.Stores[t.Name]; s != nil {
-		run.seeder = &directSeeder{store: s, bcryptCost: cfg.BcryptCost}
+		run.seeder = StoreSeeder(s, cfg.BcryptCost)
 	}
-	if s := cfg.seeders[t.Name]; s != nil {
+	if s := cfg.Seeders[t.Name]; s != nil {
 		run.seeder = s
 	}
-	tr := &TargetResult{Name: t.Name, URL: t.URL.String(), Legacy: t.Legacy, Seed: SeedResult{Method: run.seeder.method()}}
+	tr := &TargetResult{Name: t.Name, URL: t.URL.String(), Legacy: t.Legacy, Seed: SeedResult{Method: run.seeder.Method()}}
+	if u := cfg.Samples[t.Name]; u != nil {
+		sctx, stop := context.WithCancel(ctx)
+		done := make(chan Resources, 1)
+		s := newSampler(u, cfg.SampleInterval, cfg.AllowRemote, run.log)
+		go func() { done <- s.run(sctx) }()
+		defer func() {
+			stop()
+			r := <-done
+			tr.Resources = &r
+		}()
+	}
 
 	// The growth scenario goes first: it needs a node that is still small.
 	if len(cfg.GrowthSizes) > 0 {
@@ -134,9 +146,9 @@ func runTarget(ctx context.Context, cfg *Config, t Target) (*TargetResult, error
 // seed creates n accounts of a role with records each and returns them as
 // a population.
 func (t *targetRun) seed(ctx context.Context, tr *TargetResult, role string, n, records int) (*population, error) {
-	users := make([]*userData, n)
+	users := make([]*Account, n)
 	for i := range users {
-		users[i] = &userData{id: newIdentity(t.cfg.UserPrefix, role, i), layout: seedLayout(records), devices: t.devices}
+		users[i] = &Account{id: newIdentity(t.cfg.UserPrefix, role, i), layout: seedLayout(records), devices: t.devices}
 	}
 	if err := t.seedUsers(ctx, tr, users, role); err != nil {
 		return nil, err
@@ -148,11 +160,11 @@ func (t *targetRun) seed(ctx context.Context, tr *TargetResult, role string, n, 
 	return pop, nil
 }
 
-func (t *targetRun) seedUsers(ctx context.Context, tr *TargetResult, users []*userData, role string) error {
+func (t *targetRun) seedUsers(ctx context.Context, tr *TargetResult, users []*Account, role string) error {
 	start := time.Now()
 	var done atomic.Int64
 	stop := t.progress.track(func(elapsed time.Duration) string {
-		return fmt.Sprintf("%s: seeding (%s) %d/%d accounts, %.0fs", t.target.Name, t.seeder.method(), done.Load(), len(users), elapsed.Seconds())
+		return fmt.Sprintf("%s: seeding (%s) %d/%d accounts, %.0fs", t.target.Name, t.seeder.Method(), done.Load(), len(users), elapsed.Seconds())
 	})
 	reused, err := seedAll(ctx, t.seeder, users, t.cfg.SeedConcurrency, &done)
 	stop()
@@ -185,10 +197,10 @@ func (t *targetRun) growth(ctx context.Context, tr *TargetResult) error {
 	origin := time.Now()
 	ballast := 0
 	for i, size := range slices.Sorted(slices.Values(cfg.GrowthSizes)) {
-		var add []*userData
+		var add []*Account
 		for need := int64(size) - t.records(); need > 0; need -= int64(cfg.RecordsPerUser) {
 			n := int(min(need, int64(max(cfg.RecordsPerUser, 1))))
-			add = append(add, &userData{id: newIdentity(cfg.UserPrefix, roleBallast, ballast), layout: seedLayout(n), devices: t.devices})
+			add = append(add, &Account{id: newIdentity(cfg.UserPrefix, roleBallast, ballast), layout: seedLayout(n), devices: t.devices})
 			ballast++
 		}
 		if err := t.seedUsers(ctx, tr, add, roleBallast); err != nil {

@@ -11,20 +11,23 @@ import (
 	"sync/atomic"
 )
 
-// seeder puts an account's data set in place.
-type seeder interface {
-	// seed creates the account if needed and uploads its data set unless
+// A Seeder puts an account's data set in place: over HTTP (the default),
+// straight into a native store (--direct), or into a legacy server's
+// database (syncserver-benchlocal's stand-ins).
+type Seeder interface {
+	// Seed creates the account if needed and writes its data set unless
 	// it is already complete (reused).
-	seed(ctx context.Context, d *userData) (reused bool, err error)
-	method() string
+	Seed(ctx context.Context, a *Account) (reused bool, err error)
+	// Method names the way in the report: "http" or "direct".
+	Method() string
 }
 
 // seedAll seeds users with conc goroutines; done counts finished users for
 // the progress line.
-func seedAll(ctx context.Context, s seeder, users []*userData, conc int, done *atomic.Int64) (reused int, err error) {
+func seedAll(ctx context.Context, s Seeder, users []*Account, conc int, done *atomic.Int64) (reused int, err error) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	next := make(chan *userData)
+	next := make(chan *Account)
 	var (
 		mu       sync.Mutex
 		firstErr error
@@ -33,7 +36,7 @@ func seedAll(ctx context.Context, s seeder, users []*userData, conc int, done *a
 	for range max(conc, 1) {
 		wg.Go(func() {
 			for d := range next {
-				r, err := s.seed(ctx, d)
+				r, err := s.Seed(ctx, d)
 				mu.Lock()
 				if err != nil && firstErr == nil {
 					firstErr = err
@@ -69,9 +72,9 @@ type httpSeeder struct {
 	legacy bool // the target is declared legacy: its quirks are tolerated
 }
 
-func (s *httpSeeder) method() string { return "http" }
+func (s *httpSeeder) Method() string { return "http" }
 
-func (s *httpSeeder) seed(ctx context.Context, d *userData) (bool, error) {
+func (s *httpSeeder) Seed(ctx context.Context, d *Account) (bool, error) {
 	var buf bytes.Buffer
 	id := &d.id
 	r := s.client.do(ctx, http.MethodGet, s.client.userURL(id, ""), nil, nil, nil, &buf)
@@ -93,7 +96,7 @@ func (s *httpSeeder) seed(ctx context.Context, d *userData) (bool, error) {
 		} else if err := json.Unmarshal(r.body, &counts); err != nil {
 			return false, fmt.Errorf("reading counts of %s: %w", id.Email, err)
 		}
-		if d.complete(counts) {
+		if d.Complete(counts) {
 			return true, nil
 		}
 	case "0":
@@ -107,20 +110,15 @@ func (s *httpSeeder) seed(ctx context.Context, d *userData) (bool, error) {
 	}
 
 	var b batchBuilder
-	for _, f := range d.fixedRecords() {
-		if err := s.post(ctx, id, f.collection, f.records, &b, &buf); err != nil {
-			return false, err
-		}
-	}
-	return false, d.eachBatch(maxPostRecords, func(collection string, recs []seedRecord) error {
+	return false, d.Batches(maxPostRecords, func(collection string, recs []Record) error {
 		return s.post(ctx, id, collection, recs, &b, &buf)
 	})
 }
 
-func (s *httpSeeder) post(ctx context.Context, id *identity, collection string, recs []seedRecord, b *batchBuilder, buf *bytes.Buffer) error {
+func (s *httpSeeder) post(ctx context.Context, id *identity, collection string, recs []Record, b *batchBuilder, buf *bytes.Buffer) error {
 	b.reset()
 	for _, rec := range recs {
-		b.addRaw(rec.id, rec.payload, rec.sortIndex)
+		b.addRaw(rec.ID, rec.Payload, rec.SortIndex)
 	}
 	r := s.client.do(ctx, http.MethodPost, s.client.storageURL(id, "storage/"+collection), id, b.finish(), nil, buf)
 	r.legacy = s.legacy

@@ -8,10 +8,16 @@ import (
 	"github.com/syncserver/syncserver/syncstore"
 )
 
-// directBatch is the records per PutRecords call of the direct path: big
+// DirectBatch is the records per write of the direct seeding paths: big
 // enough to amortise a transaction, small enough for any backend's
 // statement limits.
-const directBatch = 250
+const DirectBatch = 250
+
+// StoreSeeder seeds straight into a native store, with password hashes of
+// the given bcrypt cost.
+func StoreSeeder(store syncstore.Store, bcryptCost int) Seeder {
+	return &directSeeder{store: store, bcryptCost: bcryptCost}
+}
 
 // directSeeder writes the data set straight into a native store, skipping
 // HTTP and the per-request password check: the fast path for big data
@@ -22,9 +28,9 @@ type directSeeder struct {
 	bcryptCost int
 }
 
-func (s *directSeeder) method() string { return "direct" }
+func (s *directSeeder) Method() string { return "direct" }
 
-func (s *directSeeder) seed(ctx context.Context, d *userData) (bool, error) {
+func (s *directSeeder) Seed(ctx context.Context, d *Account) (bool, error) {
 	u, err := s.account(ctx, &d.id)
 	if err != nil {
 		return false, err
@@ -33,15 +39,10 @@ func (s *directSeeder) seed(ctx context.Context, d *userData) (bool, error) {
 	if err != nil {
 		return false, fmt.Errorf("counting records of %s: %w", d.id.Email, err)
 	}
-	if d.complete(counts) {
+	if d.Complete(counts) {
 		return true, nil
 	}
-	for _, f := range d.fixedRecords() {
-		if err := s.put(ctx, u.ID, f.collection, f.records); err != nil {
-			return false, fmt.Errorf("seeding %s of %s: %w", f.collection, d.id.Email, err)
-		}
-	}
-	return false, d.eachBatch(directBatch, func(collection string, recs []seedRecord) error {
+	return false, d.Batches(DirectBatch, func(collection string, recs []Record) error {
 		if err := s.put(ctx, u.ID, collection, recs); err != nil {
 			return fmt.Errorf("seeding %s of %s: %w", collection, d.id.Email, err)
 		}
@@ -74,13 +75,13 @@ func (s *directSeeder) account(ctx context.Context, id *identity) (*syncstore.Us
 	return u, nil
 }
 
-func (s *directSeeder) put(ctx context.Context, userID int64, collection string, recs []seedRecord) error {
+func (s *directSeeder) put(ctx context.Context, userID int64, collection string, recs []Record) error {
 	wbos := make([]syncstore.WBO, len(recs))
 	for i, rec := range recs {
-		payload := string(rec.payload)
-		wbos[i] = syncstore.WBO{ID: rec.id, Payload: &payload}
-		if rec.sortIndex >= 0 {
-			si := int64(rec.sortIndex)
+		payload := string(rec.Payload)
+		wbos[i] = syncstore.WBO{ID: rec.ID, Payload: &payload}
+		if rec.SortIndex >= 0 {
+			si := int64(rec.SortIndex)
 			wbos[i].SortIndex = &si
 		}
 	}

@@ -155,9 +155,20 @@ func (w *worker) sync(ctx context.Context, u *userState, plan *sessionPlan) erro
 			return err
 		}
 	}
+	// What the uploads added beyond a collection's size expires (see
+	// liveSet), then the user's own deletes.
+	for _, p := range plan.posts {
+		if nums := u.live(p.collection).expire(w.r); nums != nil {
+			if err := w.deleteIDs(ctx, u, p.collection, nums); err != nil {
+				return err
+			}
+		}
+	}
 	for _, name := range plan.deletes {
-		if err := w.deleteSome(ctx, u, name); err != nil {
-			return err
+		if nums := u.live(name).deleteSome(w.r); nums != nil {
+			if err := w.deleteIDs(ctx, u, name, nums); err != nil {
+				return err
+			}
 		}
 	}
 	return nil
@@ -238,29 +249,20 @@ func (w *worker) getNewer(ctx context.Context, u *userState, dev map[string]int6
 	})
 }
 
-// post uploads one batch: new records and updates of seeded ones, with
+// post uploads one batch: new records and updates of existing ones, with
 // X-If-Unmodified-Since set to the collection's current timestamp when the
 // plan says so (the precondition holds: the session owns the user).
 func (w *worker) post(ctx context.Context, u *userState, dev, info map[string]int64, p postPlan) error {
 	name := p.collection
 	cs := u.coll(name)
-	seeded := u.seeded[name]
 	w.batch.reset()
 	clear(w.ids)
-	for range p.records {
-		id, fresh := "", false
-		if seeded > 0 && w.r.Float64() < w.run.mix.Update {
-			id = seedID(u.id.Name, name, w.r.IntN(seeded))
-		}
-		// A seeded id already in the batch (small collections run out of
-		// them) becomes a new record; new ids do not collide.
-		if _, dup := w.ids[id]; dup || id == "" {
-			id, fresh = newID(w.r), true
-		}
+	u.live(name).upload(w.r, p.records, w.run.mix.Update, func(num int32, fresh bool) {
+		id := u.recordID(name, num)
 		w.batch.add(w.r, id, payloadSize(w.r))
 		last := w.batch.records[len(w.batch.records)-1]
 		w.ids[id] = batchRecord{sum: last.sum, fresh: fresh}
-	}
+	})
 	body := w.batch.finish()
 	var hdrs []header
 	if p.ifUnmodified {
@@ -309,18 +311,12 @@ func (w *worker) post(ctx context.Context, u *userState, dev, info map[string]in
 	})
 }
 
-// deleteSome deletes a few seeded records by id, as Firefox does (in
-// chunks of ids), keeping the data set's size about constant.
-func (w *worker) deleteSome(ctx context.Context, u *userState, name string) error {
-	seeded := u.seeded[name]
-	if seeded == 0 {
-		return nil
-	}
+// deleteIDs deletes records by id, as Firefox does (in chunks of ids).
+func (w *worker) deleteIDs(ctx context.Context, u *userState, name string, nums []int32) error {
 	cs := u.coll(name)
-	k := 1 + w.r.IntN(min(seeded, 10))
-	ids := make([]string, 0, k)
-	for _, i := range w.r.Perm(seeded)[:k] {
-		ids = append(ids, seedID(u.id.Name, name, i))
+	ids := make([]string, len(nums))
+	for i, num := range nums {
+		ids[i] = u.recordID(name, num)
 	}
 	url := w.run.client.storageURL(&u.id, "storage/"+name+"?ids="+strings.Join(ids, ","))
 	return w.call(ctx, epDelete, http.MethodDelete, url, &u.id, nil, nil, func(r *response) *failure {
@@ -334,6 +330,7 @@ func (w *worker) deleteSome(ctx context.Context, u *userState, name string) erro
 		for _, id := range ids {
 			delete(cs.written, id)
 		}
+		w.run.removed.Add(int64(len(ids)))
 		cs.newest = 0 // a delete may move the collection's timestamp back
 		prev := u.lastSeen
 		u.lastSeen = max(u.lastSeen, ts)

@@ -12,7 +12,7 @@ import (
 type userState struct {
 	mu       sync.Mutex
 	id       identity
-	seeded   map[string]int // collection → seeded records (ids seedID(…, 0…n-1))
+	records  map[string]*liveSet // collection → the records it holds
 	colls    map[string]*collState
 	devices  []map[string]int64 // per device: lastSync per collection
 	lastSeen int64              // newest write timestamp the user got
@@ -37,17 +37,32 @@ type writtenRecord struct {
 func newUserState(id identity, layout []collCount, devices int) *userState {
 	u := &userState{
 		id:      id,
-		seeded:  make(map[string]int, len(layout)),
+		records: make(map[string]*liveSet, len(layout)),
 		colls:   make(map[string]*collState),
 		devices: make([]map[string]int64, devices),
 	}
 	for _, c := range layout {
-		u.seeded[c.collection] = c.count
+		u.records[c.collection] = newLiveSet(c.count, expiresOldest(c.collection))
 	}
 	for i := range u.devices {
 		u.devices[i] = make(map[string]int64)
 	}
 	return u
+}
+
+// live is the model of the records a collection holds.
+func (u *userState) live(name string) *liveSet {
+	s := u.records[name]
+	if s == nil {
+		s = newLiveSet(0, expiresOldest(name))
+		u.records[name] = s
+	}
+	return s
+}
+
+// recordID is the id of record num of a collection (see liveSet).
+func (u *userState) recordID(collection string, num int32) string {
+	return seedID(u.id.Name, collection, int(num))
 }
 
 func (u *userState) coll(name string) *collState {

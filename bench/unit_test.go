@@ -136,15 +136,15 @@ func TestSeedLayoutAndData(t *testing.T) {
 			t.Errorf("layout of %d holds %d", n, total)
 		}
 	}
-	d := &userData{id: newIdentity("t", roleMain, 0), layout: seedLayout(230), devices: 2}
+	d := &Account{id: newIdentity("t", roleMain, 0), layout: seedLayout(230), devices: 2}
 	var ids []string
 	n := 0
-	err := d.eachBatch(100, func(c string, recs []seedRecord) error {
+	err := d.eachBatch(100, func(c string, recs []Record) error {
 		for _, r := range recs {
-			if len(r.id) != 12 || len(r.payload) < 300 || !json.Valid(r.payload) {
-				t.Fatalf("record %q with a %d-byte payload", r.id, len(r.payload))
+			if len(r.ID) != 12 || len(r.Payload) < 300 || !json.Valid(r.Payload) {
+				t.Fatalf("record %q with a %d-byte payload", r.ID, len(r.Payload))
 			}
-			ids = append(ids, c+"/"+r.id)
+			ids = append(ids, c+"/"+r.ID)
 		}
 		n += len(recs)
 		return nil
@@ -154,9 +154,9 @@ func TestSeedLayoutAndData(t *testing.T) {
 	}
 	// Deterministic: a second pass yields the same ids.
 	var again []string
-	d.eachBatch(37, func(c string, recs []seedRecord) error {
+	d.eachBatch(37, func(c string, recs []Record) error {
 		for _, r := range recs {
-			again = append(again, c+"/"+r.id)
+			again = append(again, c+"/"+r.ID)
 		}
 		return nil
 	})

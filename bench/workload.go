@@ -56,11 +56,11 @@ type Mix struct {
 	DeleteCount Weights `json:"delete_count"`
 	// IfUnmodified is the share of POSTs carrying X-If-Unmodified-Since.
 	IfUnmodified float64 `json:"if_unmodified"`
-	// Update is the share of POSTed records that overwrite a seeded record
-	// rather than create a new one. Real clients mostly re-upload changed
-	// records (a history entry per visited page, an edited bookmark); new
-	// records make the data set grow during the run, by about 1 − Update
-	// of the uploaded records.
+	// Update is the share of POSTed records that overwrite an existing
+	// record rather than create a new one. Real clients mostly re-upload
+	// changed records (a history entry per visited page, an edited
+	// bookmark). New records do not make the data set grow: as many expire
+	// or are deleted (see liveSet).
 	Update float64 `json:"update"`
 	// Collections are the ones GETs, POSTs and DELETEs pick from (uniformly,
 	// without repetition within a session).

@@ -7,11 +7,21 @@ import (
 	"encoding/hex"
 	"os"
 	"strings"
-	"testing"
 	"time"
 
 	"github.com/go-sql-driver/mysql"
 )
+
+// TB is the part of testing.TB the helpers use. Declaring it here keeps
+// the package free of the testing package: the FSyncMS stand-in is also
+// linked into syncserver-benchlocal, a program rather than a test.
+type TB interface {
+	Helper()
+	Fatal(args ...any)
+	Fatalf(format string, args ...any)
+	Errorf(format string, args ...any)
+	Cleanup(func())
+}
 
 // ServerDSN is the DSN of the test MariaDB server without a database.
 func ServerDSN() string {
@@ -22,7 +32,7 @@ func ServerDSN() string {
 }
 
 // DSN returns the DSN of database name on the test server.
-func DSN(t testing.TB, name string) string {
+func DSN(t TB, name string) string {
 	t.Helper()
 	cfg, err := mysql.ParseDSN(ServerDSN())
 	if err != nil {
@@ -37,7 +47,7 @@ func DSN(t testing.TB, name string) string {
 // NewDatabase creates an empty database named prefix + random suffix with
 // the given default character set ("" = the server's, utf8mb4) and drops
 // it when the test ends. It returns the name and a pool connected to it.
-func NewDatabase(t testing.TB, prefix, charset string) (string, *sql.DB) {
+func NewDatabase(t TB, prefix, charset string) (string, *sql.DB) {
 	t.Helper()
 	var b [6]byte
 	if _, err := rand.Read(b[:]); err != nil {

@@ -7,10 +7,8 @@ import (
 	"fmt"
 	"net"
 	"net/http"
-	"net/http/httptest"
 	"sync"
 	"sync/atomic"
-	"testing"
 	"time"
 )
 
@@ -26,17 +24,18 @@ type Server struct {
 	handler http.Handler
 	delay   atomic.Int64 // nanoseconds each request waits first
 
-	mu     sync.Mutex
-	srv    *httptest.Server
-	cancel context.CancelFunc // ends the delays of requests in flight
+	mu       sync.Mutex
+	srv      *http.Server
+	cancel   context.CancelFunc // ends the delays of requests in flight
+	inflight sync.WaitGroup     // requests being answered, awaited by Stop
 }
 
 // StartServer creates an FSyncMS database (named leg_ + random, dropped
 // when the test ends), serves it with NewServer on a loopback
-// httptest.Server and stops that when the test ends. Without opts it
+// listener and stops it when the test ends. Without opts it
 // uses ServerOptions{EnableRegister: true}; an empty Root becomes the
 // server's own URL.
-func StartServer(t testing.TB, opts ...ServerOptions) *Server {
+func StartServer(t TB, opts ...ServerOptions) *Server {
 	t.Helper()
 	o := ServerOptions{EnableRegister: true}
 	if len(opts) > 0 {
@@ -60,6 +59,8 @@ func StartServer(t testing.TB, opts ...ServerOptions) *Server {
 	}
 	legacy := NewServer(db, o)
 	s.handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		s.inflight.Add(1)
+		defer s.inflight.Done()
 		if d := time.Duration(s.delay.Load()); d > 0 {
 			select {
 			case <-time.After(d):
@@ -78,18 +79,20 @@ func StartServer(t testing.TB, opts ...ServerOptions) *Server {
 
 func (s *Server) serve(ln net.Listener) {
 	ctx, cancel := context.WithCancel(context.Background())
-	srv := httptest.NewUnstartedServer(s.handler)
-	srv.Listener.Close()
-	srv.Listener = ln
-	srv.Config.BaseContext = func(net.Listener) context.Context { return ctx }
-	srv.Start()
+	srv := &http.Server{
+		Handler:           s.handler,
+		BaseContext:       func(net.Listener) context.Context { return ctx },
+		ReadHeaderTimeout: 30 * time.Second,
+	}
+	go srv.Serve(ln)
 	s.mu.Lock()
 	s.srv, s.cancel = srv, cancel
 	s.mu.Unlock()
 }
 
 // Stop takes the server down, as a dead upstream: the port refuses
-// connections and requests in flight are cut off. It is idempotent.
+// connections and requests in flight are cut off. It returns once every
+// request's handler has returned, and is idempotent.
 func (s *Server) Stop() {
 	s.mu.Lock()
 	srv, cancel := s.srv, s.cancel
@@ -98,9 +101,11 @@ func (s *Server) Stop() {
 	if srv == nil {
 		return
 	}
-	srv.CloseClientConnections()
 	cancel()
+	// Close shuts the listener and every connection at once, unlike
+	// Shutdown, which would let requests in flight finish.
 	srv.Close()
+	s.inflight.Wait()
 }
 
 // Restart serves again on the same port after Stop. It retries for a

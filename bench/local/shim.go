@@ -1,4 +1,4 @@
-package bench
+package local
 
 import (
 	"context"
@@ -13,6 +13,7 @@ import (
 	_ "github.com/caddyserver/caddy/v2/modules/caddyhttp"
 	_ "github.com/caddyserver/caddy/v2/modules/caddyhttp/reverseproxy"
 
+	"github.com/syncserver/syncserver/bench"
 	_ "github.com/syncserver/syncserver/caddymodule"
 )
 
@@ -21,7 +22,7 @@ import (
 // proxying to its own FSyncMS stand-in, default_state legacy, so every
 // bench account (none has a route row) is proxied. Only one Caddy config
 // runs in a process, hence at most one shim.
-func (s *LocalServer) startShim(ctx context.Context, opts LocalOptions) error {
+func (s *Server) startShim(ctx context.Context, opts Options) error {
 	legacyAddr, err := s.startStandIn(ctx, opts)
 	if err != nil {
 		return err
@@ -45,7 +46,7 @@ func (s *LocalServer) startShim(ctx context.Context, opts LocalOptions) error {
 	// Before the stand-in stops and its database goes: the cleanups run
 	// last first.
 	s.cleanup = append(s.cleanup, caddy.Stop)
-	s.Target = Target{Name: LocalShim, URL: public, Legacy: true}
+	s.Target = bench.Target{Name: Shim, URL: public, Legacy: true}
 	return nil
 }
 

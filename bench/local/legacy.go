@@ -1,11 +1,9 @@
-package bench
+package local
 
-// This file is the only one of the bench that imports migrate/legacytest,
-// which thereby ships in the syncserver binary (with the test helpers of
-// that package). The bench needs a legacy PHP Sync server to compare the
-// shim against, on any machine, without PHP: the FSyncMS stand-in that
-// the shim's and migrate tool's tests run against is that server, written
-// once; a second copy here would drift from it.
+// The bench needs a legacy PHP Sync server to compare the shim against,
+// on any machine, without PHP: the FSyncMS stand-in that the shim's and
+// migrate tool's tests run against is that server, written once; a second
+// copy here would drift from it. Only syncserver-benchlocal links it.
 
 import (
 	"context"
@@ -20,6 +18,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/syncserver/syncserver/bench"
 	"github.com/syncserver/syncserver/migrate/legacytest"
 )
 
@@ -34,7 +33,7 @@ const standInConns = 64
 // cache) and registration off, as the data set is seeded in its
 // database. It returns the address; Close stops it and drops the
 // database.
-func (s *LocalServer) startStandIn(ctx context.Context, opts LocalOptions) (string, error) {
+func (s *Server) startStandIn(ctx context.Context, opts Options) (string, error) {
 	cfg, err := s.createDatabase(ctx, opts)
 	if err != nil {
 		return "", err
@@ -68,7 +67,7 @@ func (s *LocalServer) startStandIn(ctx context.Context, opts LocalOptions) (stri
 		defer cancel()
 		return srv.Shutdown(ctx)
 	})
-	s.seeder = &fsyncmsSeeder{db: db, layout: layout}
+	s.Seeder = &fsyncmsSeeder{db: db, layout: layout}
 	return addr, nil
 }
 
@@ -80,58 +79,52 @@ type fsyncmsSeeder struct {
 	layout legacytest.Layout
 }
 
-func (s *fsyncmsSeeder) method() string { return "direct" }
+func (s *fsyncmsSeeder) Method() string { return "direct" }
 
-func (s *fsyncmsSeeder) seed(ctx context.Context, d *userData) (bool, error) {
-	sum := md5.Sum([]byte(d.id.Password))
+func (s *fsyncmsSeeder) Seed(ctx context.Context, d *bench.Account) (bool, error) {
+	sum := md5.Sum([]byte(d.Password()))
 	hash := hex.EncodeToString(sum[:])
 	users, wbo := "`"+s.layout.UsersTable()+"`", "`"+s.layout.WboTable(0)+"`"
 	var stored string
-	err := s.db.QueryRowContext(ctx, "SELECT md5 FROM "+users+" WHERE username = ?", d.id.Name).Scan(&stored)
+	err := s.db.QueryRowContext(ctx, "SELECT md5 FROM "+users+" WHERE username = ?", d.Name()).Scan(&stored)
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
 	case err != nil:
-		return false, fmt.Errorf("looking up %s: %w", d.id.Email, err)
+		return false, fmt.Errorf("looking up %s: %w", d.Email(), err)
 	case stored != hash:
-		return false, fmt.Errorf("account %s (%s) exists with another password; use another --user-prefix", d.id.Email, d.id.Name)
+		return false, fmt.Errorf("account %s (%s) exists with another password; use another --user-prefix", d.Email(), d.Name())
 	default:
-		counts, err := s.counts(ctx, wbo, d.id.Name)
+		counts, err := s.counts(ctx, wbo, d.Name())
 		if err != nil {
-			return false, fmt.Errorf("counting records of %s: %w", d.id.Email, err)
+			return false, fmt.Errorf("counting records of %s: %w", d.Email(), err)
 		}
-		if d.complete(counts) {
+		if d.Complete(counts) {
 			return true, nil
 		}
 		// A partial data set (an interrupted run) is written again whole.
 		for _, t := range []string{wbo, users} {
-			if _, err := s.db.ExecContext(ctx, "DELETE FROM "+t+" WHERE username = ?", d.id.Name); err != nil {
-				return false, fmt.Errorf("clearing %s: %w", d.id.Email, err)
+			if _, err := s.db.ExecContext(ctx, "DELETE FROM "+t+" WHERE username = ?", d.Name()); err != nil {
+				return false, fmt.Errorf("clearing %s: %w", d.Email(), err)
 			}
 		}
 	}
 	// Seeded records are older than anything the workload writes.
 	modified := time.Now().UnixMilli()/10 - 100
-	u := legacytest.User{Name: d.id.Name, Password: d.id.Password, PasswordHash: hash}
-	add := func(collection string, recs []seedRecord) {
+	u := legacytest.User{Name: d.Name(), Password: d.Password(), PasswordHash: hash}
+	d.Batches(bench.DirectBatch, func(collection string, recs []bench.Record) error {
 		for _, r := range recs {
-			payload := string(r.payload)
-			rec := legacytest.Record{Collection: collection, ID: r.id, Modified: modified, Payload: &payload}
-			if r.sortIndex >= 0 {
-				si := int64(r.sortIndex)
+			payload := string(r.Payload)
+			rec := legacytest.Record{Collection: collection, ID: r.ID, Modified: modified, Payload: &payload}
+			if r.SortIndex >= 0 {
+				si := int64(r.SortIndex)
 				rec.SortIndex = &si
 			}
 			u.Records = append(u.Records, rec)
 		}
-	}
-	for _, f := range d.fixedRecords() {
-		add(f.collection, f.records)
-	}
-	d.eachBatch(directBatch, func(collection string, recs []seedRecord) error {
-		add(collection, recs)
 		return nil
 	})
 	if err := legacytest.Insert(ctx, s.db, s.layout, []legacytest.User{u}); err != nil {
-		return false, fmt.Errorf("seeding %s: %w", d.id.Email, err)
+		return false, fmt.Errorf("seeding %s: %w", d.Email(), err)
 	}
 	return false, nil
 }

@@ -1,4 +1,10 @@
-package bench
+// Package local starts the servers that syncserver-benchlocal benches
+// in-process, on loopback: the native handler on SQLite or MariaDB, the
+// FSyncMS stand-in of migrate/legacytest, and the migration shim in Caddy
+// in front of one. It lives apart from bench so that the syncserver
+// binary links neither the stand-in nor Caddy's shim set-up for the
+// bench.
+package local
 
 import (
 	"context"
@@ -17,26 +23,25 @@ import (
 	"github.com/go-sql-driver/mysql"
 	"go.uber.org/zap"
 
+	"github.com/syncserver/syncserver/bench"
 	"github.com/syncserver/syncserver/syncstore"
 	"github.com/syncserver/syncserver/syncstore/httpapi"
-	"github.com/syncserver/syncserver/syncstore/mysqlstore"
-	"github.com/syncserver/syncserver/syncstore/sqlitestore"
 )
 
 // Kinds of in-process server that --local starts.
 const (
-	LocalSQLite = "sqlite"
-	LocalMySQL  = "mysql"
-	// LocalLegacy is the FSyncMS stand-in on a fresh bch_ database: the
-	// legacy PHP server the shim replaces.
-	LocalLegacy = "legacy"
-	// LocalShim is syncserver as Caddy runs it, with a legacy block
-	// proxying every user to its own FSyncMS stand-in.
-	LocalShim = "shim"
+	SQLite = "sqlite"
+	MySQL  = "mysql"
+	// Legacy is the FSyncMS stand-in on a fresh bch_ database: the legacy
+	// PHP server the shim replaces.
+	Legacy = "legacy"
+	// Shim is syncserver as Caddy runs it, with a legacy block proxying
+	// every user to its own FSyncMS stand-in.
+	Shim = "shim"
 )
 
-// LocalOptions configure the in-process servers of --local.
-type LocalOptions struct {
+// Options configure the in-process servers.
+type Options struct {
 	// Dir holds the SQLite database; "" means a temporary directory.
 	Dir string
 	// MySQLDSN reaches the MariaDB/MySQL server (no database name needed):
@@ -50,46 +55,45 @@ type LocalOptions struct {
 	Logger     *zap.Logger
 }
 
-// LocalServer is a native server started in this process on loopback:
+// Server is a native server started in this process on loopback:
 // the protocol handler on one store, as the Caddy module serves it minus
 // Caddy itself. Load generator and server share the machine and the Go
 // runtime, equally for every kind, so the comparison between kinds holds
 // while absolute numbers are lower than with a separate server process.
-type LocalServer struct {
-	Target Target
-	// Store is the native store a native server's data set is seeded
-	// into; nil for legacy and shim, whose stand-in is seeded in its
-	// FSyncMS database (seeder).
-	Store syncstore.Store
+type Server struct {
+	Target bench.Target
+	// Seeder writes the data set: into the native store, or into the
+	// stand-in's FSyncMS database for legacy and shim.
+	Seeder bench.Seeder
 
-	seeder seeder
+	store syncstore.Store
 
 	srv     *http.Server
 	cleanup []func() error
 }
 
-// StartLocal starts one in-process server of the given kind.
-func StartLocal(ctx context.Context, kind string, opts LocalOptions) (*LocalServer, error) {
-	s := &LocalServer{}
+// Start starts one in-process server of the given kind.
+func Start(ctx context.Context, kind string, opts Options) (*Server, error) {
+	s := &Server{}
 	var err error
 	switch kind {
-	case LocalSQLite:
+	case SQLite:
 		if err = s.openSQLite(ctx, opts); err == nil {
 			err = s.serve(kind, opts)
 		}
-	case LocalMySQL:
+	case MySQL:
 		if err = s.openMySQL(ctx, opts); err == nil {
 			err = s.serve(kind, opts)
 		}
-	case LocalLegacy:
+	case Legacy:
 		var addr string
 		if addr, err = s.startStandIn(ctx, opts); err == nil {
-			s.Target = Target{Name: kind, URL: &url.URL{Scheme: "http", Host: addr, Path: "/"}, Legacy: true}
+			s.Target = bench.Target{Name: kind, URL: &url.URL{Scheme: "http", Host: addr, Path: "/"}, Legacy: true}
 		}
-	case LocalShim:
+	case Shim:
 		err = s.startShim(ctx, opts)
 	default:
-		err = fmt.Errorf("unknown local server kind %q (want %s, %s, %s or %s)", kind, LocalSQLite, LocalMySQL, LocalShim, LocalLegacy)
+		err = fmt.Errorf("unknown local server kind %q (want %s, %s, %s or %s)", kind, SQLite, MySQL, Shim, Legacy)
 	}
 	if err != nil {
 		return nil, errors.Join(err, s.Close())
@@ -99,7 +103,7 @@ func StartLocal(ctx context.Context, kind string, opts LocalOptions) (*LocalServ
 
 // sqliteDir is opts.Dir or a new temporary directory (removed at Close
 // unless Keep).
-func (s *LocalServer) sqliteDir(opts LocalOptions) (string, error) {
+func (s *Server) sqliteDir(opts Options) (string, error) {
 	if opts.Dir != "" {
 		return filepath.Clean(opts.Dir), nil
 	}
@@ -113,39 +117,45 @@ func (s *LocalServer) sqliteDir(opts LocalOptions) (string, error) {
 	return tmp, nil
 }
 
-func (s *LocalServer) openSQLite(ctx context.Context, opts LocalOptions) error {
+func (s *Server) openSQLite(ctx context.Context, opts Options) error {
 	dir, err := s.sqliteDir(opts)
 	if err != nil {
 		return err
 	}
-	st, err := sqlitestore.Open(ctx, sqlitestore.Config{Dir: dir})
+	st, err := bench.OpenStore(ctx, "sqlite", dir)
 	if err != nil {
 		return fmt.Errorf("opening SQLite in %s: %w", dir, err)
 	}
-	s.Store = st
-	s.cleanup = append(s.cleanup, st.Close)
+	s.setStore(st, opts)
 	return nil
 }
 
-func (s *LocalServer) openMySQL(ctx context.Context, opts LocalOptions) error {
+func (s *Server) openMySQL(ctx context.Context, opts Options) error {
 	cfg, err := s.createDatabase(ctx, opts)
 	if err != nil {
 		return err
 	}
 	name := cfg.DBName
-	st, err := mysqlstore.Open(ctx, mysqlstore.Config{DSN: cfg.FormatDSN()})
+	st, err := bench.OpenStore(ctx, "mysql", cfg.FormatDSN())
 	if err != nil {
 		return fmt.Errorf("opening MySQL database %s: %w", name, err)
 	}
-	s.Store = st
-	s.cleanup = append(s.cleanup, st.Close)
+	s.setStore(st, opts)
 	return nil
+}
+
+// setStore makes st the server's store, seeded directly and closed with
+// the server.
+func (s *Server) setStore(st syncstore.Store, opts Options) {
+	s.store = st
+	s.Seeder = bench.StoreSeeder(st, opts.BcryptCost)
+	s.cleanup = append(s.cleanup, st.Close)
 }
 
 // createDatabase creates a database bch_<random> on the MariaDB/MySQL
 // server of opts.MySQLDSN, dropped at Close unless Keep, and returns the
 // DSN configuration that reaches it.
-func (s *LocalServer) createDatabase(ctx context.Context, opts LocalOptions) (*mysql.Config, error) {
+func (s *Server) createDatabase(ctx context.Context, opts Options) (*mysql.Config, error) {
 	cfg, err := mysql.ParseDSN(opts.MySQLDSN)
 	if err != nil {
 		return nil, fmt.Errorf("MySQL DSN: %w", err)
@@ -184,16 +194,16 @@ func (s *LocalServer) createDatabase(ctx context.Context, opts LocalOptions) (*m
 	return cfg, nil
 }
 
-func (s *LocalServer) serve(kind string, opts LocalOptions) error {
+func (s *Server) serve(kind string, opts Options) error {
 	logger := opts.Logger
 	if logger == nil {
 		logger = zap.NewNop()
 	}
-	auth, err := syncstore.NewAuthenticator(s.Store, syncstore.AuthConfig{BcryptCost: opts.BcryptCost, Logger: logger})
+	auth, err := syncstore.NewAuthenticator(s.store, syncstore.AuthConfig{BcryptCost: opts.BcryptCost, Logger: logger})
 	if err != nil {
 		return err
 	}
-	h, err := httpapi.New(httpapi.Config{Store: s.Store, Auth: auth, Logger: logger, Registration: httpapi.RegistrationOpen})
+	h, err := httpapi.New(httpapi.Config{Store: s.store, Auth: auth, Logger: logger, Registration: httpapi.RegistrationOpen})
 	if err != nil {
 		return err
 	}
@@ -204,13 +214,13 @@ func (s *LocalServer) serve(kind string, opts LocalOptions) error {
 	s.srv = &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
 	go s.srv.Serve(ln)
 	u := &url.URL{Scheme: "http", Host: ln.Addr().String(), Path: "/"}
-	s.Target = Target{Name: kind, URL: u}
+	s.Target = bench.Target{Name: kind, URL: u}
 	return nil
 }
 
 // Close stops the server and removes what StartLocal created (unless
 // Keep), last created first.
-func (s *LocalServer) Close() error {
+func (s *Server) Close() error {
 	var errs []error
 	if s.srv != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
