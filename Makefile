@@ -45,8 +45,8 @@ bench: services
 gobench: services
 	$(GO) test -count=1 -run '^$$' -bench . -benchmem -timeout 30m ./...
 
-# The write requests (100-record POST into 1,000 and 100,000 records,
-# 10-id DELETE, 1-record PUT) next to the bare SQL that stores the same
+# The write requests (100-record POST and 10-id DELETE into 1,000 and
+# 100,000 records, 1-record PUT) next to the bare SQL that stores the same
 # rows, interleaved in one run (storetest.RunWriteBenchmarks). Prints one
 # line per backend and benchmark: ms per request of the store and of the
 # floor, and their ratio store/floor; the raw go test output goes to

@@ -45,6 +45,9 @@ func RunWriteBenchmarks(b *testing.B, open func(b *testing.B) (syncstore.Store, 
 	b.Run("Delete10/records=1000", func(b *testing.B) { benchWriteDelete(b, fixture(b, 1000), 10) })
 	b.Run("Put1/records=1000", func(b *testing.B) { benchWritePost(b, fixture(b, 1000), 1) })
 	b.Run("Post100/records=100000", func(b *testing.B) { benchWritePost(b, fixture(b, 100_000), 100) })
+	// Cheap once the collection is seeded, and shows a delete whose cost
+	// grows with the collection.
+	b.Run("Delete10/records=100000", func(b *testing.B) { benchWriteDelete(b, fixture(b, 100_000), 10) })
 }
 
 // writeFixture is one database holding, for two users, the same seeded
