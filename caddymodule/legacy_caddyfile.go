@@ -26,6 +26,7 @@ import (
 //	    route_cache_ttl <duration>|off
 //	    timeout         <duration>
 //	    retry_after     <duration>
+//	    migrating_retry_after <duration>
 //	    stats_interval  <duration>
 //	}
 //
@@ -61,6 +62,8 @@ func parseLegacy(d *caddyfile.Dispenser, helper *httpcaddyfile.Helper) (*Legacy,
 			l.Timeout, err = durationArg(d)
 		case "retry_after":
 			l.RetryAfter, err = durationArg(d)
+		case "migrating_retry_after":
+			l.MigratingRetryAfter, err = durationArg(d)
 		case "stats_interval":
 			l.StatsInterval, err = durationArg(d)
 		default:

@@ -145,18 +145,18 @@ func FuzzParseRoute(f *testing.F) {
 			return
 		}
 		for _, m := range methods {
-			if label := endpointLabel(&rt, m); rt.allows(m) && label == "unknown" {
-				t.Fatalf("%q: %s allowed but labelled %q", path, m, label)
+			if e := endpointOf(&rt, m); rt.allows(m) && e == EndpointUnknown {
+				t.Fatalf("%q: %s allowed but labelled %q", path, m, e)
 			}
 		}
 		if rt.kind != routeHeartbeat && rt.kind != routeCaptcha {
 			if !syncstore.ValidUsername(rt.user) {
 				t.Fatalf("%q: routed with invalid username %q", path, rt.user)
 			}
-			// The shim routes by PathUser: it must see the same user the
-			// handler serves, however the fixed segments are escaped.
-			if u, ok := PathUser(path); !ok || u != syncstore.NormalizeUsername(rt.user) {
-				t.Fatalf("%q: route user %q but PathUser says %q, %v", path, rt.user, u, ok)
+			// The shim routes by Request.User: it must see the same user
+			// the handler serves, however the fixed segments are escaped.
+			if q := Parse("GET", path); q.User() == "" || q.User() != syncstore.NormalizeUsername(rt.user) {
+				t.Fatalf("%q: route user %q but Request.User says %q", path, rt.user, q.User())
 			}
 		}
 		// One trailing slash is ignored (PROTOCOL.md §2.1).
