@@ -695,14 +695,26 @@ func TestShimMigrateTool(t *testing.T) {
 		t.Fatal(err)
 	}
 	// A client keeps syncing while the tool works: reads, and writes of
-	// tabs records, remembering those acknowledged.
+	// tabs records, remembering those acknowledged and when each refused
+	// request was sent and answered.
+	type refusal struct{ sent, answered time.Time }
 	stop := make(chan struct{})
 	statuses := make(chan map[int]int)
 	var acked []string
+	var refused []refusal
 	firstAck := make(chan struct{})
 	n := e.legacy.count()
 	go func() {
 		seen := map[int]int{}
+		do := func(method, path, body string) reply {
+			sent := time.Now()
+			r := c.do(method, path, body, true)
+			if r.status == 503 {
+				refused = append(refused, refusal{sent, time.Now()})
+			}
+			seen[r.status]++
+			return r
+		}
 		for i := 0; ; i++ {
 			select {
 			case <-stop:
@@ -710,10 +722,9 @@ func TestShimMigrateTool(t *testing.T) {
 				return
 			default:
 			}
-			seen[c.do("GET", st+"/info/collections", "", true).status]++
+			do("GET", st+"/info/collections", "")
 			id := fmt.Sprintf("tab%05d", i)
-			r := c.do("PUT", st+"/storage/tabs/"+id, `{"payload":"{\"ciphertext\":\"t\"}"}`, true)
-			seen[r.status]++
+			r := do("PUT", st+"/storage/tabs/"+id, `{"payload":"{\"ciphertext\":\"t\"}"}`)
 			if r.status == 200 {
 				acked = append(acked, id)
 				if len(acked) == 1 {
@@ -736,6 +747,17 @@ func TestShimMigrateTool(t *testing.T) {
 		if status != 200 && status != 503 {
 			t.Errorf("statuses during the migration: %v, want only 200 and 503", seen)
 		}
+	}
+	// Once the tool has flipped the user, nobody is refused: a cached
+	// migrating row is read again, whatever route_cache_ttl says.
+	for _, r := range refused {
+		if r.sent.After(returned) {
+			t.Errorf("a request sent %v after the flip got 503", r.sent.Sub(returned))
+		}
+	}
+	if len(refused) > 0 {
+		t.Logf("the polling client saw 503 for %v (first sent to last answered); the tool reported a window of %v",
+			refused[len(refused)-1].answered.Sub(refused[0].sent), res.Window)
 	}
 	// The user became migrating at the latest when the window began.
 	// Writes read the route table, so none was forwarded after that (one
