@@ -20,14 +20,14 @@ import (
 //	            # lb_try_duration, transport http { ... }, header_up, ...
 //	        }
 //	    }
-//	    default_state   legacy|native
-//	    new_users       native|<node>
-//	    host_node       <node>
-//	    route_cache_ttl <duration>|off
-//	    timeout         <duration>
-//	    retry_after     <duration>
+//	    default_state         legacy|native
+//	    new_users             native|<node>
+//	    host_node             <node>
+//	    route_cache_ttl       <duration>|off
+//	    timeout               <duration>
+//	    retry_after           <duration>
 //	    migrating_retry_after <duration>
-//	    stats_interval  <duration>
+//	    stats_interval        <duration>
 //	}
 //
 // The reverse_proxy block is parsed by the reverse proxy itself, so it is
