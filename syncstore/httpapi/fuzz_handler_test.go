@@ -217,6 +217,7 @@ func FuzzHandler(f *testing.F) {
 		{4, "/__heartbeat__", "", ""},
 		{5, "/misc/1.0/captcha_html", "", ""},
 		{6, "/1.1/alice/storage/history", "Authorization: " + alice, "[]"},
+		{1, "//1.0/alice//storage/bookmarks//b/", "Authorization: " + alice, `{"payload":"x"}`},
 	} {
 		f.Add(s.method, s.target, s.extra, []byte(s.body))
 	}

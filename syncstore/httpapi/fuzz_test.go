@@ -133,6 +133,7 @@ func FuzzParseRoute(f *testing.F) {
 		"/user/1.0/alice/email", "/misc/1.0/captcha_html", "/1.1//storage", "/1.1/alice/storage//", "/2.0/alice/storage",
 		"/1.1/a%zz/storage", "/1.1/" + strings.Repeat("a", 33) + "/storage", "/1.1/alice/storage/c/id%20with%3Fquery%23",
 		"1.1/alice/storage", "/1.1/alice/storage/c/%", "/1.1/alice/storage/c/%C3%A9",
+		"//1.0/alice/storage", "/user//1.0//alice/", "//1.1/", "/1.1//%zz/storage",
 	} {
 		f.Add(s)
 	}
