@@ -183,9 +183,9 @@ func TestLegacyDefaults(t *testing.T) {
 	if l.hostNode() != "only" || l.defaultState() != "legacy" || l.newUsers() != NewUsersNative {
 		t.Errorf("host node %q, default state %q, new users %q", l.hostNode(), l.defaultState(), l.newUsers())
 	}
-	// The cache TTL bounds stale reads after a flip (README: 5s). They are
-	// harmless because a client that met the migrating 503 backs off for
-	// longer than that.
+	// The cache TTL bounds stale reads after a flip (README: 5s); a
+	// client that met an outage 503 backs off for longer than that. (The
+	// migrating 503 is never served from the cache: TestShimRereadsMigrating.)
 	if l.routeCacheTTL() >= l.retryAfter() {
 		t.Errorf("route cache TTL %v is not below retry_after %v", l.routeCacheTTL(), l.retryAfter())
 	}
