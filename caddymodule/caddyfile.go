@@ -68,6 +68,7 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //	        route_cache_ttl <duration>|off
 //	        timeout         <duration>
 //	        retry_after     <duration>
+//	        migrating_retry_after <duration>
 //	        stats_interval  <duration>
 //	    }
 //	}

@@ -151,7 +151,7 @@ type Handler struct {
 
 	logger     *zap.Logger
 	metrics    *metrics
-	api        http.Handler
+	api        *httpapi.Handler
 	shim       *shim // nil without a legacy block
 	auth       *syncstore.Authenticator
 	poolKey    string       // set while this handler holds a pooled store
@@ -385,13 +385,13 @@ func (h *Handler) Cleanup() error {
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
 	start := time.Now()
 	sw := &statusWriter{ResponseWriter: w}
-	endpoint := httpapi.Endpoint(r)
+	req := httpapi.ParseRequest(r)
 	if h.shim == nil {
-		h.api.ServeHTTP(sw, r)
+		h.api.ServeRequest(sw, r, &req)
 	} else {
-		h.shim.serve(sw, r, endpoint, next)
+		h.shim.serve(sw, r, &req, next)
 	}
-	h.metrics.observe(endpoint, sw.statusCode(), time.Since(start))
+	h.metrics.observe(req.Endpoint(), sw.statusCode(), time.Since(start))
 	return nil
 }
 

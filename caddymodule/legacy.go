@@ -25,9 +25,14 @@ const (
 	// for its answer's headers. Legacy requests take well under a second;
 	// a node that needs longer is treated as down.
 	DefaultLegacyTimeout = 10 * time.Second
-	// DefaultLegacyRetryAfter is the back-off sent while a user is being
-	// migrated (seconds of work) or its node is unreachable.
+	// DefaultLegacyRetryAfter is the back-off sent while a user's node is
+	// unreachable.
 	DefaultLegacyRetryAfter = 5 * time.Minute
+	// DefaultMigratingRetryAfter is the back-off sent while a user is
+	// being migrated: a migration keeps a user away for about a second
+	// (longer for large accounts), so a client coming back after this
+	// finds the user on the new backend.
+	DefaultMigratingRetryAfter = 2 * time.Second
 	// DefaultRouteStatsInterval is how often the users-per-state gauge is
 	// refreshed from the route table.
 	DefaultRouteStatsInterval = time.Minute
@@ -84,8 +89,14 @@ type Legacy struct {
 	Timeout caddy.Duration `json:"timeout,omitempty"`
 
 	// RetryAfter is sent in Retry-After and X-Weave-Backoff to users
-	// being migrated and to users whose node is unreachable. Default 5m.
+	// whose node is unreachable. Default 5m.
 	RetryAfter caddy.Duration `json:"retry_after,omitempty"`
+
+	// MigratingRetryAfter is sent in Retry-After and X-Weave-Backoff to
+	// users being migrated. Size it to the window the migrate tool
+	// reports: a client that comes back after it should find the user
+	// moved. Whole seconds, at least 1s. Default 2s.
+	MigratingRetryAfter caddy.Duration `json:"migrating_retry_after,omitempty"`
 
 	// StatsInterval is how often the syncserver_route_users gauge is
 	// refreshed from the route table. Default 1m.
@@ -137,6 +148,13 @@ func (l *Legacy) retryAfter() time.Duration {
 		return DefaultLegacyRetryAfter
 	}
 	return time.Duration(l.RetryAfter)
+}
+
+func (l *Legacy) migratingRetryAfter() time.Duration {
+	if l.MigratingRetryAfter == 0 {
+		return DefaultMigratingRetryAfter
+	}
+	return time.Duration(l.MigratingRetryAfter)
 }
 
 func (l *Legacy) statsInterval() time.Duration {
@@ -198,7 +216,7 @@ func (l *Legacy) validate() error {
 	for _, d := range []struct {
 		name string
 		v    caddy.Duration
-	}{{"timeout", l.Timeout}, {"retry_after", l.RetryAfter}, {"stats_interval", l.StatsInterval}} {
+	}{{"timeout", l.Timeout}, {"retry_after", l.RetryAfter}, {"migrating_retry_after", l.MigratingRetryAfter}, {"stats_interval", l.StatsInterval}} {
 		if d.v < 0 {
 			return fmt.Errorf("legacy: %s must not be negative", d.name)
 		}
@@ -206,8 +224,13 @@ func (l *Legacy) validate() error {
 	if l.RouteCacheTTL != nil && *l.RouteCacheTTL < 0 {
 		return fmt.Errorf("legacy: route_cache_ttl must not be negative")
 	}
-	if l.RetryAfter != 0 && time.Duration(l.RetryAfter) < time.Second {
-		return fmt.Errorf("legacy: retry_after %s: clients count it in whole seconds, use at least 1s", time.Duration(l.RetryAfter))
+	for _, d := range []struct {
+		name string
+		v    caddy.Duration
+	}{{"retry_after", l.RetryAfter}, {"migrating_retry_after", l.MigratingRetryAfter}} {
+		if d.v != 0 && time.Duration(d.v) < time.Second {
+			return fmt.Errorf("legacy: %s %s: clients count it in whole seconds, use at least 1s", d.name, time.Duration(d.v))
+		}
 	}
 	return nil
 }

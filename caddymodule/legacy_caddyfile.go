@@ -20,13 +20,14 @@ import (
 //	            # lb_try_duration, transport http { ... }, header_up, ...
 //	        }
 //	    }
-//	    default_state   legacy|native
-//	    new_users       native|<node>
-//	    host_node       <node>
-//	    route_cache_ttl <duration>|off
-//	    timeout         <duration>
-//	    retry_after     <duration>
-//	    stats_interval  <duration>
+//	    default_state         legacy|native
+//	    new_users             native|<node>
+//	    host_node             <node>
+//	    route_cache_ttl       <duration>|off
+//	    timeout               <duration>
+//	    retry_after           <duration>
+//	    migrating_retry_after <duration>
+//	    stats_interval        <duration>
 //	}
 //
 // The reverse_proxy block is parsed by the reverse proxy itself, so it is
@@ -61,6 +62,8 @@ func parseLegacy(d *caddyfile.Dispenser, helper *httpcaddyfile.Helper) (*Legacy,
 			l.Timeout, err = durationArg(d)
 		case "retry_after":
 			l.RetryAfter, err = durationArg(d)
+		case "migrating_retry_after":
+			l.MigratingRetryAfter, err = durationArg(d)
 		case "stats_interval":
 			l.StatsInterval, err = durationArg(d)
 		default:

@@ -75,6 +75,14 @@ func TestUnmarshalLegacy(t *testing.T) {
 			}
 		}`, `{"nodes":{"a":{"handler":"reverse_proxy","upstreams":[{"dial":"10.0.0.1:80"}]},"b":{"handler":"reverse_proxy","upstreams":[{"dial":"10.0.0.2:80"}]}},` +
 			`"default_state":"native","new_users":"b","host_node":"a","route_cache_ttl":2000000000,"timeout":3000000000,"retry_after":90000000000,"stats_interval":15000000000}`},
+		{"migrating back-off", `firefox_sync {
+			legacy {
+				node a {
+					reverse_proxy 10.0.0.1:80
+				}
+				migrating_retry_after 3s
+			}
+		}`, `{"nodes":{"a":{"handler":"reverse_proxy","upstreams":[{"dial":"10.0.0.1:80"}]}},"migrating_retry_after":3000000000}`},
 		{"route cache off", `firefox_sync {
 			legacy {
 				node a {
@@ -110,6 +118,7 @@ func TestUnmarshalLegacyErrors(t *testing.T) {
 		{"unknown subdirective", "firefox_sync {\n legacy {\n" + node + " nodes a\n }\n}", `unknown legacy subdirective "nodes"`},
 		{"bad ttl", "firefox_sync {\n legacy {\n" + node + " route_cache_ttl soon\n }\n}", `route_cache_ttl "soon": not a duration`},
 		{"bad timeout", "firefox_sync {\n legacy {\n" + node + " timeout 10\n }\n}", `timeout "10": not a duration`},
+		{"bad migrating_retry_after", "firefox_sync {\n legacy {\n" + node + " migrating_retry_after soon\n }\n}", `migrating_retry_after "soon": not a duration`},
 		{"missing new_users", "firefox_sync {\n legacy {\n" + node + " new_users\n }\n}", "wrong argument count"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -145,6 +154,9 @@ func TestValidateLegacy(t *testing.T) {
 		{"node named native", node("native"), `cannot be named "native"`},
 		{"node name too long", node(strings.Repeat("n", 65)), "must be 1 to 64 bytes"},
 		{"retry_after under a second", node("a") + "retry_after 500ms\n", "at least 1s"},
+		{"migrating_retry_after under a second", node("a") + "migrating_retry_after 500ms\n", "migrating_retry_after 500ms: clients count it in whole seconds"},
+		{"negative migrating_retry_after", node("a") + "migrating_retry_after -1s\n", "migrating_retry_after must not be negative"},
+		{"migrating_retry_after", node("a") + "migrating_retry_after 1s\n", ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			h, err := parseHandler(t, "firefox_sync {\n legacy {\n"+tc.block+"}\n}")
@@ -171,14 +183,19 @@ func TestLegacyDefaults(t *testing.T) {
 	if l.hostNode() != "only" || l.defaultState() != "legacy" || l.newUsers() != NewUsersNative {
 		t.Errorf("host node %q, default state %q, new users %q", l.hostNode(), l.defaultState(), l.newUsers())
 	}
-	// The cache TTL bounds stale reads after a flip (README: 5s). They are
-	// harmless because a client that met the migrating 503 backs off for
-	// longer than that.
+	// The cache TTL bounds stale reads after a flip (README: 5s); a
+	// client that met an outage 503 backs off for longer than that. (The
+	// migrating 503 is never served from the cache: TestShimRereadsMigrating.)
 	if l.routeCacheTTL() >= l.retryAfter() {
 		t.Errorf("route cache TTL %v is not below retry_after %v", l.routeCacheTTL(), l.retryAfter())
 	}
 	if l.routeCacheTTL() != 5*time.Second || l.timeout() != DefaultLegacyTimeout || l.retryAfter() != DefaultLegacyRetryAfter {
 		t.Errorf("ttl %v, timeout %v, retry after %v", l.routeCacheTTL(), l.timeout(), l.retryAfter())
+	}
+	// Users being migrated are away for about a second, not for an
+	// outage: their back-off is seconds.
+	if l.migratingRetryAfter() != DefaultMigratingRetryAfter || l.migratingRetryAfter() > 5*time.Second {
+		t.Errorf("migrating retry after %v", l.migratingRetryAfter())
 	}
 }
 

@@ -8,10 +8,12 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/syncserver/syncserver/syncstore/httpapi"
 )
 
 // metrics are the handler's Prometheus series. Labels are bounded: the
-// endpoint comes from httpapi.Endpoint (a fixed set) and the status code
+// endpoint is an httpapi.Endpoint (a fixed set) and the status code
 // from what the handler writes.
 type metrics struct {
 	requests *prometheus.CounterVec
@@ -136,9 +138,10 @@ func register[C prometheus.Collector](reg prometheus.Registerer, c C) (C, error)
 	return zero, fmt.Errorf("registering %T: %w", c, err)
 }
 
-func (m *metrics) observe(endpoint string, code int, took time.Duration) {
-	m.requests.WithLabelValues(endpoint, strconv.Itoa(code)).Inc()
-	m.duration.WithLabelValues(endpoint).Observe(took.Seconds())
+func (m *metrics) observe(endpoint httpapi.Endpoint, code int, took time.Duration) {
+	label := endpoint.String()
+	m.requests.WithLabelValues(label, strconv.Itoa(code)).Inc()
+	m.duration.WithLabelValues(label).Observe(took.Seconds())
 }
 
 // statusWriter remembers the status code written for the metrics.

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net/http"
 	"sort"
-	"strconv"
 	"strings"
 	"time"
 
@@ -16,13 +15,6 @@ import (
 
 	"github.com/syncserver/syncserver/syncstore"
 	"github.com/syncserver/syncserver/syncstore/httpapi"
-)
-
-// Response headers the shim writes itself (docs/protocol.md §4.1).
-const (
-	headerTimestamp  = "X-Weave-Timestamp"
-	headerRetryAfter = "Retry-After"
-	headerBackoff    = "X-Weave-Backoff"
 )
 
 // userFinder finds native accounts (syncstore.Store's lookup).
@@ -38,9 +30,10 @@ type accounts interface {
 
 // shim sends each request to the backend the route table names for its
 // user: the native protocol handler, a legacy node, or nobody while the
-// user is being migrated.
+// user is being migrated. The answers it gives itself are the native
+// handler's (httpapi), so that clients cannot tell who answered.
 type shim struct {
-	native       http.Handler
+	native       *httpapi.Handler
 	nodes        map[string]caddyhttp.MiddlewareHandler
 	hostNode     string
 	defaultState syncstore.RouteState
@@ -49,11 +42,14 @@ type shim struct {
 	table        routeTable
 	users        accounts
 	ttl          time.Duration
-	retryAfter   string // whole seconds, as sent
-	publicURL    string // "" = from each request
-	logger       *zap.Logger
-	metrics      *metrics
-	clock        func() time.Time
+	// retryAfter is the back-off of users whose node is unreachable;
+	// migratingRetryAfter that of users being migrated, sized to the
+	// seconds a migration keeps a user away.
+	retryAfter          time.Duration
+	migratingRetryAfter time.Duration
+	logger              *zap.Logger
+	metrics             *metrics
+	clock               func() time.Time
 	// Route lookup counters, resolved once: label lookups would cost as
 	// much as the decision itself.
 	lookupHit, lookupMiss, lookupWrite, lookupError prometheus.Counter
@@ -75,22 +71,25 @@ type target struct {
 	node  string // legacy node, for state legacy
 }
 
-// decide routes a request by its method and path (escaped or not). Paths
-// that name no user go to the default backend; a user segment that is not
-// a valid username goes to the native handler, which answers 404
-// (docs/protocol.md §2.2), so it is never forwarded.
+// decide routes a request by its method and parsed path. Paths that name
+// no user go to the default backend; a user segment that is not a valid
+// username goes to the native handler, which answers 404 (docs/protocol.md
+// §2.2), so it is never forwarded.
 //
 // Reads (GET, HEAD) take the route from the cache. Every other method can
 // write, so it reads the route table (one primary-key read) and refreshes
 // the cache: a user set to migrating, or flipped, has its writes stopped
 // or moved on every instance at once. Reads may follow the old route for
 // up to route_cache_ttl, which is harmless: around a flip both backends
-// hold the same data.
-func (s *shim) decide(ctx context.Context, method, path string) (target, error) {
-	user, slot := pathUser(path)
-	if !slot {
+// hold the same data. A cached migrating row is not trusted either: the
+// state lasts about a second and ends with a flip, and a client told to
+// come back in migrating_retry_after must not be refused again by a
+// stale entry.
+func (s *shim) decide(ctx context.Context, method string, req *httpapi.Request) (target, error) {
+	if !req.HasUserSegment() {
 		return target{state: s.defaultState, node: s.hostNode}, nil
 	}
+	user := req.User()
 	if user == "" {
 		return target{state: syncstore.RouteNative}, nil
 	}
@@ -103,6 +102,10 @@ func (s *shim) decide(ctx context.Context, method, path string) (target, error) 
 	if method == http.MethodGet || method == http.MethodHead {
 		var hit bool
 		row, hit, err = s.routes.lookup(ctx, user, s.ttl, now)
+		if hit && row != nil && row.State == syncstore.RouteMigrating {
+			row, err = s.routes.refresh(ctx, user, s.ttl, now)
+			hit = false
+		}
 		counter = s.lookupMiss
 		if hit {
 			counter = s.lookupHit
@@ -129,38 +132,34 @@ func (s *shim) targetOf(user string, row *syncstore.Route, now time.Time) target
 	return t
 }
 
-// pathUser returns the normalized user of /<1.0|1|1.1>/<user>/… and
-// /user/<1.0|1>/<user>/…; slot reports whether the path has such a
-// segment at all, user is "" when it is not a valid username.
-func pathUser(path string) (user string, slot bool) {
-	return httpapi.PathUserSegment(path)
-}
-
-// serve answers one request; endpoint is httpapi.Endpoint(r).
-func (s *shim) serve(w *statusWriter, r *http.Request, endpoint string, next caddyhttp.Handler) {
+// serve answers one request; req is httpapi.ParseRequest(r). Repeated
+// slashes in the path are merged first, so that a legacy node is sent
+// the path the native handler would serve.
+func (s *shim) serve(w *statusWriter, r *http.Request, req *httpapi.Request, next caddyhttp.Handler) {
 	start := time.Now()
-	if endpoint == "heartbeat" {
+	if req.Endpoint() == httpapi.EndpointHeartbeat {
 		// This server's health, not a legacy node's.
-		s.serveNative(w, r, start)
+		s.serveNative(w, r, req, start)
 		return
 	}
-	t, err := s.decide(r.Context(), r.Method, r.URL.EscapedPath())
+	r = httpapi.MergeSlashes(r)
+	t, err := s.decide(r.Context(), r.Method, req)
 	if err != nil {
 		s.logger.Error("reading the route table failed", syncstore.UserField(s.logger, t.user), zap.Error(err))
-		s.unavailable(w, "route table unavailable")
+		s.native.Unavailable(w, s.retryAfter, "route table unavailable")
 		s.metrics.observeBackend(backendUnrouted, "", w.statusCode(), time.Since(start))
 		return
 	}
 	switch {
-	case endpoint == "user.node" && t.state != syncstore.RouteNative:
+	case req.Endpoint() == httpapi.EndpointUserNode && t.state != syncstore.RouteNative:
 		// Clients must keep talking to this server, not to the node
 		// (docs/legacy.md §1.4); the native handler answers native users.
-		s.serveNodeURL(w, r)
+		s.native.ServeNodeURL(w, r)
 		s.metrics.observeBackend(string(t.state), t.nodeLabel(), w.statusCode(), time.Since(start))
-	case endpoint == "user.create" && t.row == nil:
-		s.register(w, r, t, next, start)
+	case req.Endpoint() == httpapi.EndpointUserCreate && t.row == nil:
+		s.register(w, r, req, t, next, start)
 	default:
-		s.serveTarget(w, r, t, next, start)
+		s.serveTarget(w, r, req, t, next, start)
 	}
 }
 
@@ -172,10 +171,10 @@ func (t *target) nodeLabel() string {
 	return ""
 }
 
-func (s *shim) serveTarget(w *statusWriter, r *http.Request, t target, next caddyhttp.Handler, start time.Time) {
+func (s *shim) serveTarget(w *statusWriter, r *http.Request, req *httpapi.Request, t target, next caddyhttp.Handler, start time.Time) {
 	switch t.state {
 	case syncstore.RouteNative:
-		s.serveNative(w, r, start)
+		s.serveNative(w, r, req, start)
 	case syncstore.RouteMigrating:
 		s.serveMigrating(w)
 		s.metrics.observeBackend(backendMigrating, "", w.statusCode(), time.Since(start))
@@ -185,8 +184,8 @@ func (s *shim) serveTarget(w *statusWriter, r *http.Request, t target, next cadd
 	}
 }
 
-func (s *shim) serveNative(w *statusWriter, r *http.Request, start time.Time) {
-	s.native.ServeHTTP(w, r)
+func (s *shim) serveNative(w *statusWriter, r *http.Request, req *httpapi.Request, start time.Time) {
+	s.native.ServeRequest(w, r, req)
 	s.metrics.observeBackend(backendNative, "", w.statusCode(), time.Since(start))
 }
 
@@ -200,7 +199,7 @@ func (s *shim) proxy(w *statusWriter, r *http.Request, t target, next caddyhttp.
 	if !ok {
 		s.logger.Error("route names a legacy node this server does not know",
 			syncstore.UserField(s.logger, t.user), zap.String("node", t.node))
-		s.unavailable(w, "legacy node not configured")
+		s.native.Unavailable(w, s.retryAfter, "legacy node not configured")
 		return
 	}
 	err := node.ServeHTTP(w, r, next)
@@ -214,53 +213,15 @@ func (s *shim) proxy(w *statusWriter, r *http.Request, t target, next caddyhttp.
 	}
 	s.logger.Warn("legacy node unavailable", zap.String("node", t.node), syncstore.UserField(s.logger, t.user),
 		zap.String("method", r.Method), zap.Error(err))
-	s.unavailable(w, "legacy server unavailable")
+	s.native.Unavailable(w, s.retryAfter, "legacy server unavailable")
 }
 
 // serveMigrating answers a user whose data is being moved: 503 with
-// Retry-After and X-Weave-Backoff (docs/protocol.md §7.3), so the client backs
-// off and finds the user on the new backend when it retries.
+// Retry-After and X-Weave-Backoff (docs/protocol.md §7.3) of
+// migrating_retry_after, so the client backs off for about as long as a
+// migration takes and finds the user on the new backend when it retries.
 func (s *shim) serveMigrating(w http.ResponseWriter) {
-	s.unavailable(w, "account migration in progress")
-}
-
-// unavailable answers 503 with the back-off headers and a JSON string
-// body "server issue: <what>", like the native handler's.
-func (s *shim) unavailable(w http.ResponseWriter, what string) {
-	h := w.Header()
-	h.Set(headerTimestamp, syncstore.TimestampFromTime(s.clock()).String())
-	h.Set(headerRetryAfter, s.retryAfter)
-	h.Set(headerBackoff, s.retryAfter)
-	body := syncstore.AppendJSONString(nil, "server issue: "+what)
-	h.Set("Content-Type", "application/json")
-	h.Set("Content-Length", strconv.Itoa(len(body)))
-	w.WriteHeader(http.StatusServiceUnavailable)
-	_, _ = w.Write(body)
-}
-
-// serveNodeURL answers GET /user/1.0/<u>/node/weave with this server's
-// own URL, as the native handler does (docs/protocol.md §8.5), for users who
-// are not native: the legacy servers would name themselves.
-func (s *shim) serveNodeURL(w http.ResponseWriter, r *http.Request) {
-	h := w.Header()
-	h.Set(headerTimestamp, syncstore.TimestampFromTime(s.clock()).String())
-	node := s.publicURL
-	if node == "" {
-		if r.Host == "" {
-			h.Set("Content-Type", "application/json")
-			w.WriteHeader(http.StatusOK)
-			_, _ = w.Write([]byte("null"))
-			return
-		}
-		scheme := "http"
-		if r.TLS != nil {
-			scheme = "https"
-		}
-		node = scheme + "://" + r.Host + "/"
-	}
-	h.Set("Content-Type", "text/plain; charset=utf-8")
-	w.WriteHeader(http.StatusOK)
-	_, _ = w.Write([]byte(node))
+	s.native.Unavailable(w, s.migratingRetryAfter, "account migration in progress")
 }
 
 // register handles PUT /user/1.0/<u> for a user without a route row: the
@@ -271,16 +232,16 @@ func (s *shim) serveNodeURL(w http.ResponseWriter, r *http.Request) {
 // be written the client gets 503 instead (and a native account is
 // removed again), so no account exists without the row leading to it and
 // failed registrations leave no rows behind.
-func (s *shim) register(w *statusWriter, r *http.Request, t target, next caddyhttp.Handler, start time.Time) {
+func (s *shim) register(w *statusWriter, r *http.Request, req *httpapi.Request, t target, next caddyhttp.Handler, start time.Time) {
 	free, err := s.freeForHome(r, t)
 	if err != nil {
 		s.logger.Warn("checking whether a new username is taken failed", syncstore.UserField(s.logger, t.user), zap.Error(err))
-		s.unavailable(w, "legacy server unavailable")
+		s.native.Unavailable(w, s.retryAfter, "legacy server unavailable")
 		s.metrics.observeBackend(string(t.state), t.nodeLabel(), w.statusCode(), time.Since(start))
 		return
 	}
 	if !free {
-		s.serveTarget(w, r, t, next, start)
+		s.serveTarget(w, r, req, t, next, start)
 		return
 	}
 	row := syncstore.Route{Username: t.user, State: syncstore.RouteNative}
@@ -294,9 +255,9 @@ func (s *shim) register(w *statusWriter, r *http.Request, t target, next caddyht
 			s.dropAccount(r.Context(), t.user)
 		}
 		clear(w.Header())
-		s.unavailable(w, "route table unavailable")
+		s.native.Unavailable(w, s.retryAfter, "route table unavailable")
 	}
-	s.serveTarget(&statusWriter{ResponseWriter: cw}, r, s.targetOf(t.user, &row, s.clock()), next, start)
+	s.serveTarget(&statusWriter{ResponseWriter: cw}, r, req, s.targetOf(t.user, &row, s.clock()), next, start)
 }
 
 // recordNewUser writes the route row of an account its home just

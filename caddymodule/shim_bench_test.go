@@ -13,6 +13,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/syncserver/syncserver/syncstore"
+	"github.com/syncserver/syncserver/syncstore/httpapi"
 )
 
 // BenchmarkRouteDecision measures the shim's routing decision on the hot
@@ -47,7 +48,8 @@ func BenchmarkRouteDecision(b *testing.B) {
 		return s
 	}
 	decideMethod := func(b *testing.B, s *shim, method, path string) {
-		t, err := s.decide(ctx, method, path)
+		req := httpapi.Parse(method, path)
+		t, err := s.decide(ctx, method, &req)
 		if err != nil || t.user == "" {
 			b.Fatalf("decide(%s %s) = %+v, %v", method, path, t, err)
 		}

@@ -19,11 +19,13 @@ import (
 )
 
 // Settings of the shim tests: a short cache TTL (the flip bound) and
-// timeout keep them fast.
+// timeout keep them fast. The two back-offs differ, to tell which one an
+// answer carries.
 const (
-	testRouteTTL   = time.Second
-	testTimeout    = time.Second
-	testRetryAfter = "120"
+	testRouteTTL            = time.Second
+	testTimeout             = time.Second
+	testRetryAfter          = "120"
+	testMigratingRetryAfter = "3"
 )
 
 // shimEnv is syncserver on MariaDB (shm_<random>) in front of one FSyncMS
@@ -65,9 +67,10 @@ func (e *shimEnv) load(extra string) {
 			route_cache_ttl %s
 			timeout %s
 			retry_after %ss
+			migrating_retry_after %ss
 			stats_interval 100ms
 			%s
-		}`, e.publicURL, e.legacy.Addr, testRouteTTL, testTimeout, testRetryAfter, extra)))
+		}`, e.publicURL, e.legacy.Addr, testRouteTTL, testTimeout, testRetryAfter, testMigratingRetryAfter, extra)))
 }
 
 // legacyUser creates an account on the legacy server directly.
@@ -316,11 +319,12 @@ func TestShimNativeUsers(t *testing.T) {
 	e.notForwarded("heartbeat", func() { c.expect(c.do("GET", "/__heartbeat__", "", false), 200, "") })
 }
 
-// TestShimMigratingAndFlip: a migrating user gets 503 with the back-off
-// headers and nothing reaches the legacy server; route changes made in
-// the database reach writes at once and reads within route_cache_ttl,
-// and those made through the admin API everything at once; an expired
-// lease falls back to its origin.
+// TestShimMigratingAndFlip: a migrating user gets 503 with the
+// migrating back-off headers and nothing reaches the legacy server; route
+// changes made in the database reach writes at once and reads within
+// route_cache_ttl (at once when the cached row is migrating), and those
+// made through the admin API everything at once; an expired lease falls
+// back to its origin.
 func TestShimMigratingAndFlip(t *testing.T) {
 	e := newShimEnv(t)
 	e.load("")
@@ -346,7 +350,7 @@ func TestShimMigratingAndFlip(t *testing.T) {
 			{"POST", "/user/1.0/" + c.user + "/password", "new password!"},
 		} {
 			r := c.do(req.method, req.path, req.body, true, "X-Confirm-Delete", "1")
-			if r.status != 503 || r.header.Get("Retry-After") != testRetryAfter || r.header.Get("X-Weave-Backoff") != testRetryAfter ||
+			if r.status != 503 || r.header.Get("Retry-After") != testMigratingRetryAfter || r.header.Get("X-Weave-Backoff") != testMigratingRetryAfter ||
 				r.header.Get("X-Weave-Timestamp") == "" {
 				t.Errorf("%s %s while migrating: %d %v", req.method, req.path, r.status, r.header)
 			}
@@ -374,7 +378,7 @@ func TestShimMigratingAndFlip(t *testing.T) {
 			{"DELETE", st + "/storage/bookmarks", ""},
 			{"POST", "/user/1.0/" + c.user + "/password", "new password!"},
 		} {
-			if r := c.do(req.method, req.path, req.body, true); r.status != 503 || r.header.Get("Retry-After") != testRetryAfter {
+			if r := c.do(req.method, req.path, req.body, true); r.status != 503 || r.header.Get("Retry-After") != testMigratingRetryAfter {
 				t.Errorf("%s %s right after the change to migrating: %d %v, want 503 at once", req.method, req.path, r.status, r.header)
 			}
 		}
@@ -382,9 +386,16 @@ func TestShimMigratingAndFlip(t *testing.T) {
 			t.Errorf("a read after the writes: %d, want 503 (the writes refreshed the cached route)", r.status)
 		}
 	})
-	// The flip to native, likewise: the next write is served natively
-	// (this user has no native account, hence 401), not forwarded.
+	// The flip to native, likewise: the next read (the cached row is
+	// migrating, which is always read again) and the next write are served
+	// natively (this user has no native account, hence 401), not refused
+	// or forwarded.
 	e.setRoute(syncstore.Route{Username: c.user, State: syncstore.RouteNative})
+	e.notForwarded("a read right after the flip", func() {
+		if r := c.do("GET", st+"/info/collections", "", true); r.status != 401 {
+			t.Errorf("a read right after the flip to native: %d %q, want the native handler's 401", r.status, r.body)
+		}
+	})
 	e.notForwarded("a write right after the flip", func() {
 		if r := c.do("PUT", st+"/storage/bookmarks/b", `{"payload":"y"}`, true); r.status != 401 {
 			t.Errorf("a write right after the flip to native: %d %q, want the native handler's 401", r.status, r.body)
@@ -684,14 +695,26 @@ func TestShimMigrateTool(t *testing.T) {
 		t.Fatal(err)
 	}
 	// A client keeps syncing while the tool works: reads, and writes of
-	// tabs records, remembering those acknowledged.
+	// tabs records, remembering those acknowledged and when each refused
+	// request was sent and answered.
+	type refusal struct{ sent, answered time.Time }
 	stop := make(chan struct{})
 	statuses := make(chan map[int]int)
 	var acked []string
+	var refused []refusal
 	firstAck := make(chan struct{})
 	n := e.legacy.count()
 	go func() {
 		seen := map[int]int{}
+		do := func(method, path, body string) reply {
+			sent := time.Now()
+			r := c.do(method, path, body, true)
+			if r.status == 503 {
+				refused = append(refused, refusal{sent, time.Now()})
+			}
+			seen[r.status]++
+			return r
+		}
 		for i := 0; ; i++ {
 			select {
 			case <-stop:
@@ -699,10 +722,9 @@ func TestShimMigrateTool(t *testing.T) {
 				return
 			default:
 			}
-			seen[c.do("GET", st+"/info/collections", "", true).status]++
+			do("GET", st+"/info/collections", "")
 			id := fmt.Sprintf("tab%05d", i)
-			r := c.do("PUT", st+"/storage/tabs/"+id, `{"payload":"{\"ciphertext\":\"t\"}"}`, true)
-			seen[r.status]++
+			r := do("PUT", st+"/storage/tabs/"+id, `{"payload":"{\"ciphertext\":\"t\"}"}`)
 			if r.status == 200 {
 				acked = append(acked, id)
 				if len(acked) == 1 {
@@ -725,6 +747,17 @@ func TestShimMigrateTool(t *testing.T) {
 		if status != 200 && status != 503 {
 			t.Errorf("statuses during the migration: %v, want only 200 and 503", seen)
 		}
+	}
+	// Once the tool has flipped the user, nobody is refused: a cached
+	// migrating row is read again, whatever route_cache_ttl says.
+	for _, r := range refused {
+		if r.sent.After(returned) {
+			t.Errorf("a request sent %v after the flip got 503", r.sent.Sub(returned))
+		}
+	}
+	if len(refused) > 0 {
+		t.Logf("the polling client saw 503 for %v (first sent to last answered); the tool reported a window of %v",
+			refused[len(refused)-1].answered.Sub(refused[0].sent), res.Window)
 	}
 	// The user became migrating at the latest when the window began.
 	// Writes read the route table, so none was forwarded after that (one
@@ -833,4 +866,45 @@ func TestShimRegistrationRouteFailure(t *testing.T) {
 	if rt := e.route(c.user); rt == nil || rt.State != syncstore.RouteNative {
 		t.Errorf("route after the retry: %+v", rt)
 	}
+}
+
+// TestShimRepeatedSlashes: a path with repeated slashes is routed by its
+// user like the path with single slashes, and reaches a legacy node
+// merged, as the web servers in front of the legacy servers passed it on.
+// Before, such a path had no user for the shim and went to the default
+// backend whatever the user's route said.
+func TestShimRepeatedSlashes(t *testing.T) {
+	e := newShimEnv(t)
+	e.load("")
+	c := e.legacyUser("vera@example.com", "vera's password")
+	st := "/1.1/" + c.user
+	for _, p := range []string{"/" + st + "/info/collections", "/1.1//" + c.user + "//info/collections"} {
+		n := e.legacy.count()
+		if r := c.do("GET", p, "", true); r.status != 200 {
+			t.Errorf("GET %s for a legacy user: %d %q", p, r.status, r.body)
+		}
+		if got := e.legacy.since(n); len(got) != 1 || got[0].uri != st+"/info/collections" {
+			t.Errorf("GET %s reached the legacy server as %v, want once as %s", p, got, st+"/info/collections")
+		}
+	}
+	e.notForwarded("node/weave", func() {
+		c.expect(c.do("GET", "//user/1.0/"+c.user+"/node/weave", "", true), 200, e.publicURL)
+	})
+
+	e.setRoute(syncstore.Route{Username: c.user, State: syncstore.RouteMigrating, Owner: "test-run",
+		LeaseExpires: time.Now().Add(time.Minute), Origin: syncstore.RouteLegacy})
+	e.notForwarded("a migrating user", func() {
+		for _, p := range []string{"/" + st + "/storage/tabs", "/1.1//" + c.user + "/storage/tabs"} {
+			r := c.do("POST", p, `[{"id":"a","payload":"x"}]`, true)
+			if r.status != 503 || r.header.Get("Retry-After") != testMigratingRetryAfter {
+				t.Errorf("POST %s while migrating: %d %v, want 503", p, r.status, r.header)
+			}
+		}
+	})
+	e.setRoute(syncstore.Route{Username: c.user, State: syncstore.RouteNative})
+	e.notForwarded("a native user", func() {
+		if r := c.do("PUT", "/"+st+"//storage/tabs/a", `{"payload":"x"}`, true); r.status != 401 {
+			t.Errorf("PUT for a native user without an account: %d %q, want the native handler's 401", r.status, r.body)
+		}
+	})
 }

@@ -9,6 +9,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/syncserver/syncserver/syncstore"
+	"github.com/syncserver/syncserver/syncstore/httpapi"
 )
 
 // TestShimDecideWrites: requests that can write read the route table
@@ -30,7 +31,8 @@ func TestShimDecideWrites(t *testing.T) {
 	path := "/1.1/" + user + "/storage/bookmarks"
 	decide := func(method string, want syncstore.RouteState) {
 		t.Helper()
-		got, err := s.decide(ctx, method, path)
+		req := httpapi.Parse(method, path)
+		got, err := s.decide(ctx, method, &req)
 		if err != nil || got.user != user || got.state != want {
 			t.Fatalf("%s: %+v, %v; want %s", method, got, err, want)
 		}
@@ -47,7 +49,7 @@ func TestShimDecideWrites(t *testing.T) {
 	for _, method := range []string{http.MethodPut, http.MethodPost, http.MethodDelete} {
 		decide(method, syncstore.RouteMigrating)
 	}
-	decide(http.MethodGet, syncstore.RouteMigrating) // the writes refreshed the entry
+	decide(http.MethodGet, syncstore.RouteMigrating) // from the table: a cached migrating row is re-read
 
 	// The flip to native reaches writes at once too.
 	if err := store.SetRoute(ctx, syncstore.Route{Username: user, State: syncstore.RouteNative}); err != nil {
@@ -74,9 +76,57 @@ func TestShimDecideWrites(t *testing.T) {
 		}
 		return 0
 	}
-	if hit, miss, write := lookups("hit"), lookups("miss"), lookups("write"); hit != 3 || miss != 1 || write != 4 {
-		t.Errorf("route lookups hit=%v miss=%v write=%v, want 3, 1, 4", hit, miss, write)
+	if hit, miss, write := lookups("hit"), lookups("miss"), lookups("write"); hit != 2 || miss != 2 || write != 4 {
+		t.Errorf("route lookups hit=%v miss=%v write=%v, want 2, 2, 4", hit, miss, write)
 	}
+}
+
+// TestShimRereadsMigrating: a cached migrating row is never trusted, so
+// a client coming back after migrating_retry_after is served by the new
+// backend as soon as the migration flipped it, whatever route_cache_ttl
+// says; other rows stay cached.
+func TestShimRereadsMigrating(t *testing.T) {
+	store := sqliteRoutes(t)
+	ctx := context.Background()
+	m, err := newMetrics(prometheus.NewRegistry())
+	if err != nil {
+		t.Fatal(err)
+	}
+	clock := &testClock{t: time.Now()}
+	s := &shim{routes: newRouteCache(store), table: store, ttl: time.Hour, defaultState: syncstore.RouteLegacy,
+		hostNode: "node1", metrics: m, clock: clock.now}
+	s.countLookups()
+	const user = "7qrzrjz52vgwen6e7w2y7v6xknd46wxt"
+	req := httpapi.Parse(http.MethodGet, "/1.1/"+user+"/info/collections")
+	read := func(want syncstore.RouteState) {
+		t.Helper()
+		got, err := s.decide(ctx, http.MethodGet, &req)
+		if err != nil || got.state != want {
+			t.Fatalf("read: %+v, %v; want %s", got, err, want)
+		}
+	}
+	set := func(st syncstore.RouteState) {
+		t.Helper()
+		r := syncstore.Route{Username: user, State: st}
+		if st == syncstore.RouteMigrating {
+			r.Owner, r.LeaseExpires, r.Origin = "run", clock.now().Add(time.Minute), syncstore.RouteLegacy
+		}
+		if err := store.SetRoute(ctx, r); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	set(syncstore.RouteMigrating)
+	read(syncstore.RouteMigrating) // cached, with an hour to live
+	read(syncstore.RouteMigrating)
+	set(syncstore.RouteNative) // the migrate tool flips the user elsewhere
+	read(syncstore.RouteNative)
+	// The native row is cached as before: a change is seen only after
+	// the TTL.
+	set(syncstore.RouteLegacy)
+	read(syncstore.RouteNative)
+	clock.advance(time.Hour)
+	read(syncstore.RouteLegacy)
 }
 
 // TestPathUserDecodesLikeTheHandler: the native handler %-decodes every
@@ -102,9 +152,10 @@ func TestPathUserDecodesLikeTheHandler(t *testing.T) {
 		{"/%zz/alice/storage", "", false},
 		{"/__heartbeat__", "", false},
 	} {
-		user, slot := pathUser(c.path)
+		req := httpapi.Parse(http.MethodGet, c.path)
+		user, slot := req.User(), req.HasUserSegment()
 		if user != c.user || slot != c.slot {
-			t.Errorf("pathUser(%q) = %q, %v; want %q, %v", c.path, user, slot, c.user, c.slot)
+			t.Errorf("Parse(%q) = %q, %v; want %q, %v", c.path, user, slot, c.user, c.slot)
 		}
 	}
 }

@@ -2,7 +2,6 @@ package caddymodule
 
 import (
 	"fmt"
-	"strconv"
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
@@ -23,29 +22,25 @@ func (h *Handler) provisionShim(ctx caddy.Context, pooled *pooledStore, store sy
 	if err != nil {
 		return err
 	}
-	publicURL := h.PublicURL
-	if publicURL != "" && publicURL[len(publicURL)-1] != '/' {
-		publicURL += "/"
-	}
 	home := l.newUsers()
 	if home == NewUsersNative {
 		home = ""
 	}
 	h.shim = &shim{
-		native:       h.api,
-		nodes:        nodes,
-		hostNode:     l.hostNode(),
-		defaultState: l.defaultState(),
-		home:         home,
-		routes:       pooled.routes,
-		table:        pooled.routes.table,
-		users:        store,
-		ttl:          l.routeCacheTTL(),
-		retryAfter:   strconv.FormatInt(int64(l.retryAfter()/time.Second), 10),
-		publicURL:    publicURL,
-		logger:       h.logger.Named("shim"),
-		metrics:      h.metrics,
-		clock:        time.Now,
+		native:              h.api,
+		nodes:               nodes,
+		hostNode:            l.hostNode(),
+		defaultState:        l.defaultState(),
+		home:                home,
+		routes:              pooled.routes,
+		table:               pooled.routes.table,
+		users:               store,
+		ttl:                 l.routeCacheTTL(),
+		retryAfter:          l.retryAfter(),
+		migratingRetryAfter: l.migratingRetryAfter(),
+		logger:              h.logger.Named("shim"),
+		metrics:             h.metrics,
+		clock:               time.Now,
 	}
 	h.shim.countLookups()
 	h.stats = startRouteStats(pooled.routes.table, h.metrics.routeUsers, l.statsInterval(), h.logger)
@@ -55,6 +50,7 @@ func (h *Handler) provisionShim(ctx caddy.Context, pooled *pooledStore, store sy
 		zap.String("default_state", string(l.defaultState())),
 		zap.String("new_users", l.newUsers()),
 		zap.Duration("route_cache_ttl", l.routeCacheTTL()),
+		zap.Duration("migrating_retry_after", l.migratingRetryAfter()),
 		zap.Duration("timeout", l.timeout()))
 	return nil
 }

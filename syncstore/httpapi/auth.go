@@ -25,7 +25,7 @@ func (h *Handler) authenticate(w http.ResponseWriter, r *http.Request, rt *route
 	}
 	// The Reference compares the raw strings; PHP lowercased both. Stored
 	// names are lower-case, so compare the way the store looks them up.
-	user := syncstore.NormalizeUsername(rt.user)
+	user := rt.user
 	if syncstore.NormalizeUsername(name) != user {
 		// Not counted as a failure: no password was checked.
 		sendUnauthorized(w)

@@ -58,4 +58,12 @@
 //     password was checked.
 //   - node/weave answers Config.PublicURL, or scheme://Host/ of the request
 //     when it is empty (JSON null without a Host header).
+//   - Runs of slashes in a path count as one ("//1.1/<user>/…", as the web
+//     servers in front of the PHP servers passed it on), as does one
+//     trailing slash.
+//
+// A request is parsed once (ParseRequest) into a Request that a router in
+// front of the Handler (the migration shim), metrics and logs share;
+// ServeRequest serves it. The shim's own answers, for users it does not
+// hand to the Handler, are the Handler's: Unavailable and ServeNodeURL.
 package httpapi

@@ -31,14 +31,11 @@ func (h *Handler) unavailable(w http.ResponseWriter, r *http.Request, rt *route,
 		level = zap.DebugLevel
 	}
 	h.logger.Log(level, "sync request failed",
-		zap.String("endpoint", endpointLabel(rt, r.Method)),
+		zap.String("endpoint", endpointOf(rt, r.Method).String()),
 		zap.String("method", r.Method),
-		syncstore.UserField(h.logger, syncstore.NormalizeUsername(rt.user)),
+		syncstore.UserField(h.logger, rt.user),
 		zap.Error(err))
-	hd := w.Header()
-	hd.Set(headerRetryAfter, h.retryAfter)
-	hd.Set(headerBackoff, h.retryAfter)
-	send(w, http.StatusServiceUnavailable, typeJSON, syncstore.AppendJSONString(nil, "server issue: "+what))
+	sendUnavailable(w, h.retryAfter, what)
 }
 
 // recoverPanic turns a panic into a logged 503 instead of a dropped
@@ -52,13 +49,10 @@ func (h *Handler) recoverPanic(w http.ResponseWriter, r *http.Request, rt *route
 		panic(v)
 	}
 	h.logger.Error("panic serving sync request",
-		zap.String("endpoint", endpointLabel(rt, r.Method)),
+		zap.String("endpoint", endpointOf(rt, r.Method).String()),
 		zap.String("method", r.Method),
-		syncstore.UserField(h.logger, syncstore.NormalizeUsername(rt.user)),
+		syncstore.UserField(h.logger, rt.user),
 		zap.Any("panic", v),
 		zap.Stack("stack"))
-	hd := w.Header()
-	hd.Set(headerRetryAfter, h.retryAfter)
-	hd.Set(headerBackoff, h.retryAfter)
-	send(w, http.StatusServiceUnavailable, typeJSON, syncstore.AppendJSONString(nil, "server issue: internal error"))
+	sendUnavailable(w, h.retryAfter, "internal error")
 }

@@ -80,8 +80,9 @@ func (fe *fuzzEnv) credentialsValid(r *http.Request) bool {
 	if !ok || !utf8.ValidString(name) || !utf8.ValidString(pw) {
 		return false
 	}
-	user, ok := httpapi.PathUser(r.URL.EscapedPath())
-	if !ok || syncstore.NormalizeUsername(name) != user {
+	q := httpapi.ParseRequest(r)
+	user := q.User()
+	if user == "" || syncstore.NormalizeUsername(name) != user {
 		return false
 	}
 	_, err := fe.auth.Authenticate(context.Background(), user, pw)
@@ -106,7 +107,8 @@ var fuzzMethods = []string{"GET", "PUT", "POST", "DELETE", "HEAD", "OPTIONS", "P
 // parse as their content type says, and no success without the right
 // credentials.
 func (fe *fuzzEnv) serve(t *testing.T, r *http.Request) *httptest.ResponseRecorder {
-	endpoint := httpapi.Endpoint(r)
+	q := httpapi.ParseRequest(r)
+	endpoint := q.Endpoint().String()
 	valid := fe.credentialsValid(r)
 	fe.logs.TakeAll()
 	w := httptest.NewRecorder()
@@ -215,6 +217,7 @@ func FuzzHandler(f *testing.F) {
 		{4, "/__heartbeat__", "", ""},
 		{5, "/misc/1.0/captcha_html", "", ""},
 		{6, "/1.1/alice/storage/history", "Authorization: " + alice, "[]"},
+		{1, "//1.0/alice//storage/bookmarks//b/", "Authorization: " + alice, `{"payload":"x"}`},
 	} {
 		f.Add(s.method, s.target, s.extra, []byte(s.body))
 	}

@@ -133,6 +133,7 @@ func FuzzParseRoute(f *testing.F) {
 		"/user/1.0/alice/email", "/misc/1.0/captcha_html", "/1.1//storage", "/1.1/alice/storage//", "/2.0/alice/storage",
 		"/1.1/a%zz/storage", "/1.1/" + strings.Repeat("a", 33) + "/storage", "/1.1/alice/storage/c/id%20with%3Fquery%23",
 		"1.1/alice/storage", "/1.1/alice/storage/c/%", "/1.1/alice/storage/c/%C3%A9",
+		"//1.0/alice/storage", "/user//1.0//alice/", "//1.1/", "/1.1//%zz/storage",
 	} {
 		f.Add(s)
 	}
@@ -145,18 +146,18 @@ func FuzzParseRoute(f *testing.F) {
 			return
 		}
 		for _, m := range methods {
-			if label := endpointLabel(&rt, m); rt.allows(m) && label == "unknown" {
-				t.Fatalf("%q: %s allowed but labelled %q", path, m, label)
+			if e := endpointOf(&rt, m); rt.allows(m) && e == EndpointUnknown {
+				t.Fatalf("%q: %s allowed but labelled %q", path, m, e)
 			}
 		}
 		if rt.kind != routeHeartbeat && rt.kind != routeCaptcha {
 			if !syncstore.ValidUsername(rt.user) {
 				t.Fatalf("%q: routed with invalid username %q", path, rt.user)
 			}
-			// The shim routes by PathUser: it must see the same user the
-			// handler serves, however the fixed segments are escaped.
-			if u, ok := PathUser(path); !ok || u != syncstore.NormalizeUsername(rt.user) {
-				t.Fatalf("%q: route user %q but PathUser says %q, %v", path, rt.user, u, ok)
+			// The shim routes by Request.User: it must see the same user
+			// the handler serves, however the fixed segments are escaped.
+			if q := Parse("GET", path); q.User() == "" || q.User() != syncstore.NormalizeUsername(rt.user) {
+				t.Fatalf("%q: route user %q but Request.User says %q", path, rt.user, q.User())
 			}
 		}
 		// One trailing slash is ignored (docs/protocol.md §2.1).

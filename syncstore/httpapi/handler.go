@@ -89,11 +89,18 @@ func New(cfg Config) (*Handler, error) {
 // ServeHTTP answers every request itself: unknown paths get 404, known
 // paths with other methods 405.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	q := ParseRequest(r)
+	h.ServeRequest(w, r, &q)
+}
+
+// ServeRequest is ServeHTTP for a caller that has parsed r already; q
+// must be ParseRequest(r).
+func (h *Handler) ServeRequest(w http.ResponseWriter, r *http.Request, q *Request) {
 	// Every response carries the server time, errors included (docs/protocol.md
 	// §4.1 decision); writes replace it with their commit timestamp.
 	now := syncstore.TimestampFromTime(h.clock())
 	w.Header().Set(headerTimestamp, now.String())
-	rt := parseRoute(r.URL.EscapedPath())
+	rt := q.rt
 	defer h.recoverPanic(w, r, &rt)
 
 	if rt.kind == routeUnknown || (rt.kind == routeCaptcha && h.captcha == nil) {

@@ -1,7 +1,6 @@
 package httpapi
 
 import (
-	"net/http"
 	"net/url"
 	"strings"
 
@@ -66,12 +65,12 @@ func (k routeKind) allowed() string {
 }
 
 // route is a parsed request path. Segments are %-decoded. The username is
-// syntactically valid; the collection name and the id are not checked yet,
-// because a bad one is answered with a Weave error after authentication
-// rather than with 404.
+// syntactically valid and normalized (syncstore.NormalizeUsername); the
+// collection name and the id are not checked yet, because a bad one is
+// answered with a Weave error after authentication rather than with 404.
 type route struct {
 	kind       routeKind
-	user       string // as in the URL; compare via syncstore.NormalizeUsername
+	user       string // normalized
 	info       string // routeInfo: one of the info* constants
 	collection string
 	id         string
@@ -89,39 +88,43 @@ func (rt *route) allows(method string) bool {
 	return false
 }
 
-// pathSegments splits an escaped URL path into at most len(dst) decoded
-// segments after stripping one trailing "/". It returns 0 for paths with
-// more segments, empty segments or bad %-escapes, none of which any route
-// matches.
-func pathSegments(escaped string, dst []string) int {
+// pathSegments splits an escaped URL path into its %-decoded segments, at
+// most len(dst) of them. Runs of slashes count as one, so that leading,
+// trailing and doubled slashes make no empty segments (docs/protocol.md §13:
+// the web servers in front of the legacy servers merged them, and clients
+// rely on it). n is the number of segments stored, more reports that the
+// path has further ones, and bad is the index of the first stored segment
+// with an invalid %-escape (n when there is none); segments from bad on
+// are not decoded. A path that does not start with "/" has no segments.
+func pathSegments(escaped string, dst []string) (n int, more bool, bad int) {
 	if !strings.HasPrefix(escaped, "/") {
-		return 0
+		return 0, false, 0
 	}
-	p := escaped[1:]
-	p = strings.TrimSuffix(p, "/")
-	if p == "" {
-		return 0
-	}
-	n := 0
-	for {
-		seg, rest, more := strings.Cut(p, "/")
-		if seg == "" || n == len(dst) {
-			return 0
+	bad = -1
+	for p := escaped; p != ""; {
+		var seg string
+		seg, p, _ = strings.Cut(p, "/")
+		if seg == "" {
+			continue
 		}
-		if strings.IndexByte(seg, '%') >= 0 {
-			dec, err := url.PathUnescape(seg)
-			if err != nil {
-				return 0
+		if n == len(dst) {
+			more = true
+			break
+		}
+		if bad < 0 && strings.IndexByte(seg, '%') >= 0 {
+			if dec, err := url.PathUnescape(seg); err == nil {
+				seg = dec
+			} else {
+				bad = n
 			}
-			seg = dec
 		}
 		dst[n] = seg
 		n++
-		if !more {
-			return n
-		}
-		p = rest
 	}
+	if bad < 0 {
+		bad = n
+	}
+	return n, more, bad
 }
 
 func isStorageVersion(s string) bool { return s == "1.1" || s == "1.0" || s == "1" }
@@ -131,18 +134,58 @@ func isUserAPIVersion(s string) bool { return s == "1.0" || s == "1" }
 // invalid usernames (which the Reference's URL patterns do not match) give
 // routeUnknown.
 func parseRoute(escapedPath string) route {
+	rt, _, _ := parsePath(escapedPath)
+	return rt
+}
+
+// parsePath reads an escaped path once for everything that needs it: the
+// route the handler serves, and the user segment a router in front of the
+// handler decides by. slot is true for every path shaped like a storage
+// or User API path (/<1.0|1|1.1>/<user>[/…], /user/<1.0|1>/<user>[/…]),
+// whether or not a route matches the rest; user is the normalized
+// username of that segment, "" when it is not a valid username. Both
+// readers see the same decoded segments, so "/%31.1/alice/…" is alice's
+// here as it is when it is served.
+func parsePath(escapedPath string) (rt route, user string, slot bool) {
 	var seg [maxRouteSegments]string
-	n := pathSegments(escapedPath, seg[:])
+	n, more, bad := pathSegments(escapedPath, seg[:])
+	// A path reaches the user slot once a "/" follows the version: with
+	// nothing after it the user segment is empty, hence invalid.
+	slotAt := n
+	if strings.HasSuffix(escapedPath, "/") && !more {
+		slotAt = n + 1
+	}
+	var name string
 	switch {
-	case n == 0:
-		return route{}
+	case bad < min(n, 3):
+		// The segments a user slot is made of must decode.
+	case slotAt >= 2 && isStorageVersion(seg[0]):
+		name, slot = seg[1], true
+	case slotAt >= 3 && seg[0] == segmentUserAPI && isUserAPIVersion(seg[1]):
+		name, slot = seg[2], true
+	}
+	valid := slot && syncstore.ValidUsername(name)
+	if valid {
+		user = syncstore.NormalizeUsername(name)
+	}
+	if n == 0 || more || bad < n {
+		return route{}, user, slot
+	}
+	return matchRoute(seg[:n], user, valid), user, slot
+}
+
+// matchRoute maps decoded path segments to their route; user is the
+// normalized user segment, valid whether it is a valid username.
+func matchRoute(seg []string, user string, valid bool) route {
+	n := len(seg)
+	switch {
 	case n == 1 && seg[0] == segmentHeartbeat:
 		return route{kind: routeHeartbeat}
 	case isStorageVersion(seg[0]):
-		if n < 3 || !syncstore.ValidUsername(seg[1]) {
+		if n < 3 || !valid {
 			return route{}
 		}
-		rt := route{user: seg[1]}
+		rt := route{user: user}
 		switch {
 		case seg[2] == segmentInfo && n == 4:
 			switch seg[3] {
@@ -164,10 +207,10 @@ func parseRoute(escapedPath string) route {
 		}
 		return rt
 	case seg[0] == segmentUserAPI:
-		if n < 3 || !isUserAPIVersion(seg[1]) || !syncstore.ValidUsername(seg[2]) {
+		if n < 3 || !isUserAPIVersion(seg[1]) || !valid {
 			return route{}
 		}
-		rt := route{user: seg[2]}
+		rt := route{user: user}
 		switch {
 		case n == 3:
 			rt.kind = routeUser
@@ -189,131 +232,4 @@ func parseRoute(escapedPath string) route {
 		}
 	}
 	return route{}
-}
-
-// Endpoint labels a request with the protocol operation it asks for, for
-// metrics: a small fixed set of values such as "storage.collection.get",
-// "storage.info.collections" or "user.create". Unknown paths and methods a
-// path does not serve give "unknown".
-func Endpoint(r *http.Request) string {
-	rt := parseRoute(r.URL.EscapedPath())
-	if !rt.allows(r.Method) {
-		return "unknown"
-	}
-	return endpointLabel(&rt, r.Method)
-}
-
-// endpointLabel names an allowed (route, method) pair.
-func endpointLabel(rt *route, method string) string {
-	switch rt.kind {
-	case routeHeartbeat:
-		return "heartbeat"
-	case routeInfo:
-		switch rt.info {
-		case infoCollections:
-			return "storage.info.collections"
-		case infoCounts:
-			return "storage.info.collection_counts"
-		case infoUsage:
-			return "storage.info.collection_usage"
-		default:
-			return "storage.info.quota"
-		}
-	case routeStorage:
-		if method == http.MethodDelete {
-			return "storage.all.delete"
-		}
-		return "storage.all.put"
-	case routeCollection:
-		switch method {
-		case http.MethodGet:
-			return "storage.collection.get"
-		case http.MethodDelete:
-			return "storage.collection.delete"
-		default: // POST and PUT are the same batch upload
-			return "storage.collection.post"
-		}
-	case routeItem:
-		switch method {
-		case http.MethodGet:
-			return "storage.item.get"
-		case http.MethodDelete:
-			return "storage.item.delete"
-		default:
-			return "storage.item.put"
-		}
-	case routeUser:
-		switch method {
-		case http.MethodGet:
-			return "user.exists"
-		case http.MethodPut:
-			return "user.create"
-		default:
-			return "user.delete"
-		}
-	case routeUserNode:
-		return "user.node"
-	case routeUserPassword:
-		return "user.password"
-	case routeUserReset:
-		if method == http.MethodDelete {
-			return "user.password_reset.delete"
-		}
-		return "user.password_reset"
-	case routeUserEmail:
-		return "user.email"
-	case routeCaptcha:
-		return "misc.captcha"
-	}
-	return "unknown"
-}
-
-// PathUser returns the account a request path belongs to: the <user> of
-// /<1.0|1|1.1>/<user>/… or /user/<1.0|1>/<user>[/…], lower-cased as
-// accounts are stored (syncstore.NormalizeUsername). path may be escaped
-// or not. ok is false for other paths and for invalid usernames.
-func PathUser(path string) (user string, ok bool) {
-	user, _ = PathUserSegment(path)
-	return user, user != ""
-}
-
-// PathUserSegment is PathUser for a router that must also know whether
-// the path has a user segment at all: slot is true for every path shaped
-// like a storage or User API path, and user is "" when its user segment is
-// not a valid username (such a request must be refused, never forwarded).
-// The segments are %-decoded exactly as the handler decodes them, so
-// "/%31.1/alice/…" belongs to alice here as it does when it is served.
-func PathUserSegment(path string) (user string, slot bool) {
-	var seg [3]string
-	p := strings.TrimPrefix(path, "/")
-	n := 0
-	for n < len(seg) {
-		s, rest, more := strings.Cut(p, "/")
-		if strings.IndexByte(s, '%') >= 0 {
-			dec, err := url.PathUnescape(s)
-			if err != nil {
-				return "", false
-			}
-			s = dec
-		}
-		seg[n] = s
-		n++
-		if !more {
-			break
-		}
-		p = rest
-	}
-	var name string
-	switch {
-	case n >= 2 && isStorageVersion(seg[0]):
-		name = seg[1]
-	case n >= 3 && seg[0] == segmentUserAPI && isUserAPIVersion(seg[1]):
-		name = seg[2]
-	default:
-		return "", false
-	}
-	if !syncstore.ValidUsername(name) {
-		return "", true
-	}
-	return syncstore.NormalizeUsername(name), true
 }

@@ -24,7 +24,7 @@ const minPasswordBytes = 8
 // userExists answers GET /user/1.0/<u> with 1 (taken) or 0 (free) as
 // plain text; Firefox's wizard compares the body string (docs/protocol.md §8.2).
 func (h *Handler) userExists(w http.ResponseWriter, r *http.Request, rt *route) {
-	_, err := h.store.LookupUser(r.Context(), syncstore.NormalizeUsername(rt.user))
+	_, err := h.store.LookupUser(r.Context(), rt.user)
 	switch {
 	case err == nil:
 		sendText(w, http.StatusOK, "1")
@@ -41,7 +41,7 @@ func (h *Handler) userExists(w http.ResponseWriter, r *http.Request, rt *route) 
 // password present (7) and strong (9), captcha (2). The answer is the
 // lower-cased username as plain text.
 func (h *Handler) createUser(w http.ResponseWriter, r *http.Request, rt *route) {
-	name := syncstore.NormalizeUsername(rt.user)
+	name := rt.user
 	if h.registration == RegistrationClosed {
 		sendBadRequest(w, errInvalidUsername)
 		return
@@ -189,7 +189,7 @@ func (h *Handler) deleteUser(w http.ResponseWriter, r *http.Request, rt *route) 
 // storage node URL for existing users, 404 for unknown ones (Firefox then
 // uses the registration server as the node).
 func (h *Handler) userNode(w http.ResponseWriter, r *http.Request, rt *route) {
-	_, err := h.store.LookupUser(r.Context(), syncstore.NormalizeUsername(rt.user))
+	_, err := h.store.LookupUser(r.Context(), rt.user)
 	if errors.Is(err, syncstore.ErrNotFound) {
 		sendNotFound(w)
 		return
@@ -198,20 +198,7 @@ func (h *Handler) userNode(w http.ResponseWriter, r *http.Request, rt *route) {
 		h.storeFailed(w, r, rt, err)
 		return
 	}
-	node := h.publicURL
-	if node == "" {
-		if r.Host == "" {
-			// No way to name this server: "no node available right now".
-			send(w, http.StatusOK, typeJSON, []byte("null"))
-			return
-		}
-		scheme := "http"
-		if r.TLS != nil {
-			scheme = "https"
-		}
-		node = scheme + "://" + r.Host + "/"
-	}
-	sendText(w, http.StatusOK, node)
+	h.sendNodeURL(w, r)
 }
 
 // changePassword answers POST /user/1.0/<u>/password (docs/protocol.md §8.6):
@@ -234,7 +221,7 @@ func (h *Handler) changePassword(w http.ResponseWriter, r *http.Request, rt *rou
 		return
 	}
 	if _, ok := r.Header[headerPasswordReset]; ok {
-		_, err := h.store.LookupUser(r.Context(), syncstore.NormalizeUsername(rt.user))
+		_, err := h.store.LookupUser(r.Context(), rt.user)
 		switch {
 		case errors.Is(err, syncstore.ErrNotFound):
 			sendNotFound(w)
