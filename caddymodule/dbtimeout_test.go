@@ -132,3 +132,15 @@ func TestPooledStoreHasDeadline(t *testing.T) {
 		}
 	}
 }
+
+// The README's Default column says what DefaultDBTimeout is (as
+// TestREADMEDefaults does for the other settings).
+func TestREADMEDBTimeoutDefault(t *testing.T) {
+	row := findRow(readmeTables(t)["Configuration"], "db_timeout")
+	if len(row) < 2 {
+		t.Fatal("README section \"Configuration\": no row for db_timeout")
+	}
+	if want := durationText(DefaultDBTimeout)[0]; !strings.Contains(row[1], want) {
+		t.Errorf("README: db_timeout defaults to %q, the code to %s", row[1], want)
+	}
+}
