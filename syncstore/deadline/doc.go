@@ -9,7 +9,10 @@
 // expires, and go-sql-driver/mysql closes the connection a statement is
 // blocked on, so the pool opens a fresh one once the server answers again.
 // Nothing is abandoned in a goroutine: a call returns when the store
-// returns.
+// returns. One wait escapes the context: database/sql's Tx.Commit takes
+// none, so a COMMIT the server never answers ends only at the driver's
+// I/O timeout; the server sets that to the deadline too (caddymodule,
+// db_timeout).
 //
 // Wrap keeps the optional interfaces of the wrapped store that callers
 // type-assert on: the route table (caddymodule's routeTable,

@@ -91,6 +91,8 @@ func get[T any](ctx context.Context, timeout time.Duration, what string, fn func
 	return v, err
 }
 
+// The methods below are syncstore.Store's, each under the deadline.
+
 func (s *Store) CreateUser(ctx context.Context, u *syncstore.User) error {
 	return call(ctx, s.timeout, "creating user", func(ctx context.Context) error { return s.inner.CreateUser(ctx, u) })
 }
