@@ -81,11 +81,9 @@ func TestMariaDBFrozenStoreCalls(t *testing.T) {
 			t.Fatalf("a call on the frozen server still blocks %s after its %s deadline", freezeHangBound, timeout)
 		}
 	}
-	if hasPool {
-		if st := pool.DB().Stats(); st.InUse != 0 {
-			t.Errorf("%d connections still in use after both calls returned", st.InUse)
-		}
-	}
+	// No check of the pool's in-use count here: database/sql may already
+	// be opening the replacement connection, which counts as in use while
+	// the frozen server leaves its handshake unanswered.
 
 	m.sendSignal(syscall.SIGCONT)
 	thawed := time.Now()
