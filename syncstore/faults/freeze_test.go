@@ -1,6 +1,7 @@
 package faults
 
 import (
+	"bytes"
 	"context"
 	"database/sql"
 	"encoding/json"
@@ -8,6 +9,9 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -87,7 +91,7 @@ func TestMariaDBFrozenFailsAtDeadline(t *testing.T) {
 	}
 
 	time.Sleep(time.Second)
-	m.sendSignal(syscall.SIGSTOP)
+	m.freeze()
 	frozen := time.Now()
 	t.Cleanup(func() { m.sendSignal(syscall.SIGCONT) }) // before the kill of startPrivateMariaDB
 	time.Sleep(4 * timeout)
@@ -195,6 +199,41 @@ func (m *privateMariaDB) sendSignal(sig syscall.Signal) {
 	m.t.Helper()
 	if err := m.cmd.Process.Signal(sig); err != nil {
 		m.t.Fatalf("sending %v to mariadbd: %v", sig, err)
+	}
+}
+
+// freeze stops the server with SIGSTOP and waits until every one of its
+// threads is stopped: the signal is delivered asynchronously, and a
+// thread still running could answer a query sent after kill returned.
+func (m *privateMariaDB) freeze() {
+	m.t.Helper()
+	m.sendSignal(syscall.SIGSTOP)
+	tasks := filepath.Join("/proc", strconv.Itoa(m.cmd.Process.Pid), "task")
+	limit := time.Now().Add(10 * time.Second)
+	for {
+		stat, err := filepath.Glob(filepath.Join(tasks, "*", "stat"))
+		if err != nil || len(stat) == 0 {
+			m.t.Fatalf("reading the threads of mariadbd in %s: %v", tasks, err)
+		}
+		stopped := true
+		for _, f := range stat {
+			b, err := os.ReadFile(f)
+			if err != nil {
+				continue // the thread exited
+			}
+			// "pid (comm) S ...": the state follows the last ')'.
+			if i := bytes.LastIndexByte(b, ')'); i < 0 || i+2 >= len(b) || b[i+2] != 'T' {
+				stopped = false
+				break
+			}
+		}
+		if stopped {
+			return
+		}
+		if time.Now().After(limit) {
+			m.t.Fatal("mariadbd not stopped 10 s after SIGSTOP")
+		}
+		time.Sleep(time.Millisecond)
 	}
 }
 

@@ -54,7 +54,7 @@ func TestMariaDBFrozenStoreCalls(t *testing.T) {
 		before = connID()
 	}
 
-	m.sendSignal(syscall.SIGSTOP)
+	m.freeze()
 	t.Cleanup(func() { m.sendSignal(syscall.SIGCONT) })
 	type result struct {
 		err  error
