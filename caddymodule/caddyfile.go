@@ -29,6 +29,7 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //	        max_open_conns    <n>
 //	        max_idle_conns    <n>
 //	        conn_max_lifetime <duration>
+//	        db_timeout        <duration>|off
 //	    }
 //	    memcached <host:port...> {
 //	        prefix  <string>
@@ -198,6 +199,8 @@ func parseDatabase(d *caddyfile.Dispenser) (*Database, error) {
 			db.MaxIdleConns, err = intArg(d)
 		case "conn_max_lifetime":
 			db.ConnMaxLifetime, err = durationArg(d)
+		case "db_timeout":
+			db.DBTimeout, err = parseDBTimeout(d)
 		default:
 			return nil, d.Errf("unknown database subdirective %q", sub)
 		}

@@ -13,6 +13,7 @@ import (
 
 	"github.com/syncserver/syncserver/syncstore"
 	"github.com/syncserver/syncserver/syncstore/storeopen"
+	"github.com/syncserver/syncserver/syncstore/deadline"
 )
 
 // Database drivers (the driver field).
@@ -57,6 +58,12 @@ type Database struct {
 	// ConnMaxLifetime recycles MySQL connections after this long, which
 	// keeps them below the server's wait_timeout. Default 5m. MySQL only.
 	ConnMaxLifetime caddy.Duration `json:"conn_max_lifetime,omitempty"`
+
+	// DBTimeout bounds every database call of the server, waits for a
+	// pool connection included; a request whose call runs out gets 503
+	// with Retry-After. Default 5s; "off" disables it. Operator commands
+	// have none. See dbtimeout.go.
+	DBTimeout DBTimeout `json:"db_timeout,omitempty"`
 }
 
 func (d Database) driver() string {
@@ -123,9 +130,9 @@ func (d Database) storeConfig() storeopen.Config {
 	return c
 }
 
-// poolKey identifies an open database. Pool settings are part of it, so
-// changing them reopens the pool on reload; the DSN is compared but never
-// logged.
+// poolKey identifies an open database. Pool settings and db_timeout are
+// part of it, so changing them reopens the pool on reload; the DSN is
+// compared but never logged.
 func (d Database) poolKey() (string, error) {
 	switch d.driver() {
 	case DriverSQLite:
@@ -133,10 +140,10 @@ func (d Database) poolKey() (string, error) {
 		if err != nil {
 			return "", fmt.Errorf("database dir %q: %w", d.dir(), err)
 		}
-		return DriverSQLite + "|" + abs, nil
+		return DriverSQLite + "|" + abs + "|" + d.timeout().String(), nil
 	default:
 		return d.driver() + "|" + d.DSN + "|" + strconv.Itoa(d.MaxOpenConns) + "|" +
-			strconv.Itoa(d.MaxIdleConns) + "|" + time.Duration(d.ConnMaxLifetime).String(), nil
+			strconv.Itoa(d.MaxIdleConns) + "|" + time.Duration(d.ConnMaxLifetime).String() + "|" + d.timeout().String(), nil
 	}
 }
 
@@ -196,10 +203,11 @@ func acquireStore(ctx context.Context, d Database) (store *pooledStore, key stri
 	v, reused, err := databases.LoadOrNew(key, func() (caddy.Destructor, error) {
 		// The store outlives this config, so its opening must not be
 		// tied to the config's context beyond the timeout.
-		s, err := d.open(context.WithoutCancel(ctx))
+		s, err := d.forServer().open(context.WithoutCancel(ctx))
 		if err != nil {
 			return nil, err
 		}
+		s = deadline.Wrap(s, d.timeout())
 		p := &pooledStore{Store: s, label: d.label()}
 		if t, err := routesOf(s); err == nil {
 			p.routes = newRouteCache(t)
