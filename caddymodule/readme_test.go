@@ -155,6 +155,7 @@ func TestREADMEDefaults(t *testing.T) {
 		{"Migrating from a PHP server", "route_cache_ttl", [][]string{durationText(legacy.routeCacheTTL())}},
 		{"Migrating from a PHP server", "timeout", [][]string{durationText(legacy.timeout())}},
 		{"Migrating from a PHP server", "retry_after", [][]string{durationText(legacy.retryAfter())}},
+		{"Migrating from a PHP server", "migrating_retry_after", [][]string{durationText(legacy.migratingRetryAfter())}},
 		{"Migrating from a PHP server", "stats_interval", [][]string{durationText(legacy.statsInterval())}},
 	} {
 		rows, ok := tables[tc.section]
