@@ -19,8 +19,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/syncserver/syncserver/syncstore"
-	"github.com/syncserver/syncserver/syncstore/mysqlstore"
-	"github.com/syncserver/syncserver/syncstore/sqlitestore"
+	"github.com/syncserver/syncserver/syncstore/storeopen"
 )
 
 func init() {
@@ -45,6 +44,9 @@ The workload, the checks and the report are described in bench/README.md.
 Examples:
   # two running servers, seeded through the HTTP API
   syncserver bench sqlite=http://127.0.0.1:5000/ mysql=http://127.0.0.1:5001/
+
+  # seed the first straight into its database (the server's own flags)
+  syncserver bench --direct sqlite --data /var/lib/syncserver sqlite=http://127.0.0.1:5000/
 
   # and sample the server process (Caddy's admin endpoint) into the report
   syncserver bench --sample sqlite=http://127.0.0.1:2019/metrics sqlite=http://127.0.0.1:5000/
@@ -87,11 +89,15 @@ type Options struct {
 	failOnErrors bool
 	pairs        []Pair
 	writePairs   []Pair
+	// flags holds --db, --data, --dsn and --create, read by --direct.
+	flags *pflag.FlagSet
+	// getenv reads storeopen.DSNEnv (os.Getenv; tests pass their own).
+	getenv func(string) string
 }
 
 // NewOptions holds the defaults of the flags.
 func NewOptions() *Options {
-	return &Options{cfg: DefaultConfig(), concurrency: "1,5,10,25,50", growthSizes: "10000,100000", out: "bench-out", failOnErrors: true}
+	return &Options{cfg: DefaultConfig(), concurrency: "1,5,10,25,50", growthSizes: "10000,100000", out: "bench-out", failOnErrors: true, getenv: os.Getenv}
 }
 
 // Bind adds the flags to f.
@@ -102,7 +108,10 @@ func (o *Options) Bind(f *pflag.FlagSet) {
 	f.StringVar(&o.writeSummary, "write-summary", "", "print the POST and DELETE rows of these ratio tables (other/base pairs, e.g. sqlite/legacy) first, on the terminal and at the top of the report")
 	f.StringArrayVar(&o.samples, "sample", nil, "sample the server process of target NAME from its Prometheus metrics: NAME=URL, e.g. NAME=http://127.0.0.1:2019/metrics (Caddy's admin endpoint); RSS, goroutines and open files go into the report (repeatable)")
 	f.DurationVar(&c.SampleInterval, "sample-interval", c.SampleInterval, "time between two --sample readings")
-	f.StringArrayVar(&o.direct, "direct", nil, "seed target NAME straight into its store: NAME=sqlite:DIR or NAME=mysql:DSN (repeatable)")
+	f.StringArrayVar(&o.direct, "direct", nil, "seed target NAME straight into its database: the one --db, --data and --dsn describe, as for the server's other commands; "+
+		"or, to seed several, NAME=sqlite:DIR or NAME=mysql:DSN (repeatable)")
+	storeopen.AddFlags(f)
+	o.flags = f
 	f.IntVar(&c.Users, "users", c.Users, "accounts the workload drives")
 	f.IntVar(&c.RecordsPerUser, "records", c.RecordsPerUser, "records per account")
 	f.IntVar(&c.Devices, "devices", c.Devices, "Sync clients per account")
@@ -220,8 +229,11 @@ func (o *Options) Run(ctx context.Context, args []string, start Starter) (err er
 			return err
 		}
 	}
+	if err := o.checkDirect(); err != nil {
+		return err
+	}
 	for _, d := range o.direct {
-		name, st, err := openDirect(ctx, d)
+		name, st, err := o.openDirect(ctx, d, os.Stderr)
 		if err != nil {
 			return err
 		}
@@ -320,32 +332,74 @@ func wrongAnswers(res *Results) int64 {
 	return n
 }
 
-// openDirect opens the store behind a target: NAME=sqlite:DIR or
-// NAME=mysql:DSN.
-func openDirect(ctx context.Context, spec string) (string, syncstore.Store, error) {
-	name, rest, ok := strings.Cut(spec, "=")
-	driver, location, ok2 := strings.Cut(rest, ":")
-	if !ok || !ok2 || name == "" || location == "" {
+// checkDirect refuses database flags that no --direct reads, and more
+// than one --direct for the one database they describe.
+func (o *Options) checkDirect() error {
+	var fromFlags []string
+	for _, d := range o.direct {
+		if !strings.Contains(d, "=") {
+			fromFlags = append(fromFlags, d)
+		}
+	}
+	if len(fromFlags) > 1 {
+		return fmt.Errorf("--direct %s: --db, --data and --dsn describe one database; name the others' inline (NAME=sqlite:DIR or NAME=mysql:DSN)",
+			strings.Join(fromFlags, ", --direct "))
+	}
+	if len(fromFlags) == 0 && o.flags != nil {
+		for _, name := range []string{"db", "data", "dsn"} {
+			if o.flags.Changed(name) {
+				return fmt.Errorf("--%s describes the database of --direct NAME, and no --direct names a target without =", name)
+			}
+		}
+	}
+	return nil
+}
+
+// openDirect opens the database behind a target through storeopen, as
+// the server and its commands do: spec is NAME (the database --db,
+// --data and --dsn describe) or NAME=sqlite:DIR / NAME=mysql:DSN. The
+// database must exist (the server running the target made it) unless
+// --create. Which one it opened goes to log.
+func (o *Options) openDirect(ctx context.Context, spec string, log io.Writer) (string, syncstore.Store, error) {
+	name, inline, hasInline := strings.Cut(spec, "=")
+	if name == "" {
+		return "", nil, fmt.Errorf("--direct %q: want NAME, NAME=sqlite:DIR or NAME=mysql:DSN", spec)
+	}
+	if !hasInline {
+		if o.flags == nil {
+			return "", nil, fmt.Errorf("--direct %s: no --db, --data or --dsn to describe its database", name)
+		}
+		st, _, err := storeopen.OpenFlags(ctx, o.flags, o.getenv, log)
+		if err != nil {
+			return "", nil, fmt.Errorf("--direct %s: %w", name, err)
+		}
+		return name, st, nil
+	}
+	driver, location, ok := strings.Cut(inline, ":")
+	if !ok || location == "" {
 		return "", nil, fmt.Errorf("--direct %q: want NAME=sqlite:DIR or NAME=mysql:DSN", spec)
 	}
-	st, err := OpenStore(ctx, driver, location)
+	c := storeopen.Config{Driver: driver}
+	switch driver {
+	case storeopen.DriverSQLite:
+		c.Dir = location
+	case storeopen.DriverMySQL:
+		c.DSN = location
+	default:
+		return "", nil, fmt.Errorf("--direct %s: unknown driver %q (want sqlite or mysql)", name, driver)
+	}
+	if o.flags != nil {
+		c.Create, _ = o.flags.GetBool("create")
+	}
+	st, err := storeopen.Open(ctx, c)
+	if errors.Is(err, storeopen.ErrNoDatabase) {
+		err = fmt.Errorf("%w (is it the database of the server behind %s? --create makes a new one)", err, name)
+	}
 	if err != nil {
 		return "", nil, fmt.Errorf("--direct %s: %w", name, err)
 	}
+	fmt.Fprintf(log, "database of %s: %s\n", name, c.Label())
 	return name, st, nil
-}
-
-// OpenStore opens a native store: driver sqlite with a directory, or mysql
-// with a DSN. It is the bench's only store opener (syncserver-benchlocal
-// uses it too), kept apart so one shared opener can replace it.
-func OpenStore(ctx context.Context, driver, location string) (syncstore.Store, error) {
-	switch driver {
-	case "sqlite":
-		return sqlitestore.Open(ctx, sqlitestore.Config{Dir: location})
-	case "mysql":
-		return mysqlstore.Open(ctx, mysqlstore.Config{DSN: location})
-	}
-	return nil, fmt.Errorf("unknown store driver %q (want sqlite or mysql)", driver)
 }
 
 func compareCommand() *cobra.Command {

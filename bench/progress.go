@@ -6,24 +6,79 @@ import (
 	"os"
 	"sync"
 	"time"
+
+	"github.com/schollz/progressbar/v3"
+	"golang.org/x/term"
 )
 
-// progress prints what a run is doing: a line per second on a terminal,
-// a line every ten seconds otherwise (logs, CI).
+// progress prints what a run is doing: on a terminal a bar while seeding
+// and a line per second while stepping; otherwise a line every ten
+// seconds (logs, CI).
 type progress struct {
 	w     io.Writer
+	tty   bool
 	every time.Duration
 	mu    sync.Mutex // one line at a time
 }
 
+// barEvery is how often a bar is brought up to date.
+const barEvery = 250 * time.Millisecond
+
 func newProgress(w io.Writer) *progress {
 	p := &progress{w: w, every: 10 * time.Second}
-	if f, ok := w.(*os.File); ok {
-		if st, err := f.Stat(); err == nil && st.Mode()&os.ModeCharDevice != 0 {
-			p.every = time.Second
-		}
+	if f, ok := w.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
+		p.tty = true
+		p.every = time.Second
 	}
 	return p
+}
+
+// trackCount shows done() out of total: a bar described by desc on a
+// terminal (count, rate, elapsed and time left), line(elapsed) at the
+// usual interval otherwise, until stop is called.
+func (p *progress) trackCount(desc, unit string, total int, done func() int64, line func(elapsed time.Duration) string) (stop func()) {
+	if p.w == nil {
+		return func() {}
+	}
+	if !p.tty || total < 1 {
+		return p.track(line)
+	}
+	bar := progressbar.NewOptions(total,
+		progressbar.OptionSetWriter(p.w),
+		progressbar.OptionSetDescription(desc),
+		progressbar.OptionSetWidth(30),
+		progressbar.OptionShowCount(),
+		progressbar.OptionShowIts(),
+		progressbar.OptionSetItsString(unit),
+		progressbar.OptionSetElapsedTime(true),
+		progressbar.OptionSetPredictTime(true),
+	)
+	_ = bar.RenderBlank()
+	finished := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		t := time.NewTicker(barEvery)
+		defer t.Stop()
+		for {
+			select {
+			case <-finished:
+				_ = bar.Set64(done())
+				if !bar.IsFinished() {
+					_ = bar.Exit() // interrupted: keep it as it stands
+				}
+				return
+			case <-t.C:
+				_ = bar.Set64(done())
+			}
+		}
+	})
+	return func() {
+		close(finished)
+		wg.Wait()
+		p.mu.Lock()
+		fmt.Fprintln(p.w)
+		p.mu.Unlock()
+	}
 }
 
 func (p *progress) println(line string) {

@@ -163,7 +163,8 @@ func (t *targetRun) seed(ctx context.Context, tr *TargetResult, role string, n, 
 func (t *targetRun) seedUsers(ctx context.Context, tr *TargetResult, users []*Account, role string) error {
 	start := time.Now()
 	var done atomic.Int64
-	stop := t.progress.track(func(elapsed time.Duration) string {
+	desc := fmt.Sprintf("%s: seeding (%s) ", t.target.Name, t.seeder.Method())
+	stop := t.progress.trackCount(desc, "accounts", len(users), done.Load, func(elapsed time.Duration) string {
 		return fmt.Sprintf("%s: seeding (%s) %d/%d accounts, %.0fs", t.target.Name, t.seeder.Method(), done.Load(), len(users), elapsed.Seconds())
 	})
 	reused, err := seedAll(ctx, t.seeder, users, t.cfg.SeedConcurrency, &done)

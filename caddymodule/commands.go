@@ -8,7 +8,6 @@ import (
 	"io"
 	"os"
 	"strings"
-	"time"
 
 	caddycmd "github.com/caddyserver/caddy/v2/cmd"
 	"github.com/spf13/cobra"
@@ -46,7 +45,7 @@ func init() {
 	})
 	caddycmd.RegisterCommand(caddycmd.Command{
 		Name:      "purge",
-		Usage:     "[--db sqlite|mysql] [--data <dir>] [--dsn <dsn>]",
+		Usage:     "[--db sqlite|mysql] [--data <dir>] [--dsn <dsn>] [--batch <n>]",
 		Short:     "Deletes Firefox Sync records whose TTL has expired",
 		Long:      purgeLong,
 		CobraFunc: setupPurgeCommand,
@@ -117,37 +116,4 @@ func checkPassword(username, password string) error {
 		return errors.New("the password must not be the username")
 	}
 	return nil
-}
-
-const purgeLong = `
-Deletes the records whose TTL has expired (clients give tabs and some
-other records a lifetime). Reads already hide expired records; purging
-gives their space back and keeps quotas exact.
-
-A running server purges by itself every purge_interval (default 1h).
-Run this instead from cron when purge_interval is off, for example on
-all but one of several servers sharing a MySQL database.
-
-Examples:
-  $ syncserver purge
-  $ syncserver purge --data /var/lib/syncserver
-  $ SYNCSERVER_MYSQL_DSN='sync:secret@tcp(db:3306)/sync' syncserver purge --db mysql
-`
-
-func setupPurgeCommand(cmd *cobra.Command) {
-	storeopen.AddFlags(cmd.Flags())
-	cmd.Args = cobra.NoArgs
-	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
-		store, err := openFromFlags(cmd)
-		if err != nil {
-			return err
-		}
-		defer store.Close()
-		n, err := purgeExpired(commandContext(cmd), store, time.Now())
-		if err != nil {
-			return err
-		}
-		fmt.Fprintf(cmd.OutOrStdout(), "deleted %d expired records\n", n)
-		return nil
-	}
 }

@@ -2,30 +2,44 @@ package caddymodule
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io"
+	"os"
 	"sync"
 	"time"
 
+	"github.com/schollz/progressbar/v3"
+	"github.com/spf13/cobra"
 	"go.uber.org/zap"
+	"golang.org/x/term"
 
 	"github.com/syncserver/syncserver/syncstore"
+	"github.com/syncserver/syncserver/syncstore/storeopen"
 )
 
 // purgeBatch bounds one PurgeExpired call so that a large backlog is
 // deleted in short transactions instead of one that blocks writers.
 const purgeBatch = 1000
 
-// purgeExpired deletes every record whose TTL expired before now, in
-// batches, and returns how many went.
-func purgeExpired(ctx context.Context, store syncstore.Store, now time.Time) (int64, error) {
+// purgeExpired deletes every record whose TTL expired before now, batch
+// records per PurgeExpired call, and returns how many went. onBatch, if
+// set, is told the running total after each call.
+func purgeExpired(ctx context.Context, store syncstore.Store, now time.Time, batch int, onBatch func(deleted int64)) (int64, error) {
+	if batch < 1 {
+		return 0, fmt.Errorf("purge batch %d: must be at least 1", batch)
+	}
 	var total int64
 	for {
-		n, err := store.PurgeExpired(ctx, now, purgeBatch)
+		n, err := store.PurgeExpired(ctx, now, batch)
 		total += n
 		if err != nil {
 			return total, fmt.Errorf("purging expired records: %w", err)
 		}
-		if n < purgeBatch || ctx.Err() != nil {
+		if onBatch != nil {
+			onBatch(total)
+		}
+		if n < int64(batch) || ctx.Err() != nil {
 			return total, ctx.Err()
 		}
 	}
@@ -61,7 +75,7 @@ func purgeLoop(ctx context.Context, store syncstore.Store, every time.Duration, 
 			return
 		case now := <-ticker.C:
 			start := time.Now()
-			n, err := purgeExpired(ctx, store, now)
+			n, err := purgeExpired(ctx, store, now, purgeBatch, nil)
 			switch {
 			case ctx.Err() != nil:
 				return
@@ -71,5 +85,116 @@ func purgeLoop(ctx context.Context, store syncstore.Store, every time.Duration, 
 				logger.Info("purged expired records", zap.Int64("deleted", n), zap.Duration("took", time.Since(start)))
 			}
 		}
+	}
+}
+
+const purgeLong = `
+Deletes the records whose TTL has expired (clients give tabs and some
+other records a lifetime). Reads already hide expired records; purging
+gives their space back and keeps quotas exact.
+
+A running server purges by itself every purge_interval (default 1h).
+Run this instead from cron when purge_interval is off, for example on
+all but one of several servers sharing a MySQL database.
+
+Records go in transactions of --batch records, so writers wait at most
+for one of them. On a terminal a spinner counts the records deleted so
+far and their rate; otherwise a line every 10 seconds does.
+
+Examples:
+  $ syncserver purge
+  $ syncserver purge --data /var/lib/syncserver
+  $ SYNCSERVER_MYSQL_DSN='sync:secret@tcp(db:3306)/sync' syncserver purge --db mysql
+`
+
+func setupPurgeCommand(cmd *cobra.Command) {
+	storeopen.AddFlags(cmd.Flags())
+	cmd.Flags().Int("batch", purgeBatch, "records deleted per transaction")
+	cmd.Args = cobra.NoArgs
+	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
+		batch, _ := cmd.Flags().GetInt("batch")
+		if batch < 1 {
+			return fmt.Errorf("--batch %d: must be at least 1", batch)
+		}
+		store, err := openFromFlags(cmd)
+		if err != nil {
+			return err
+		}
+		defer store.Close()
+		errOut := cmd.ErrOrStderr()
+		p := newPurgeProgress(errOut, isTerminal(errOut), purgeLogEvery)
+		n, err := purgeExpired(commandContext(cmd), store, time.Now(), batch, p.batch)
+		p.finish()
+		if err != nil {
+			if errors.Is(err, context.Canceled) {
+				return fmt.Errorf("interrupted after deleting %d expired records: %w", n, err)
+			}
+			return err
+		}
+		fmt.Fprintf(cmd.OutOrStdout(), "deleted %d expired records\n", n)
+		return nil
+	}
+}
+
+// purgeLogEvery is how often the purge command prints a progress line
+// when standard error is not a terminal.
+const purgeLogEvery = 10 * time.Second
+
+// isTerminal reports whether w is a terminal, where a bar can be redrawn
+// in place.
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	return ok && term.IsTerminal(int(f.Fd()))
+}
+
+// purgeProgress shows the purge command's progress batch by batch: a
+// spinner with the count and rate on a terminal (the total is not known
+// before the last batch), a line every logEvery otherwise.
+type purgeProgress struct {
+	out      io.Writer
+	bar      *progressbar.ProgressBar // nil unless on a terminal
+	logEvery time.Duration
+	start    time.Time
+	lastLog  time.Time
+}
+
+func newPurgeProgress(out io.Writer, tty bool, logEvery time.Duration) *purgeProgress {
+	now := time.Now()
+	p := &purgeProgress{out: out, logEvery: logEvery, start: now, lastLog: now}
+	if tty {
+		p.bar = progressbar.NewOptions64(-1,
+			progressbar.OptionSetWriter(out),
+			progressbar.OptionSetDescription("deleting expired records"),
+			progressbar.OptionShowIts(),
+			progressbar.OptionSetItsString("records"),
+			// The summary line replaces it.
+			progressbar.OptionClearOnFinish(),
+		)
+		_ = p.bar.RenderBlank()
+	}
+	return p
+}
+
+// batch records that deleted records have gone so far.
+func (p *purgeProgress) batch(deleted int64) {
+	if p.bar != nil {
+		p.bar.Describe(fmt.Sprintf("deleted %d expired records", deleted))
+		_ = p.bar.Set64(deleted)
+		return
+	}
+	now := time.Now()
+	if now.Sub(p.lastLog) < p.logEvery {
+		return
+	}
+	p.lastLog = now
+	elapsed := now.Sub(p.start)
+	fmt.Fprintf(p.out, "purge: deleted %d expired records so far in %s (%.0f records/s)\n",
+		deleted, elapsed.Round(time.Second), float64(deleted)/max(elapsed.Seconds(), 0.001))
+}
+
+// finish removes the spinner.
+func (p *purgeProgress) finish() {
+	if p.bar != nil {
+		_ = p.bar.Finish()
 	}
 }

@@ -26,6 +26,7 @@ import (
 	"github.com/syncserver/syncserver/bench"
 	"github.com/syncserver/syncserver/syncstore"
 	"github.com/syncserver/syncserver/syncstore/httpapi"
+	"github.com/syncserver/syncserver/syncstore/storeopen"
 )
 
 // Kinds of in-process server that --local starts.
@@ -122,9 +123,10 @@ func (s *Server) openSQLite(ctx context.Context, opts Options) error {
 	if err != nil {
 		return err
 	}
-	st, err := bench.OpenStore(ctx, "sqlite", dir)
+	// A new database in a directory of its own: created on purpose.
+	st, err := storeopen.Open(ctx, storeopen.Config{Driver: storeopen.DriverSQLite, Dir: dir, Create: true})
 	if err != nil {
-		return fmt.Errorf("opening SQLite in %s: %w", dir, err)
+		return err
 	}
 	s.setStore(st, opts)
 	return nil
@@ -135,10 +137,10 @@ func (s *Server) openMySQL(ctx context.Context, opts Options) error {
 	if err != nil {
 		return err
 	}
-	name := cfg.DBName
-	st, err := bench.OpenStore(ctx, "mysql", cfg.FormatDSN())
+	// createDatabase just made it empty: its tables are created on purpose.
+	st, err := storeopen.Open(ctx, storeopen.Config{Driver: storeopen.DriverMySQL, DSN: cfg.FormatDSN(), Create: true})
 	if err != nil {
-		return fmt.Errorf("opening MySQL database %s: %w", name, err)
+		return err
 	}
 	s.setStore(st, opts)
 	return nil

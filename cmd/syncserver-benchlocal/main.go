@@ -71,7 +71,8 @@ Example (what make bench runs):
 	f := cmd.Flags()
 	o.Bind(f)
 	f.StringVar(&kinds, "local", "", "start in-process servers of these kinds, benched in this order: sqlite, mysql (native), shim (Caddy proxying to an FSyncMS stand-in), legacy (the stand-in alone)")
-	f.StringVar(&lo.MySQLDSN, "mysql-dsn", lo.MySQLDSN, "MariaDB/MySQL server for --local mysql, legacy and shim (env SYNCSERVER_BENCH_MYSQL)")
+	f.StringVar(&lo.MySQLDSN, "mysql-dsn", lo.MySQLDSN, "MariaDB/MySQL server (no database name) where --local mysql, legacy and shim create their bch_<random> databases (env SYNCSERVER_BENCH_MYSQL); "+
+		"unlike --dsn, which names the existing database of --direct NAME")
 	f.BoolVar(&lo.Keep, "keep", false, "keep the databases --local created")
 	return cmd
 }

@@ -10,7 +10,7 @@ import (
 // TestFlags: the command takes syncserver bench's flags plus its own, and
 // a wrong --local kind is refused by name before anything starts.
 func TestFlags(t *testing.T) {
-	for _, name := range []string{"local", "mysql-dsn", "keep", "compare", "write-summary", "sample", "direct", "users", "concurrency"} {
+	for _, name := range []string{"local", "mysql-dsn", "keep", "compare", "write-summary", "sample", "direct", "db", "data", "dsn", "create", "users", "concurrency"} {
 		if command().Flags().Lookup(name) == nil {
 			t.Errorf("no --%s", name)
 		}

@@ -300,7 +300,7 @@ func (o *options) run(cmd *cobra.Command, args []string, rollback bool) error {
 	}
 
 	out := cmd.ErrOrStderr()
-	rep := newReporter(out, len(users), o.logFormat == "json")
+	rep := newReporter(out, isTerminal(out), len(users), o.logFormat == "json")
 	defer rep.logger.Sync()
 	cfg := migrate.Config{
 		Legacy: lg, Native: n, Routes: n, Logger: rep.logger,
