@@ -236,8 +236,10 @@ func isNull(v []byte) bool {
 }
 
 // idOf recovers a string id for keying a failure, "" when there is none.
+// An id that is too long or holds forbidden characters is still the key:
+// it is how the client tells which of its records was refused.
 func idOf(raw []byte) string {
-	if s, ok := scalarString(raw); ok && s != nil && len(*s) <= MaxIDLen {
+	if s, ok := scalarString(raw); ok && s != nil {
 		return *s
 	}
 	return ""

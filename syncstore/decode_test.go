@@ -38,7 +38,10 @@ func TestDecodeWBO(t *testing.T) {
 		{in: `{"id":true}`, reason: ReasonInvalidID},
 		{in: `{"id":"a/b"}`, reason: ReasonInvalidID, failID: "a/b"},
 		{in: `{"id":"a,b"}`, reason: ReasonInvalidID, failID: "a,b"},
-		{in: `{"id":"` + strings.Repeat("i", 65) + `"}`, reason: ReasonInvalidID},
+		// An over-long id still names the failure: the client must learn
+		// which of its records was refused.
+		{in: `{"id":"` + strings.Repeat("i", 65) + `"}`, reason: ReasonInvalidID, failID: strings.Repeat("i", 65)},
+		{in: `{"id":` + strings.Repeat("7", 70) + `}`, reason: ReasonInvalidID, failID: strings.Repeat("7", 70)},
 		{in: `{"id":"a","parentid":"` + strings.Repeat("p", 65) + `"}`, reason: ReasonInvalidParentID, failID: "a"},
 		{in: `{"id":"a","predecessorid":false}`, reason: ReasonInvalidPredID, failID: "a"},
 		{in: `{"id":"a","ttl":-1}`, reason: ReasonInvalidTTL, failID: "a"},

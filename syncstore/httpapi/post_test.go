@@ -26,7 +26,8 @@ func TestPostBatch(t *testing.T) {
 			{"id":42,"payload":"numeric id"}]`
 		c.post("storage/history", body).
 			expect(http.StatusOK, `{"modified":1300000000.00,"success":["a","c","42"],"failed":{`+
-				`"b":["invalid sortindex"],"":["invalid id"],"e":["payload not a string"],"f":["invalid ttl"]}}`).
+				`"b":["invalid sortindex"],"":["invalid id"],"e":["payload not a string"],`+
+				`"`+strings.Repeat("i", 65)+`":["invalid id"],"f":["invalid ttl"]}}`).
 			expectHeader("X-Weave-Timestamp", "1300000000.00").
 			expectHeader("Content-Type", "application/json")
 		c.get("storage/history?full=1&limit=10").expectJSON(http.StatusOK,
