@@ -141,6 +141,10 @@ func (h *Handler) serveStorage(w http.ResponseWriter, r *http.Request, rt *route
 	if u == nil {
 		return
 	}
+	now, ok := h.userNow(w, r, rt, u, now)
+	if !ok {
+		return
+	}
 	if rt.kind == routeCollection || rt.kind == routeItem {
 		if !syncstore.ValidCollection(rt.collection) {
 			sendBadRequest(w, errInvalidColl)
