@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"go.uber.org/zap"
+	"golang.org/x/sync/semaphore"
 
 	"github.com/syncserver/syncserver/syncstore"
 )
@@ -35,6 +36,8 @@ type Handler struct {
 	maxPostBytes   int
 	maxPayload     int
 	maxRequest     int64
+	budget         *semaphore.Weighted // request body bytes in memory
+	bodyWait       time.Duration
 	retryAfter     string // whole seconds, as sent
 
 	throttle   *throttle // nil: failed logins are not limited
@@ -62,6 +65,8 @@ func New(cfg Config) (*Handler, error) {
 		maxPostBytes:   cfg.MaxPostBytes,
 		maxPayload:     cfg.MaxPayloadBytes,
 		maxRequest:     cfg.MaxRequestBytes,
+		budget:         semaphore.NewWeighted(cfg.BodyBudgetBytes),
+		bodyWait:       cfg.BodyWait,
 		retryAfter:     strconv.FormatInt(int64(cfg.RetryAfter/time.Second), 10),
 		clientAddr:     cfg.ClientAddr,
 	}

@@ -45,12 +45,12 @@ func (h *Handler) putItem(w http.ResponseWriter, r *http.Request, rt *route, u *
 		sendBadRequest(w, errIllegalMethod)
 		return
 	}
-	buf := h.readBodyOrFail(w, r)
-	if buf == nil {
+	req := h.readBodyOrFail(w, r)
+	if req == nil {
 		return
 	}
-	defer h.buffers.put(buf)
-	body := *buf
+	defer h.releaseBody(req)
+	body := req.data
 	var (
 		rec  *syncstore.WBO
 		code int

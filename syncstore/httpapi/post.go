@@ -18,12 +18,12 @@ func (h *Handler) postCollection(w http.ResponseWriter, r *http.Request, rt *rou
 		sendBadRequest(w, errIllegalMethod)
 		return
 	}
-	buf := h.readBodyOrFail(w, r)
-	if buf == nil {
+	req := h.readBodyOrFail(w, r)
+	if req == nil {
 		return
 	}
-	defer h.buffers.put(buf)
-	body := bytes.TrimSpace(*buf)
+	defer h.releaseBody(req)
+	body := bytes.TrimSpace(req.data)
 	// The one validation of the body: records are decoded from it as it
 	// is. The Reference checks X-If-Unmodified-Since before it reads the
 	// body.
