@@ -55,8 +55,8 @@ const (
 	// the client's modified and separators.
 	RecordEnvelopeBytes = 1024
 	// DefaultBodyBudgetBytes bounds the request bodies held in memory at
-	// once: 64 MiB, room for 30 uploads at DefaultMaxRequestBytes or a few
-	// hundred of Firefox's usual ones (at most 260 KiB each).
+	// once: 64 MiB, room for 30 uploads at DefaultMaxRequestBytes or over
+	// a thousand typical ones (100 records of about 500 bytes).
 	DefaultBodyBudgetBytes = 64 << 20
 	// DefaultBodyWait is how long a request waits for room in the body
 	// budget before it is answered 503.
