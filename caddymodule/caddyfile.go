@@ -47,6 +47,8 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //	    max_post_bytes        <size>
 //	    max_payload_bytes     <size>
 //	    max_request_bytes     <size>
+//	    body_budget_bytes     <size>
+//	    body_wait             <duration>
 //	    retry_after           <duration>
 //	    bcrypt_cost           <n>
 //	    auth_cache_ttl        <duration>
@@ -129,6 +131,10 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			h.MaxPayloadBytes = int(n)
 		case "max_request_bytes":
 			h.MaxRequestBytes, err = sizeArg(d)
+		case "body_budget_bytes":
+			h.BodyBudgetBytes, err = sizeArg(d)
+		case "body_wait":
+			h.BodyWait, err = durationArg(d)
 		case "retry_after":
 			h.RetryAfter, err = durationArg(d)
 		case "bcrypt_cost":

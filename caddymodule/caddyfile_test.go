@@ -106,6 +106,10 @@ func TestUnmarshalCaddyfile(t *testing.T) {
 			max_payload_bytes 100000
 			max_request_bytes 4MiB
 		}`, Handler{MaxPostRecords: 50, MaxPostBytes: 512 << 10, MaxPayloadBytes: 100000, MaxRequestBytes: 4 << 20}},
+		{"body budget", `firefox_sync {
+			body_budget_bytes 128MiB
+			body_wait 500ms
+		}`, Handler{BodyBudgetBytes: 128 << 20, BodyWait: dur(500 * time.Millisecond)}},
 		{"retry_after", `firefox_sync {
 			retry_after 10m
 		}`, Handler{RetryAfter: dur(10 * time.Minute)}},
@@ -301,4 +305,32 @@ func findFirefoxSync(t *testing.T, config []byte) []*Handler {
 	}
 	walk(v)
 	return found
+}
+
+func TestValidateBodyBudget(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		h       Handler
+		wantErr string
+	}{
+		{"defaults", Handler{}, ""},
+		{"budget fits request", Handler{MaxRequestBytes: 4 << 20, BodyBudgetBytes: 4 << 20}, ""},
+		{"negative budget", Handler{BodyBudgetBytes: -1}, "body_budget_bytes must not be negative"},
+		{"negative wait", Handler{BodyWait: -1}, "body_wait must not be negative"},
+		{"budget below max_request_bytes", Handler{MaxRequestBytes: 4 << 20, BodyBudgetBytes: 1 << 20},
+			"body_budget_bytes (1048576) is less than max_request_bytes (4194304)"},
+		// The default request limit follows max_post_bytes: 100 × 1 KiB + 2 × 8 MiB.
+		{"budget below derived request limit", Handler{MaxPostBytes: 8 << 20, BodyBudgetBytes: 16 << 20},
+			"body_budget_bytes (16777216) is less than max_request_bytes (16879616)"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			err := tc.h.Validate()
+			switch {
+			case tc.wantErr == "" && err != nil:
+				t.Errorf("Validate: %v", err)
+			case tc.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tc.wantErr)):
+				t.Errorf("Validate error %v, want one containing %q", err, tc.wantErr)
+			}
+		})
+	}
 }

@@ -190,6 +190,10 @@ func printCaddyfile(raw []byte) (string, bool) {
 			p.num(1, name, int64(h.MaxPayloadBytes))
 		case "max_request_bytes":
 			p.num(1, name, h.MaxRequestBytes)
+		case "body_budget_bytes":
+			p.num(1, name, h.BodyBudgetBytes)
+		case "body_wait":
+			p.dur(1, name, h.BodyWait)
 		case "retry_after":
 			p.dur(1, name, h.RetryAfter)
 		case "bcrypt_cost":

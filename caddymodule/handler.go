@@ -110,9 +110,22 @@ type Handler struct {
 	MaxPayloadBytes int `json:"max_payload_bytes,omitempty"`
 
 	// MaxRequestBytes is the largest request body accepted at all; larger
-	// ones get error 17 and nothing is written. Default 31.25 MiB: 100
-	// records of 256 KiB with JSON escaping, the most an old Firefox sends.
+	// ones get error 17 and nothing is written. Default: the largest POST
+	// the two limits above let through, max_post_records × 1 KiB (ids and
+	// other fields) + 2 × max_post_bytes (payloads are JSON inside JSON,
+	// sent with their quotes escaped): 2 MiB + 100 KiB (2199552).
 	MaxRequestBytes int64 `json:"max_request_bytes,omitempty"`
+
+	// BodyBudgetBytes bounds the request body bytes that all requests
+	// together hold in memory; each body counts with its Content-Length
+	// (max_request_bytes without one) until it is answered. A request
+	// that finds the budget full waits up to body_wait, then gets 503
+	// with Retry-After: 10. At least max_request_bytes. Default 64 MiB.
+	BodyBudgetBytes int64 `json:"body_budget_bytes,omitempty"`
+
+	// BodyWait is how long a request waits for room in the body budget
+	// before it is answered 503. Default 2s.
+	BodyWait caddy.Duration `json:"body_wait,omitempty"`
 
 	// RetryAfter is sent in Retry-After and X-Weave-Backoff when the
 	// database is unavailable (503). Default 30m.
@@ -227,6 +240,8 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 		MaxPostBytes:        h.MaxPostBytes,
 		MaxPayloadBytes:     h.MaxPayloadBytes,
 		MaxRequestBytes:     h.MaxRequestBytes,
+		BodyBudgetBytes:     h.BodyBudgetBytes,
+		BodyWait:            time.Duration(h.BodyWait),
 		RetryAfter:          time.Duration(h.RetryAfter),
 		AuthThrottle:        h.AuthThrottle.httpapi(),
 		ClientAddr:          clientIP,
@@ -322,6 +337,8 @@ func (h *Handler) Validate() error {
 		{"max_post_bytes", int64(h.MaxPostBytes)},
 		{"max_payload_bytes", int64(h.MaxPayloadBytes)},
 		{"max_request_bytes", h.MaxRequestBytes},
+		{"body_budget_bytes", h.BodyBudgetBytes},
+		{"body_wait", int64(h.BodyWait)},
 		{"retry_after", int64(h.RetryAfter)},
 		{"bcrypt_cost", int64(h.BcryptCost)},
 		{"auth_cache_ttl", int64(h.AuthCacheTTL)},
@@ -337,10 +354,30 @@ func (h *Handler) Validate() error {
 	if h.BcryptCost != 0 && (h.BcryptCost < 4 || h.BcryptCost > 31) {
 		return fmt.Errorf("bcrypt_cost %d: must be between 4 and 31", h.BcryptCost)
 	}
+	if h.BodyBudgetBytes > 0 && h.BodyBudgetBytes < h.maxRequestBytes() {
+		return fmt.Errorf("body_budget_bytes (%d) is less than max_request_bytes (%d): the largest upload could never be read",
+			h.BodyBudgetBytes, h.maxRequestBytes())
+	}
 	if h.MaxPayloadBytes > 0 && h.MaxPostBytes > 0 && h.MaxPayloadBytes > h.MaxPostBytes {
 		return fmt.Errorf("max_payload_bytes (%d) larger than max_post_bytes (%d): such a record could never be uploaded", h.MaxPayloadBytes, h.MaxPostBytes)
 	}
 	return nil
+}
+
+// maxRequestBytes is the request body limit in effect: MaxRequestBytes,
+// or by default the one derived from the POST limits.
+func (h *Handler) maxRequestBytes() int64 {
+	if h.MaxRequestBytes > 0 {
+		return h.MaxRequestBytes
+	}
+	records, bytes := h.MaxPostRecords, h.MaxPostBytes
+	if records == 0 {
+		records = httpapi.DefaultMaxPostRecords
+	}
+	if bytes == 0 {
+		bytes = httpapi.DefaultMaxPostBytes
+	}
+	return httpapi.MaxRequestBytesFor(records, bytes)
 }
 
 // Cleanup stops the purger and releases this handler's hold on the shared

@@ -140,6 +140,8 @@ func TestREADMEDefaults(t *testing.T) {
 		{"Configuration", "max_post_bytes", [][]string{sizeText(httpapi.DefaultMaxPostBytes)}},
 		{"Configuration", "max_payload_bytes", [][]string{sizeText(httpapi.DefaultMaxPayloadBytes)}},
 		{"Configuration", "max_request_bytes", [][]string{sizeText(httpapi.DefaultMaxRequestBytes)}},
+		{"Configuration", "body_budget_bytes", [][]string{sizeText(httpapi.DefaultBodyBudgetBytes)}},
+		{"Configuration", "body_wait", [][]string{durationText(httpapi.DefaultBodyWait)}},
 		{"Configuration", "retry_after", [][]string{durationText(httpapi.DefaultRetryAfter)}},
 		{"Configuration", "bcrypt_cost", [][]string{intText(bcrypt.DefaultCost)}},
 		{"Configuration", "auth_cache_ttl", [][]string{durationText(syncstore.DefaultCredCacheTTL)}},

@@ -6,6 +6,8 @@ import (
 	"math"
 	"slices"
 	"strconv"
+	"unicode"
+	"unicode/utf16"
 	"unicode/utf8"
 )
 
@@ -55,10 +57,61 @@ func DecodeWBO(raw []byte, maxPayload int) (*WBO, *DecodeError) {
 	if len(raw) == 0 || raw[0] != '{' || !json.Valid(raw) {
 		return nil, &DecodeError{Reason: ReasonInvalidWBO}
 	}
+	return decodeValid(raw, maxPayload)
+}
+
+// DecodeValidWBO is DecodeWBO for raw that is already known to be valid
+// JSON text, such as an element of a request body that json.Valid
+// accepted: an upload is validated once, not once per record. On text
+// that is not valid JSON its answers are undefined.
+func DecodeValidWBO(raw []byte, maxPayload int) (*WBO, *DecodeError) {
+	raw = bytes.TrimSpace(raw)
+	if len(raw) == 0 || raw[0] != '{' {
+		return nil, &DecodeError{Reason: ReasonInvalidWBO}
+	}
+	return decodeValid(raw, maxPayload)
+}
+
+// DecodeValidItem decodes the body of a PUT of the record id (docs/protocol.md
+// §6.7), raw being valid JSON text as for DecodeValidWBO. The URL's id is
+// authoritative: an id in the body must be absent, null or the same id (a
+// number counts as its text), otherwise the record fails with "invalid
+// id". It answers as DecodeWBO would for the body with "id":id appended
+// as its last member.
+func DecodeValidItem(raw []byte, id string, maxPayload int) (*WBO, *DecodeError) {
+	raw = bytes.TrimSpace(raw)
+	if len(raw) < 2 || raw[0] != '{' {
+		return nil, &DecodeError{Reason: ReasonInvalidWBO}
+	}
 	var f wboFields
 	if !f.scan(raw) {
 		return nil, &DecodeError{Reason: ReasonInvalidWBO}
 	}
+	if slices.Contains(f.nested, "id") {
+		return nil, &DecodeError{Reason: ReasonInvalidID}
+	}
+	if !isNull(f.id) {
+		bodyID, ok := scalarString(f.id)
+		if !ok || bodyID == nil || *bodyID != id {
+			return nil, &DecodeError{ID: idOf(f.id), Reason: ReasonInvalidID}
+		}
+	}
+	f.id = AppendJSONString(nil, id)
+	return f.decode(maxPayload)
+}
+
+// decodeValid decodes and validates raw, valid JSON text starting with '{'.
+func decodeValid(raw []byte, maxPayload int) (*WBO, *DecodeError) {
+	var f wboFields
+	if !f.scan(raw) {
+		return nil, &DecodeError{Reason: ReasonInvalidWBO}
+	}
+	return f.decode(maxPayload)
+}
+
+// decode checks the scanned fields with the Reference's rules and builds
+// the record.
+func (f *wboFields) decode(maxPayload int) (*WBO, *DecodeError) {
 	if len(f.nested) > 0 {
 		return nil, &DecodeError{ID: idOf(f.id), Reason: ReasonInvalidWBO}
 	}
@@ -214,8 +267,8 @@ func skipJSONString(b []byte, i int) int {
 	return len(b) - 1
 }
 
-// jsonString decodes a JSON string literal; the common case without
-// escapes and with valid UTF-8 is a plain copy.
+// jsonString decodes a JSON string literal taken from valid JSON text;
+// the common case without escapes and with valid UTF-8 is a plain copy.
 func jsonString(lit []byte) (string, bool) {
 	if len(lit) < 2 || lit[0] != '"' || lit[len(lit)-1] != '"' {
 		return "", false
@@ -224,11 +277,96 @@ func jsonString(lit []byte) (string, bool) {
 	if bytes.IndexByte(body, '\\') < 0 && utf8.Valid(body) {
 		return string(body), true
 	}
-	var s string
-	if err := json.Unmarshal(lit, &s); err != nil {
-		return "", false
+	return unquote(body)
+}
+
+// unquote decodes the inside of a valid JSON string literal exactly as
+// encoding/json does, without its reflection and second validation pass
+// (Sync payloads are JSON inside JSON, so nearly every one has escapes):
+// invalid UTF-8 bytes and unpaired surrogate escapes become U+FFFD. ok is
+// false only for text no valid literal holds.
+func unquote(body []byte) (string, bool) {
+	b := make([]byte, 0, len(body))
+	for i := 0; i < len(body); {
+		c := body[i]
+		switch {
+		case c == '\\':
+			if i+1 >= len(body) {
+				return "", false
+			}
+			switch body[i+1] {
+			case '"', '\\', '/':
+				b = append(b, body[i+1])
+			case 'b':
+				b = append(b, '\b')
+			case 'f':
+				b = append(b, '\f')
+			case 'n':
+				b = append(b, '\n')
+			case 'r':
+				b = append(b, '\r')
+			case 't':
+				b = append(b, '\t')
+			case 'u':
+				r := hex4(body[i+2:])
+				if r < 0 {
+					return "", false
+				}
+				i += 6
+				if utf16.IsSurrogate(r) {
+					if i+1 < len(body) && body[i] == '\\' && body[i+1] == 'u' {
+						if dec := utf16.DecodeRune(r, hex4(body[i+2:])); dec != unicode.ReplacementChar {
+							b = utf8.AppendRune(b, dec)
+							i += 6
+							continue
+						}
+					}
+					r = unicode.ReplacementChar
+				}
+				b = utf8.AppendRune(b, r)
+				continue
+			default:
+				return "", false
+			}
+			i += 2
+		case c < 0x20 || c == '"':
+			return "", false
+		case c < utf8.RuneSelf:
+			b = append(b, c)
+			i++
+		default:
+			r, size := utf8.DecodeRune(body[i:])
+			if r == utf8.RuneError && size == 1 {
+				b = utf8.AppendRune(b, unicode.ReplacementChar)
+			} else {
+				b = append(b, body[i:i+size]...)
+			}
+			i += size
+		}
 	}
-	return s, true
+	return string(b), true
+}
+
+// hex4 reads the four hex digits of a \u escape, -1 if there are none.
+func hex4(b []byte) rune {
+	if len(b) < 4 {
+		return -1
+	}
+	var r rune
+	for _, c := range b[:4] {
+		switch {
+		case '0' <= c && c <= '9':
+			c -= '0'
+		case 'a' <= c && c <= 'f':
+			c = c - 'a' + 10
+		case 'A' <= c && c <= 'F':
+			c = c - 'A' + 10
+		default:
+			return -1
+		}
+		r = r*16 + rune(c)
+	}
+	return r
 }
 
 func isNull(v []byte) bool {
@@ -236,8 +374,10 @@ func isNull(v []byte) bool {
 }
 
 // idOf recovers a string id for keying a failure, "" when there is none.
+// An id that is too long or holds forbidden characters is still the key:
+// it is how the client tells which of its records was refused.
 func idOf(raw []byte) string {
-	if s, ok := scalarString(raw); ok && s != nil && len(*s) <= MaxIDLen {
+	if s, ok := scalarString(raw); ok && s != nil {
 		return *s
 	}
 	return ""
@@ -271,8 +411,8 @@ func parseSortIndex(v []byte) (*int64, bool) {
 	}
 	text := string(v)
 	if v[0] == '"' {
-		var s string
-		if err := json.Unmarshal(v, &s); err != nil {
+		s, ok := jsonString(v)
+		if !ok {
 			return nil, false
 		}
 		text = s
@@ -300,8 +440,8 @@ func parseTTL(v []byte) (*int64, bool) {
 	var n int64
 	switch c := v[0]; {
 	case c == '"':
-		var s string
-		if err := json.Unmarshal(v, &s); err != nil {
+		s, ok := jsonString(v)
+		if !ok {
 			return nil, false
 		}
 		i, err := strconv.ParseInt(s, 10, 64)

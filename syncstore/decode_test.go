@@ -1,6 +1,7 @@
 package syncstore
 
 import (
+	"bytes"
 	"encoding/json"
 	"reflect"
 	"strings"
@@ -38,7 +39,10 @@ func TestDecodeWBO(t *testing.T) {
 		{in: `{"id":true}`, reason: ReasonInvalidID},
 		{in: `{"id":"a/b"}`, reason: ReasonInvalidID, failID: "a/b"},
 		{in: `{"id":"a,b"}`, reason: ReasonInvalidID, failID: "a,b"},
-		{in: `{"id":"` + strings.Repeat("i", 65) + `"}`, reason: ReasonInvalidID},
+		// An over-long id still names the failure: the client must learn
+		// which of its records was refused.
+		{in: `{"id":"` + strings.Repeat("i", 65) + `"}`, reason: ReasonInvalidID, failID: strings.Repeat("i", 65)},
+		{in: `{"id":` + strings.Repeat("7", 70) + `}`, reason: ReasonInvalidID, failID: strings.Repeat("7", 70)},
 		{in: `{"id":"a","parentid":"` + strings.Repeat("p", 65) + `"}`, reason: ReasonInvalidParentID, failID: "a"},
 		{in: `{"id":"a","predecessorid":false}`, reason: ReasonInvalidPredID, failID: "a"},
 		{in: `{"id":"a","ttl":-1}`, reason: ReasonInvalidTTL, failID: "a"},
@@ -120,6 +124,12 @@ func FuzzDecodeWBO(f *testing.F) {
 			}
 			return
 		}
+		// The upload path validates a body once and decodes its records
+		// with DecodeValidWBO, which must answer the same.
+		vgot, verr := DecodeValidWBO(raw, 64)
+		if !reflect.DeepEqual(vgot, got) || !reflect.DeepEqual(verr, gerr) {
+			t.Fatalf("%q: DecodeValidWBO %+v/%v, DecodeWBO %+v/%v", raw, vgot, verr, got, gerr)
+		}
 		want, werr := decodeViaMap(raw, 64)
 		if (gerr == nil) != (werr == nil) {
 			t.Fatalf("%q: scanner %+v/%v, map %+v/%v", raw, got, gerr, want, werr)
@@ -138,6 +148,101 @@ func FuzzDecodeWBO(f *testing.F) {
 		again, derr := DecodeWBO(got.AppendJSON(nil), 64)
 		if derr != nil || again.ID != got.ID || !reflect.DeepEqual(again.Payload, got.Payload) {
 			t.Fatalf("%q: round trip lost data: %+v", raw, derr)
+		}
+	})
+}
+
+// FuzzUnquote: the string decoder agrees with encoding/json on every
+// valid string literal.
+func FuzzUnquote(f *testing.F) {
+	for _, s := range []string{
+		`""`, `"plain"`, `"a\"b\\c\/d"`, `"\b\f\n\r\t"`, `"\u00e9\u20AC"`, `"\ud83d\ude00"`,
+		`"\ud83d"`, `"\ude00\ud83d"`, `"\ud83dx"`, `"\ud83d\u0041"`, "\"\xff\xfe\"", "\"\xed\xa0\x80\"",
+		`"{\"ciphertext\":\"abc\",\"IV\":\"x==\"}"`, "\"\xef\xbf\xbd\"",
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, lit []byte) {
+		lit = bytes.TrimSpace(lit) // literals reach jsonString without space
+		if !json.Valid(lit) || len(lit) == 0 || lit[0] != '"' {
+			return
+		}
+		var want string
+		if err := json.Unmarshal(lit, &want); err != nil {
+			t.Fatalf("%q: %v", lit, err)
+		}
+		got, ok := jsonString(lit)
+		if !ok || got != want {
+			t.Fatalf("%q: got %q, %v; encoding/json says %q", lit, got, ok, want)
+		}
+	})
+}
+
+// decodeItemViaMap is how a PUT body was decoded before it was validated
+// once: through a map, then DecodeWBO on the body with the URL id
+// appended. DecodeValidItem must agree with it.
+func decodeItemViaMap(body []byte, id string, maxPayload int) (*WBO, bool) {
+	body = bytes.TrimSpace(body)
+	if len(body) < 2 || body[0] != '{' {
+		return nil, false
+	}
+	var fields map[string]json.RawMessage
+	if err := json.Unmarshal(body, &fields); err != nil {
+		return nil, false
+	}
+	if raw, ok := fields["id"]; ok && string(raw) != "null" {
+		var bodyID string
+		switch c := raw[0]; {
+		case c == '"':
+			if err := json.Unmarshal(raw, &bodyID); err != nil {
+				return nil, false
+			}
+		case c == '-' || (c >= '0' && c <= '9'):
+			bodyID = string(raw)
+		default:
+			return nil, false
+		}
+		if bodyID != id {
+			return nil, false
+		}
+	}
+	inner := bytes.TrimSpace(body[1 : len(body)-1])
+	withID := append([]byte{'{'}, inner...)
+	if len(inner) > 0 {
+		withID = append(withID, ',')
+	}
+	withID = append(withID, `"id":`...)
+	withID = AppendJSONString(withID, id)
+	withID = append(withID, '}')
+	rec, derr := DecodeWBO(withID, maxPayload)
+	return rec, derr == nil
+}
+
+func FuzzDecodeValidItem(f *testing.F) {
+	for _, s := range []struct{ body, id string }{
+		{`{"payload":"x","sortindex":3}`, "a"},
+		{`{"id":"a","payload":"x"}`, "a"},
+		{`{"id":"b","payload":"x"}`, "a"},
+		{`{"id":12,"payload":"x"}`, "12"},
+		{`{"id":null,"ttl":"5"}`, "a"},
+		{`{"id":true}`, "a"},
+		{`{"id":{},"payload":"x"}`, "a"},
+		{`{"id":"a","id":[1]}`, "a"},
+		{`{"x":[],"payload":"x"}`, "a"},
+		{` {} `, "a"},
+		{`[]`, "a"},
+		{`{"\u0069d":"b"}`, "a"},
+	} {
+		f.Add([]byte(s.body), s.id)
+	}
+	f.Fuzz(func(t *testing.T, body []byte, id string) {
+		if !json.Valid(body) || !ValidID(id) {
+			return
+		}
+		got, derr := DecodeValidItem(body, id, 64)
+		want, ok := decodeItemViaMap(body, id, 64)
+		if (derr == nil) != ok || !reflect.DeepEqual(got, want) {
+			t.Fatalf("%q as %q: DecodeValidItem %+v/%v, via map %+v/%v", body, id, got, derr, want, ok)
 		}
 	})
 }

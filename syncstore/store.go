@@ -87,6 +87,14 @@ type Store interface {
 	// request timestamp.
 	DeleteStorage(ctx context.Context, userID int64) (Timestamp, error)
 
+	// UserTimestamp is the newest timestamp a write of the user was
+	// given (users.last_modified; 0 before the first write), read from
+	// the database so that it holds across server instances. Every
+	// answer to the user carries at least this X-Weave-Timestamp, so a
+	// client's clock never goes back (docs/protocol.md §3.2). A missing user
+	// gives ErrNotFound.
+	UserTimestamp(ctx context.Context, userID int64) (Timestamp, error)
+
 	// PurgeExpired deletes up to limit records whose TTL expired before
 	// now (all when limit <= 0) and returns how many went.
 	PurgeExpired(ctx context.Context, now time.Time, limit int) (int64, error)

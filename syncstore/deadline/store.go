@@ -103,6 +103,12 @@ func (s *Store) LookupUser(ctx context.Context, name string) (*syncstore.User, e
 	})
 }
 
+func (s *Store) UserTimestamp(ctx context.Context, userID int64) (syncstore.Timestamp, error) {
+	return get(ctx, s.timeout, "reading the user's last write timestamp", func(ctx context.Context) (syncstore.Timestamp, error) {
+		return s.inner.UserTimestamp(ctx, userID)
+	})
+}
+
 func (s *Store) UpdateUser(ctx context.Context, u *syncstore.User) error {
 	return call(ctx, s.timeout, "updating user", func(ctx context.Context) error { return s.inner.UpdateUser(ctx, u) })
 }

@@ -1,28 +1,74 @@
 package httpapi
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
+	"slices"
+	"time"
 )
 
-// errBodyTooLarge: the request body exceeds MaxRequestBytes.
-var errBodyTooLarge = errors.New("request body too large")
+var (
+	// errBodyTooLarge: the request body exceeds MaxRequestBytes.
+	errBodyTooLarge = errors.New("request body too large")
+	// errBodyBudget: the body bytes of the requests in flight stayed at
+	// BodyBudgetBytes for all of BodyWait.
+	errBodyBudget = errors.New("too many request bodies in flight")
+)
 
-// readBody reads the request body into a pooled buffer, refusing bodies
-// over MaxRequestBytes before anything is written. The caller must
-// release the buffer with h.buffers.put once done with the bytes.
-func (h *Handler) readBody(r *http.Request) (*[]byte, error) {
+// budgetRetryAfter is the Retry-After of a 503 for a full body budget:
+// uploads in flight finish within seconds, so the client may come back
+// soon (RetryAfter, for a failed database, is much longer).
+const budgetRetryAfter = 10 * time.Second
+
+// requestBody is a request body read into memory. Its bytes count
+// against the handler's body budget until released.
+type requestBody struct {
+	data []byte
+	buf  *[]byte // the pooled buffer data lives in
+	held int64   // bytes reserved in the budget
+}
+
+// readBody reads the request body, refusing bodies over MaxRequestBytes
+// before anything is written. It first reserves the body's size (the
+// declared Content-Length, or MaxRequestBytes for a body of unknown
+// length) in the server-wide budget, waiting up to BodyWait for room, so
+// that what all requests together hold stays bounded however many upload
+// at once. The caller must release the body with h.releaseBody.
+func (h *Handler) readBody(r *http.Request) (*requestBody, error) {
 	if r.ContentLength > h.maxRequest {
 		return nil, errBodyTooLarge
 	}
-	buf := h.buffers.get()
-	b := *buf
-	lr := io.LimitReader(r.Body, h.maxRequest+1)
+	size := r.ContentLength
+	if size < 0 {
+		size = h.maxRequest
+	}
+	body := &requestBody{held: size}
+	if size > 0 {
+		ctx, cancel := context.WithTimeout(r.Context(), h.bodyWait)
+		err := h.budget.Acquire(ctx, size)
+		cancel()
+		if err != nil {
+			if r.Context().Err() != nil {
+				return nil, fmt.Errorf("waiting to read the request body: %w", r.Context().Err())
+			}
+			return nil, errBodyBudget
+		}
+	}
+	body.buf = h.buffers.get()
+	b := *body.buf
+	if r.ContentLength > 0 && int64(cap(b)) <= r.ContentLength {
+		// Sized once for the declared length (+1 to see the end), rather
+		// than doubled while reading, which held up to twice the body.
+		b = make([]byte, 0, r.ContentLength+1)
+	}
+	limit := int(h.maxRequest + 1)
+	lr := io.LimitReader(r.Body, int64(limit))
 	for {
 		if len(b) == cap(b) {
-			b = append(b, 0)[:len(b)]
+			b = slices.Grow(b, min(max(cap(b), 8<<10), limit-len(b)))
 		}
 		n, err := lr.Read(b[len(b):cap(b)])
 		b = b[:len(b)+n]
@@ -30,30 +76,49 @@ func (h *Handler) readBody(r *http.Request) (*[]byte, error) {
 			break
 		}
 		if err != nil {
-			*buf = b
-			h.buffers.put(buf)
+			*body.buf = b
+			h.releaseBody(body)
 			return nil, fmt.Errorf("reading request body: %w", err)
 		}
 	}
-	*buf = b
+	*body.buf = b
+	body.data = b
 	if int64(len(b)) > h.maxRequest {
-		h.buffers.put(buf)
+		h.releaseBody(body)
 		return nil, errBodyTooLarge
 	}
-	return buf, nil
+	return body, nil
+}
+
+// releaseBody returns the body's buffer and its share of the budget.
+func (h *Handler) releaseBody(body *requestBody) {
+	h.buffers.put(body.buf)
+	body.data = nil
+	if body.held > 0 {
+		h.budget.Release(body.held)
+		body.held = 0
+	}
 }
 
 // readBodyOrFail reads the body and answers the request itself when that
-// fails: 400 body 17 for oversized bodies, 400 body 1 for broken uploads.
-func (h *Handler) readBodyOrFail(w http.ResponseWriter, r *http.Request) *[]byte {
-	buf, err := h.readBody(r)
+// fails: 400 body 17 for oversized bodies, 503 with Retry-After when the
+// body budget stayed full, 400 body 1 for broken uploads.
+func (h *Handler) readBodyOrFail(w http.ResponseWriter, r *http.Request) *requestBody {
+	body, err := h.readBody(r)
 	switch {
 	case errors.Is(err, errBodyTooLarge):
 		sendBadRequest(w, errSizeLimit)
+		return nil
+	case errors.Is(err, errBodyBudget):
+		s := retrySeconds(budgetRetryAfter)
+		hd := w.Header()
+		hd.Set(headerRetryAfter, s)
+		hd.Set(headerBackoff, s)
+		send(w, http.StatusServiceUnavailable, typeJSON, []byte(`"server issue: too many uploads in progress"`))
 		return nil
 	case err != nil:
 		sendBadRequest(w, errIllegalMethod)
 		return nil
 	}
-	return buf
+	return body
 }

@@ -46,15 +46,24 @@ const (
 	DefaultMaxPostRecords  = syncstore.DefaultMaxRecords
 	DefaultMaxPostBytes    = syncstore.DefaultMaxPostSize
 	DefaultMaxPayloadBytes = syncstore.DefaultMaxPayload
-	// DefaultMaxRequestBytes fits the largest upload an old Firefox can
-	// send: it caps a POST at 100 records but not at a byte count, so 100
-	// records of up to 256 KiB, plus JSON escaping. Such a batch must be
-	// answered record by record ("retry bytes" past 1 MiB, docs/protocol.md
-	// §6.8) so the client re-queues the rest; refusing it whole would make
-	// it fail the same upload on every sync. Bodies are only read after
-	// authentication.
-	DefaultMaxRequestBytes = DefaultMaxPostRecords * DefaultMaxPayloadBytes * 5 / 4
-	DefaultRetryAfter      = 1800 * time.Second
+	// DefaultMaxRequestBytes is MaxRequestBytesFor the default POST
+	// limits: 2 MiB + 100 KiB (2,199,552 bytes).
+	DefaultMaxRequestBytes = DefaultMaxPostRecords*RecordEnvelopeBytes + 2*DefaultMaxPostBytes
+	// RecordEnvelopeBytes is what MaxRequestBytesFor allows per record
+	// besides its payload: braces, field names, an id, parentid and
+	// predecessorid of up to 64 bytes each with escapes, sortindex, ttl,
+	// the client's modified and separators.
+	RecordEnvelopeBytes = 1024
+	// DefaultBodyBudgetBytes bounds the request bodies held in memory at
+	// once: 64 MiB, room for 30 uploads at DefaultMaxRequestBytes or over
+	// a thousand typical ones (100 records of about 500 bytes).
+	DefaultBodyBudgetBytes = 64 << 20
+	// DefaultBodyWait is how long a request waits for room in the body
+	// budget before it is answered 503.
+	DefaultBodyWait = 2 * time.Second
+	// DefaultRetryAfter is the back-off sent with a 503 for a failed
+	// store.
+	DefaultRetryAfter = 1800 * time.Second
 )
 
 // Config configures a Handler. Store and Auth are required.
@@ -96,8 +105,19 @@ type Config struct {
 	// MaxPayloadBytes bounds one record's payload.
 	MaxPayloadBytes int
 	// MaxRequestBytes bounds a request body; larger ones get 400 body 17
-	// and nothing is written.
+	// and nothing is written (0: MaxRequestBytesFor(MaxPostRecords,
+	// MaxPostBytes), which fits the largest POST the limits let through).
 	MaxRequestBytes int64
+	// BodyBudgetBytes bounds the request body bytes all requests hold in
+	// memory together (each body counts with its Content-Length, or
+	// MaxRequestBytes when it has none, from before it is read until the
+	// request is answered). A request that finds no room waits up to
+	// BodyWait, then gets 503 with Retry-After. It must be at least
+	// MaxRequestBytes (0: DefaultBodyBudgetBytes).
+	BodyBudgetBytes int64
+	// BodyWait is how long a request waits for room in the body budget
+	// (0: DefaultBodyWait).
+	BodyWait time.Duration
 	// RetryAfter is sent as Retry-After and X-Weave-Backoff with 503s.
 	RetryAfter time.Duration
 
@@ -175,9 +195,24 @@ func (cfg *Config) validate() error {
 	positive("max payload bytes", &cfg.MaxPayloadBytes, DefaultMaxPayloadBytes)
 	switch {
 	case cfg.MaxRequestBytes == 0:
-		cfg.MaxRequestBytes = DefaultMaxRequestBytes
+		cfg.MaxRequestBytes = MaxRequestBytesFor(cfg.MaxPostRecords, cfg.MaxPostBytes)
 	case cfg.MaxRequestBytes < 0:
 		errs = append(errs, fmt.Errorf("max request bytes %d is negative", cfg.MaxRequestBytes))
+	}
+	switch {
+	case cfg.BodyBudgetBytes == 0:
+		cfg.BodyBudgetBytes = max(DefaultBodyBudgetBytes, cfg.MaxRequestBytes)
+	case cfg.BodyBudgetBytes < 0:
+		errs = append(errs, fmt.Errorf("body budget %d bytes is negative", cfg.BodyBudgetBytes))
+	case cfg.BodyBudgetBytes < cfg.MaxRequestBytes:
+		errs = append(errs, fmt.Errorf("body budget %d bytes is less than max request bytes %d: the largest upload could never be read",
+			cfg.BodyBudgetBytes, cfg.MaxRequestBytes))
+	}
+	switch {
+	case cfg.BodyWait == 0:
+		cfg.BodyWait = DefaultBodyWait
+	case cfg.BodyWait < 0:
+		errs = append(errs, fmt.Errorf("body wait %s is negative", cfg.BodyWait))
 	}
 	switch {
 	case cfg.RetryAfter == 0:
@@ -187,6 +222,19 @@ func (cfg *Config) validate() error {
 	}
 	errs = append(errs, cfg.AuthThrottle.validate()...)
 	return errors.Join(errs...)
+}
+
+// MaxRequestBytesFor is the request body limit that fits the largest POST
+// the batch limits let through, with its JSON envelope:
+//
+//	maxPostRecords × RecordEnvelopeBytes + 2 × maxPostBytes
+//
+// Payloads are counted twice because Sync payloads are JSON inside a JSON
+// string, whose quotes and backslashes arrive escaped; Firefox's encrypted
+// payloads need far less. A larger body cannot be a legal POST and is
+// refused whole (400 body 17) before it is read.
+func MaxRequestBytesFor(maxPostRecords, maxPostBytes int) int64 {
+	return int64(maxPostRecords)*RecordEnvelopeBytes + 2*int64(maxPostBytes)
 }
 
 // normalizePublicURL checks that s is an absolute http(s) URL a client can

@@ -13,7 +13,10 @@
 //     400 body 13 after authentication.
 //   - Every response carries X-Weave-Timestamp: the request's server time,
 //     or for a write the timestamp the store committed, which is also the
-//     body. A metadata-only PUT of an existing record answers with the
+//     body. An authenticated storage answer is never before the user's
+//     last write (Store.UserTimestamp), whichever instance made it, so a
+//     client's clock never goes back even when writes in one 10 ms tick
+//     were stamped ahead of the clock. A metadata-only PUT of an existing record answers with the
 //     record's unchanged modified (§6.7), in the header as in the body.
 //   - Write refusals come in the Reference's order: a PUT is refused for
 //     quota (14), then X-If-Unmodified-Since (412), before its body is
@@ -22,6 +25,8 @@
 //     accepted.
 //   - A batch element with an object or list in any field fails as
 //     "invalid wbo" under the id "", like an element that is no object.
+//     An element with an id that is not valid (too long, "/" or ",")
+//     fails as "invalid id" under that id.
 //   - Sizes in KB (info/collection_usage, the used part of info/quota,
 //     X-Weave-Quota-Remaining) are always floats ("2.0"); the quota limit
 //     is the configured KB.
@@ -31,6 +36,10 @@
 //   - Bad query values and a non-numeric X-If-Unmodified-Since are 400
 //     body 1; a body over MaxRequestBytes is 400 body 17 and nothing is
 //     written; a body that breaks off while being read is 400 body 1.
+//   - Request bodies in memory are bounded server-wide (BodyBudgetBytes):
+//     a request that finds no room within BodyWait gets 503 with
+//     Retry-After and X-Weave-Backoff of 10 s ("server issue: too many
+//     uploads in progress").
 //   - A batch POST in which no record is accepted writes nothing and
 //     answers with the request's server time (X-If-Unmodified-Since still
 //     applies).

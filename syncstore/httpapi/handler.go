@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"go.uber.org/zap"
+	"golang.org/x/sync/semaphore"
 
 	"github.com/syncserver/syncserver/syncstore"
 )
@@ -35,6 +36,8 @@ type Handler struct {
 	maxPostBytes   int
 	maxPayload     int
 	maxRequest     int64
+	budget         *semaphore.Weighted // request body bytes in memory
+	bodyWait       time.Duration
 	retryAfter     string // whole seconds, as sent
 
 	throttle   *throttle // nil: failed logins are not limited
@@ -62,6 +65,8 @@ func New(cfg Config) (*Handler, error) {
 		maxPostBytes:   cfg.MaxPostBytes,
 		maxPayload:     cfg.MaxPayloadBytes,
 		maxRequest:     cfg.MaxRequestBytes,
+		budget:         semaphore.NewWeighted(cfg.BodyBudgetBytes),
+		bodyWait:       cfg.BodyWait,
 		retryAfter:     strconv.FormatInt(int64(cfg.RetryAfter/time.Second), 10),
 		clientAddr:     cfg.ClientAddr,
 	}
@@ -146,6 +151,10 @@ func (h *Handler) ServeRequest(w http.ResponseWriter, r *http.Request, q *Reques
 func (h *Handler) serveStorage(w http.ResponseWriter, r *http.Request, rt *route, now syncstore.Timestamp) {
 	u := h.authenticate(w, r, rt)
 	if u == nil {
+		return
+	}
+	now, ok := h.userNow(w, r, rt, u, now)
+	if !ok {
 		return
 	}
 	if rt.kind == routeCollection || rt.kind == routeItem {

@@ -1,7 +1,6 @@
 package httpapi
 
 import (
-	"bytes"
 	"encoding/json"
 	"errors"
 	"net/http"
@@ -46,12 +45,12 @@ func (h *Handler) putItem(w http.ResponseWriter, r *http.Request, rt *route, u *
 		sendBadRequest(w, errIllegalMethod)
 		return
 	}
-	buf := h.readBodyOrFail(w, r)
-	if buf == nil {
+	req := h.readBodyOrFail(w, r)
+	if req == nil {
 		return
 	}
-	defer h.buffers.put(buf)
-	body := *buf
+	defer h.releaseBody(req)
+	body := req.data
 	var (
 		rec  *syncstore.WBO
 		code int
@@ -101,50 +100,11 @@ func (h *Handler) writeOne(w http.ResponseWriter, r *http.Request, rt *route, u 
 	send(w, http.StatusOK, typeJSON, modified.AppendText(text[:0]))
 }
 
-// decodeItem parses a PUT body as the record named by the URL. The URL id
-// is authoritative: a body id must be absent, null or equal to it.
+// decodeItem parses a PUT body, already valid JSON, as the record named
+// by the URL (syncstore.DecodeValidItem).
 func decodeItem(body []byte, id string, maxPayload int) (*syncstore.WBO, bool) {
-	body = bytes.TrimSpace(body)
-	if len(body) < 2 || body[0] != '{' {
-		return nil, false
-	}
-	var fields map[string]json.RawMessage
-	if err := json.Unmarshal(body, &fields); err != nil {
-		return nil, false
-	}
-	if raw, ok := fields["id"]; ok && string(raw) != "null" {
-		var bodyID string
-		switch c := raw[0]; {
-		case c == '"':
-			if err := json.Unmarshal(raw, &bodyID); err != nil {
-				return nil, false
-			}
-		case c == '-' || (c >= '0' && c <= '9'):
-			bodyID = string(raw) // numbers are ids too, as in a POST
-		default:
-			return nil, false
-		}
-		if bodyID != id {
-			return nil, false
-		}
-	}
-	// Append the URL id as the last member: with duplicate keys the last
-	// one wins, and DecodeWBO then validates the record as a POST would.
-	inner := bytes.TrimSpace(body[1 : len(body)-1])
-	withID := make([]byte, 0, len(body)+len(id)+8)
-	withID = append(withID, '{')
-	withID = append(withID, inner...)
-	if len(inner) > 0 {
-		withID = append(withID, ',')
-	}
-	withID = append(withID, `"id":`...)
-	withID = syncstore.AppendJSONString(withID, id)
-	withID = append(withID, '}')
-	rec, derr := syncstore.DecodeWBO(withID, maxPayload)
-	if derr != nil {
-		return nil, false
-	}
-	return rec, true
+	rec, derr := syncstore.DecodeValidItem(body, id, maxPayload)
+	return rec, derr == nil
 }
 
 // deleteItem answers DELETE storage/<collection>/<id> (docs/protocol.md

@@ -18,13 +18,15 @@ func (h *Handler) postCollection(w http.ResponseWriter, r *http.Request, rt *rou
 		sendBadRequest(w, errIllegalMethod)
 		return
 	}
-	buf := h.readBodyOrFail(w, r)
-	if buf == nil {
+	req := h.readBodyOrFail(w, r)
+	if req == nil {
 		return
 	}
-	defer h.buffers.put(buf)
-	body := bytes.TrimSpace(*buf)
-	// The Reference checks X-If-Unmodified-Since before it reads the body.
+	defer h.releaseBody(req)
+	body := bytes.TrimSpace(req.data)
+	// The one validation of the body: records are decoded from it as it
+	// is. The Reference checks X-If-Unmodified-Since before it reads the
+	// body.
 	if !json.Valid(body) {
 		if !h.refuseWrite(w, r, rt, u, opt, checkUnmodified) {
 			sendBadRequest(w, errMalformedJSON)
@@ -33,7 +35,7 @@ func (h *Handler) postCollection(w http.ResponseWriter, r *http.Request, rt *rou
 	}
 	switch body[0] {
 	case '{':
-		rec, derr := syncstore.DecodeWBO(body, h.maxPayload)
+		rec, derr := syncstore.DecodeValidWBO(body, h.maxPayload)
 		if derr != nil {
 			// A record with an id goes on to the PUT handler, which checks
 			// the quota before validating it.
@@ -69,7 +71,7 @@ func (h *Handler) writeBatch(w http.ResponseWriter, r *http.Request, rt *route, 
 		// The index counts invalid elements too, as in the Reference.
 		i := index
 		index++
-		rec, derr := syncstore.DecodeWBO(elem, h.maxPayload)
+		rec, derr := syncstore.DecodeValidWBO(elem, h.maxPayload)
 		if derr != nil {
 			id := derr.ID
 			if derr.Reason == syncstore.ReasonInvalidWBO {

@@ -26,7 +26,8 @@ func TestPostBatch(t *testing.T) {
 			{"id":42,"payload":"numeric id"}]`
 		c.post("storage/history", body).
 			expect(http.StatusOK, `{"modified":1300000000.00,"success":["a","c","42"],"failed":{`+
-				`"b":["invalid sortindex"],"":["invalid id"],"e":["payload not a string"],"f":["invalid ttl"]}}`).
+				`"b":["invalid sortindex"],"":["invalid id"],"e":["payload not a string"],`+
+				`"`+strings.Repeat("i", 65)+`":["invalid id"],"f":["invalid ttl"]}}`).
 			expectHeader("X-Weave-Timestamp", "1300000000.00").
 			expectHeader("Content-Type", "application/json")
 		c.get("storage/history?full=1&limit=10").expectJSON(http.StatusOK,
@@ -101,20 +102,23 @@ func TestPostLimits(t *testing.T) {
 			expect(http.StatusOK, `{"modified":1300000000.02,"success":["b0","b1","b2"],`+
 				`"failed":{"b3":["retry bytes"],"b4":["retry bytes"],"b5":["retry bytes"]}}`)
 	})
-	// A batch bigger than the old 2 MiB body limit (ten 256 KiB records,
-	// which Firefox may send: it caps records, not bytes) is answered
-	// record by record so the client re-queues the rest.
+	// A batch of more payload than a POST may write, but within the body
+	// limit (eight 256 KiB records, 2 MiB), is answered record by record
+	// so the client re-queues the rest; ten (2.5 MiB) cannot be a legal
+	// POST and are refused whole, before anything is written.
 	withEnv(t, nil, func(t *testing.T, e *env) {
 		c := e.user("alice")
 		big := strings.Repeat("y", 262144)
 		var elems, failed []string
 		for i := range 10 {
 			elems = append(elems, fmt.Sprintf(`{"id":"g%d","payload":%q}`, i, big))
-			if i >= 3 {
+			if i >= 3 && i < 8 {
 				failed = append(failed, fmt.Sprintf(`"g%d":["retry bytes"]`, i))
 			}
 		}
-		c.post("storage/bookmarks", "["+strings.Join(elems, ",")+"]").
+		c.post("storage/bookmarks", "["+strings.Join(elems, ",")+"]").expect(http.StatusBadRequest, "17")
+		c.get("info/collection_counts").expect(http.StatusOK, `{}`)
+		c.post("storage/bookmarks", "["+strings.Join(elems[:8], ",")+"]").
 			expect(http.StatusOK, `{"modified":1300000000.00,"success":["g0","g1","g2"],"failed":{`+strings.Join(failed, ",")+`}}`)
 		c.get("info/collection_counts").expect(http.StatusOK, `{"bookmarks":3}`)
 	})

@@ -53,13 +53,13 @@ func (h *Handler) createUser(w http.ResponseWriter, r *http.Request, rt *route) 
 		h.storeFailed(w, r, rt, err)
 		return
 	}
-	buf := h.readBodyOrFail(w, r)
-	if buf == nil {
+	body := h.readBodyOrFail(w, r)
+	if body == nil {
 		return
 	}
-	defer h.buffers.put(buf)
+	defer h.releaseBody(body)
 	var fields map[string]json.RawMessage
-	if err := json.Unmarshal(*buf, &fields); err != nil || fields == nil {
+	if err := json.Unmarshal(body.data, &fields); err != nil || fields == nil {
 		// JSON null decodes without error but is no account either.
 		sendBadRequest(w, errMalformedJSON)
 		return
@@ -206,12 +206,12 @@ func (h *Handler) userNode(w http.ResponseWriter, r *http.Request, rt *route) {
 // with Basic auth. Reset codes are never issued here, so a request using
 // X-Weave-Password-Reset instead always fails with 10.
 func (h *Handler) changePassword(w http.ResponseWriter, r *http.Request, rt *route) {
-	buf := h.readBodyOrFail(w, r)
-	if buf == nil {
+	body := h.readBodyOrFail(w, r)
+	if body == nil {
 		return
 	}
-	password := string(*buf)
-	h.buffers.put(buf)
+	password := string(body.data)
+	h.releaseBody(body)
 	if password == "" || !utf8.ValidString(password) {
 		sendBadRequest(w, errMissingPassword)
 		return
@@ -261,12 +261,12 @@ func (h *Handler) changeEmail(w http.ResponseWriter, r *http.Request, rt *route)
 	if u == nil {
 		return
 	}
-	buf := h.readBodyOrFail(w, r)
-	if buf == nil {
+	body := h.readBodyOrFail(w, r)
+	if body == nil {
 		return
 	}
-	email := strings.TrimSpace(string(*buf))
-	h.buffers.put(buf)
+	email := strings.TrimSpace(string(body.data))
+	h.releaseBody(body)
 	if !validEmail(email) {
 		sendBadRequest(w, errNoEmail)
 		return

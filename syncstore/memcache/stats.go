@@ -50,6 +50,7 @@ const (
 	mDeleteRecords
 	mDeleteStorage
 	mPurgeExpired
+	mUserTimestamp
 	numMethods
 )
 
@@ -83,6 +84,8 @@ func (m method) String() string {
 		return "DeleteStorage"
 	case mPurgeExpired:
 		return "PurgeExpired"
+	case mUserTimestamp:
+		return "UserTimestamp"
 	}
 	return "unknown"
 }

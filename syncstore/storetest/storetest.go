@@ -60,6 +60,7 @@ var suite = []struct {
 	{"Timestamps/StrictlyIncreasing", testStrictlyIncreasing},
 	{"Timestamps/ClockStepsBack", testClockStepsBack},
 	{"Timestamps/PerUser", testTimestampsPerUser},
+	{"Timestamps/UserTimestamp", testUserTimestamp},
 
 	{"Merge/MetadataOnlyUpdate", testMergeMetadataOnly},
 	{"Merge/NewMetadataOnlyRecord", testMergeNewMetadataOnly},

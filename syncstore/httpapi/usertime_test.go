@@ -1,0 +1,160 @@
+package httpapi_test
+
+import (
+	"context"
+	"net/http"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/go-sql-driver/mysql"
+	"go.uber.org/zap"
+	"golang.org/x/crypto/bcrypt"
+
+	"github.com/syncserver/syncserver/syncstore"
+	"github.com/syncserver/syncserver/syncstore/httpapi"
+	"github.com/syncserver/syncserver/syncstore/mysqlstore"
+	"github.com/syncserver/syncserver/syncstore/sqlitestore"
+)
+
+// notBefore fails unless the response's X-Weave-Timestamp is at least
+// floor: a client's clock must never go backwards (docs/protocol.md §3.2).
+func (r *resp) notBefore(floor string) *resp {
+	r.t.Helper()
+	got, err := syncstore.ParseTimestamp(r.timestamp())
+	want, werr := syncstore.ParseTimestamp(floor)
+	if err != nil || werr != nil || got < want {
+		r.t.Errorf("%s: X-Weave-Timestamp %s is before %s, a timestamp this user was already given (status %d)",
+			r.req, r.timestamp(), floor, r.code)
+	}
+	return r
+}
+
+// TestTimestampNeverGoesBack writes twice within one 10 ms tick, so the
+// second write is stamped a tick ahead of the clock; every later answer
+// to that user, reads and refused writes alike, must not be older.
+func TestTimestampNeverGoesBack(t *testing.T) {
+	withEnv(t, nil, func(t *testing.T, e *env) {
+		c := e.user("alice")
+		first := c.mustPut("storage/col/a", `{"payload":"1"}`)
+		second := c.post("storage/col", `[{"id":"b","payload":"2"}]`).expectStatus(http.StatusOK).timestamp()
+		if second <= first {
+			t.Fatalf("second write %s is not after the first %s", second, first)
+		}
+		if now := e.clock.ts(); now >= second {
+			t.Fatalf("test premise: the clock (%s) must be behind the second write (%s)", now, second)
+		}
+		c.get("info/collections").expectStatus(http.StatusOK).notBefore(second)
+		c.get("info/quota").expectStatus(http.StatusOK).notBefore(second)
+		c.get("storage/col?full=1").expectStatus(http.StatusOK).notBefore(second)
+		c.get("storage/col/a").expectStatus(http.StatusOK).notBefore(second)
+		c.get("storage/col/missing").expectStatus(http.StatusNotFound).notBefore(second)
+		c.put("storage/col/a", `{"payload":`).expect(http.StatusBadRequest, "6").notBefore(second)
+		c.put("storage/col/a", `{"payload":"x"}`, header("X-If-Unmodified-Since", first)).
+			expect(http.StatusPreconditionFailed, "4").notBefore(second)
+		// A batch with nothing to write answers without a transaction; its
+		// "modified" is the same time as the header.
+		r := c.post("storage/col", `[{"id":"z","sortindex":"x"}]`).expectStatus(http.StatusOK).notBefore(second)
+		r.expectJSON(http.StatusOK, `{"modified":`+r.timestamp()+`,"success":[],"failed":{"z":["invalid sortindex"]}}`)
+
+		// The next write still goes after everything answered so far.
+		third := c.mustPut("storage/col/c", `{"payload":"3"}`)
+		if third <= second {
+			t.Errorf("third write %s is not after %s", third, second)
+		}
+		c.get("storage/col/c").notBefore(third)
+	})
+}
+
+// TestTimestampAcrossInstances runs two handlers, each with its own store
+// connections and clock, on one database, as several servers behind a
+// load balancer do. The second instance's clock is behind the first's:
+// reads it answers must still not go back before writes the first made.
+func TestTimestampAcrossInstances(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, b backend) {
+		e := newEnv(t, b, nil)
+		c := e.user("alice")
+		// Several writes in one tick push the user's timestamp ahead of
+		// both clocks.
+		var last string
+		for _, id := range []string{"a", "b", "c"} {
+			last = c.mustPut("storage/col/"+id, `{"payload":"x"}`)
+		}
+
+		behind := &fakeClock{now: e.clock.Now().Add(-2 * time.Second)}
+		other := secondInstance(t, e, behind.Now)
+		req := func(method, path string) *resp {
+			t.Helper()
+			r, _ := http.NewRequest(method, "/1.1/alice/"+path, nil)
+			r.SetBasicAuth(c.name, c.password)
+			w := &recorder{header: http.Header{}}
+			other.ServeHTTP(w, r)
+			return &resp{t: t, req: method + " " + path + " (second instance)", code: w.code, header: w.header}
+		}
+		req(http.MethodGet, "info/collections").expectStatus(http.StatusOK).notBefore(last)
+		req(http.MethodGet, "storage/col/a").expectStatus(http.StatusOK).notBefore(last)
+		req(http.MethodGet, "storage/col?full=1").expectStatus(http.StatusOK).notBefore(last)
+	})
+}
+
+// recorder keeps a response's status and headers.
+type recorder struct {
+	header http.Header
+	code   int
+}
+
+func (r *recorder) Header() http.Header { return r.header }
+
+func (r *recorder) WriteHeader(code int) {
+	if r.code == 0 {
+		r.code = code
+	}
+}
+
+func (r *recorder) Write(b []byte) (int, error) {
+	r.WriteHeader(http.StatusOK)
+	return len(b), nil
+}
+
+// secondInstance opens another store on e's database, with its own
+// connections and clock, and a handler over it.
+func secondInstance(t *testing.T, e *env, clock func() time.Time) *httpapi.Handler {
+	t.Helper()
+	ctx := context.Background()
+	var store syncstore.Store
+	switch s := e.store.(type) {
+	case *sqlitestore.Store:
+		other, err := sqlitestore.Open(ctx, sqlitestore.Config{Dir: filepath.Dir(s.Path()), Clock: clock})
+		if err != nil {
+			t.Fatalf("opening a second SQLite store: %v", err)
+		}
+		store = other
+	case *mysqlstore.Store:
+		var name string
+		if err := s.DB().QueryRowContext(ctx, "SELECT DATABASE()").Scan(&name); err != nil {
+			t.Fatal(err)
+		}
+		cfg, err := mysql.ParseDSN(mysqlBase())
+		if err != nil {
+			t.Fatal(err)
+		}
+		cfg.DBName = name
+		other, err := mysqlstore.Open(ctx, mysqlstore.Config{DSN: cfg.FormatDSN(), Clock: clock})
+		if err != nil {
+			t.Fatalf("opening a second MySQL store: %v", err)
+		}
+		store = other
+	default:
+		t.Fatalf("no second instance for %T", e.store)
+	}
+	t.Cleanup(func() { store.Close() })
+	auth, err := syncstore.NewAuthenticator(store, syncstore.AuthConfig{BcryptCost: bcrypt.MinCost})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, err := httpapi.New(httpapi.Config{Store: store, Auth: auth, Logger: zap.NewNop(), Clock: clock})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return h
+}
