@@ -179,6 +179,7 @@ func TestREADMEWalkthrough(t *testing.T) {
 		case "shim":
 			out := step(b, time.Minute)
 			routes(b, out, 0, 0, 1)
+			expect(b, out, `legacy database: 5 users: 5 without a route row \(served as the shim's default_state, legacy unless configured\), 0 legacy, 0 migrating, 0 native`)
 			// Both legacy users' info/collections, proxied to FSyncMS.
 			for _, u := range []string{walkCarol, walkErin} {
 				expect(b, out, regexp.QuoteMeta(legacyInfo(t, plain, legacy.URL, u)))
@@ -192,6 +193,7 @@ func TestREADMEWalkthrough(t *testing.T) {
 		case "canary":
 			out := step(b, 2*time.Minute)
 			routes(b, out, 0, 0, 3)
+			expect(b, out, `legacy database: 5 users: 3 without a route row \(served as the shim's default_state, legacy unless configured\), 0 legacy, 0 migrating, 2 native`)
 			expect(b, out, walkErin, walkFrank,
 				`(?m)^dry run\s+2$`, `(?m)^migrated\s+2$`, // the dry run, then the move
 				`(?m)^user:\s+`+walkErin+`$`, `(?m)^bucket:\s+13$`, `(?m)^state:\s+native$`,
@@ -244,6 +246,7 @@ func TestREADMEWalkthrough(t *testing.T) {
 		case "rollback":
 			out := step(b, 2*time.Minute)
 			routes(b, out, 1, 0, 2)
+			expect(b, out, `legacy database: 5 users: 3 without a route row \(served as the shim's default_state, legacy unless configured\), 1 legacy, 0 migrating, 1 native`)
 			expect(b, out, `(?m)^rolled back\s+1$`, `"id":"walkthrough0"`, `written while native`,
 				// The native login rehashed erin's MD5 password; FSyncMS
 				// without BCRYPT keeps checking the MD5 one.
