@@ -201,30 +201,37 @@ func TestREADMEWalkthrough(t *testing.T) {
 			if strings.Contains(out, walkCarol) {
 				t.Errorf("step canary: carol (bucket 68) is named in the output of --canary 25:\n%s", out)
 			}
-			// Native now: served with the legacy server down. A write
-			// reads the route table, so this one cannot go to a stale
-			// cached route.
-			legacy.Stop()
-			const extra = `{"payload":"{\"ciphertext\":\"written by the test while native\"}"}`
-			if status, _, body := walkDo(t, client, "PUT", base+"/1.1/"+walkErin+"/storage/bookmarks/walkthrough1", walkErin, walkLegacyUsers[2].password, extra); status != 200 {
-				t.Fatalf("erin's PUT with FSyncMS down: %d %q, want 200 from the native store", status, body)
+			// Native now. A write reads the route table (never a stale
+			// cached route) and refreshes the cache: erin's PUT must land
+			// in the native store and not on FSyncMS, carol's on FSyncMS.
+			const extra = `{"payload":"{\"ciphertext\":\"written by the test\"}"}`
+			erinPW, carolPW := walkLegacyUsers[2].password, walkLegacyUsers[0].password
+			if status, _, body := walkDo(t, client, "PUT", base+"/1.1/"+walkErin+"/storage/bookmarks/walkthrough1", walkErin, erinPW, extra); status != 200 {
+				t.Fatalf("erin's PUT through the shim: %d %q", status, body)
 			}
-			if status, _, body := walkDo(t, client, "PUT", base+"/1.1/"+walkCarol+"/storage/bookmarks/walkthrough1", walkCarol, walkLegacyUsers[0].password, extra); status != 503 {
-				t.Errorf("carol's PUT with FSyncMS down: %d %q, want 503 (carol is still legacy)", status, body)
+			if status, _, body := walkDo(t, client, "PUT", base+"/1.1/"+walkCarol+"/storage/bookmarks/walkthrough1", walkCarol, carolPW, extra); status != 200 {
+				t.Fatalf("carol's PUT through the shim: %d %q", status, body)
 			}
-			native := snapshot(t, client, base, walkErin, walkLegacyUsers[2].password)
-			if err := legacy.Restart(); err != nil {
-				t.Fatal(err)
+			if got := snapshot(t, plain, legacy.URL, walkCarol, carolPW); got["bookmarks"]["walkthrough1"] == "" {
+				t.Errorf("carol (legacy) wrote through the shim, but FSyncMS does not have the record")
+			} else {
+				legacyBefore[walkCarol] = got
 			}
-			// The migrated data is FSyncMS's, plus the two records written
-			// natively since (by the step and by the test).
+			// FSyncMS still holds erin's data as it was: neither the step's
+			// write nor the test's reached it.
+			if got := snapshot(t, plain, legacy.URL, walkErin, erinPW); !got.equal(legacyBefore[walkErin]) {
+				t.Errorf("erin's data on FSyncMS changed after the move:\n%s", got.diff(legacyBefore[walkErin]))
+			}
+			// Through the shim: FSyncMS's data as migrated, plus the two
+			// records written since, which only the native store has.
+			native := snapshot(t, client, base, walkErin, erinPW)
 			before := legacyBefore[walkErin]
 			if got := native.without("bookmarks", "walkthrough0", "walkthrough1"); !got.equal(before) {
 				t.Errorf("erin after the canary differs from FSyncMS before it:\n%s", got.diff(before))
 			}
 			for _, id := range []string{"walkthrough0", "walkthrough1"} {
 				if _, ok := native["bookmarks"][id]; !ok {
-					t.Errorf("erin's native bookmarks lack %s, written while native", id)
+					t.Errorf("erin's bookmarks through the shim lack %s, written while native", id)
 				}
 			}
 			legacyBefore[walkErin+"/native"] = native
