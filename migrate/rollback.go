@@ -78,9 +78,13 @@ func (m *Migrator) rollbackUser(ctx context.Context, name string, res *UserResul
 	} else if err != nil {
 		return at(stepLookup, err)
 	}
-	if legacyVerifiable(m.cfg.Legacy.Schema().Variant, nu.PasswordHash) {
+	switch v := m.cfg.Legacy.Schema().Variant; {
+	case legacyVerifiable(v, nu.PasswordHash, lu.PasswordHash):
 		lu.PasswordHash = nu.PasswordHash
-	} else if nu.PasswordHash != lu.PasswordHash {
+	case nu.PasswordHash == lu.PasswordHash:
+	case v == VariantFSyncMS && isMD5Hex(lu.PasswordHash):
+		res.Notes = append(res.Notes, "the native password hash is bcrypt, which an FSyncMS with BCRYPT off cannot verify; the legacy MD5 hash was kept (a password changed while native is not carried back)")
+	default:
 		res.Notes = append(res.Notes, "the native password hash is in a format the legacy server cannot verify; the legacy hash was kept")
 	}
 
@@ -194,15 +198,20 @@ func (m *Migrator) verifyLegacy(ctx context.Context, lu *LegacyUser, want *Summa
 }
 
 // legacyVerifiable reports whether the legacy server of variant v can
-// check a password against hash (docs/legacy.md §1.3, §2.1).
-func legacyVerifiable(v Variant, hash string) bool {
+// check a password against hash (docs/legacy.md §1.3, §2.1), given the
+// hash its row holds now (for a user it never had: hash itself).
+func legacyVerifiable(v Variant, hash, legacyHash string) bool {
 	if isMD5Hex(hash) {
 		return true
 	}
 	switch v {
 	case VariantFSyncMS:
-		// FSyncMS treats only "$2a$" as bcrypt; Go's bcrypt writes $2a$.
-		return strings.HasPrefix(hash, "$2a$") && len(hash) == 60
+		// FSyncMS treats only "$2a$" as bcrypt (Go's bcrypt writes $2a$),
+		// and only with BCRYPT on: an install with it off checks MD5 and
+		// nothing else. The database does not say which; a bcrypt hash in
+		// the user's row does (the server wrote it), an MD5 one may mean
+		// either, so it is kept.
+		return strings.HasPrefix(hash, "$2a$") && len(hash) == 60 && strings.HasPrefix(legacyHash, "$2a$")
 	case VariantMozilla:
 		return strings.HasPrefix(hash, "{SSHA-256}")
 	}

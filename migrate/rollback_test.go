@@ -174,3 +174,52 @@ func TestRollbackFaults(t *testing.T) {
 		t.Fatalf("%+v, %v", res, err)
 	}
 }
+
+// TestRollbackKeepsMD5OnFSyncMSWithoutBcrypt: the native server rehashes
+// an MD5 password with bcrypt at the first login, but an FSyncMS install
+// with BCRYPT off only checks MD5 (docs/legacy.md §1.3). Writing the
+// bcrypt hash back locked the user out of the legacy server after a
+// rollback (found by the README's walk-through). The legacy MD5 hash stays
+// unless the legacy row shows bcrypt on (its hash is bcrypt already); the
+// rollback says so in a note.
+func TestRollbackKeepsMD5OnFSyncMSWithoutBcrypt(t *testing.T) {
+	e := newEnv(t, layouts[0], smallSpec, openSQLite)
+	ctx := testContext(t)
+	h, err := syncstore.HashPassword("the same password", 4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, u := range e.users[:2] {
+		md5Legacy := !strings.HasPrefix(u.PasswordHash, "$2a$")
+		if md5Legacy != (i == 1) {
+			t.Fatalf("fixture: user %d's legacy hash %q (want bcrypt for 0, MD5 for 1)", i, u.PasswordHash)
+		}
+		if _, err := e.m.MigrateUser(ctx, u.Name); err != nil {
+			t.Fatal(err)
+		}
+		nu, err := e.native.LookupUser(ctx, u.Name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		nu.PasswordHash = h // the native server's rehash at login
+		if err := e.native.UpdateUser(ctx, nu); err != nil {
+			t.Fatal(err)
+		}
+		res, err := e.m.RollbackUser(ctx, u.Name)
+		if err != nil {
+			t.Fatalf("rollback of user %d: %+v, %v", i, res, err)
+		}
+		lu, err := e.legacy.LookupUser(ctx, u.Name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		switch {
+		case md5Legacy && lu.PasswordHash != u.PasswordHash:
+			t.Errorf("MD5 legacy user: legacy hash %q after rollback, want the MD5 %q an FSyncMS without BCRYPT can check", lu.PasswordHash, u.PasswordHash)
+		case md5Legacy && (len(res.Notes) == 0 || !strings.Contains(strings.Join(res.Notes, "; "), "MD5")):
+			t.Errorf("MD5 legacy user: notes %q, want one saying the MD5 hash was kept", res.Notes)
+		case !md5Legacy && lu.PasswordHash != h:
+			t.Errorf("bcrypt legacy user: legacy hash %q after rollback, want the native bcrypt hash", lu.PasswordHash)
+		}
+	}
+}

@@ -199,6 +199,12 @@ func (o *options) status(cmd *cobra.Command) error {
 		return err
 	}
 	defer lg.Close()
+	counts, err := countLegacyUsers(ctx, lg, n, time.Now())
+	if err != nil {
+		return err
+	}
+	fmt.Fprintln(out)
+	counts.write(out)
 	over, err := migrate.OverQuota(ctx, lg, nil, o.quota)
 	if err != nil {
 		return err

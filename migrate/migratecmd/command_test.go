@@ -227,3 +227,30 @@ func TestCommandQuota(t *testing.T) {
 		t.Errorf("default quota: %v\n%s", err, out)
 	}
 }
+
+// TestCommandStatusCountsLegacyUsers: with --legacy-dsn, migrate status
+// says how many legacy users there are and where each is routed, those
+// without a route row included. routes status cannot count them (they
+// have no row), so after putting the shim in front of a PHP server it
+// showed 0 legacy users while all of them were served by PHP (found by the
+// README's walk-through).
+func TestCommandStatusCountsLegacyUsers(t *testing.T) {
+	dsn, users := legacyFixture(t, legacytest.Layout{Variant: legacytest.FSyncMS})
+	dir := t.TempDir()
+	common := []string{"--legacy-dsn", dsn, "--data", dir, "--drain", "10ms", "--lease", "5s"}
+	status := func(want string) {
+		t.Helper()
+		out, err := execute(t, append([]string{"status"}, common...)...)
+		if err != nil || !strings.Contains(out, want) {
+			t.Errorf("status: %v, want %q in\n%s", err, want, out)
+		}
+	}
+	if out, err := execute(t, append([]string{"--create", users[1].Name}, common...)...); err != nil {
+		t.Fatalf("migrate: %v\n%s", err, out)
+	}
+	status("legacy database: 4 users: 3 without a route row (served as the shim's default_state, legacy unless configured), 0 legacy, 0 migrating, 1 native")
+	if out, err := execute(t, append([]string{"rollback", users[1].Name}, common...)...); err != nil {
+		t.Fatalf("rollback: %v\n%s", err, out)
+	}
+	status("legacy database: 4 users: 3 without a route row (served as the shim's default_state, legacy unless configured), 1 legacy, 0 migrating, 0 native")
+}

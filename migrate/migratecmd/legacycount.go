@@ -1,0 +1,58 @@
+package migratecmd
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/syncserver/syncserver/migrate"
+	"github.com/syncserver/syncserver/syncstore"
+)
+
+// legacyCounts says where the legacy database's users are now. The route
+// table alone cannot: a user the shim has only ever proxied has no row, so
+// `routes status` does not count them, although they are most of the users
+// before a migration.
+type legacyCounts struct {
+	Users  int                          // in the legacy database
+	NoRow  int                          // without a route row: the shim's default_state
+	States map[syncstore.RouteState]int // the others, by effective route state
+}
+
+// countLegacyUsers reads every route row, then every legacy user.
+func countLegacyUsers(ctx context.Context, lg *migrate.LegacyDB, routes syncstore.RouteLister, now time.Time) (*legacyCounts, error) {
+	state := map[string]syncstore.RouteState{}
+	for after := ""; ; {
+		page, err := routes.ListRoutes(ctx, after, 1000)
+		if err != nil {
+			return nil, fmt.Errorf("reading the route table: %w", err)
+		}
+		for _, r := range page {
+			state[r.Username] = r.Effective(now)
+		}
+		if len(page) < 1000 {
+			break
+		}
+		after = page[len(page)-1].Username
+	}
+	c := &legacyCounts{States: map[syncstore.RouteState]int{}}
+	err := lg.Users(ctx, func(u *migrate.LegacyUser) error {
+		c.Users++
+		if s, ok := state[syncstore.NormalizeUsername(u.Name)]; ok {
+			c.States[s]++
+		} else {
+			c.NoRow++
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("listing legacy users: %w", err)
+	}
+	return c, nil
+}
+
+func (c *legacyCounts) write(w io.Writer) {
+	fmt.Fprintf(w, "legacy database: %d users: %d without a route row (served as the shim's default_state, legacy unless configured), %d legacy, %d migrating, %d native\n",
+		c.Users, c.NoRow, c.States[syncstore.RouteLegacy], c.States[syncstore.RouteMigrating], c.States[syncstore.RouteNative])
+}
