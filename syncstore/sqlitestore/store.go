@@ -18,19 +18,24 @@ import (
 
 	"github.com/syncserver/syncserver/syncstore"
 
-	"github.com/syncserver/syncserver/syncstore/sqlschema"
+	"github.com/syncserver/syncserver/syncstore/sqlstore"
 )
 
-// Store implements syncstore.Store on SQLite.
+// Store implements syncstore.Store, syncstore.RouteTable and
+// syncstore.BulkStore on SQLite: the shared query layer (sqlstore) over a
+// single writer connection and a pool of readers.
 type Store struct {
+	*sqlstore.Store
 	writer *sql.DB
 	reader *sql.DB
-	clock  func() time.Time
 	path   string
-	colls  sqlschema.CollectionNames
 }
 
-var _ syncstore.Store = (*Store)(nil)
+var (
+	_ syncstore.Store      = (*Store)(nil)
+	_ syncstore.RouteTable = (*Store)(nil)
+	_ syncstore.BulkStore  = (*Store)(nil)
+)
 
 // Open opens (creating if needed) Dir/syncserver.db and applies pending
 // migrations.
@@ -68,7 +73,7 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 	writer.SetConnMaxLifetime(0)
 	writer.SetConnMaxIdleTime(0)
 
-	s := &Store{writer: writer, clock: cfg.Clock, path: path}
+	s := &Store{writer: writer, path: path}
 	// The writer connection is opened first and alone, so it is the one
 	// that switches the file to WAL before any reader exists.
 	if err := migrate(ctx, writer, migrationFiles, cfg.Clock); err != nil {
@@ -87,9 +92,10 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 	reader.SetConnMaxIdleTime(0)
 	s.reader = reader
 
-	if err := s.colls.Load(ctx, reader); err != nil {
+	s.Store, err = sqlstore.New(ctx, sqlstore.Config{Dialect: dialect, Read: reader, Write: writer, Clock: cfg.Clock})
+	if err != nil {
 		s.Close()
-		return nil, fmt.Errorf("loading collections from %q: %w", path, err)
+		return nil, fmt.Errorf("opening SQLite database %q: %w", path, err)
 	}
 	return s, nil
 }
@@ -131,6 +137,11 @@ func (s *Store) Path() string {
 // Close closes both connection pools.
 func (s *Store) Close() error {
 	var errs []error
+	if s.Store != nil {
+		if err := s.Store.Close(); err != nil {
+			errs = append(errs, fmt.Errorf("closing SQLite statements: %w", err))
+		}
+	}
 	if s.reader != nil {
 		if err := s.reader.Close(); err != nil {
 			errs = append(errs, fmt.Errorf("closing SQLite readers: %w", err))

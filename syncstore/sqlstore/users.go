@@ -1,15 +1,15 @@
-package mysqlstore
+package sqlstore
 
 import (
 	"context"
 	"database/sql"
-	"errors"
 	"fmt"
 
 	"github.com/syncserver/syncserver/syncstore"
 )
 
-// CreateUser inserts u and sets u.ID.
+// CreateUser inserts u and sets u.ID; a taken name is
+// syncstore.ErrUserExists.
 func (s *Store) CreateUser(ctx context.Context, u *syncstore.User) error {
 	name := syncstore.NormalizeUsername(u.Name)
 	if !syncstore.ValidUsername(name) {
@@ -17,17 +17,17 @@ func (s *Store) CreateUser(ctx context.Context, u *syncstore.User) error {
 	}
 	var res sql.Result
 	var err error
-	// Concurrent inserts of one name can deadlock on the unique index when
-	// one of them fails; the retry then sees the winner's row.
+	// Concurrent inserts of one name can deadlock on MySQL's unique index
+	// when one of them fails; the retry then sees the winner's row.
 	for attempt := 1; attempt <= maxDeadlockRetries; attempt++ {
-		res, err = s.db.ExecContext(ctx,
+		res, err = s.write.ExecContext(ctx,
 			"INSERT INTO users (name, password_hash, email, created) VALUES (?, ?, ?, ?)",
-			name, u.PasswordHash, u.Email, s.now().Unix())
-		if errorNumber(err) != errLockDeadlock {
+			name, u.PasswordHash, u.Email, s.clock().Unix())
+		if err == nil || !s.d.IsDeadlock(err) {
 			break
 		}
 	}
-	if errorNumber(err) == errDuplicateKey {
+	if err != nil && s.d.IsDuplicate(err) {
 		return fmt.Errorf("creating user %q: %w", name, syncstore.ErrUserExists)
 	}
 	if err != nil {
@@ -44,16 +44,16 @@ func (s *Store) CreateUser(ctx context.Context, u *syncstore.User) error {
 // LookupUser finds a user by name, case-insensitively.
 func (s *Store) LookupUser(ctx context.Context, name string) (*syncstore.User, error) {
 	name = syncstore.NormalizeUsername(name)
-	// Such a name cannot be stored, and comparing non-ASCII text with the
-	// ascii column is an error rather than a miss.
+	// Such a name cannot be stored, and comparing non-ASCII text with
+	// MySQL's ascii column is an error rather than a miss.
 	if !syncstore.ValidUsername(name) {
 		return nil, fmt.Errorf("user %q: %w", name, syncstore.ErrNotFound)
 	}
 	u := &syncstore.User{}
-	err := s.db.QueryRowContext(ctx,
+	err := s.read.QueryRowContext(ctx,
 		"SELECT id, name, password_hash, email FROM users WHERE name = ?", name).
 		Scan(&u.ID, &u.Name, &u.PasswordHash, &u.Email)
-	if errors.Is(err, sql.ErrNoRows) {
+	if isNoRows(err) {
 		return nil, fmt.Errorf("user %q: %w", name, syncstore.ErrNotFound)
 	}
 	if err != nil {
@@ -64,9 +64,9 @@ func (s *Store) LookupUser(ctx context.Context, name string) (*syncstore.User, e
 
 // UpdateUser stores u's PasswordHash and Email.
 func (s *Store) UpdateUser(ctx context.Context, u *syncstore.User) error {
-	// The DSN forces clientFoundRows, so an update that changes nothing
-	// still reports its matched row.
-	res, err := s.db.ExecContext(ctx,
+	// Both backends count matched rows (SQLite always, MySQL through
+	// clientFoundRows), so an update that changes nothing still counts.
+	res, err := s.write.ExecContext(ctx,
 		"UPDATE users SET password_hash = ?, email = ? WHERE id = ?", u.PasswordHash, u.Email, u.ID)
 	if err != nil {
 		return fmt.Errorf("updating user %d: %w", u.ID, err)
@@ -85,14 +85,9 @@ func (s *Store) UpdateUser(ctx context.Context, u *syncstore.User) error {
 // transaction that holds the user's lock, so no write of the user can
 // interleave and leave rows behind.
 func (s *Store) DeleteUser(ctx context.Context, userID int64) error {
-	return s.inTx(ctx, func(tx *sql.Tx) error {
-		var one int
-		err := tx.QueryRowContext(ctx, "SELECT 1 FROM users WHERE id = ? FOR UPDATE", userID).Scan(&one)
-		if errors.Is(err, sql.ErrNoRows) {
-			return errUserMissing(userID)
-		}
-		if err != nil {
-			return fmt.Errorf("locking user %d: %w", userID, err)
+	err := s.inTx(ctx, func(tx *sql.Tx) error {
+		if _, err := s.lockUser(ctx, tx, userID); err != nil {
+			return err
 		}
 		for _, q := range []string{
 			"DELETE FROM wbo WHERE user_id = ?",
@@ -100,11 +95,15 @@ func (s *Store) DeleteUser(ctx context.Context, userID int64) error {
 			"DELETE FROM users WHERE id = ?",
 		} {
 			if _, err := tx.ExecContext(ctx, q, userID); err != nil {
-				return fmt.Errorf("deleting user %d: %w", userID, err)
+				return err
 			}
 		}
 		return nil
 	})
+	if err != nil {
+		return fmt.Errorf("deleting user %d: %w", userID, err)
+	}
+	return nil
 }
 
 // ListUsers returns up to limit users named after after, in name order.
@@ -115,7 +114,7 @@ func (s *Store) ListUsers(ctx context.Context, after string, limit int) ([]syncs
 		q += " LIMIT ?"
 		args = append(args, limit)
 	}
-	rows, err := s.db.QueryContext(ctx, q, args...)
+	rows, err := s.read.QueryContext(ctx, q, args...)
 	if err != nil {
 		return nil, fmt.Errorf("listing users after %q: %w", after, err)
 	}

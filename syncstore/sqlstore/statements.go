@@ -1,0 +1,132 @@
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"math/bits"
+	"strings"
+)
+
+// statements holds the write statements prepared once on the write pool.
+// They are prepared at New, never lazily: a statement first prepared
+// inside a transaction would need a second connection, and SQLite's
+// writer pool has exactly one. A transaction binds them to its connection
+// with Tx.StmtContext, which reuses what was prepared there.
+type statements struct {
+	m map[string]*sql.Stmt
+}
+
+func (p *statements) prepare(ctx context.Context, db *sql.DB, queries []string) error {
+	p.m = make(map[string]*sql.Stmt, len(queries))
+	for _, q := range queries {
+		if _, ok := p.m[q]; ok {
+			continue
+		}
+		st, err := db.PrepareContext(ctx, q)
+		if err != nil {
+			return err
+		}
+		p.m[q] = st
+	}
+	return nil
+}
+
+func (p *statements) close() error {
+	var errs []error
+	for _, st := range p.m {
+		errs = append(errs, st.Close())
+	}
+	p.m = nil
+	return errors.Join(errs...)
+}
+
+// exec runs query in tx, through its prepared statement when there is one.
+func (s *Store) exec(ctx context.Context, tx *sql.Tx, query string, args ...any) (sql.Result, error) {
+	if st, ok := s.stmts.m[query]; ok {
+		return tx.StmtContext(ctx, st).ExecContext(ctx, args...)
+	}
+	return tx.ExecContext(ctx, query, args...)
+}
+
+// query runs query in tx, through its prepared statement when there is
+// one.
+func (s *Store) query(ctx context.Context, tx *sql.Tx, query string, args ...any) (*sql.Rows, error) {
+	if st, ok := s.stmts.m[query]; ok {
+		return tx.StmtContext(ctx, st).QueryContext(ctx, args...)
+	}
+	return tx.QueryContext(ctx, query, args...)
+}
+
+// queryRow is query for one row.
+func (s *Store) queryRow(ctx context.Context, tx *sql.Tx, query string, args ...any) *sql.Row {
+	if st, ok := s.stmts.m[query]; ok {
+		return tx.StmtContext(ctx, st).QueryRowContext(ctx, args...)
+	}
+	return tx.QueryRowContext(ctx, query, args...)
+}
+
+// chunkSizes cuts n rows into statement sizes: as many maxRows as fit,
+// then the powers of two of the remainder, largest first. With prepared
+// statements every size is one of log2(maxRows)+1 shapes; without, one
+// statement per maxRows rows is fewer round trips.
+func (s *Store) chunkSizes(n int) []int {
+	var out []int
+	for n >= s.d.MaxRows {
+		out = append(out, s.d.MaxRows)
+		n -= s.d.MaxRows
+	}
+	if n == 0 {
+		return out
+	}
+	if !s.d.Prepare {
+		return append(out, n)
+	}
+	for n > 0 {
+		k := 1 << (bits.Len(uint(n)) - 1)
+		out = append(out, k)
+		n -= k
+	}
+	return out
+}
+
+// listShape is the number of placeholders an id list of n values is
+// bound with: n rounded up to a power of two (the last id repeats), so
+// that lists of any length share a few prepared shapes.
+func (s *Store) listShape(n int) int {
+	if !s.d.Prepare || n <= 1 {
+		return n
+	}
+	return 1 << bits.Len(uint(n-1))
+}
+
+// placeholders returns "(?, ?, …)" rows of width columns, rows times,
+// comma separated.
+func placeholders(rows, width int) string {
+	one := "(" + strings.TrimSuffix(strings.Repeat("?, ", width), ", ") + ")"
+	var b strings.Builder
+	b.Grow(rows * (len(one) + 2))
+	for i := range rows {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteString(one)
+	}
+	return b.String()
+}
+
+// hotStatements lists what the write path runs on every request, in
+// every shape it can take.
+func (s *Store) hotStatements() []string {
+	qs := []string{lockUserSQL + s.d.ForUpdate, setLastModifiedSQL, s.saveCollectionSQL(), deleteAggregatesSQL,
+		newestSQL, liveBytesSQL}
+	for k := 1; k <= s.d.MaxRows; k *= 2 {
+		qs = append(qs, s.upsertSQL(k), s.replaceSQL(k))
+	}
+	for k := 1; k <= s.d.MaxIDList; k *= 2 {
+		for _, head := range []string{existingSQL, sizeSQL, deleteSQL} {
+			qs = append(qs, head+whereCollection+inList(k))
+		}
+	}
+	return qs
+}
