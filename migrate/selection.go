@@ -56,7 +56,7 @@ func (s *Selection) ResolveLegacy(ctx context.Context, lg *LegacyDB) ([]string, 
 
 // ResolveNative lists the selected users for a rollback: with All or
 // Canary, the users whose route is native.
-func (s *Selection) ResolveNative(ctx context.Context, routes RouteTable) ([]string, error) {
+func (s *Selection) ResolveNative(ctx context.Context, routes syncstore.RouteTable) ([]string, error) {
 	names, err := s.named()
 	if err != nil {
 		return nil, err

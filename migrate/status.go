@@ -24,7 +24,7 @@ type Status struct {
 }
 
 // ReadStatus scans the route table.
-func ReadStatus(ctx context.Context, routes RouteTable, now time.Time) (*Status, error) {
+func ReadStatus(ctx context.Context, routes syncstore.RouteTable, now time.Time) (*Status, error) {
 	st := &Status{States: map[syncstore.RouteState]int{}}
 	after := ""
 	for {

@@ -5,15 +5,15 @@ import (
 	"errors"
 	"fmt"
 
-	"github.com/syncserver/syncserver/migrate"
+	"github.com/syncserver/syncserver/syncstore"
 	"github.com/syncserver/syncserver/syncstore/mysqlstore"
 	"github.com/syncserver/syncserver/syncstore/sqlitestore"
 )
 
 // nativeStore is a native backend as the command uses it.
 type nativeStore interface {
-	migrate.NativeStore
-	migrate.RouteTable
+	syncstore.BulkStore
+	syncstore.RouteTable
 	Close() error
 }
 
