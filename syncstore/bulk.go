@@ -8,8 +8,7 @@ import "context"
 // protocol writes, these methods keep every value exactly as given: no
 // timestamp is assigned, nothing is merged, expiry is written as is.
 //
-// A caching layer (Wrapper) does not implement it: bulk writes go to the
-// database underneath, which the migrate tool opens directly.
+// The memcached layer passes it through and invalidates what it cached.
 type BulkStore interface {
 	// LookupUser finds a user by name, case-insensitively; an unknown
 	// user is ErrNotFound (as Store.LookupUser).

@@ -125,3 +125,15 @@ func BenchmarkPutRecords100(b *testing.B) {
 		})
 	}
 }
+
+func TestRouteTableConformance(t *testing.T) {
+	storetest.RunRouteTable(t, func(t *testing.T, clock func() time.Time) syncstore.Store {
+		return openStore(t, Config{Clock: clock})
+	})
+}
+
+func TestBulkConformance(t *testing.T) {
+	storetest.RunBulk(t, func(t *testing.T, clock func() time.Time) syncstore.Store {
+		return openStore(t, Config{Clock: clock})
+	})
+}

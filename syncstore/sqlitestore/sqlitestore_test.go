@@ -172,3 +172,15 @@ func TestOpenUnwritableDir(t *testing.T) {
 		t.Errorf("error %q does not say that %q is not writable", err, ro)
 	}
 }
+
+func TestRouteTableConformance(t *testing.T) {
+	storetest.RunRouteTable(t, func(t *testing.T, clock func() time.Time) syncstore.Store {
+		return openTemp(t, clock)
+	})
+}
+
+func TestBulkConformance(t *testing.T) {
+	storetest.RunBulk(t, func(t *testing.T, clock func() time.Time) syncstore.Store {
+		return openTemp(t, clock)
+	})
+}
