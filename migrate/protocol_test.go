@@ -20,10 +20,10 @@ import (
 // assertions live here, on the consumer's side, because the backends must
 // not import migrate.
 var (
-	_ syncstore.BulkStore = (*sqlitestore.Store)(nil)
-	_ syncstore.RouteTable  = (*sqlitestore.Store)(nil)
-	_ syncstore.BulkStore = (*mysqlstore.Store)(nil)
-	_ syncstore.RouteTable  = (*mysqlstore.Store)(nil)
+	_ syncstore.BulkStore  = (*sqlitestore.Store)(nil)
+	_ syncstore.RouteTable = (*sqlitestore.Store)(nil)
+	_ syncstore.BulkStore  = (*mysqlstore.Store)(nil)
+	_ syncstore.RouteTable = (*mysqlstore.Store)(nil)
 )
 
 // native is a native backend with the migrate tool's interfaces.
