@@ -5,6 +5,7 @@
 #   make build      bin/syncserver
 #   make bench      side-by-side bench report in bench-out/ (needs the services)
 #   make gobench    go test -bench of every package
+#   make writebench the write path against its SQL floor, SQLite and MariaDB
 #   make lint       gofmt, go vet, staticcheck
 
 SHELL := /bin/bash
@@ -22,7 +23,7 @@ MEMCACHED_PROBE = timeout 1 bash -c 'exec 3<>/dev/tcp/$(MEMCACHED_ADDR)/$(MEMCAC
 # Root for apt-get and daemons; empty when already root.
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: all build run test bench gobench lint services memcached mariadb clean
+.PHONY: all build run test bench gobench writebench lint services memcached mariadb clean
 
 all: build
 
@@ -43,6 +44,24 @@ bench: services
 # The Go micro-benchmarks of every package (store, handler, cache, migrate).
 gobench: services
 	$(GO) test -count=1 -run '^$$' -bench . -benchmem -timeout 30m ./...
+
+# The write requests (100-record POST and 10-id DELETE into 1,000 and
+# 100,000 records, 1-record PUT) next to the bare SQL that stores the same
+# rows, interleaved in one run (storetest.RunWriteBenchmarks). Prints one
+# line per backend and benchmark: ms per request of the store and of the
+# floor, and their ratio store/floor; the raw go test output goes to
+# $(WRITEBENCH_OUT).
+WRITEBENCH_TIME ?= 50x
+WRITEBENCH_OUT  ?= bench-out/writebench.txt
+writebench: services
+	@mkdir -p $(dir $(WRITEBENCH_OUT))
+	@$(GO) test -count=1 -timeout 20m -run '^$$' -bench '^BenchmarkWrite$$' -benchtime $(WRITEBENCH_TIME) \
+		./syncstore/sqlitestore ./syncstore/mysqlstore > $(WRITEBENCH_OUT) 2>&1 || { cat $(WRITEBENCH_OUT); exit 1; }
+	@awk 'BEGIN { printf "%-8s %-24s %10s %10s %12s\n", "backend", "benchmark", "store ms", "floor ms", "store/floor" } \
+		/^pkg:/ { n = split($$2, p, "/"); backend = p[n]; sub(/store$$/, "", backend) } \
+		/^BenchmarkWrite\// { name = $$1; sub(/^BenchmarkWrite\//, "", name); sub(/-[0-9]+$$/, "", name); \
+			for (i = 3; i < NF; i++) { if ($$(i+1) == "store-ns/op") s = $$i; if ($$(i+1) == "floor-ns/op") f = $$i; if ($$(i+1) == "store/floor") r = $$i } \
+			printf "%-8s %-24s %10.2f %10.2f %12.2f\n", backend, name, s / 1e6, f / 1e6, r }' $(WRITEBENCH_OUT)
 
 lint:
 	@files=$$(gofmt -l $$(find . -name '*.go' -not -path './bin/*')); \
