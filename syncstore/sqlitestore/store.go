@@ -143,6 +143,12 @@ func dsn(path string, busy time.Duration, role int) string {
 		// Checkpoints run in the background (checkpoint.go); the writer
 		// only checkpoints itself should the WAL grow this long anyway.
 		q.Add("_pragma", fmt.Sprintf("wal_autocheckpoint(%d)", backstopCheckpointPages))
+		// A multi-row upsert inside a transaction keeps a statement
+		// journal (to undo just that statement on an error); a 100-row
+		// batch spills it past SQLite's 64 KiB in-memory threshold into a
+		// temp file created, written and closed by every request. In
+		// memory it costs about as many bytes as the batch dirties pages.
+		q.Add("_pragma", "temp_store(MEMORY)")
 		// A WAL that grew during a burst is cut back after a checkpoint.
 		q.Add("_pragma", fmt.Sprintf("journal_size_limit(%d)", walSizeLimit))
 	case roleReader:
