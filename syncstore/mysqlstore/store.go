@@ -91,7 +91,7 @@ func (s *Store) init(ctx context.Context, cfg Config) error {
 	maxPayload := max(min(maxUpsertPayload, packet/3), 64<<10)
 	var err error
 	s.Store, err = sqlstore.New(ctx, sqlstore.Config{
-		Dialect: dialect(maxPayload, cfg.prepareStatements), Read: s.db, Write: s.db, Clock: cfg.Clock,
+		Dialect: dialect(maxPayload), Read: s.db, Write: s.db, Clock: cfg.Clock,
 	})
 	return err
 }

@@ -29,7 +29,8 @@ func (s *Store) DeleteRecords(ctx context.Context, userID int64, collection stri
 			return err
 		}
 		if coll, ok := lock.collection(collID); known && ok {
-			if err := s.deleteMatching(ctx, tx, userID, coll, q); err != nil {
+			stamped, err := s.deleteMatching(ctx, tx, userID, coll, q, ts)
+			if err != nil || stamped {
 				return err
 			}
 		}
@@ -56,43 +57,45 @@ type gone struct {
 
 // deleteMatching deletes the rows of coll that q selects and updates the
 // collection's aggregates from what went, without scanning the rest of
-// the collection.
-func (s *Store) deleteMatching(ctx context.Context, tx *sql.Tx, userID int64, coll collStats, q *syncstore.Query) error {
+// the collection. Unless stamp is 0 it may record stamp as the user's
+// last write timestamp along with the aggregates; stamped says whether it
+// did.
+func (s *Store) deleteMatching(ctx context.Context, tx *sql.Tx, userID int64, coll collStats, q *syncstore.Query, stamp syncstore.Timestamp) (stamped bool, err error) {
 	if matchesAll(q) {
-		return s.dropCollection(ctx, tx, userID, coll.id)
+		return false, s.dropCollection(ctx, tx, userID, coll.id)
 	}
 	if q.Limit > 0 {
 		// Neither engine deletes with OFFSET (nor SQLite with LIMIT by
 		// default): pick the page's ids, then delete them.
 		sel := s.newSelector("SELECT id FROM wbo", userID, coll.id)
 		if !sel.filters(q) {
-			return nil
+			return false, nil
 		}
 		sel.order(q)
 		sel.limit(q)
 		ids, err := selectIDs(ctx, tx, sel)
 		if err != nil || len(ids) == 0 {
-			return err
+			return false, err
 		}
 		q = &syncstore.Query{IDs: ids}
 	}
 	size := s.newSelector(sizeSQL, userID, coll.id)
 	if !size.filters(q) {
-		return nil
+		return false, nil
 	}
 	var g gone
 	if err := s.queryRow(ctx, tx, size.sql.String(), size.args...).Scan(&g.count, &g.bytes, &g.newest); err != nil {
-		return fmt.Errorf("sizing records to delete: %w", err)
+		return false, fmt.Errorf("sizing records to delete: %w", err)
 	}
 	if g.count == 0 {
-		return nil
+		return false, nil
 	}
 	del := s.newSelector(deleteSQL, userID, coll.id)
 	del.filters(q)
 	if _, err := s.exec(ctx, tx, del.sql.String(), del.args...); err != nil {
-		return fmt.Errorf("deleting records: %w", err)
+		return false, fmt.Errorf("deleting records: %w", err)
 	}
-	return s.shrinkCollection(ctx, tx, userID, coll, g)
+	return s.shrinkCollection(ctx, tx, userID, coll, g, stamp)
 }
 
 // selectIDs runs a "SELECT id" and returns the ids.
@@ -121,26 +124,28 @@ const newestSQL = "SELECT MAX(modified) FROM wbo WHERE user_id = ? AND collectio
 // shrinkCollection updates the aggregates of coll after g went: the row
 // goes when the collection is empty, and the timestamp falls back to the
 // newest remaining row (PROTOCOL.md §3.3), which only needs looking up
-// when the newest row was among the deleted.
-func (s *Store) shrinkCollection(ctx context.Context, tx *sql.Tx, userID int64, coll collStats, g gone) error {
+// when the newest row was among the deleted. Unless stamp is 0 it records
+// stamp as the user's timestamp with the aggregates; stamped says whether
+// it did.
+func (s *Store) shrinkCollection(ctx context.Context, tx *sql.Tx, userID int64, coll collStats, g gone, stamp syncstore.Timestamp) (stamped bool, err error) {
 	coll.count -= g.count
 	coll.bytes -= g.bytes
 	if coll.count <= 0 {
-		return s.dropAggregates(ctx, tx, userID, coll.id)
+		return false, s.dropAggregates(ctx, tx, userID, coll.id)
 	}
 	if g.newest >= coll.modified {
 		var newest sql.NullInt64
 		// Served by the (user_id, collection_id, modified) index.
 		if err := s.queryRow(ctx, tx, newestSQL, userID, coll.id).Scan(&newest); err != nil {
-			return fmt.Errorf("finding the newest remaining record: %w", err)
+			return false, fmt.Errorf("finding the newest remaining record: %w", err)
 		}
 		if !newest.Valid {
 			// The aggregates overcounted; the collection is in fact empty.
-			return s.dropAggregates(ctx, tx, userID, coll.id)
+			return false, s.dropAggregates(ctx, tx, userID, coll.id)
 		}
 		coll.modified = syncstore.Timestamp(newest.Int64)
 	}
-	return s.saveCollection(ctx, tx, userID, coll)
+	return stamp != 0, s.saveCollection(ctx, tx, userID, coll, true, stamp)
 }
 
 // dropCollection deletes every row of a collection and its aggregates.

@@ -37,6 +37,17 @@ type Dialect struct {
 	// Prepare makes the store prepare its fixed-shape statements once at
 	// New and reuse them; without it every statement is sent as text.
 	Prepare bool
+	// PadRows fills a multi-row statement up to its prepared shape by
+	// repeating the last row (an upsert of the same values twice), instead
+	// of cutting the rows into several statements: for engines where each
+	// statement is a network round trip.
+	PadRows bool
+	// SaveAndStamp, when not empty, updates an existing user_collections
+	// row and the user's last write timestamp in one statement, with the
+	// arguments (collection_id, last_modified, modified, record_count,
+	// total_bytes, user_id): one round trip less per write where
+	// statements are round trips.
+	SaveAndStamp string
 	// IsDuplicate reports a unique-key violation.
 	IsDuplicate func(error) bool
 	// IsDeadlock reports a transaction the engine aborted to break a

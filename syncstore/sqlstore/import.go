@@ -95,14 +95,14 @@ func (s *Store) ReplaceRecords(ctx context.Context, userID int64, collection str
 		}
 		coll.modified = max(coll.modified, newest)
 		payloadLen := func(i int) int { return int(recs[i].PayloadSize()) + len(recs[i].ID) }
-		err = s.chunked(len(recs), payloadLen, func(start, k int) error {
-			args := make([]any, 0, k*10)
+		err = s.chunked(len(recs), payloadLen, func(start, k, shape int) error {
+			args := make([]any, 0, shape*10)
 			for i := range recs[start : start+k] {
 				r := &recs[start+i]
 				args = append(args, userID, collID, s.d.Text(r.ID), int64(r.Modified), optInt(r.SortIndex),
 					s.optText(r.Payload), r.PayloadSize(), s.optText(r.ParentID), s.optText(r.PredecessorID), r.Expiry)
 			}
-			if _, err := s.exec(ctx, tx, s.replaceSQL(k), args...); err != nil {
+			if _, err := s.exec(ctx, tx, s.replaceSQL(shape), pad(args, 10, shape)...); err != nil {
 				return fmt.Errorf("writing %d records: %w", k, err)
 			}
 			return nil
@@ -115,7 +115,7 @@ func (s *Store) ReplaceRecords(ctx context.Context, userID int64, collection str
 				return fmt.Errorf("finding the newest record: %w", err)
 			}
 		}
-		if err := s.saveCollection(ctx, tx, userID, coll); err != nil {
+		if err := s.saveCollection(ctx, tx, userID, coll, has, 0); err != nil {
 			return err
 		}
 		_, err = tx.ExecContext(ctx, "UPDATE users SET last_modified = "+s.d.Greatest+"(last_modified, ?) WHERE id = ?", int64(newest), userID)
@@ -146,7 +146,8 @@ func (s *Store) DeleteRecordIDs(ctx context.Context, userID int64, collection st
 		if !ok {
 			return nil
 		}
-		return s.deleteMatching(ctx, tx, userID, coll, &syncstore.Query{IDs: ids})
+		_, err = s.deleteMatching(ctx, tx, userID, coll, &syncstore.Query{IDs: ids}, 0)
+		return err
 	})
 	if err != nil {
 		return fmt.Errorf("deleting %d records of %q of user %d: %w", len(ids), collection, userID, err)

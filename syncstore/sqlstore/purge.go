@@ -136,7 +136,7 @@ func (s *Store) purgeUser(ctx context.Context, userID int64, keys []rowKey, cuto
 				continue
 			}
 			if coll, ok := lock.collection(collID); ok {
-				if err := s.shrinkCollection(ctx, tx, userID, coll, g); err != nil {
+				if _, err := s.shrinkCollection(ctx, tx, userID, coll, g, 0); err != nil {
 					return err
 				}
 			}

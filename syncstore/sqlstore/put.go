@@ -60,11 +60,10 @@ func (s *Store) PutRecords(ctx context.Context, userID int64, collection string,
 			if err := s.upsertRows(ctx, tx, userID, collID, rows); err != nil {
 				return err
 			}
-			if err := s.saveCollection(ctx, tx, userID, coll); err != nil {
+			if err := s.saveCollection(ctx, tx, userID, coll, hasColl, ts); err != nil {
 				return err
 			}
-		}
-		if err := s.setLastModified(ctx, tx, userID, ts); err != nil {
+		} else if err := s.setLastModified(ctx, tx, userID, ts); err != nil {
 			return err
 		}
 		res = &syncstore.WriteResult{Modified: ts, RecordModified: make([]syncstore.Timestamp, len(recs)), UsedBytes: used}
@@ -210,8 +209,8 @@ func (s *Store) upsertSQL(k int) string {
 // the statement size bound allows.
 func (s *Store) upsertRows(ctx context.Context, tx *sql.Tx, userID int64, collID int, rows []rowWrite) error {
 	payloadLen := func(i int) int { return len(text(rows[i].wbo.Payload)) }
-	return s.chunked(len(rows), payloadLen, func(start, k int) error {
-		args := make([]any, 0, k*10)
+	return s.chunked(len(rows), payloadLen, func(start, k, shape int) error {
+		args := make([]any, 0, shape*10)
 		// Boxed once: every row repeats them.
 		uid, cid := any(userID), any(collID)
 		for _, r := range rows[start : start+k] {
@@ -219,7 +218,7 @@ func (s *Store) upsertRows(ctx context.Context, tx *sql.Tx, userID int64, collID
 			args = append(args, uid, cid, s.d.Text(w.ID), int64(r.modified), optInt(w.SortIndex),
 				s.optText(w.Payload), r.size, s.optText(w.ParentID), s.optText(w.PredecessorID), r.expiry)
 		}
-		if _, err := s.exec(ctx, tx, s.upsertSQL(k), args...); err != nil {
+		if _, err := s.exec(ctx, tx, s.upsertSQL(shape), pad(args, 10, shape)...); err != nil {
 			return fmt.Errorf("upserting %d records: %w", k, err)
 		}
 		return nil
@@ -228,22 +227,34 @@ func (s *Store) upsertRows(ctx context.Context, tx *sql.Tx, userID int64, collID
 
 // chunked calls write for consecutive runs of n rows, each at most
 // Dialect.MaxStatementBytes of size(i) (but at least one row) and cut
-// into the statement sizes of chunkSizes.
-func (s *Store) chunked(n int, size func(i int) int, write func(start, k int) error) error {
+// into the statements of chunkSizes: write gets the first row, the row
+// count and the statement's shape.
+func (s *Store) chunked(n int, size func(i int) int, write func(start, k, shape int) error) error {
 	for start := 0; start < n; {
 		end, bytes := start, 0
 		for end < n && (end == start || s.d.MaxStatementBytes <= 0 || bytes+size(end) <= s.d.MaxStatementBytes) {
 			bytes += size(end)
 			end++
 		}
-		for _, k := range s.chunkSizes(end - start) {
-			if err := write(start, k); err != nil {
+		rows, shapes := s.chunkSizes(end - start)
+		for i, k := range rows {
+			if err := write(start, k, shapes[i]); err != nil {
 				return err
 			}
 			start += k
 		}
 	}
 	return nil
+}
+
+// pad repeats the last width arguments of args until they hold shape
+// rows.
+func pad(args []any, width, shape int) []any {
+	last := args[len(args)-width:]
+	for len(args) < shape*width {
+		args = append(args, last...)
+	}
+	return args
 }
 
 func text(p *string) string {

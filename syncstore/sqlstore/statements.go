@@ -66,28 +66,31 @@ func (s *Store) queryRow(ctx context.Context, tx *sql.Tx, query string, args ...
 	return tx.QueryRowContext(ctx, query, args...)
 }
 
-// chunkSizes cuts n rows into statement sizes: as many maxRows as fit,
-// then the powers of two of the remainder, largest first. With prepared
-// statements every size is one of log2(maxRows)+1 shapes; without, one
-// statement per maxRows rows is fewer round trips.
-func (s *Store) chunkSizes(n int) []int {
-	var out []int
+// chunkSizes cuts n rows into statements: as many maxRows as fit, then
+// the rest. It returns each statement's rows and shape (its number of
+// value rows): with prepared statements the shapes are powers of two, so
+// there are log2(maxRows)+1 of them; the rest is either cut into its
+// powers of two, largest first, or, with PadRows, sent as one statement
+// padded up to the next one.
+func (s *Store) chunkSizes(n int) (rows, shapes []int) {
 	for n >= s.d.MaxRows {
-		out = append(out, s.d.MaxRows)
+		rows, shapes = append(rows, s.d.MaxRows), append(shapes, s.d.MaxRows)
 		n -= s.d.MaxRows
 	}
-	if n == 0 {
-		return out
+	switch {
+	case n == 0:
+	case !s.d.Prepare:
+		rows, shapes = append(rows, n), append(shapes, n)
+	case s.d.PadRows:
+		rows, shapes = append(rows, n), append(shapes, 1<<bits.Len(uint(n-1)))
+	default:
+		for n > 0 {
+			k := 1 << (bits.Len(uint(n)) - 1)
+			rows, shapes = append(rows, k), append(shapes, k)
+			n -= k
+		}
 	}
-	if !s.d.Prepare {
-		return append(out, n)
-	}
-	for n > 0 {
-		k := 1 << (bits.Len(uint(n)) - 1)
-		out = append(out, k)
-		n -= k
-	}
-	return out
+	return rows, shapes
 }
 
 // listShape is the number of placeholders an id list of n values is
@@ -120,6 +123,9 @@ func placeholders(rows, width int) string {
 func (s *Store) hotStatements() []string {
 	qs := []string{lockUserSQL + s.d.ForUpdate, setLastModifiedSQL, s.saveCollectionSQL(), deleteAggregatesSQL,
 		newestSQL, liveBytesSQL}
+	if s.d.SaveAndStamp != "" {
+		qs = append(qs, s.d.SaveAndStamp)
+	}
 	for k := 1; k <= s.d.MaxRows; k *= 2 {
 		qs = append(qs, s.upsertSQL(k), s.replaceSQL(k))
 	}

@@ -155,11 +155,23 @@ func (s *Store) saveCollectionSQL() string {
 		`, total_bytes = ` + s.d.Excluded("total_bytes")
 }
 
-// saveCollection writes the aggregates of a collection that holds rows.
-func (s *Store) saveCollection(ctx context.Context, tx *sql.Tx, userID int64, c collStats) error {
+// saveCollection writes the aggregates of a collection that holds rows
+// (existed: its row was there when the user was locked) and, unless stamp
+// is 0, the user's last write timestamp.
+func (s *Store) saveCollection(ctx context.Context, tx *sql.Tx, userID int64, c collStats, existed bool, stamp syncstore.Timestamp) error {
+	if existed && stamp != 0 && s.d.SaveAndStamp != "" {
+		_, err := s.exec(ctx, tx, s.d.SaveAndStamp, c.id, int64(stamp), int64(c.modified), c.count, c.bytes, userID)
+		if err != nil {
+			return fmt.Errorf("updating collection aggregates and timestamp: %w", err)
+		}
+		return nil
+	}
 	_, err := s.exec(ctx, tx, s.saveCollectionSQL(), userID, c.id, int64(c.modified), c.count, c.bytes)
 	if err != nil {
 		return fmt.Errorf("updating collection aggregates: %w", err)
+	}
+	if stamp != 0 {
+		return s.setLastModified(ctx, tx, userID, stamp)
 	}
 	return nil
 }
