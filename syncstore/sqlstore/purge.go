@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strconv"
 	"time"
 
 	"github.com/syncserver/syncserver/syncstore"
@@ -16,6 +17,9 @@ import (
 // user's share is deleted in a short transaction of its own, so the purge
 // never holds many users' locks (or SQLite's write lock) for long.
 const purgeBatch = 1000
+
+// noExpiry is syncstore.NoExpiry as SQL text.
+var noExpiry = strconv.FormatInt(syncstore.NoExpiry, 10)
 
 // rowKey is a wbo primary key.
 type rowKey struct {
@@ -65,10 +69,12 @@ func (s *Store) PurgeExpired(ctx context.Context, now time.Time, limit int) (int
 
 // expiredKeys picks up to n expired rows, through the expiry index (which
 // holds the primary key, so the table itself is not read), sorted by user
-// and collection.
+// and collection. The literal bound lets SQLite use its partial index of
+// records that expire at all (migration 0003); it never excludes a row
+// the cutoff would select.
 func (s *Store) expiredKeys(ctx context.Context, cutoff int64, n int) ([]rowKey, error) {
 	rows, err := s.read.QueryContext(ctx,
-		"SELECT user_id, collection_id, id FROM wbo WHERE expiry <= ? ORDER BY expiry LIMIT ?", cutoff, n)
+		"SELECT user_id, collection_id, id FROM wbo WHERE expiry <= ? AND expiry < "+noExpiry+" ORDER BY expiry LIMIT ?", cutoff, n)
 	if err != nil {
 		return nil, fmt.Errorf("finding expired records: %w", err)
 	}
