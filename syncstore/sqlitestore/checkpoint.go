@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"sync"
 	"time"
 )
 
@@ -31,9 +32,10 @@ const (
 // checkpointer runs PASSIVE checkpoints: they copy what no reader still
 // needs and never wait for, or block, the writer or the readers.
 type checkpointer struct {
-	db   *sql.DB
-	stop chan struct{}
-	done chan struct{}
+	db       *sql.DB
+	stop     chan struct{}
+	done     chan struct{}
+	stopOnce sync.Once
 }
 
 func startCheckpointer(ctx context.Context, path string, busy time.Duration) (*checkpointer, error) {
@@ -72,9 +74,9 @@ func (c *checkpointer) run() {
 }
 
 // close stops the checkpointer; the last connection to close runs the
-// final checkpoint itself.
+// final checkpoint itself. Closing twice is harmless, as for the pools.
 func (c *checkpointer) close() error {
-	close(c.stop)
+	c.stopOnce.Do(func() { close(c.stop) })
 	<-c.done
 	return c.db.Close()
 }

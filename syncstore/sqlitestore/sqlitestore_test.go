@@ -184,3 +184,15 @@ func TestBulkConformance(t *testing.T) {
 		return openTemp(t, clock)
 	})
 }
+
+// TestCloseTwice: callers (test cleanups, a pooled store and its owner)
+// may close a store more than once; the second Close must not panic.
+func TestCloseTwice(t *testing.T) {
+	s := openTemp(t, nil)
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Errorf("second Close: %v", err)
+	}
+}
