@@ -15,26 +15,18 @@ import (
 // store per subtest. Protocol reads in between go through the same store,
 // so a caching layer must invalidate what bulk writes change.
 func RunBulk(t *testing.T, open Opener) {
-	for _, tc := range []struct {
-		name string
-		fn   func(t *testing.T, e *env, b syncstore.BulkStore)
-	}{
+	find := func(s syncstore.Store) (syncstore.BulkStore, bool) {
+		b, ok := s.(syncstore.BulkStore)
+		return b, ok
+	}
+	runContract(t, open, "bulk import and export", find, []contractTest[syncstore.BulkStore]{
 		{"ImportUser", testImportUser},
 		{"ReplaceExact", testReplaceExact},
 		{"ReplaceAggregates", testReplaceAggregates},
 		{"DeleteIDs", testDeleteRecordIDs},
 		{"Export", testExport},
 		{"UnknownUser", testBulkUnknownUser},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			e := openEnv(t, open)
-			b, ok := e.store.(syncstore.BulkStore)
-			if !ok {
-				t.Fatalf("%T has no bulk import and export", e.store)
-			}
-			tc.fn(t, e, b)
-		})
-	}
+	})
 }
 
 // stored builds a StoredRecord that never expires.

@@ -17,35 +17,38 @@ import (
 // syncstore.RouteTableOf, so through a caching layer too), one fresh store
 // per subtest.
 func RunRouteTable(t *testing.T, open Opener) {
-	for _, tc := range []struct {
-		name string
-		fn   func(t *testing.T, e *env, rt syncstore.RouteTable)
-	}{
+	runContract(t, open, "route table", syncstore.RouteTableOf, []contractTest[syncstore.RouteTable]{
 		{"CompareAndSwap", testRouteCompareAndSwap},
 		{"Set", testRouteSet},
 		{"ListCount", testRouteListCount},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			e := openEnv(t, open)
-			rt, ok := syncstore.RouteTableOf(e.store)
-			if !ok {
-				t.Fatalf("%T has no route table", e.store)
-			}
-			tc.fn(t, e, rt)
-		})
-	}
+	})
 }
 
-// openEnv opens a fresh store for a subtest and closes it at its end.
-func openEnv(t *testing.T, open Opener) *env {
-	clock := newFakeClock(startTime)
-	s := open(t, clock.Now)
-	t.Cleanup(func() {
-		if err := s.Close(); err != nil {
-			t.Errorf("Close: %v", err)
-		}
-	})
-	return &env{ctx: context.Background(), store: s, clock: clock}
+// contractTest is one subtest of a suite for a contract C besides Store.
+type contractTest[C any] struct {
+	name string
+	fn   func(t *testing.T, e *env, c C)
+}
+
+// runContract runs tests, each on a fresh store, with the store's C as
+// find returns it.
+func runContract[C any](t *testing.T, open Opener, what string, find func(syncstore.Store) (C, bool), tests []contractTest[C]) {
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			clock := newFakeClock(startTime)
+			s := open(t, clock.Now)
+			t.Cleanup(func() {
+				if err := s.Close(); err != nil {
+					t.Errorf("Close: %v", err)
+				}
+			})
+			c, ok := find(s)
+			if !ok {
+				t.Fatalf("%T has no %s", s, what)
+			}
+			tc.fn(t, &env{ctx: context.Background(), store: s, clock: clock}, c)
+		})
+	}
 }
 
 func testRouteCompareAndSwap(t *testing.T, e *env, rt syncstore.RouteTable) {
