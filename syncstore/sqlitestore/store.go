@@ -1,7 +1,10 @@
 // Package sqlitestore is the embedded default syncstore.Store: one SQLite
 // file (modernc.org/sqlite, pure Go) in WAL mode, with a single writer
-// connection that serialises every write request and a small pool of
-// readers that run beside it.
+// connection that serialises every write request, a small pool of readers
+// that run beside it and a connection that runs the WAL checkpoints in
+// the background. Its queries are the shared ones of sqlstore; this
+// package holds the dialect (dialect.go), the connection settings, the
+// schema migrations and opening.
 package sqlitestore
 
 import (
