@@ -11,6 +11,8 @@ import (
 
 	"go.uber.org/zap"
 	"golang.org/x/time/rate"
+
+	"github.com/syncserver/syncserver/syncstore"
 )
 
 // DefaultDrain is the command's --drain: PHP Sync servers answer a
@@ -21,8 +23,8 @@ const DefaultDrain = 500 * time.Millisecond
 // Config wires a Migrator.
 type Config struct {
 	Legacy *LegacyDB
-	Native NativeStore
-	Routes RouteTable
+	Native syncstore.BulkStore
+	Routes syncstore.RouteTable
 	Logger *zap.Logger      // nil: no logs
 	Clock  func() time.Time // nil: time.Now
 

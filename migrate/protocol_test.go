@@ -20,17 +20,17 @@ import (
 // assertions live here, on the consumer's side, because the backends must
 // not import migrate.
 var (
-	_ migrate.NativeStore = (*sqlitestore.Store)(nil)
-	_ migrate.RouteTable  = (*sqlitestore.Store)(nil)
-	_ migrate.NativeStore = (*mysqlstore.Store)(nil)
-	_ migrate.RouteTable  = (*mysqlstore.Store)(nil)
+	_ syncstore.BulkStore  = (*sqlitestore.Store)(nil)
+	_ syncstore.RouteTable = (*sqlitestore.Store)(nil)
+	_ syncstore.BulkStore  = (*mysqlstore.Store)(nil)
+	_ syncstore.RouteTable = (*mysqlstore.Store)(nil)
 )
 
 // native is a native backend with the migrate tool's interfaces.
 type native interface {
 	syncstore.Store
-	migrate.NativeStore
-	migrate.RouteTable
+	syncstore.BulkStore
+	syncstore.RouteTable
 }
 
 func testContext(t testing.TB) context.Context {

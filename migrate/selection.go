@@ -65,7 +65,7 @@ func (s *Selection) ResolveLegacy(ctx context.Context, lg *LegacyDB) ([]string, 
 
 // ResolveNative lists the selected users for a rollback: with All or
 // Canary, the users whose route is native.
-func (s *Selection) ResolveNative(ctx context.Context, routes RouteTable) ([]string, error) {
+func (s *Selection) ResolveNative(ctx context.Context, routes syncstore.RouteTable) ([]string, error) {
 	names, err := s.parseNamed()
 	if err != nil {
 		return nil, err
@@ -198,7 +198,7 @@ func (s *Selection) CheckLegacy(ctx context.Context, lg *LegacyDB) error {
 // CheckNative fails, naming them as typed, if any named user has neither a
 // native account nor a route row: a rollback of nobody must not read as
 // "already legacy".
-func (s *Selection) CheckNative(ctx context.Context, users userFinder, routes RouteTable) error {
+func (s *Selection) CheckNative(ctx context.Context, users userFinder, routes syncstore.RouteTable) error {
 	return s.checkNamed("neither a native account nor a route row", func(name string) (bool, error) {
 		_, err := users.LookupUser(ctx, name)
 		if err == nil {

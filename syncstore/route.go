@@ -1,6 +1,7 @@
 package syncstore
 
 import (
+	"context"
 	"errors"
 	"time"
 )
@@ -75,3 +76,44 @@ func (r *Route) LeaseHeld(now time.Time) bool {
 // ErrNoRoute: the table has no row for the user (the shim then applies
 // its default: legacy when a legacy backend is configured).
 var ErrNoRoute = errors.New("no route for user")
+
+// RouteTable is the migration route table in the native database: the
+// shim reads it on every request (through its cache), the admin API and
+// the routes command change it, the migrate tool moves users with it. Both
+// SQL backends implement it; storetest.RunRouteTable is its conformance
+// suite.
+type RouteTable interface {
+	// GetRoute returns the user's row or ErrNoRoute.
+	GetRoute(ctx context.Context, username string) (*Route, error)
+	// SetRoute writes r unconditionally (operator override). Updated is
+	// set by the table.
+	SetRoute(ctx context.Context, r Route) error
+	// CompareAndSwapRoute writes next only if the stored row still has
+	// old's State, Node and Owner (old == nil: only if there is no row
+	// yet), atomically. It reports whether it wrote. Updated is set by the
+	// table. Renewing a lease is a swap with the same Owner and a later
+	// LeaseExpires.
+	CompareAndSwapRoute(ctx context.Context, old *Route, next Route) (bool, error)
+	// ListRoutes returns up to limit rows with Username > after, in name
+	// order (limit <= 0: all).
+	ListRoutes(ctx context.Context, after string, limit int) ([]Route, error)
+	// CountRoutes returns how many rows hold each stored state (the
+	// users-per-state gauge).
+	CountRoutes(ctx context.Context) (map[RouteState]int64, error)
+}
+
+// RouteTableOf returns the route table of an open store, looking through
+// layers that wrap another store (Wrapper): the route table is never
+// cached by such a layer, the shim keeps its own route cache.
+func RouteTableOf(s Store) (RouteTable, bool) {
+	for {
+		if t, ok := s.(RouteTable); ok {
+			return t, true
+		}
+		w, ok := s.(Wrapper)
+		if !ok {
+			return nil, false
+		}
+		s = w.Unwrap()
+	}
+}

@@ -8,14 +8,14 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
-	"github.com/syncserver/syncserver/migrate"
 	"github.com/syncserver/syncserver/syncstore/storeopen"
+	"github.com/syncserver/syncserver/syncstore"
 )
 
 // nativeStore is a native backend as the command uses it.
 type nativeStore interface {
-	migrate.NativeStore
-	migrate.RouteTable
+	syncstore.BulkStore
+	syncstore.RouteTable
 	Close() error
 }
 

@@ -7,7 +7,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/syncserver/syncserver/migrate"
 	"github.com/syncserver/syncserver/syncstore"
 	"github.com/syncserver/syncserver/syncstore/deadline"
 	"github.com/syncserver/syncserver/syncstore/sqlitestore"
@@ -42,7 +41,7 @@ func TestOptionalInterfaces(t *testing.T) {
 	inner := openSQLite(t, nil, 0)
 	s := deadline.Wrap(inner, time.Minute)
 	defer s.Close()
-	if _, ok := s.(migrate.RouteTable); !ok {
+	if _, ok := s.(syncstore.RouteTable); !ok {
 		t.Errorf("%T lost the route table", s)
 	}
 	if _, ok := s.(interface {
@@ -50,7 +49,7 @@ func TestOptionalInterfaces(t *testing.T) {
 	}); !ok {
 		t.Errorf("%T lost CountRoutes", s)
 	}
-	if _, ok := s.(migrate.NativeStore); !ok {
+	if _, ok := s.(syncstore.BulkStore); !ok {
 		t.Errorf("%T lost the importer", s)
 	}
 	if deadline.Unwrap(s) != syncstore.Store(inner) {
@@ -62,15 +61,15 @@ func TestOptionalInterfaces(t *testing.T) {
 
 	// A store without the optional methods must not appear to have them.
 	bare := deadline.Wrap(struct{ syncstore.Store }{inner}, time.Minute)
-	if _, ok := bare.(migrate.RouteTable); ok {
+	if _, ok := bare.(syncstore.RouteTable); ok {
 		t.Errorf("%T claims a route table its store lacks", bare)
 	}
-	if _, ok := bare.(migrate.NativeStore); ok {
+	if _, ok := bare.(syncstore.BulkStore); ok {
 		t.Errorf("%T claims an importer its store lacks", bare)
 	}
 
 	ctx := context.Background()
-	rt := s.(migrate.RouteTable)
+	rt := s.(syncstore.RouteTable)
 	if err := rt.SetRoute(ctx, syncstore.Route{Username: "alice", State: syncstore.RouteNative}); err != nil {
 		t.Fatal(err)
 	}

@@ -15,9 +15,8 @@
 // db_timeout).
 //
 // Wrap keeps the optional interfaces of the wrapped store that callers
-// type-assert on: the route table (caddymodule's routeTable,
-// migrate.RouteTable) and the migrate tool's importer
-// (migrate.NativeStore). Accessors that hand out the raw connection pool
+// type-assert on: the route table (syncstore.RouteTable) and the migrate tool's importer
+// (syncstore.BulkStore). Accessors that hand out the raw connection pool
 // (DB, Path) are not passed through, since statements run on them would
 // escape the deadline; Unwrap returns the store itself.
 package deadline

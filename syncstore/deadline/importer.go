@@ -7,19 +7,10 @@ import (
 	"github.com/syncserver/syncserver/syncstore"
 )
 
-// importer is what migrate.NativeStore adds to syncstore.Store (both
-// native backends implement it, file import.go).
-type importer interface {
-	ImportUser(ctx context.Context, u syncstore.User, lastModified syncstore.Timestamp) (*syncstore.User, error)
-	ReplaceRecords(ctx context.Context, userID int64, collection string, recs []syncstore.StoredRecord) error
-	DeleteRecordIDs(ctx context.Context, userID int64, collection string, ids []string) error
-	ExportRecords(ctx context.Context, userID int64, fn func(collection string, r *syncstore.StoredRecord) error) error
-}
-
 // imports bounds the importer's calls. ExportRecords' deadline covers the
 // whole stream, fn included: bulk copies should use Unwrap.
 type imports struct {
-	im      importer
+	im      syncstore.BulkStore
 	timeout time.Duration
 }
 

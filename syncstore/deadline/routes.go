@@ -7,19 +7,9 @@ import (
 	"github.com/syncserver/syncserver/syncstore"
 )
 
-// routeTable is the route table both native backends implement next to
-// syncstore.Store (caddymodule's routeTable, migrate.RouteTable).
-type routeTable interface {
-	GetRoute(ctx context.Context, username string) (*syncstore.Route, error)
-	SetRoute(ctx context.Context, r syncstore.Route) error
-	CompareAndSwapRoute(ctx context.Context, old *syncstore.Route, next syncstore.Route) (bool, error)
-	ListRoutes(ctx context.Context, after string, limit int) ([]syncstore.Route, error)
-	CountRoutes(ctx context.Context) (map[syncstore.RouteState]int64, error)
-}
-
 // routes bounds the route table's calls.
 type routes struct {
-	t       routeTable
+	t       syncstore.RouteTable
 	timeout time.Duration
 }
 

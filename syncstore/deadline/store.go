@@ -30,8 +30,8 @@ func Wrap(s syncstore.Store, timeout time.Duration) syncstore.Store {
 		return s
 	}
 	base := &Store{inner: s, timeout: timeout}
-	rt, hasRoutes := s.(routeTable)
-	im, hasImport := s.(importer)
+	rt, hasRoutes := syncstore.RouteTableOf(s)
+	im, hasImport := s.(syncstore.BulkStore)
 	switch {
 	case hasRoutes && hasImport:
 		return &routedImporterStore{base, &routes{rt, timeout}, &imports{im, timeout}}

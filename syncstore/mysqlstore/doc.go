@@ -1,5 +1,7 @@
 // Package mysqlstore is the MySQL/MariaDB backend of syncstore.Store, on
-// github.com/go-sql-driver/mysql and InnoDB.
+// github.com/go-sql-driver/mysql and InnoDB. Its queries are the shared
+// ones of sqlstore; this package holds the dialect (dialect.go), the
+// connection settings, the schema migrations and opening.
 //
 // Every write request is one READ COMMITTED transaction that first locks
 // the user's row (SELECT … FOR UPDATE). That lock serialises a user's

@@ -96,9 +96,10 @@ func BenchmarkStore(b *testing.B) {
 	})
 }
 
-// BenchmarkPutRecords100 compares the driver's modes for the hot write:
+// BenchmarkPutRecords100 compares the driver's modes for the statements
+// of a write other than the hot ones (prepared once in both modes):
 // parameters interpolated client-side (one round trip per statement, the
-// default) against server-side prepared statements (prepare + execute).
+// default) against prepare + execute + close.
 func BenchmarkPutRecords100(b *testing.B) {
 	for _, mode := range []struct {
 		name    string
@@ -124,4 +125,16 @@ func BenchmarkPutRecords100(b *testing.B) {
 			}
 		})
 	}
+}
+
+func TestRouteTableConformance(t *testing.T) {
+	storetest.RunRouteTable(t, func(t *testing.T, clock func() time.Time) syncstore.Store {
+		return openStore(t, Config{Clock: clock})
+	})
+}
+
+func TestBulkConformance(t *testing.T) {
+	storetest.RunBulk(t, func(t *testing.T, clock func() time.Time) syncstore.Store {
+		return openStore(t, Config{Clock: clock})
+	})
 }

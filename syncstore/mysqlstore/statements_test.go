@@ -59,23 +59,35 @@ func TestStatementsPerPutRecords(t *testing.T) {
 	// BEGIN, lock user + aggregates, upsert, aggregates, users, COMMIT:
 	// a collection without rows needs no look-up of existing rows.
 	count("100 records into a new collection", 6, put(batchOf("a", 100)))
-	// … plus the one SELECT of existing rows.
-	count("100 new records into a collection", 7, put(batchOf("b", 100)))
-	count("100 updated records", 7, put(batchOf("a", 100)))
+	// Into a collection that holds rows: plus the one SELECT of existing
+	// rows, while the aggregates and the user's timestamp are written by
+	// one multi-table UPDATE.
+	count("100 new records into a collection", 6, put(batchOf("b", 100)))
+	count("100 updated records", 6, put(batchOf("a", 100)))
 	meta := batchOf("a", 100)
 	for i := range meta {
 		meta[i].Payload = nil
 	}
-	count("100 metadata-only updates", 7, put(meta))
-	// BEGIN, lock, size, delete, newest remaining, aggregates, users, COMMIT.
-	count("delete by 100 ids", 8, func() error {
-		ids := make([]string, 100)
-		for i := range ids {
-			ids[i] = fmt.Sprintf("b%03d", i)
+	count("100 metadata-only updates", 6, put(meta))
+	deleteIDs := func(prefix string) func() error {
+		return func() error {
+			ids := make([]string, 100)
+			for i := range ids {
+				ids[i] = fmt.Sprintf("%s%03d", prefix, i)
+			}
+			_, err := s.DeleteRecords(ctx, u.ID, "history", &syncstore.Query{IDs: ids}, syncstore.WriteOptions{})
+			return err
 		}
-		_, err := s.DeleteRecords(ctx, u.ID, "history", &syncstore.Query{IDs: ids}, syncstore.WriteOptions{})
-		return err
-	})
+	}
+	// BEGIN, lock, size, delete, aggregates + users, COMMIT: the b records
+	// are older than the a records rewritten since, so the collection's
+	// timestamp stays and the newest remaining record need not be found.
+	count("delete by 100 ids", 6, deleteIDs("b"))
+	// … plus that look-up when the newest records go.
+	if err := put(batchOf("c", 100))(); err != nil {
+		t.Fatal(err)
+	}
+	count("delete the newest 100 ids", 7, deleteIDs("c"))
 }
 
 // TestCustomCollectionRace has two instances create the same and different
@@ -95,7 +107,7 @@ func TestCustomCollectionRace(t *testing.T) {
 	for i, s := range []*Store{a, b} {
 		for n := range names {
 			wg.Go(func() {
-				id, err := s.ensureCollection(ctx, fmt.Sprintf("custom%d", n))
+				id, err := s.EnsureCollection(ctx, fmt.Sprintf("custom%d", n))
 				if err != nil {
 					errs <- err
 				}
@@ -122,7 +134,7 @@ func TestCustomCollectionRace(t *testing.T) {
 		seen[ids[0][n]] = n
 	}
 	// A standard name keeps its fixed id.
-	if id, err := a.ensureCollection(ctx, "bookmarks"); err != nil || id != 7 {
+	if id, err := a.EnsureCollection(ctx, "bookmarks"); err != nil || id != 7 {
 		t.Errorf("bookmarks id = %d, %v; want 7", id, err)
 	}
 }

@@ -3,6 +3,7 @@ package mysqlstore
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"time"
 
@@ -10,21 +11,29 @@ import (
 
 	"github.com/syncserver/syncserver/syncstore"
 
-	"github.com/syncserver/syncserver/syncstore/sqlschema"
+	"github.com/syncserver/syncserver/syncstore/sqlstore"
 )
 
-// Store is a syncstore.Store on MySQL or MariaDB. It is safe for
-// concurrent use, also by several server instances sharing one database.
+// Store is a syncstore.Store, syncstore.RouteTable and
+// syncstore.BulkStore on MySQL or MariaDB: the shared query layer
+// (sqlstore) over one connection pool. It is safe for concurrent use,
+// also by several server instances sharing one database.
 type Store struct {
-	db    *sql.DB
-	clock func() time.Time
-	colls sqlschema.CollectionNames
-	// maxUpsertPayload caps the payload bytes of one upsert statement
-	// (see upsertRows).
-	maxUpsertPayload int
+	*sqlstore.Store
+	db *sql.DB
 }
 
-var _ syncstore.Store = (*Store)(nil)
+var (
+	_ syncstore.Store      = (*Store)(nil)
+	_ syncstore.RouteTable = (*Store)(nil)
+	_ syncstore.BulkStore  = (*Store)(nil)
+)
+
+// maxUpsertPayload caps the payload bytes of one multi-row statement;
+// Open lowers it to a third of the server's max_allowed_packet (escaping
+// can double the bytes). Protocol-sized batches (1 MiB) fit in one
+// statement on any server with the default packet size or more.
+const maxUpsertPayload = 4 << 20
 
 // connectTimeout bounds connecting at Open when ctx has no earlier
 // deadline: a server that accepts connections but never answers must not
@@ -61,15 +70,15 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 	db.SetMaxIdleConns(cfg.MaxIdleConns)
 	db.SetConnMaxLifetime(cfg.ConnMaxLifetime)
 
-	s := &Store{db: db, clock: cfg.Clock}
-	if err := s.init(ctx); err != nil {
+	s := &Store{db: db}
+	if err := s.init(ctx, cfg); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("opening MySQL store %s: %w", describe(dcfg), err)
 	}
 	return s, nil
 }
 
-func (s *Store) init(ctx context.Context) error {
+func (s *Store) init(ctx context.Context, cfg Config) error {
 	if err := migrate(ctx, s.db); err != nil {
 		return err
 	}
@@ -79,8 +88,12 @@ func (s *Store) init(ctx context.Context) error {
 	}
 	// Escaping can double the payload bytes in the statement text, and the
 	// rest of the statement needs room too.
-	s.maxUpsertPayload = max(min(maxUpsertPayload, packet/3), 64<<10)
-	return s.colls.Load(ctx, s.db)
+	maxPayload := max(min(maxUpsertPayload, packet/3), 64<<10)
+	var err error
+	s.Store, err = sqlstore.New(ctx, sqlstore.Config{
+		Dialect: dialect(maxPayload), Read: s.db, Write: s.db, Clock: cfg.Clock,
+	})
+	return err
 }
 
 // isolationVariable connects once to learn the name of the session's
@@ -122,20 +135,14 @@ func (s *Store) DB() *sql.DB {
 	return s.db
 }
 
-// Close closes the connection pool.
+// Close closes the prepared statements and the connection pool.
 func (s *Store) Close() error {
-	if err := s.db.Close(); err != nil {
-		return fmt.Errorf("closing MySQL store: %w", err)
+	var errs []error
+	if s.Store != nil {
+		errs = append(errs, s.Store.Close())
 	}
-	return nil
-}
-
-// now is the store clock's current time.
-func (s *Store) now() time.Time {
-	return s.clock()
-}
-
-// errUserMissing wraps ErrNotFound for write paths.
-func errUserMissing(userID int64) error {
-	return fmt.Errorf("user %d: %w", userID, syncstore.ErrNotFound)
+	if err := s.db.Close(); err != nil {
+		errs = append(errs, fmt.Errorf("closing MySQL store: %w", err))
+	}
+	return errors.Join(errs...)
 }

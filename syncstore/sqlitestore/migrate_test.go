@@ -14,7 +14,7 @@ import (
 
 func openRaw(t *testing.T) *sql.DB {
 	t.Helper()
-	db, err := sql.Open("sqlite", dsn(filepath.Join(t.TempDir(), DBFile), time.Second, true))
+	db, err := sql.Open("sqlite", dsn(filepath.Join(t.TempDir(), DBFile), time.Second, roleWriter))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -172,3 +172,27 @@ func TestOpenUnwritableDir(t *testing.T) {
 		t.Errorf("error %q does not say that %q is not writable", err, ro)
 	}
 }
+
+func TestRouteTableConformance(t *testing.T) {
+	storetest.RunRouteTable(t, func(t *testing.T, clock func() time.Time) syncstore.Store {
+		return openTemp(t, clock)
+	})
+}
+
+func TestBulkConformance(t *testing.T) {
+	storetest.RunBulk(t, func(t *testing.T, clock func() time.Time) syncstore.Store {
+		return openTemp(t, clock)
+	})
+}
+
+// TestCloseTwice: callers (test cleanups, a pooled store and its owner)
+// may close a store more than once; the second Close must not panic.
+func TestCloseTwice(t *testing.T) {
+	s := openTemp(t, nil)
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Errorf("second Close: %v", err)
+	}
+}

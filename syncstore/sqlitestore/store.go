@@ -1,7 +1,10 @@
 // Package sqlitestore is the embedded default syncstore.Store: one SQLite
 // file (modernc.org/sqlite, pure Go) in WAL mode, with a single writer
-// connection that serialises every write request and a small pool of
-// readers that run beside it.
+// connection that serialises every write request, a small pool of readers
+// that run beside it and a connection that runs the WAL checkpoints in
+// the background. Its queries are the shared ones of sqlstore; this
+// package holds the dialect (dialect.go), the connection settings, the
+// schema migrations and opening.
 package sqlitestore
 
 import (
@@ -18,19 +21,25 @@ import (
 
 	"github.com/syncserver/syncserver/syncstore"
 
-	"github.com/syncserver/syncserver/syncstore/sqlschema"
+	"github.com/syncserver/syncserver/syncstore/sqlstore"
 )
 
-// Store implements syncstore.Store on SQLite.
+// Store implements syncstore.Store, syncstore.RouteTable and
+// syncstore.BulkStore on SQLite: the shared query layer (sqlstore) over a
+// single writer connection and a pool of readers.
 type Store struct {
-	writer *sql.DB
-	reader *sql.DB
-	clock  func() time.Time
-	path   string
-	colls  sqlschema.CollectionNames
+	*sqlstore.Store
+	writer      *sql.DB
+	reader      *sql.DB
+	checkpoints *checkpointer
+	path        string
 }
 
-var _ syncstore.Store = (*Store)(nil)
+var (
+	_ syncstore.Store      = (*Store)(nil)
+	_ syncstore.RouteTable = (*Store)(nil)
+	_ syncstore.BulkStore  = (*Store)(nil)
+)
 
 // Open opens (creating if needed) Dir/syncserver.db and applies pending
 // migrations.
@@ -55,7 +64,7 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("resolving SQLite data directory %q: %w", cfg.Dir, err)
 	}
-	writer, err := sql.Open("sqlite", dsn(path, cfg.BusyTimeout, true))
+	writer, err := sql.Open("sqlite", dsn(path, cfg.BusyTimeout, roleWriter))
 	if err != nil {
 		return nil, fmt.Errorf("opening SQLite database %q: %w", path, err)
 	}
@@ -68,7 +77,7 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 	writer.SetConnMaxLifetime(0)
 	writer.SetConnMaxIdleTime(0)
 
-	s := &Store{writer: writer, clock: cfg.Clock, path: path}
+	s := &Store{writer: writer, path: path}
 	// The writer connection is opened first and alone, so it is the one
 	// that switches the file to WAL before any reader exists.
 	if err := migrate(ctx, writer, migrationFiles, cfg.Clock); err != nil {
@@ -76,7 +85,7 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 		return nil, fmt.Errorf("migrating SQLite database %q: %w", path, err)
 	}
 
-	reader, err := sql.Open("sqlite", dsn(path, cfg.BusyTimeout, false))
+	reader, err := sql.Open("sqlite", dsn(path, cfg.BusyTimeout, roleReader))
 	if err != nil {
 		writer.Close()
 		return nil, fmt.Errorf("opening SQLite database %q: %w", path, err)
@@ -87,28 +96,68 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 	reader.SetConnMaxIdleTime(0)
 	s.reader = reader
 
-	if err := s.colls.Load(ctx, reader); err != nil {
+	s.Store, err = sqlstore.New(ctx, sqlstore.Config{Dialect: dialect, Read: reader, Write: writer, Clock: cfg.Clock})
+	if err != nil {
 		s.Close()
-		return nil, fmt.Errorf("loading collections from %q: %w", path, err)
+		return nil, fmt.Errorf("opening SQLite database %q: %w", path, err)
+	}
+	if s.checkpoints, err = startCheckpointer(ctx, path, cfg.BusyTimeout); err != nil {
+		s.Close()
+		return nil, fmt.Errorf("opening SQLite database %q: %w", path, err)
 	}
 	return s, nil
 }
 
-// dsn builds the connection string. WAL lets readers proceed during a
-// write. synchronous=NORMAL is enough in WAL mode: a process crash loses
-// nothing and nothing can corrupt the file; only an OS crash or power loss
-// may roll back the last commits. FULL would add an fsync to every write
-// request, which would dominate the latency of small uploads.
-func dsn(path string, busy time.Duration, writer bool) string {
+// Connection roles: dsn sets each one's pragmas.
+const (
+	roleWriter = iota
+	roleReader
+	roleCheckpointer
+)
+
+// Page cache and memory map sizes. SQLite's default cache is 2 MiB per
+// connection, which a multi-GB file's b-tree interior pages outgrow: every
+// insert then re-reads them with pread. The writer descends the b-trees on
+// every upsert, so it gets the larger cache; the readers map the file, so
+// their page reads are memory reads instead of system calls.
+const (
+	writerCacheKiB = 64 << 10
+	readerCacheKiB = 16 << 10
+	mmapBytes      = 1 << 30
+)
+
+// dsn builds the connection string of one role. WAL lets readers proceed
+// during a write. synchronous=NORMAL is enough in WAL mode: a process
+// crash loses nothing and nothing can corrupt the file; only an OS crash
+// or power loss may roll back the commits since the WAL was last synced,
+// which the checkpointer does at least every checkpointEvery (see
+// checkpoint.go). FULL would add an fsync to every write request, which
+// would dominate the latency of small uploads.
+func dsn(path string, busy time.Duration, role int) string {
 	q := url.Values{}
 	q.Set("_busy_timeout", fmt.Sprint(busy.Milliseconds()))
 	q.Set("_journal_mode", "WAL")
 	q.Set("_synchronous", "NORMAL")
-	if writer {
+	q.Add("_pragma", fmt.Sprintf("mmap_size(%d)", mmapBytes))
+	switch role {
+	case roleWriter:
 		q.Set("_txlock", "immediate")
-	} else {
+		q.Add("_pragma", fmt.Sprintf("cache_size(-%d)", writerCacheKiB))
+		// Checkpoints run in the background (checkpoint.go); the writer
+		// only checkpoints itself should the WAL grow this long anyway.
+		q.Add("_pragma", fmt.Sprintf("wal_autocheckpoint(%d)", backstopCheckpointPages))
+		// A multi-row upsert inside a transaction keeps a statement
+		// journal (to undo just that statement on an error); a 100-row
+		// batch spills it past SQLite's 64 KiB in-memory threshold into a
+		// temp file created, written and closed by every request. In
+		// memory it costs about as many bytes as the batch dirties pages.
+		q.Add("_pragma", "temp_store(MEMORY)")
+		// A WAL that grew during a burst is cut back after a checkpoint.
+		q.Add("_pragma", fmt.Sprintf("journal_size_limit(%d)", walSizeLimit))
+	case roleReader:
 		// Readers must never write; this turns a bug into an error.
 		q.Set("_query_only", "1")
+		q.Add("_pragma", fmt.Sprintf("cache_size(-%d)", readerCacheKiB))
 	}
 	u := url.URL{Scheme: "file", Path: path, RawQuery: q.Encode()}
 	return u.String()
@@ -131,6 +180,16 @@ func (s *Store) Path() string {
 // Close closes both connection pools.
 func (s *Store) Close() error {
 	var errs []error
+	if s.checkpoints != nil {
+		if err := s.checkpoints.close(); err != nil {
+			errs = append(errs, fmt.Errorf("closing the SQLite checkpointer: %w", err))
+		}
+	}
+	if s.Store != nil {
+		if err := s.Store.Close(); err != nil {
+			errs = append(errs, fmt.Errorf("closing SQLite statements: %w", err))
+		}
+	}
 	if s.reader != nil {
 		if err := s.reader.Close(); err != nil {
 			errs = append(errs, fmt.Errorf("closing SQLite readers: %w", err))

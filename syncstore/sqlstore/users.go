@@ -1,15 +1,15 @@
-package mysqlstore
+package sqlstore
 
 import (
 	"context"
 	"database/sql"
-	"errors"
 	"fmt"
 
 	"github.com/syncserver/syncserver/syncstore"
 )
 
-// CreateUser inserts u and sets u.ID.
+// CreateUser inserts u and sets u.ID; a taken name is
+// syncstore.ErrUserExists.
 func (s *Store) CreateUser(ctx context.Context, u *syncstore.User) error {
 	name := syncstore.NormalizeUsername(u.Name)
 	if !syncstore.ValidUsername(name) {
@@ -17,17 +17,17 @@ func (s *Store) CreateUser(ctx context.Context, u *syncstore.User) error {
 	}
 	var res sql.Result
 	var err error
-	// Concurrent inserts of one name can deadlock on the unique index when
-	// one of them fails; the retry then sees the winner's row.
+	// Concurrent inserts of one name can deadlock on MySQL's unique index
+	// when one of them fails; the retry then sees the winner's row.
 	for attempt := 1; attempt <= maxDeadlockRetries; attempt++ {
-		res, err = s.db.ExecContext(ctx,
+		res, err = s.write.ExecContext(ctx,
 			"INSERT INTO users (name, password_hash, email, created) VALUES (?, ?, ?, ?)",
-			name, u.PasswordHash, u.Email, s.now().Unix())
-		if errorNumber(err) != errLockDeadlock {
+			name, u.PasswordHash, u.Email, s.clock().Unix())
+		if err == nil || !s.d.IsDeadlock(err) {
 			break
 		}
 	}
-	if errorNumber(err) == errDuplicateKey {
+	if err != nil && s.d.IsDuplicate(err) {
 		return fmt.Errorf("creating user %q: %w", name, syncstore.ErrUserExists)
 	}
 	if err != nil {
@@ -44,16 +44,16 @@ func (s *Store) CreateUser(ctx context.Context, u *syncstore.User) error {
 // LookupUser finds a user by name, case-insensitively.
 func (s *Store) LookupUser(ctx context.Context, name string) (*syncstore.User, error) {
 	name = syncstore.NormalizeUsername(name)
-	// Such a name cannot be stored, and comparing non-ASCII text with the
-	// ascii column is an error rather than a miss.
+	// Such a name cannot be stored, and comparing non-ASCII text with
+	// MySQL's ascii column is an error rather than a miss.
 	if !syncstore.ValidUsername(name) {
 		return nil, fmt.Errorf("user %q: %w", name, syncstore.ErrNotFound)
 	}
 	u := &syncstore.User{}
-	err := s.db.QueryRowContext(ctx,
+	err := s.read.QueryRowContext(ctx,
 		"SELECT id, name, password_hash, email FROM users WHERE name = ?", name).
 		Scan(&u.ID, &u.Name, &u.PasswordHash, &u.Email)
-	if errors.Is(err, sql.ErrNoRows) {
+	if isNoRows(err) {
 		return nil, fmt.Errorf("user %q: %w", name, syncstore.ErrNotFound)
 	}
 	if err != nil {
@@ -64,9 +64,9 @@ func (s *Store) LookupUser(ctx context.Context, name string) (*syncstore.User, e
 
 // UpdateUser stores u's PasswordHash and Email.
 func (s *Store) UpdateUser(ctx context.Context, u *syncstore.User) error {
-	// The DSN forces clientFoundRows, so an update that changes nothing
-	// still reports its matched row.
-	res, err := s.db.ExecContext(ctx,
+	// Both backends count matched rows (SQLite always, MySQL through
+	// clientFoundRows), so an update that changes nothing still counts.
+	res, err := s.write.ExecContext(ctx,
 		"UPDATE users SET password_hash = ?, email = ? WHERE id = ?", u.PasswordHash, u.Email, u.ID)
 	if err != nil {
 		return fmt.Errorf("updating user %d: %w", u.ID, err)
@@ -85,26 +85,63 @@ func (s *Store) UpdateUser(ctx context.Context, u *syncstore.User) error {
 // transaction that holds the user's lock, so no write of the user can
 // interleave and leave rows behind.
 func (s *Store) DeleteUser(ctx context.Context, userID int64) error {
-	return s.inTx(ctx, func(tx *sql.Tx) error {
-		var one int
-		err := tx.QueryRowContext(ctx, "SELECT 1 FROM users WHERE id = ? FOR UPDATE", userID).Scan(&one)
-		if errors.Is(err, sql.ErrNoRows) {
-			return errUserMissing(userID)
+	if err := s.inTx(ctx, func(tx *sql.Tx) error { return s.deleteUserTx(ctx, tx, userID) }); err != nil {
+		return fmt.Errorf("deleting user %d: %w", userID, err)
+	}
+	return nil
+}
+
+// DeleteAccount deletes the user, their records and their route row in one
+// transaction: the operator's `users delete`, after which nothing, not
+// even the route table, remembers the user. DeleteUser (a client deleting
+// its own account) keeps the route row, so that a migrated user is never
+// routed back to the legacy copy of their data.
+func (s *Store) DeleteAccount(ctx context.Context, u *syncstore.User) error {
+	err := s.inTx(ctx, func(tx *sql.Tx) error {
+		if err := s.deleteUserTx(ctx, tx, u.ID); err != nil {
+			return err
 		}
-		if err != nil {
-			return fmt.Errorf("locking user %d: %w", userID, err)
-		}
-		for _, q := range []string{
-			"DELETE FROM wbo WHERE user_id = ?",
-			"DELETE FROM user_collections WHERE user_id = ?",
-			"DELETE FROM users WHERE id = ?",
-		} {
-			if _, err := tx.ExecContext(ctx, q, userID); err != nil {
-				return fmt.Errorf("deleting user %d: %w", userID, err)
-			}
+		if _, err := tx.ExecContext(ctx, "DELETE FROM routes WHERE username = ?", syncstore.NormalizeUsername(u.Name)); err != nil {
+			return fmt.Errorf("deleting the route row: %w", err)
 		}
 		return nil
 	})
+	if err != nil {
+		return fmt.Errorf("deleting user %q: %w", u.Name, err)
+	}
+	return nil
+}
+
+// deleteUserTx removes the user's row, records and statistics.
+func (s *Store) deleteUserTx(ctx context.Context, tx *sql.Tx, userID int64) error {
+	if _, err := s.lockUser(ctx, tx, userID); err != nil {
+		return err
+	}
+	for _, q := range []string{
+		"DELETE FROM wbo WHERE user_id = ?",
+		"DELETE FROM user_collections WHERE user_id = ?",
+		"DELETE FROM users WHERE id = ?",
+	} {
+		if _, err := tx.ExecContext(ctx, q, userID); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// UserTimestamp reads the user's last write timestamp. A read sees every
+// committed write (SQLite's WAL, MySQL's READ COMMITTED), whichever
+// process or instance made it.
+func (s *Store) UserTimestamp(ctx context.Context, userID int64) (syncstore.Timestamp, error) {
+	var last int64
+	err := s.read.QueryRowContext(ctx, "SELECT last_modified FROM users WHERE id = ?", userID).Scan(&last)
+	if isNoRows(err) {
+		return 0, errUserMissing(userID)
+	}
+	if err != nil {
+		return 0, fmt.Errorf("reading last write timestamp of user %d: %w", userID, err)
+	}
+	return syncstore.Timestamp(last), nil
 }
 
 // ListUsers returns up to limit users named after after, in name order.
@@ -115,7 +152,7 @@ func (s *Store) ListUsers(ctx context.Context, after string, limit int) ([]syncs
 		q += " LIMIT ?"
 		args = append(args, limit)
 	}
-	rows, err := s.db.QueryContext(ctx, q, args...)
+	rows, err := s.read.QueryContext(ctx, q, args...)
 	if err != nil {
 		return nil, fmt.Errorf("listing users after %q: %w", after, err)
 	}

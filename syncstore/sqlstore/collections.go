@@ -1,9 +1,7 @@
-package mysqlstore
+package sqlstore
 
 import (
 	"context"
-	"database/sql"
-	"errors"
 	"fmt"
 
 	"github.com/syncserver/syncserver/syncstore"
@@ -16,13 +14,14 @@ func (s *Store) collectionID(ctx context.Context, name string) (id int, ok bool,
 		return id, true, nil
 	}
 	// Anything else could not have been stored, and comparing non-ASCII
-	// text with the ascii column would be an error rather than a miss.
+	// text with MySQL's ascii column would be an error rather than a miss.
 	if !syncstore.ValidCollection(name) {
 		return 0, false, nil
 	}
-	err = s.db.QueryRowContext(ctx, "SELECT id FROM collections WHERE name = ?", name).Scan(&id)
+	// Another process on the same database may have created it.
+	err = s.read.QueryRowContext(ctx, "SELECT id FROM collections WHERE name = ?", name).Scan(&id)
 	switch {
-	case errors.Is(err, sql.ErrNoRows):
+	case isNoRows(err):
 		return 0, false, nil
 	case err != nil:
 		return 0, false, fmt.Errorf("looking up collection %q: %w", name, err)
@@ -35,11 +34,11 @@ func (s *Store) collectionID(ctx context.Context, name string) (id int, ok bool,
 // while other instances keep claiming the same one.
 const maxCollectionRetries = 20
 
-// ensureCollection returns the id of name, creating the collection when it
+// EnsureCollection returns the id of name, creating the collection when it
 // is new. It runs outside the write transaction: a created name is
 // harmless even if the write then fails, and it keeps the global
 // collections table out of the per-user lock order.
-func (s *Store) ensureCollection(ctx context.Context, name string) (int, error) {
+func (s *Store) EnsureCollection(ctx context.Context, name string) (int, error) {
 	id, ok, err := s.collectionID(ctx, name)
 	if err != nil || ok {
 		return id, err
@@ -51,15 +50,20 @@ func (s *Store) ensureCollection(ctx context.Context, name string) (int, error) 
 		// Two instances creating names at once may both compute the same
 		// MAX(id)+1; the loser gets a duplicate key and tries again (or
 		// finds that the winner created this very name).
-		_, err := s.db.ExecContext(ctx,
-			"INSERT INTO collections (id, name) SELECT GREATEST(COALESCE(MAX(id), 0) + 1, ?), ? FROM collections",
+		_, err := s.write.ExecContext(ctx,
+			"INSERT INTO collections (id, name) SELECT "+s.d.Greatest+"(COALESCE(MAX(id), 0) + 1, ?), ? FROM collections",
 			syncstore.FirstCustomCollectionID, name)
-		if err != nil && errorNumber(err) != errDuplicateKey {
+		if err != nil && !s.d.IsDuplicate(err) {
 			return 0, fmt.Errorf("creating collection %q: %w", name, err)
 		}
-		id, ok, err := s.collectionID(ctx, name)
-		if err != nil || ok {
-			return id, err
+		var id int
+		err = s.write.QueryRowContext(ctx, "SELECT id FROM collections WHERE name = ?", name).Scan(&id)
+		switch {
+		case err == nil:
+			s.colls.Put(name, id)
+			return id, nil
+		case !isNoRows(err):
+			return 0, fmt.Errorf("looking up collection %q: %w", name, err)
 		}
 	}
 	return 0, fmt.Errorf("creating collection %q: no free id after %d attempts", name, maxCollectionRetries)

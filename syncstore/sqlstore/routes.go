@@ -1,8 +1,7 @@
-package mysqlstore
+package sqlstore
 
 import (
 	"context"
-	"database/sql"
 	"errors"
 	"fmt"
 	"time"
@@ -10,16 +9,12 @@ import (
 	"github.com/syncserver/syncserver/syncstore"
 )
 
-// The route table of the migration shim and the migrate tool (their
-// RouteTable interfaces), in the routes table of migration 0002.
+// The route table of the migration shim and the migrate tool
+// (syncstore.RouteTable), in the routes table of migration 0002.
 
 const routeColumns = "username, state, node, owner, origin, lease_expires, last_error, updated"
 
-type rowScanner interface {
-	Scan(dest ...any) error
-}
-
-func scanRoute(sc rowScanner) (*syncstore.Route, error) {
+func scanRoute(sc scanner) (*syncstore.Route, error) {
 	var r syncstore.Route
 	var state, origin string
 	var lease, updated int64
@@ -48,10 +43,17 @@ func checkRoute(r *syncstore.Route) error {
 	return nil
 }
 
-// GetRoute returns the user's route or syncstore.ErrNoRoute.
+// routeValues are the insert arguments of r, updated at now.
+func routeValues(r *syncstore.Route, now time.Time) []any {
+	return []any{r.Username, string(r.State), r.Node, r.Owner, string(r.Origin), unixMilli(r.LeaseExpires), r.LastError, now.UnixMilli()}
+}
+
+// GetRoute returns the user's route or syncstore.ErrNoRoute. SQLite's
+// readers see every transaction committed before their read began, so a
+// swap just made by this process is seen.
 func (s *Store) GetRoute(ctx context.Context, username string) (*syncstore.Route, error) {
-	r, err := scanRoute(s.db.QueryRowContext(ctx, "SELECT "+routeColumns+" FROM routes WHERE username = ?", username))
-	if errors.Is(err, sql.ErrNoRows) {
+	r, err := scanRoute(s.read.QueryRowContext(ctx, "SELECT "+routeColumns+" FROM routes WHERE username = ?", username))
+	if isNoRows(err) {
 		return nil, fmt.Errorf("route of %q: %w", username, syncstore.ErrNoRoute)
 	}
 	if err != nil {
@@ -65,10 +67,15 @@ func (s *Store) SetRoute(ctx context.Context, r syncstore.Route) error {
 	if err := checkRoute(&r); err != nil {
 		return err
 	}
-	_, err := s.db.ExecContext(ctx, "INSERT INTO routes ("+routeColumns+") VALUES (?, ?, ?, ?, ?, ?, ?, ?)"+
-		` ON DUPLICATE KEY UPDATE state = VALUES(state), node = VALUES(node), owner = VALUES(owner), origin = VALUES(origin),
-			lease_expires = VALUES(lease_expires), last_error = VALUES(last_error), updated = VALUES(updated)`,
-		r.Username, string(r.State), r.Node, r.Owner, string(r.Origin), unixMilli(r.LeaseExpires), r.LastError, s.now().UnixMilli())
+	set := ""
+	for i, col := range []string{"state", "node", "owner", "origin", "lease_expires", "last_error", "updated"} {
+		if i > 0 {
+			set += ", "
+		}
+		set += col + " = " + s.d.Excluded(col)
+	}
+	_, err := s.write.ExecContext(ctx, "INSERT INTO routes ("+routeColumns+") VALUES "+placeholders(1, 8)+
+		s.d.OnConflict("username")+set, routeValues(&r, s.clock())...)
 	if err != nil {
 		return fmt.Errorf("setting the route of %q: %w", r.Username, err)
 	}
@@ -80,14 +87,13 @@ func (s *Store) CompareAndSwapRoute(ctx context.Context, old *syncstore.Route, n
 	if err := checkRoute(&next); err != nil {
 		return false, err
 	}
-	now := s.now().UnixMilli()
+	now := s.clock()
 	if old == nil {
 		// A plain INSERT: the duplicate key error is the "row exists"
 		// answer (INSERT IGNORE would swallow real errors too, and with
-		// CLIENT_FOUND_ROWS an ON DUPLICATE KEY no-op also counts 1 row).
-		_, err := s.db.ExecContext(ctx, "INSERT INTO routes ("+routeColumns+") VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-			next.Username, string(next.State), next.Node, next.Owner, string(next.Origin), unixMilli(next.LeaseExpires), next.LastError, now)
-		if errorNumber(err) == errDuplicateKey {
+		// MySQL's CLIENT_FOUND_ROWS an upsert no-op also counts 1 row).
+		_, err := s.write.ExecContext(ctx, "INSERT INTO routes ("+routeColumns+") VALUES "+placeholders(1, 8), routeValues(&next, now)...)
+		if err != nil && s.d.IsDuplicate(err) {
 			return false, nil
 		}
 		if err != nil {
@@ -95,9 +101,9 @@ func (s *Store) CompareAndSwapRoute(ctx context.Context, old *syncstore.Route, n
 		}
 		return true, nil
 	}
-	res, err := s.db.ExecContext(ctx, `UPDATE routes SET state = ?, node = ?, owner = ?, origin = ?, lease_expires = ?, last_error = ?, updated = ?
+	res, err := s.write.ExecContext(ctx, `UPDATE routes SET state = ?, node = ?, owner = ?, origin = ?, lease_expires = ?, last_error = ?, updated = ?
 		WHERE username = ? AND state = ? AND node = ? AND owner = ?`,
-		string(next.State), next.Node, next.Owner, string(next.Origin), unixMilli(next.LeaseExpires), next.LastError, now,
+		string(next.State), next.Node, next.Owner, string(next.Origin), unixMilli(next.LeaseExpires), next.LastError, now.UnixMilli(),
 		next.Username, string(old.State), old.Node, old.Owner)
 	if err != nil {
 		return false, fmt.Errorf("swapping the route of %q: %w", next.Username, err)
@@ -109,10 +115,11 @@ func (s *Store) CompareAndSwapRoute(ctx context.Context, old *syncstore.Route, n
 	if n == 1 {
 		return true, nil
 	}
-	// The store's connections report matched rows (CLIENT_FOUND_ROWS), so
-	// 0 means no match; should that flag ever be dropped, a swap to
-	// identical values within one millisecond would report 0 although it
-	// matched, so check whether the row now holds exactly next.
+	// Both backends report matched rows (SQLite always, MySQL through
+	// CLIENT_FOUND_ROWS), so 0 means no match; should MySQL's flag ever be
+	// dropped, a swap to identical values within one millisecond would
+	// report 0 although it matched, so check whether the row now holds
+	// exactly next.
 	cur, err := s.GetRoute(ctx, next.Username)
 	if errors.Is(err, syncstore.ErrNoRoute) {
 		return false, nil
@@ -133,7 +140,7 @@ func (s *Store) ListRoutes(ctx context.Context, after string, limit int) ([]sync
 		q += " LIMIT ?"
 		args = append(args, limit)
 	}
-	rows, err := s.db.QueryContext(ctx, q, args...)
+	rows, err := s.read.QueryContext(ctx, q, args...)
 	if err != nil {
 		return nil, fmt.Errorf("listing routes: %w", err)
 	}
@@ -146,27 +153,19 @@ func (s *Store) ListRoutes(ctx context.Context, after string, limit int) ([]sync
 		}
 		out = append(out, *r)
 	}
-	return out, rows.Err()
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("listing routes: %w", err)
+	}
+	return out, nil
 }
 
 // CountRoutes returns how many rows hold each stored state, for the
 // shim's users-per-state gauge: one GROUP BY over the state index.
 func (s *Store) CountRoutes(ctx context.Context) (map[syncstore.RouteState]int64, error) {
-	rows, err := s.db.QueryContext(ctx, "SELECT state, COUNT(*) FROM routes GROUP BY state")
-	if err != nil {
-		return nil, fmt.Errorf("counting routes: %w", err)
-	}
-	defer rows.Close()
 	out := map[syncstore.RouteState]int64{}
-	for rows.Next() {
-		var state string
-		var n int64
-		if err := rows.Scan(&state, &n); err != nil {
-			return nil, fmt.Errorf("counting routes: %w", err)
-		}
-		out[syncstore.RouteState(state)] = n
-	}
-	if err := rows.Err(); err != nil {
+	err := s.queryNamed(ctx, func(state string, n int64) { out[syncstore.RouteState(state)] = n },
+		"SELECT state, COUNT(*) FROM routes GROUP BY state")
+	if err != nil {
 		return nil, fmt.Errorf("counting routes: %w", err)
 	}
 	return out, nil

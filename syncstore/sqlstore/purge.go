@@ -1,4 +1,4 @@
-package mysqlstore
+package sqlstore
 
 import (
 	"cmp"
@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strconv"
 	"time"
 
 	"github.com/syncserver/syncserver/syncstore"
@@ -14,8 +15,11 @@ import (
 
 // purgeBatch is how many expired rows one round of PurgeExpired picks. Each
 // user's share is deleted in a short transaction of its own, so the purge
-// never holds many users' locks at once.
+// never holds many users' locks (or SQLite's write lock) for long.
 const purgeBatch = 1000
+
+// noExpiry is syncstore.NoExpiry as SQL text.
+var noExpiry = strconv.FormatInt(syncstore.NoExpiry, 10)
 
 // rowKey is a wbo primary key.
 type rowKey struct {
@@ -65,10 +69,12 @@ func (s *Store) PurgeExpired(ctx context.Context, now time.Time, limit int) (int
 
 // expiredKeys picks up to n expired rows, through the expiry index (which
 // holds the primary key, so the table itself is not read), sorted by user
-// and collection.
+// and collection. The literal bound lets SQLite use its partial index of
+// records that expire at all (migration 0003); it never excludes a row
+// the cutoff would select.
 func (s *Store) expiredKeys(ctx context.Context, cutoff int64, n int) ([]rowKey, error) {
-	rows, err := s.db.QueryContext(ctx,
-		"SELECT user_id, collection_id, id FROM wbo WHERE expiry <= ? ORDER BY expiry LIMIT ?", cutoff, n)
+	rows, err := s.read.QueryContext(ctx,
+		"SELECT user_id, collection_id, id FROM wbo WHERE expiry <= ? AND expiry < "+noExpiry+" ORDER BY expiry LIMIT ?", cutoff, n)
 	if err != nil {
 		return nil, fmt.Errorf("finding expired records: %w", err)
 	}
@@ -96,7 +102,7 @@ func (s *Store) purgeUser(ctx context.Context, userID int64, keys []rowKey, cuto
 	var deleted int64
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
 		deleted = 0
-		lock, err := lockUser(ctx, tx, userID)
+		lock, err := s.lockUser(ctx, tx, userID)
 		orphan := errors.Is(err, syncstore.ErrNotFound)
 		if err != nil && !orphan {
 			return err
@@ -115,28 +121,28 @@ func (s *Store) purgeUser(ctx context.Context, userID int64, keys []rowKey, cuto
 
 			// The expiry is checked again under the lock: a write may have
 			// revived a record since it was picked.
-			sel := newSelector("SELECT COUNT(*), COALESCE(SUM(payload_size), 0) FROM wbo", userID, collID)
-			sel.in("id", ids)
-			sel.and("expiry <= ?", cutoff)
-			var count, bytes int64
-			if err := tx.QueryRowContext(ctx, sel.sql.String(), sel.args...).Scan(&count, &bytes); err != nil {
+			size := s.newSelector(sizeSQL, userID, collID)
+			size.ids(ids)
+			size.and("expiry <= ?", cutoff)
+			var g gone
+			if err := s.queryRow(ctx, tx, size.sql.String(), size.args...).Scan(&g.count, &g.bytes, &g.newest); err != nil {
 				return fmt.Errorf("sizing expired records: %w", err)
 			}
-			if count == 0 {
+			if g.count == 0 {
 				continue
 			}
-			del := newSelector("DELETE FROM wbo", userID, collID)
-			del.in("id", ids)
+			del := s.newSelector(deleteSQL, userID, collID)
+			del.ids(ids)
 			del.and("expiry <= ?", cutoff)
 			if _, err := tx.ExecContext(ctx, del.sql.String(), del.args...); err != nil {
 				return fmt.Errorf("deleting expired records: %w", err)
 			}
-			deleted += count
+			deleted += g.count
 			if orphan {
 				continue
 			}
 			if coll, ok := lock.collection(collID); ok {
-				if err := shrinkCollection(ctx, tx, userID, coll, count, bytes); err != nil {
+				if _, err := s.shrinkCollection(ctx, tx, userID, coll, g, 0); err != nil {
 					return err
 				}
 			}

@@ -1,0 +1,183 @@
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+
+	"github.com/syncserver/syncserver/syncstore"
+)
+
+// DeleteRecords deletes the records of a collection matching q, expired
+// ones included, and returns the request timestamp.
+func (s *Store) DeleteRecords(ctx context.Context, userID int64, collection string, q *syncstore.Query, opt syncstore.WriteOptions) (syncstore.Timestamp, error) {
+	collID, known, err := s.collectionID(ctx, collection)
+	if err != nil {
+		return 0, err
+	}
+	if q == nil {
+		q = &syncstore.Query{}
+	}
+	var ts syncstore.Timestamp
+	err = s.inTx(ctx, func(tx *sql.Tx) error {
+		lock, err := s.lockUser(ctx, tx, userID)
+		if err != nil {
+			return err
+		}
+		ts = nextTimestamp(s.clock(), lock.lastModified)
+		if err := checkUnmodified(lock, collID, known, opt.IfUnmodifiedSince); err != nil {
+			return err
+		}
+		if coll, ok := lock.collection(collID); known && ok {
+			stamped, err := s.deleteMatching(ctx, tx, userID, coll, q, ts)
+			if err != nil || stamped {
+				return err
+			}
+		}
+		return s.setLastModified(ctx, tx, userID, ts)
+	})
+	if err != nil {
+		return 0, fmt.Errorf("deleting from %s of user %d: %w", collection, userID, err)
+	}
+	return ts, nil
+}
+
+// Heads of the statements that size and delete a selection.
+const (
+	sizeSQL   = "SELECT COUNT(*), COALESCE(SUM(payload_size), 0), COALESCE(MAX(modified), 0) FROM wbo"
+	deleteSQL = "DELETE FROM wbo"
+)
+
+// gone is what a delete removed from a collection.
+type gone struct {
+	count, bytes int64
+	// newest is the largest modified among the deleted rows.
+	newest syncstore.Timestamp
+}
+
+// deleteMatching deletes the rows of coll that q selects and updates the
+// collection's aggregates from what went, without scanning the rest of
+// the collection. Unless stamp is 0 it may record stamp as the user's
+// last write timestamp along with the aggregates; stamped says whether it
+// did.
+func (s *Store) deleteMatching(ctx context.Context, tx *sql.Tx, userID int64, coll collStats, q *syncstore.Query, stamp syncstore.Timestamp) (stamped bool, err error) {
+	if matchesAll(q) {
+		return false, s.dropCollection(ctx, tx, userID, coll.id)
+	}
+	if q.Limit > 0 {
+		// Neither engine deletes with OFFSET (nor SQLite with LIMIT by
+		// default): pick the page's ids, then delete them.
+		sel := s.newSelector("SELECT id FROM wbo", userID, coll.id)
+		if !sel.filters(q) {
+			return false, nil
+		}
+		sel.order(q)
+		sel.limit(q)
+		ids, err := selectIDs(ctx, tx, sel)
+		if err != nil || len(ids) == 0 {
+			return false, err
+		}
+		q = &syncstore.Query{IDs: ids}
+	}
+	size := s.newSelector(sizeSQL, userID, coll.id)
+	if !size.filters(q) {
+		return false, nil
+	}
+	var g gone
+	if err := s.queryRow(ctx, tx, size.sql.String(), size.args...).Scan(&g.count, &g.bytes, &g.newest); err != nil {
+		return false, fmt.Errorf("sizing records to delete: %w", err)
+	}
+	if g.count == 0 {
+		return false, nil
+	}
+	del := s.newSelector(deleteSQL, userID, coll.id)
+	del.filters(q)
+	if _, err := s.exec(ctx, tx, del.sql.String(), del.args...); err != nil {
+		return false, fmt.Errorf("deleting records: %w", err)
+	}
+	return s.shrinkCollection(ctx, tx, userID, coll, g, stamp)
+}
+
+// selectIDs runs a "SELECT id" and returns the ids.
+func selectIDs(ctx context.Context, tx *sql.Tx, sel *selector) ([]string, error) {
+	rows, err := tx.QueryContext(ctx, sel.sql.String(), sel.args...)
+	if err != nil {
+		return nil, fmt.Errorf("selecting records to delete: %w", err)
+	}
+	defer rows.Close()
+	var ids []string
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			return nil, fmt.Errorf("selecting records to delete: %w", err)
+		}
+		ids = append(ids, id)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("selecting records to delete: %w", err)
+	}
+	return ids, nil
+}
+
+const newestSQL = "SELECT MAX(modified) FROM wbo WHERE user_id = ? AND collection_id = ?"
+
+// shrinkCollection updates the aggregates of coll after g went: the row
+// goes when the collection is empty, and the timestamp falls back to the
+// newest remaining row (docs/protocol.md §3.3), which only needs looking up
+// when the newest row was among the deleted. Unless stamp is 0 it records
+// stamp as the user's timestamp with the aggregates; stamped says whether
+// it did.
+func (s *Store) shrinkCollection(ctx context.Context, tx *sql.Tx, userID int64, coll collStats, g gone, stamp syncstore.Timestamp) (stamped bool, err error) {
+	coll.count -= g.count
+	coll.bytes -= g.bytes
+	if coll.count <= 0 {
+		return false, s.dropAggregates(ctx, tx, userID, coll.id)
+	}
+	if g.newest >= coll.modified {
+		var newest sql.NullInt64
+		// Served by the (user_id, collection_id, modified) index.
+		if err := s.queryRow(ctx, tx, newestSQL, userID, coll.id).Scan(&newest); err != nil {
+			return false, fmt.Errorf("finding the newest remaining record: %w", err)
+		}
+		if !newest.Valid {
+			// The aggregates overcounted; the collection is in fact empty.
+			return false, s.dropAggregates(ctx, tx, userID, coll.id)
+		}
+		coll.modified = syncstore.Timestamp(newest.Int64)
+	}
+	return stamp != 0, s.saveCollection(ctx, tx, userID, coll, true, stamp)
+}
+
+// dropCollection deletes every row of a collection and its aggregates.
+func (s *Store) dropCollection(ctx context.Context, tx *sql.Tx, userID int64, collID int) error {
+	if _, err := tx.ExecContext(ctx, "DELETE FROM wbo WHERE user_id = ? AND collection_id = ?", userID, collID); err != nil {
+		return fmt.Errorf("deleting collection %d: %w", collID, err)
+	}
+	return s.dropAggregates(ctx, tx, userID, collID)
+}
+
+// DeleteStorage deletes every record of the user and returns the request
+// timestamp.
+func (s *Store) DeleteStorage(ctx context.Context, userID int64) (syncstore.Timestamp, error) {
+	var ts syncstore.Timestamp
+	err := s.inTx(ctx, func(tx *sql.Tx) error {
+		lock, err := s.lockUser(ctx, tx, userID)
+		if err != nil {
+			return err
+		}
+		ts = nextTimestamp(s.clock(), lock.lastModified)
+		for _, q := range []string{
+			"DELETE FROM wbo WHERE user_id = ?",
+			"DELETE FROM user_collections WHERE user_id = ?",
+		} {
+			if _, err := tx.ExecContext(ctx, q, userID); err != nil {
+				return fmt.Errorf("deleting storage: %w", err)
+			}
+		}
+		return s.setLastModified(ctx, tx, userID, ts)
+	})
+	if err != nil {
+		return 0, fmt.Errorf("deleting storage of user %d: %w", userID, err)
+	}
+	return ts, nil
+}

@@ -1,0 +1,56 @@
+package sqlstore
+
+// Dialect is what differs between the engines in the SQL of this package.
+type Dialect struct {
+	// Name names the engine in error messages ("SQLite", "MySQL").
+	Name string
+	// OnConflict starts the update part of an upsert whose conflict is on
+	// the key columns keys: " ON CONFLICT (keys) DO UPDATE SET " or
+	// " ON DUPLICATE KEY UPDATE ". Bare column names in the assignments
+	// that follow refer to the stored row.
+	OnConflict func(keys string) string
+	// Excluded names the value an upsert tried to insert into col:
+	// "excluded.col" or "VALUES(col)".
+	Excluded func(col string) string
+	// Greatest is the scalar maximum of two values: "MAX" or "GREATEST".
+	Greatest string
+	// ForUpdate ends the read that locks a user's row for a write
+	// transaction: " FOR UPDATE" where rows are locked, "" where the
+	// transaction itself holds the database's write lock.
+	ForUpdate string
+	// Text turns a stored string (record id, payload, parent id) into the
+	// argument the driver binds: the string itself for TEXT columns, its
+	// bytes for binary ones (so the server does not re-validate it).
+	Text func(string) any
+	// JSONIDs, when not empty, is a subquery yielding the values of a JSON
+	// array bound as one argument ("SELECT value FROM json_each(?)"); id
+	// lists longer than MaxIDList use it instead of one argument per id.
+	JSONIDs string
+	// MaxIDList is the longest id list bound as one argument per id.
+	MaxIDList int
+	// MaxRows bounds the rows of one multi-row statement; it is a power
+	// of two.
+	MaxRows int
+	// MaxStatementBytes bounds the payload bytes of one multi-row
+	// statement (0: no bound).
+	MaxStatementBytes int
+	// Prepare makes the store prepare its fixed-shape statements once at
+	// New and reuse them; without it every statement is sent as text.
+	Prepare bool
+	// PadRows fills a multi-row statement up to its prepared shape by
+	// repeating the last row (an upsert of the same values twice), instead
+	// of cutting the rows into several statements: for engines where each
+	// statement is a network round trip.
+	PadRows bool
+	// SaveAndStamp, when not empty, updates an existing user_collections
+	// row and the user's last write timestamp in one statement, with the
+	// arguments (collection_id, last_modified, modified, record_count,
+	// total_bytes, user_id): one round trip less per write where
+	// statements are round trips.
+	SaveAndStamp string
+	// IsDuplicate reports a unique-key violation.
+	IsDuplicate func(error) bool
+	// IsDeadlock reports a transaction the engine aborted to break a
+	// deadlock; it is run again.
+	IsDeadlock func(error) bool
+}

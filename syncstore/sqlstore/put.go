@@ -1,0 +1,281 @@
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"time"
+
+	"github.com/syncserver/syncserver/syncstore"
+)
+
+// PutRecords upserts recs in one transaction: lock the user (and read the
+// aggregates), one SELECT of the existing rows, the multi-row upsert, one
+// aggregate upsert, one timestamp update, commit.
+func (s *Store) PutRecords(ctx context.Context, userID int64, collection string, recs []syncstore.WBO, opt syncstore.WriteOptions) (*syncstore.WriteResult, error) {
+	var collID int
+	var err error
+	if len(recs) > 0 {
+		collID, err = s.EnsureCollection(ctx, collection)
+	} else {
+		// Nothing to write: only the preconditions are checked, and an
+		// unknown name is not created.
+		collID, _, err = s.collectionID(ctx, collection)
+	}
+	if err != nil {
+		return nil, err
+	}
+	batch, index := mergeBatch(recs)
+	var res *syncstore.WriteResult
+	err = s.inTx(ctx, func(tx *sql.Tx) error {
+		now := s.clock()
+		lock, err := s.lockUser(ctx, tx, userID)
+		if err != nil {
+			return err
+		}
+		ts := nextTimestamp(now, lock.lastModified)
+		if err := checkUnmodified(lock, collID, collID != 0, opt.IfUnmodifiedSince); err != nil {
+			return err
+		}
+		used := lock.usedBytes()
+		if err := s.checkQuota(ctx, tx, userID, used, opt.QuotaBytes, now); err != nil {
+			return err
+		}
+		coll, hasColl := lock.collection(collID)
+		coll.id = collID
+		written := make([]syncstore.Timestamp, len(batch))
+		if len(batch) > 0 {
+			var old map[string]oldRow
+			if hasColl {
+				// A collection without an aggregate row holds no rows.
+				if old, err = s.existingRows(ctx, tx, userID, collID, batch); err != nil {
+					return err
+				}
+			}
+			rows, grown := planRows(batch, old, ts, now, &coll)
+			for i, r := range rows {
+				written[i] = r.modified
+			}
+			used += grown
+			if err := s.upsertRows(ctx, tx, userID, collID, rows); err != nil {
+				return err
+			}
+			if err := s.saveCollection(ctx, tx, userID, coll, hasColl, ts); err != nil {
+				return err
+			}
+		} else if err := s.setLastModified(ctx, tx, userID, ts); err != nil {
+			return err
+		}
+		res = &syncstore.WriteResult{Modified: ts, RecordModified: make([]syncstore.Timestamp, len(recs)), UsedBytes: used}
+		for i, j := range index {
+			res.RecordModified[i] = written[j]
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("writing %d records to %s of user %d: %w", len(recs), collection, userID, err)
+	}
+	return res, nil
+}
+
+// mergeBatch folds duplicate ids into one record, applied in order: later
+// non-nil fields win and the TTL is the last one's (it is always
+// rewritten). index[i] is the position of recs[i] in batch.
+func mergeBatch(recs []syncstore.WBO) (batch []syncstore.WBO, index []int) {
+	batch = make([]syncstore.WBO, 0, len(recs))
+	index = make([]int, len(recs))
+	pos := make(map[string]int, len(recs))
+	for i, r := range recs {
+		j, seen := pos[r.ID]
+		if !seen {
+			j = len(batch)
+			pos[r.ID] = j
+			batch = append(batch, r)
+		} else {
+			m := &batch[j]
+			if r.SortIndex != nil {
+				m.SortIndex = r.SortIndex
+			}
+			if r.Payload != nil {
+				m.Payload = r.Payload
+			}
+			if r.ParentID != nil {
+				m.ParentID = r.ParentID
+			}
+			if r.PredecessorID != nil {
+				m.PredecessorID = r.PredecessorID
+			}
+			m.TTL = r.TTL
+		}
+		index[i] = j
+	}
+	return batch, index
+}
+
+// oldRow is what an upsert needs to know about a stored record.
+type oldRow struct {
+	modified syncstore.Timestamp
+	size     int64
+}
+
+// rowWrite is one row of the upsert with the values computed in Go.
+type rowWrite struct {
+	wbo      *syncstore.WBO
+	modified syncstore.Timestamp
+	size     int64
+	expiry   int64
+}
+
+// planRows computes the stored values of each merged record and updates
+// coll's aggregates to match; grown is the change in payload bytes.
+func planRows(batch []syncstore.WBO, old map[string]oldRow, ts syncstore.Timestamp, now time.Time, coll *collStats) (rows []rowWrite, grown int64) {
+	rows = make([]rowWrite, len(batch))
+	for i := range batch {
+		w := &batch[i]
+		o, exists := old[w.ID]
+		r := rowWrite{wbo: w, modified: ts, size: o.size, expiry: syncstore.Expiry(w.TTL, now)}
+		switch {
+		case w.Payload != nil:
+			r.size = int64(len(*w.Payload))
+		case exists:
+			// Metadata only: the record keeps its timestamp and payload.
+			r.modified = o.modified
+		}
+		if !exists {
+			coll.count++
+		}
+		grown += r.size - o.size
+		coll.modified = max(coll.modified, r.modified)
+		rows[i] = r
+	}
+	coll.bytes += grown
+	return rows, grown
+}
+
+const existingSQL = "SELECT id, modified, payload_size FROM wbo"
+
+// existingRows reads the stored rows among batch's ids (expired ones
+// included: they are updated in place) in one statement. The user lock is
+// held, so they cannot change before the upsert.
+func (s *Store) existingRows(ctx context.Context, tx *sql.Tx, userID int64, collID int, batch []syncstore.WBO) (map[string]oldRow, error) {
+	ids := make([]string, len(batch))
+	for i := range batch {
+		ids[i] = batch[i].ID
+	}
+	return s.existingIDs(ctx, tx, userID, collID, ids)
+}
+
+func (s *Store) existingIDs(ctx context.Context, tx *sql.Tx, userID int64, collID int, ids []string) (map[string]oldRow, error) {
+	sel := s.newSelector(existingSQL, userID, collID)
+	sel.ids(ids)
+	rows, err := s.query(ctx, tx, sel.sql.String(), sel.args...)
+	if err != nil {
+		return nil, fmt.Errorf("reading existing records: %w", err)
+	}
+	defer rows.Close()
+	old := make(map[string]oldRow, len(ids))
+	for rows.Next() {
+		var id string
+		var o oldRow
+		if err := rows.Scan(&id, &o.modified, &o.size); err != nil {
+			return nil, fmt.Errorf("reading existing records: %w", err)
+		}
+		old[id] = o
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("reading existing records: %w", err)
+	}
+	return old, nil
+}
+
+const wboInsert = "INSERT INTO wbo (user_id, collection_id, id, modified, sortindex, payload, payload_size, parentid, predecessorid, expiry) VALUES "
+
+// upsertSQL is the multi-row merge upsert of k rows. Absent (NULL) fields
+// keep the stored values; modified and payload_size come from Go, which
+// knows whether the row existed; expiry is always rewritten.
+func (s *Store) upsertSQL(k int) string {
+	ex := s.d.Excluded
+	return wboInsert + placeholders(k, 10) + s.d.OnConflict("user_id, collection_id, id") +
+		"modified = " + ex("modified") +
+		", sortindex = COALESCE(" + ex("sortindex") + ", sortindex)" +
+		", payload = COALESCE(" + ex("payload") + ", payload)" +
+		", payload_size = " + ex("payload_size") +
+		", parentid = COALESCE(" + ex("parentid") + ", parentid)" +
+		", predecessorid = COALESCE(" + ex("predecessorid") + ", predecessorid)" +
+		", expiry = " + ex("expiry")
+}
+
+// upsertRows writes rows with as few statements of the prepared shapes as
+// the statement size bound allows.
+func (s *Store) upsertRows(ctx context.Context, tx *sql.Tx, userID int64, collID int, rows []rowWrite) error {
+	payloadLen := func(i int) int { return len(text(rows[i].wbo.Payload)) }
+	return s.chunked(len(rows), payloadLen, func(start, k, shape int) error {
+		args := make([]any, 0, shape*10)
+		// Boxed once: every row repeats them.
+		uid, cid := any(userID), any(collID)
+		for _, r := range rows[start : start+k] {
+			w := r.wbo
+			args = append(args, uid, cid, s.d.Text(w.ID), int64(r.modified), optInt(w.SortIndex),
+				s.optText(w.Payload), r.size, s.optText(w.ParentID), s.optText(w.PredecessorID), r.expiry)
+		}
+		if _, err := s.exec(ctx, tx, s.upsertSQL(shape), pad(args, 10, shape)...); err != nil {
+			return fmt.Errorf("upserting %d records: %w", k, err)
+		}
+		return nil
+	})
+}
+
+// chunked calls write for consecutive runs of n rows, each at most
+// Dialect.MaxStatementBytes of size(i) (but at least one row) and cut
+// into the statements of chunkSizes: write gets the first row, the row
+// count and the statement's shape.
+func (s *Store) chunked(n int, size func(i int) int, write func(start, k, shape int) error) error {
+	for start := 0; start < n; {
+		end, bytes := start, 0
+		for end < n && (end == start || s.d.MaxStatementBytes <= 0 || bytes+size(end) <= s.d.MaxStatementBytes) {
+			bytes += size(end)
+			end++
+		}
+		rows, shapes := s.chunkSizes(end - start)
+		for i, k := range rows {
+			if err := write(start, k, shapes[i]); err != nil {
+				return err
+			}
+			start += k
+		}
+	}
+	return nil
+}
+
+// pad repeats the last width arguments of args until they hold shape
+// rows.
+func pad(args []any, width, shape int) []any {
+	last := args[len(args)-width:]
+	for len(args) < shape*width {
+		args = append(args, last...)
+	}
+	return args
+}
+
+func text(p *string) string {
+	if p == nil {
+		return ""
+	}
+	return *p
+}
+
+// optText binds an optional text value; nil is NULL.
+func (s *Store) optText(p *string) any {
+	if p == nil {
+		return nil
+	}
+	return s.d.Text(*p)
+}
+
+// optInt binds an optional integer; nil is NULL.
+func optInt(p *int64) any {
+	if p == nil {
+		return nil
+	}
+	return *p
+}

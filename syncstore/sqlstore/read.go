@@ -1,0 +1,168 @@
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+
+	"github.com/syncserver/syncserver/syncstore"
+)
+
+const recordColumns = "SELECT id, modified, sortindex, payload, parentid, predecessorid FROM wbo"
+
+// GetRecords lists the unexpired records of a collection matching q.
+func (s *Store) GetRecords(ctx context.Context, userID int64, collection string, q *syncstore.Query) ([]syncstore.WBO, error) {
+	collID, ok, err := s.collectionID(ctx, collection)
+	if err != nil || !ok {
+		return nil, err
+	}
+	if q == nil {
+		q = &syncstore.Query{}
+	}
+	sel := s.newSelector(recordColumns, userID, collID)
+	sel.and("expiry > ?", s.clock().Unix())
+	if !sel.filters(q) {
+		return nil, nil
+	}
+	sel.order(q)
+	sel.limit(q)
+	rows, err := s.read.QueryContext(ctx, sel.sql.String(), sel.args...)
+	if err != nil {
+		return nil, fmt.Errorf("listing %s of user %d: %w", collection, userID, err)
+	}
+	defer rows.Close()
+	var ws []syncstore.WBO
+	if q.Limit > 0 {
+		ws = make([]syncstore.WBO, 0, min(q.Limit, 1000))
+	}
+	for rows.Next() {
+		ws = append(ws, syncstore.WBO{})
+		if err := scanRecord(rows, &ws[len(ws)-1]); err != nil {
+			return nil, fmt.Errorf("listing %s of user %d: %w", collection, userID, err)
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("listing %s of user %d: %w", collection, userID, err)
+	}
+	return ws, nil
+}
+
+// GetRecord returns one unexpired record or ErrNotFound.
+func (s *Store) GetRecord(ctx context.Context, userID int64, collection, id string) (*syncstore.WBO, error) {
+	collID, ok, err := s.collectionID(ctx, collection)
+	if err != nil {
+		return nil, err
+	}
+	if !ok {
+		return nil, fmt.Errorf("record %s/%s: %w", collection, id, syncstore.ErrNotFound)
+	}
+	row := s.read.QueryRowContext(ctx,
+		recordColumns+" WHERE user_id = ? AND collection_id = ? AND id = ? AND expiry > ?",
+		userID, collID, s.d.Text(id), s.clock().Unix())
+	var w syncstore.WBO
+	err = scanRecord(row, &w)
+	if isNoRows(err) {
+		return nil, fmt.Errorf("record %s/%s: %w", collection, id, syncstore.ErrNotFound)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("loading record %s/%s of user %d: %w", collection, id, userID, err)
+	}
+	return &w, nil
+}
+
+// scanner is a *sql.Row or *sql.Rows.
+type scanner interface {
+	Scan(dest ...any) error
+}
+
+// scanRecord reads the recordColumns of one row into w.
+func scanRecord(row scanner, w *syncstore.WBO) error {
+	var modified int64
+	var sortindex sql.NullInt64
+	var payload, parentID, predecessorID nullText
+	if err := row.Scan(&w.ID, &modified, &sortindex, &payload, &parentID, &predecessorID); err != nil {
+		return err
+	}
+	w.Modified = syncstore.Timestamp(modified)
+	if sortindex.Valid {
+		w.SortIndex = &sortindex.Int64
+	}
+	w.Payload, w.ParentID, w.PredecessorID = payload.p, parentID.p, predecessorID.p
+	return nil
+}
+
+// nullText scans a nullable text or binary column into a *string: NULL
+// (absent) stays apart from an empty value, and the bytes are copied once.
+type nullText struct{ p *string }
+
+func (n *nullText) Scan(src any) error {
+	switch v := src.(type) {
+	case nil:
+		n.p = nil
+	case []byte:
+		s := string(v)
+		n.p = &s
+	case string:
+		n.p = &v
+	default:
+		return fmt.Errorf("unexpected %T for a text column", src)
+	}
+	return nil
+}
+
+// CollectionTimestamps is info/collections, read from the aggregates only.
+func (s *Store) CollectionTimestamps(ctx context.Context, userID int64) (map[string]syncstore.Timestamp, error) {
+	m := make(map[string]syncstore.Timestamp)
+	err := s.queryNamed(ctx, func(name string, v int64) { m[name] = syncstore.Timestamp(v) },
+		`SELECT c.name, uc.modified FROM user_collections uc JOIN collections c ON c.id = uc.collection_id
+WHERE uc.user_id = ?`, userID)
+	if err != nil {
+		return nil, fmt.Errorf("collection timestamps of user %d: %w", userID, err)
+	}
+	return m, nil
+}
+
+// CollectionCounts counts unexpired records per collection. Expiry is
+// relative to the clock, so this cannot come from the aggregates.
+func (s *Store) CollectionCounts(ctx context.Context, userID int64) (map[string]int64, error) {
+	m := make(map[string]int64)
+	err := s.queryNamed(ctx, func(name string, v int64) { m[name] = v },
+		`SELECT c.name, w.n FROM (
+  SELECT collection_id, COUNT(*) AS n FROM wbo WHERE user_id = ? AND expiry > ? GROUP BY collection_id
+) w JOIN collections c ON c.id = w.collection_id`, userID, s.clock().Unix())
+	if err != nil {
+		return nil, fmt.Errorf("collection counts of user %d: %w", userID, err)
+	}
+	return m, nil
+}
+
+// CollectionUsage sums unexpired payload bytes per collection.
+func (s *Store) CollectionUsage(ctx context.Context, userID int64) (map[string]int64, error) {
+	m := make(map[string]int64)
+	err := s.queryNamed(ctx, func(name string, v int64) { m[name] = v },
+		`SELECT c.name, w.n FROM (
+  SELECT collection_id, SUM(payload_size) AS n FROM wbo WHERE user_id = ? AND expiry > ? GROUP BY collection_id
+) w JOIN collections c ON c.id = w.collection_id`, userID, s.clock().Unix())
+	if err != nil {
+		return nil, fmt.Errorf("collection usage of user %d: %w", userID, err)
+	}
+	return m, nil
+}
+
+// queryNamed runs a query returning (name, integer) rows.
+func (s *Store) queryNamed(ctx context.Context, each func(name string, v int64), query string, args ...any) error {
+	rows, err := s.read.QueryContext(ctx, query, args...)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var name string
+		var v int64
+		if err := rows.Scan(&name, &v); err != nil {
+			return err
+		}
+		each(name, v)
+	}
+	return rows.Err()
+}

@@ -1,0 +1,138 @@
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"math/bits"
+	"strings"
+)
+
+// statements holds the write statements prepared once on the write pool.
+// They are prepared at New, never lazily: a statement first prepared
+// inside a transaction would need a second connection, and SQLite's
+// writer pool has exactly one. A transaction binds them to its connection
+// with Tx.StmtContext, which reuses what was prepared there.
+type statements struct {
+	m map[string]*sql.Stmt
+}
+
+func (p *statements) prepare(ctx context.Context, db *sql.DB, queries []string) error {
+	p.m = make(map[string]*sql.Stmt, len(queries))
+	for _, q := range queries {
+		if _, ok := p.m[q]; ok {
+			continue
+		}
+		st, err := db.PrepareContext(ctx, q)
+		if err != nil {
+			return err
+		}
+		p.m[q] = st
+	}
+	return nil
+}
+
+func (p *statements) close() error {
+	var errs []error
+	for _, st := range p.m {
+		errs = append(errs, st.Close())
+	}
+	p.m = nil
+	return errors.Join(errs...)
+}
+
+// exec runs query in tx, through its prepared statement when there is one.
+func (s *Store) exec(ctx context.Context, tx *sql.Tx, query string, args ...any) (sql.Result, error) {
+	if st, ok := s.stmts.m[query]; ok {
+		return tx.StmtContext(ctx, st).ExecContext(ctx, args...)
+	}
+	return tx.ExecContext(ctx, query, args...)
+}
+
+// query runs query in tx, through its prepared statement when there is
+// one.
+func (s *Store) query(ctx context.Context, tx *sql.Tx, query string, args ...any) (*sql.Rows, error) {
+	if st, ok := s.stmts.m[query]; ok {
+		return tx.StmtContext(ctx, st).QueryContext(ctx, args...)
+	}
+	return tx.QueryContext(ctx, query, args...)
+}
+
+// queryRow is query for one row.
+func (s *Store) queryRow(ctx context.Context, tx *sql.Tx, query string, args ...any) *sql.Row {
+	if st, ok := s.stmts.m[query]; ok {
+		return tx.StmtContext(ctx, st).QueryRowContext(ctx, args...)
+	}
+	return tx.QueryRowContext(ctx, query, args...)
+}
+
+// chunkSizes cuts n rows into statements: as many maxRows as fit, then
+// the rest. It returns each statement's rows and shape (its number of
+// value rows): with prepared statements the shapes are powers of two, so
+// there are log2(maxRows)+1 of them; the rest is either cut into its
+// powers of two, largest first, or, with PadRows, sent as one statement
+// padded up to the next one.
+func (s *Store) chunkSizes(n int) (rows, shapes []int) {
+	for n >= s.d.MaxRows {
+		rows, shapes = append(rows, s.d.MaxRows), append(shapes, s.d.MaxRows)
+		n -= s.d.MaxRows
+	}
+	switch {
+	case n == 0:
+	case !s.d.Prepare:
+		rows, shapes = append(rows, n), append(shapes, n)
+	case s.d.PadRows:
+		rows, shapes = append(rows, n), append(shapes, 1<<bits.Len(uint(n-1)))
+	default:
+		for n > 0 {
+			k := 1 << (bits.Len(uint(n)) - 1)
+			rows, shapes = append(rows, k), append(shapes, k)
+			n -= k
+		}
+	}
+	return rows, shapes
+}
+
+// listShape is the number of placeholders an id list of n values is
+// bound with: n rounded up to a power of two (the last id repeats), so
+// that lists of any length share a few prepared shapes.
+func (s *Store) listShape(n int) int {
+	if !s.d.Prepare || n <= 1 {
+		return n
+	}
+	return 1 << bits.Len(uint(n-1))
+}
+
+// placeholders returns "(?, ?, …)" rows of width columns, rows times,
+// comma separated.
+func placeholders(rows, width int) string {
+	one := "(" + strings.TrimSuffix(strings.Repeat("?, ", width), ", ") + ")"
+	var b strings.Builder
+	b.Grow(rows * (len(one) + 2))
+	for i := range rows {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteString(one)
+	}
+	return b.String()
+}
+
+// hotStatements lists what the write path runs on every request, in
+// every shape it can take.
+func (s *Store) hotStatements() []string {
+	qs := []string{lockUserSQL + s.d.ForUpdate, setLastModifiedSQL, s.saveCollectionSQL(), deleteAggregatesSQL,
+		newestSQL, liveBytesSQL}
+	if s.d.SaveAndStamp != "" {
+		qs = append(qs, s.d.SaveAndStamp)
+	}
+	for k := 1; k <= s.d.MaxRows; k *= 2 {
+		qs = append(qs, s.upsertSQL(k), s.replaceSQL(k))
+	}
+	for k := 1; k <= s.d.MaxIDList; k *= 2 {
+		for _, head := range []string{existingSQL, sizeSQL, deleteSQL} {
+			qs = append(qs, head+whereCollection+inList(k))
+		}
+	}
+	return qs
+}

@@ -1,0 +1,76 @@
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/syncserver/syncserver/syncstore"
+	"github.com/syncserver/syncserver/syncstore/sqlschema"
+)
+
+// Store implements syncstore.Store, syncstore.RouteTable and
+// syncstore.BulkStore on a database holding the native schema. Backends
+// embed it.
+type Store struct {
+	d     Dialect
+	read  *sql.DB
+	write *sql.DB
+	clock func() time.Time
+	colls sqlschema.CollectionNames
+	stmts statements
+}
+
+var (
+	_ syncstore.Store      = (*Store)(nil)
+	_ syncstore.RouteTable = (*Store)(nil)
+	_ syncstore.BulkStore  = (*Store)(nil)
+)
+
+// Config is what New needs from a backend.
+type Config struct {
+	Dialect Dialect
+	// Read serves reads outside write transactions; Write runs every
+	// write. They may be the same pool.
+	Read, Write *sql.DB
+	// Clock is the time source of write timestamps and expiry (nil:
+	// time.Now).
+	Clock func() time.Time
+}
+
+// New returns the query layer over an open, migrated database. It loads
+// the collection names and, with Dialect.Prepare, prepares the hot write
+// statements.
+func New(ctx context.Context, cfg Config) (*Store, error) {
+	if cfg.Clock == nil {
+		cfg.Clock = time.Now
+	}
+	s := &Store{d: cfg.Dialect, read: cfg.Read, write: cfg.Write, clock: cfg.Clock}
+	if err := s.colls.Load(ctx, s.read); err != nil {
+		return nil, err
+	}
+	if s.d.Prepare {
+		if err := s.stmts.prepare(ctx, s.write, s.hotStatements()); err != nil {
+			s.stmts.close()
+			return nil, fmt.Errorf("preparing %s statements: %w", s.d.Name, err)
+		}
+	}
+	return s, nil
+}
+
+// Close releases the prepared statements; the backend closes its pools.
+func (s *Store) Close() error {
+	return s.stmts.close()
+}
+
+// errUserMissing wraps ErrNotFound for a user id that does not exist.
+func errUserMissing(userID int64) error {
+	return fmt.Errorf("user %d: %w", userID, syncstore.ErrNotFound)
+}
+
+// isNoRows reports sql.ErrNoRows.
+func isNoRows(err error) bool {
+	return errors.Is(err, sql.ErrNoRows)
+}
