@@ -12,8 +12,8 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/syncserver/syncserver/syncstore"
-	"github.com/syncserver/syncserver/syncstore/storeopen"
 	"github.com/syncserver/syncserver/syncstore/deadline"
+	"github.com/syncserver/syncserver/syncstore/storeopen"
 )
 
 // Database drivers (the driver field).

@@ -8,8 +8,8 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
-	"github.com/syncserver/syncserver/syncstore/storeopen"
 	"github.com/syncserver/syncserver/syncstore"
+	"github.com/syncserver/syncserver/syncstore/storeopen"
 )
 
 // nativeStore is a native backend as the command uses it.
