@@ -75,10 +75,11 @@ func (a *adminRoutes) serve(w http.ResponseWriter, r *http.Request) error {
 		}
 		return a.list(w, r, db)
 	}
-	user, _, err := accountName(name)
+	acct, err := syncstore.ParseAccount(name)
 	if err != nil {
 		return apiError(http.StatusBadRequest, err)
 	}
+	user := acct.Name
 	switch r.Method {
 	case http.MethodGet:
 		row, err := db.routes.table.GetRoute(r.Context(), user)
@@ -90,7 +91,7 @@ func (a *adminRoutes) serve(w http.ResponseWriter, r *http.Request) error {
 		}
 		return writeJSON(w, routeView(row, time.Now()))
 	case http.MethodPut:
-		return a.put(w, r, db, user)
+		return a.put(w, r, db, acct)
 	}
 	return apiError(http.StatusMethodNotAllowed, errors.New("method not allowed: use GET or PUT"))
 }
@@ -124,20 +125,35 @@ type routeUpdate struct {
 	Force bool   `json:"force,omitempty"`
 }
 
-func (a *adminRoutes) put(w http.ResponseWriter, r *http.Request, db *pooledStore, user string) error {
+// put applies a route change. Unless forced it refuses, as `syncserver
+// routes set` does, a user with neither a native account nor a route row
+// and a node that no route row names and no legacy block loaded on this
+// database configures: both are most likely typos.
+func (a *adminRoutes) put(w http.ResponseWriter, r *http.Request, db *pooledStore, acct syncstore.Account) error {
+	user := acct.Name
 	var u routeUpdate
 	dec := json.NewDecoder(io.LimitReader(r.Body, 4096))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&u); err != nil {
 		return apiError(http.StatusBadRequest, fmt.Errorf("decoding the body, want {\"state\": \"legacy|migrating|native\", \"node\": \"\", \"force\": false}: %w", err))
 	}
+	change := routeChange{User: user, State: syncstore.RouteState(u.State), Node: u.Node, Force: u.Force}
+	err := change.validate()
+	if err == nil && !u.Force {
+		err = checkRouteTarget(r.Context(), db.Store, db.routes.table, acct, u.Node, db.nodes.list(),
+			"no legacy block loaded on this database configures it", `"force": true`)
+	}
 	now := time.Now()
-	old, next, err := changeRoute(r.Context(), db.routes.table, db.Store,
-		routeChange{User: user, State: syncstore.RouteState(u.State), Node: u.Node, Force: u.Force}, now)
+	var old *syncstore.Route
+	var next syncstore.Route
+	if err == nil {
+		old, next, err = changeRoute(r.Context(), db.routes.table, db.Store, change, now)
+	}
+	var unknown *unknownTargetError
 	switch {
 	case errors.Is(err, errBadRoute):
 		return apiError(http.StatusBadRequest, err)
-	case errors.Is(err, errRouteConflict), errors.Is(err, errNoAccount):
+	case errors.Is(err, errRouteConflict), errors.Is(err, errNoAccount), errors.As(err, &unknown):
 		return apiError(http.StatusConflict, err)
 	case err != nil:
 		return apiError(http.StatusServiceUnavailable, err)

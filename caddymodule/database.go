@@ -12,8 +12,8 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/syncserver/syncserver/syncstore"
-	"github.com/syncserver/syncserver/syncstore/storeopen"
 	"github.com/syncserver/syncserver/syncstore/deadline"
+	"github.com/syncserver/syncserver/syncstore/storeopen"
 )
 
 // Database drivers (the driver field).
@@ -186,6 +186,9 @@ type pooledStore struct {
 	syncstore.Store
 	label  string      // names the database to operators, without secrets
 	routes *routeCache // nil when the store has no route table
+	// nodes are the legacy nodes configured by the loaded handlers on
+	// this database (their legacy blocks).
+	nodes nodeSet
 }
 
 func (p *pooledStore) Destruct() error {

@@ -158,6 +158,9 @@ type Handler struct {
 	closeCache func() error // nil or stops the memcached layer
 	purge      *purger      // nil when purging is off
 	stats      *routeStats  // nil without a legacy block
+	// releaseNodes forgets this handler's legacy nodes in the database's
+	// set of configured nodes; nil without a legacy block.
+	releaseNodes func()
 	// helper is the Caddyfile adapter's, while parsing only: the legacy
 	// nodes' reverse_proxy blocks may hold routes.
 	helper *httpcaddyfile.Helper
@@ -346,6 +349,10 @@ func (h *Handler) Validate() error {
 // Cleanup stops the purger and releases this handler's hold on the shared
 // database; the last holder closes it.
 func (h *Handler) Cleanup() error {
+	if h.releaseNodes != nil {
+		h.releaseNodes()
+		h.releaseNodes = nil
+	}
 	if h.stats != nil {
 		h.stats.stop()
 		h.stats = nil

@@ -35,11 +35,8 @@ type routeChange struct {
 // user who has no native account yet: routing must never send a user
 // where their data is not.
 func changeRoute(ctx context.Context, table routeTable, users userFinder, c routeChange, now time.Time) (old *syncstore.Route, next syncstore.Route, err error) {
-	if !c.State.Valid() {
-		return nil, next, fmt.Errorf("%w: state %q: must be %s, %s or %s", errBadRoute, c.State, syncstore.RouteLegacy, syncstore.RouteMigrating, syncstore.RouteNative)
-	}
-	if len(c.Node) > maxNodeName {
-		return nil, next, fmt.Errorf("%w: node %q: at most %d bytes", errBadRoute, c.Node, maxNodeName)
+	if err := c.validate(); err != nil {
+		return nil, next, err
 	}
 	old, err = table.GetRoute(ctx, c.User)
 	if errors.Is(err, syncstore.ErrNoRoute) {
@@ -75,3 +72,21 @@ func changeRoute(ctx context.Context, table routeTable, users userFinder, c rout
 	}
 	return old, next, nil
 }
+
+// validate refuses a change no route row can hold (errBadRoute).
+func (c routeChange) validate() error {
+	if !c.State.Valid() {
+		return fmt.Errorf("%w: state %q: must be %s, %s or %s", errBadRoute, c.State, syncstore.RouteLegacy, syncstore.RouteMigrating, syncstore.RouteNative)
+	}
+	if len(c.Node) > maxNodeName {
+		return fmt.Errorf("%w: node %q: at most %d bytes", errBadRoute, c.Node, maxNodeName)
+	}
+	return nil
+}
+
+// unknownTargetError is checkRouteTarget's refusal of a user or node that
+// nothing knows, as opposed to a failure to find out; the admin API
+// answers it with 409, as the other refusals that force overrides.
+type unknownTargetError struct{ msg string }
+
+func (e *unknownTargetError) Error() string { return e.msg }

@@ -256,7 +256,7 @@ user from the native database and needs a native account.`,
 			if err != nil {
 				return err
 			}
-			if err := checkRouteTarget(ctx, store, table, acct, node, configured, where); err != nil {
+			if err := checkRouteTarget(ctx, store, table, acct, node, configured, where, "--force"); err != nil {
 				return err
 			}
 		}
@@ -332,9 +332,10 @@ func userExists(ctx context.Context, users userFinder, name string) (bool, error
 // a native account nor a route row, and a legacy node that no route row
 // names and that is not among configured (the nodes of the legacy blocks
 // the caller knows of; where is says where those came from, for the
-// message). Forced changes skip it. The admin API can apply the same
-// rule with its own legacy block's nodes.
-func checkRouteTarget(ctx context.Context, users userFinder, table routeTable, acct syncstore.Account, node string, configured []string, where string) error {
+// message; force is how the caller's operator overrides the check).
+// Forced changes skip it. The admin API applies the same rule with the
+// nodes of the legacy blocks loaded on its database.
+func checkRouteTarget(ctx context.Context, users userFinder, table routeTable, acct syncstore.Account, node string, configured []string, where, force string) error {
 	_, err := table.GetRoute(ctx, acct.Name)
 	hasRow := err == nil
 	if err != nil && !errors.Is(err, syncstore.ErrNoRoute) {
@@ -346,7 +347,7 @@ func checkRouteTarget(ctx context.Context, users userFinder, table routeTable, a
 			return err
 		}
 		if !ok {
-			return fmt.Errorf("%w: no native account and no route row; --force writes a row anyway", errNoUser(acct))
+			return &unknownTargetError{fmt.Sprintf("%v: no native account and no route row; %s writes a row anyway", errNoUser(acct), force)}
 		}
 	}
 	if node == "" || slices.Contains(configured, node) {
@@ -364,7 +365,7 @@ func checkRouteTarget(ctx context.Context, users userFinder, table routeTable, a
 	if len(known) > 0 {
 		msg += " (known: " + strings.Join(known, ", ") + ")"
 	}
-	return fmt.Errorf("%s; --force to set it anyway", msg)
+	return &unknownTargetError{fmt.Sprintf("%s; %s to set it anyway", msg, force)}
 }
 
 // routeNodes lists the nodes route rows name.

@@ -43,6 +43,7 @@ func (h *Handler) provisionShim(ctx caddy.Context, pooled *pooledStore, store sy
 		clock:               time.Now,
 	}
 	h.shim.countLookups()
+	h.releaseNodes = pooled.nodes.add(l.nodeNames())
 	h.stats = startRouteStats(pooled.routes.table, h.metrics.routeUsers, l.statsInterval(), h.logger)
 	h.logger.Info("migration shim ready",
 		zap.Strings("nodes", l.nodeNames()),

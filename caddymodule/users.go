@@ -50,14 +50,6 @@ func setupUsersCommand(cmd *cobra.Command) {
 	cmd.RunE = func(cmd *cobra.Command, _ []string) error { return cmd.Help() }
 }
 
-// accountName maps what the operator typed to the Sync username and, for
-// an e-mail address, the address (syncstore.ParseAccount, the one rule
-// every command and the admin API apply).
-func accountName(account string) (name, email string, err error) {
-	a, err := syncstore.ParseAccount(account)
-	return a.Name, a.Email, err
-}
-
 func usersAddCommand() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "add <email | username>",
