@@ -11,6 +11,7 @@ import (
 	"github.com/go-sql-driver/mysql"
 	"go.uber.org/zap"
 
+	"github.com/syncserver/syncserver/caddymodule/shim"
 	"github.com/syncserver/syncserver/syncstore"
 	"github.com/syncserver/syncserver/syncstore/deadline"
 	"github.com/syncserver/syncserver/syncstore/storeopen"
@@ -184,11 +185,8 @@ var databases = caddy.NewUsagePool()
 // invalidate it.
 type pooledStore struct {
 	syncstore.Store
-	label  string      // names the database to operators, without secrets
-	routes *routeCache // nil when the store has no route table
-	// nodes are the legacy nodes configured by the loaded handlers on
-	// this database (their legacy blocks).
-	nodes nodeSet
+	label  string       // names the database to operators, without secrets
+	routes *shim.Routes // nil when the store has no route table
 }
 
 func (p *pooledStore) Destruct() error {
@@ -213,7 +211,7 @@ func acquireStore(ctx context.Context, d Database) (store *pooledStore, key stri
 		s = deadline.Wrap(s, d.timeout())
 		p := &pooledStore{Store: s, label: d.label()}
 		if t, err := routesOf(s); err == nil {
-			p.routes = newRouteCache(t)
+			p.routes = shim.NewRoutes(t)
 		}
 		return p, nil
 	})

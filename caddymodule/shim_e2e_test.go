@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/syncserver/syncserver/caddymodule/shim"
 	"github.com/syncserver/syncserver/migrate"
 	"github.com/syncserver/syncserver/syncstore"
 	"github.com/syncserver/syncserver/syncstore/mysqlstore"
@@ -512,7 +513,7 @@ func TestShimAdminAPI(t *testing.T) {
 	leg := e.legacyUser("otto@example.com", "otto's password")
 
 	status, body := adminRequest(t, "GET", "/firefox-sync/routes/"+nat.user, "")
-	var row routeJSON
+	var row shim.RouteJSON
 	if status != 200 || json.Unmarshal([]byte(body), &row) != nil || row.State != "native" || row.Effective != "native" || row.Bucket != syncstore.Bucket(nat.user) {
 		t.Fatalf("GET the native user's route: %d %s", status, body)
 	}
@@ -556,7 +557,7 @@ func TestShimAdminAPI(t *testing.T) {
 		t.Errorf("routes set --admin with a bad state: %v", err)
 	}
 	status, body = adminRequest(t, "GET", "/firefox-sync/routes/?limit=10", "")
-	var rows []routeJSON
+	var rows []shim.RouteJSON
 	if status != 200 || json.Unmarshal([]byte(body), &rows) != nil || len(rows) != 2 {
 		t.Errorf("list: %d %s", status, body)
 	}

@@ -12,6 +12,7 @@ import (
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
 
+	"github.com/syncserver/syncserver/caddymodule/shim"
 	"github.com/syncserver/syncserver/syncstore"
 	"github.com/syncserver/syncserver/syncstore/storeopen"
 )
@@ -279,22 +280,12 @@ func routeNewUser(ctx context.Context, store syncstore.Store, name string) error
 func lookupUser(cmd *cobra.Command, store syncstore.Store, a syncstore.Account) (*syncstore.User, error) {
 	u, err := store.LookupUser(commandContext(cmd), a.Name)
 	if errors.Is(err, syncstore.ErrNotFound) {
-		return nil, errNoUser(a)
+		return nil, shim.NoUserError(a)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("looking up user %s: %w", a, err)
 	}
 	return u, nil
-}
-
-// errNoUser names an account that does not exist as the operator typed
-// it, with the username it maps to when that differs.
-func errNoUser(a syncstore.Account) error {
-	typed := strings.TrimSpace(a.Typed)
-	if a.Email != "" {
-		return fmt.Errorf("no user %s (Sync username %s)", typed, a.Name)
-	}
-	return fmt.Errorf("no user %s", typed)
 }
 
 // accountDeleter deletes an account together with its route row in one
