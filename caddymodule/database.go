@@ -180,9 +180,9 @@ func (d Database) zapFields() []zap.Field {
 var databases = caddy.NewUsagePool()
 
 // pooledStore closes its store when the last handler releases it. It
-// also holds the database's route cache, so that every handler on the
-// database (several sites, reloads) shares one, and the admin API can
-// invalidate it.
+// also holds the database's routing state (route cache, configured legacy
+// nodes), so that every handler on the database (several sites, reloads)
+// shares one, and the admin API can invalidate and consult it.
 type pooledStore struct {
 	syncstore.Store
 	label  string       // names the database to operators, without secrets

@@ -1,3 +1,10 @@
+// Package shim is the migration shim of the firefox_sync handler: it
+// sends each user's requests to the native store, to their legacy PHP
+// node (through Caddy's reverse_proxy) or nowhere while they are being
+// migrated, as the route table says. It also holds the route cache, the
+// operator's route changes with their checks, and the admin API's logic
+// over them; the Caddy glue (module registration, Caddyfile) stays in
+// caddymodule, which this package must not import.
 package shim
 
 import (
