@@ -11,6 +11,7 @@ import (
 	"github.com/go-sql-driver/mysql"
 	"go.uber.org/zap"
 
+	"github.com/syncserver/syncserver/caddymodule/shim"
 	"github.com/syncserver/syncserver/syncstore"
 	"github.com/syncserver/syncserver/syncstore/deadline"
 	"github.com/syncserver/syncserver/syncstore/storeopen"
@@ -179,13 +180,13 @@ func (d Database) zapFields() []zap.Field {
 var databases = caddy.NewUsagePool()
 
 // pooledStore closes its store when the last handler releases it. It
-// also holds the database's route cache, so that every handler on the
-// database (several sites, reloads) shares one, and the admin API can
-// invalidate it.
+// also holds the database's routing state (route cache, configured legacy
+// nodes), so that every handler on the database (several sites, reloads)
+// shares one, and the admin API can invalidate and consult it.
 type pooledStore struct {
 	syncstore.Store
-	label  string      // names the database to operators, without secrets
-	routes *routeCache // nil when the store has no route table
+	label  string       // names the database to operators, without secrets
+	routes *shim.Routes // nil when the store has no route table
 }
 
 func (p *pooledStore) Destruct() error {
@@ -210,7 +211,7 @@ func acquireStore(ctx context.Context, d Database) (store *pooledStore, key stri
 		s = deadline.Wrap(s, d.timeout())
 		p := &pooledStore{Store: s, label: d.label()}
 		if t, err := routesOf(s); err == nil {
-			p.routes = newRouteCache(t)
+			p.routes = shim.NewRoutes(t)
 		}
 		return p, nil
 	})

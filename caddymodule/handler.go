@@ -17,6 +17,7 @@ import (
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 	"go.uber.org/zap"
 
+	"github.com/syncserver/syncserver/caddymodule/shim"
 	"github.com/syncserver/syncserver/syncstore"
 	"github.com/syncserver/syncserver/syncstore/httpapi"
 )
@@ -154,7 +155,7 @@ type Handler struct {
 	// their legacy node, or asked to retry while the migrate tool moves
 	// them, as the route table in the database says. Without it every
 	// user is native.
-	Legacy *Legacy `json:"legacy,omitempty"`
+	Legacy *shim.Legacy `json:"legacy,omitempty"`
 
 	// PurgeInterval is how often records whose TTL has expired are
 	// deleted in the background (reads hide them either way). Default 1h;
@@ -165,12 +166,11 @@ type Handler struct {
 	logger     *zap.Logger
 	metrics    *metrics
 	api        *httpapi.Handler
-	shim       *shim // nil without a legacy block
+	shim       *shim.Shim // nil without a legacy block
 	auth       *syncstore.Authenticator
 	poolKey    string       // set while this handler holds a pooled store
 	closeCache func() error // nil or stops the memcached layer
 	purge      *purger      // nil when purging is off
-	stats      *routeStats  // nil without a legacy block
 	// helper is the Caddyfile adapter's, while parsing only: the legacy
 	// nodes' reverse_proxy blocks may hold routes.
 	helper *httpcaddyfile.Helper
@@ -324,7 +324,7 @@ func (h *Handler) Validate() error {
 		return err
 	}
 	if h.Legacy != nil {
-		if err := h.Legacy.validate(); err != nil {
+		if err := h.Legacy.Validate(); err != nil {
 			return err
 		}
 	}
@@ -383,9 +383,9 @@ func (h *Handler) maxRequestBytes() int64 {
 // Cleanup stops the purger and releases this handler's hold on the shared
 // database; the last holder closes it.
 func (h *Handler) Cleanup() error {
-	if h.stats != nil {
-		h.stats.stop()
-		h.stats = nil
+	if h.shim != nil {
+		h.shim.Stop()
+		h.shim = nil
 	}
 	if h.purge != nil {
 		h.purge.stop()
@@ -421,14 +421,14 @@ func (h *Handler) Cleanup() error {
 // to the legacy nodes' reverse_proxy (its handle_response routes).
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
 	start := time.Now()
-	sw := &statusWriter{ResponseWriter: w}
+	sw := &shim.StatusWriter{ResponseWriter: w}
 	req := httpapi.ParseRequest(r)
 	if h.shim == nil {
 		h.api.ServeRequest(sw, r, &req)
 	} else {
-		h.shim.serve(sw, r, &req, next)
+		h.shim.Serve(sw, r, &req, next)
 	}
-	h.metrics.observe(req.Endpoint(), sw.statusCode(), time.Since(start))
+	h.metrics.observe(req.Endpoint(), sw.StatusCode(), time.Since(start))
 	return nil
 }
 

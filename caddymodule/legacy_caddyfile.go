@@ -9,6 +9,8 @@ import (
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 	"github.com/caddyserver/caddy/v2/caddyconfig/httpcaddyfile"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp/reverseproxy"
+
+	"github.com/syncserver/syncserver/caddymodule/shim"
 )
 
 // parseLegacy reads the legacy block of firefox_sync:
@@ -33,11 +35,11 @@ import (
 // The reverse_proxy block is parsed by the reverse proxy itself, so it is
 // written exactly as a reverse_proxy directive. helper, when the Caddyfile
 // adapter provides one, lets it hold handle_response routes.
-func parseLegacy(d *caddyfile.Dispenser, helper *httpcaddyfile.Helper) (*Legacy, error) {
+func parseLegacy(d *caddyfile.Dispenser, helper *httpcaddyfile.Helper) (*shim.Legacy, error) {
 	if d.NextArg() {
 		return nil, d.ArgErr()
 	}
-	l := &Legacy{NodesRaw: map[string]json.RawMessage{}}
+	l := &shim.Legacy{NodesRaw: map[string]json.RawMessage{}}
 	for nesting := d.Nesting(); d.NextBlock(nesting); {
 		var err error
 		switch sub := d.Val(); sub {
@@ -79,7 +81,7 @@ func parseLegacy(d *caddyfile.Dispenser, helper *httpcaddyfile.Helper) (*Legacy,
 	return l, nil
 }
 
-func parseLegacyNode(d *caddyfile.Dispenser, helper *httpcaddyfile.Helper, l *Legacy) error {
+func parseLegacyNode(d *caddyfile.Dispenser, helper *httpcaddyfile.Helper, l *shim.Legacy) error {
 	if !d.NextArg() {
 		return d.ArgErr()
 	}

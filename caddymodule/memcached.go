@@ -9,6 +9,7 @@ import (
 	"github.com/caddyserver/caddy/v2"
 	"go.uber.org/zap"
 
+	"github.com/syncserver/syncserver/caddymodule/shim"
 	"github.com/syncserver/syncserver/syncstore"
 	"github.com/syncserver/syncserver/syncstore/memcache"
 )
@@ -80,7 +81,7 @@ func (m *Memcached) wrap(ctx caddy.Context, store syncstore.Store, logger *zap.L
 	}
 	// With several cached handlers in one config, only the first one's
 	// counters are exported: the series have no label to tell them apart.
-	if _, err := register(ctx.GetMetricsRegistry(), cached.Collector()); err != nil {
+	if _, err := shim.Register(ctx.GetMetricsRegistry(), cached.Collector()); err != nil {
 		cached.Close()
 		return nil, nil, fmt.Errorf("memcached: %w", err)
 	}

@@ -14,6 +14,7 @@ import (
 
 	"golang.org/x/crypto/bcrypt"
 
+	"github.com/syncserver/syncserver/caddymodule/shim"
 	"github.com/syncserver/syncserver/syncstore"
 	"github.com/syncserver/syncserver/syncstore/httpapi"
 	"github.com/syncserver/syncserver/syncstore/memcache"
@@ -119,7 +120,6 @@ func intText(n int) []string { return []string{strconv.Itoa(n)} }
 func TestREADMEDefaults(t *testing.T) {
 	tables := readmeTables(t)
 	var zero Handler
-	var legacy Legacy
 	for _, tc := range []struct {
 		section string
 		name    string
@@ -152,13 +152,13 @@ func TestREADMEDefaults(t *testing.T) {
 		{"Configuration", "max_backoff", [][]string{durationText(httpapi.DefaultThrottleMaxBackoff)}},
 		{"Configuration", "max_entries", [][]string{intText(httpapi.DefaultThrottleMaxEntries)}},
 		{"Configuration", "purge_interval", [][]string{durationText(zero.purgeInterval())}},
-		{"Migrating from a PHP server", "default_state", [][]string{{string(legacy.defaultState())}}},
-		{"Migrating from a PHP server", "new_users", [][]string{{legacy.newUsers()}}},
-		{"Migrating from a PHP server", "route_cache_ttl", [][]string{durationText(legacy.routeCacheTTL())}},
-		{"Migrating from a PHP server", "timeout", [][]string{durationText(legacy.timeout())}},
-		{"Migrating from a PHP server", "retry_after", [][]string{durationText(legacy.retryAfter())}},
-		{"Migrating from a PHP server", "migrating_retry_after", [][]string{durationText(legacy.migratingRetryAfter())}},
-		{"Migrating from a PHP server", "stats_interval", [][]string{durationText(legacy.statsInterval())}},
+		{"Migrating from a PHP server", "default_state", [][]string{{string(shim.DefaultRouteState)}}},
+		{"Migrating from a PHP server", "new_users", [][]string{{shim.NewUsersNative}}},
+		{"Migrating from a PHP server", "route_cache_ttl", [][]string{durationText(shim.DefaultRouteCacheTTL)}},
+		{"Migrating from a PHP server", "timeout", [][]string{durationText(shim.DefaultLegacyTimeout)}},
+		{"Migrating from a PHP server", "retry_after", [][]string{durationText(shim.DefaultLegacyRetryAfter)}},
+		{"Migrating from a PHP server", "migrating_retry_after", [][]string{durationText(shim.DefaultMigratingRetryAfter)}},
+		{"Migrating from a PHP server", "stats_interval", [][]string{durationText(shim.DefaultRouteStatsInterval)}},
 	} {
 		rows, ok := tables[tc.section]
 		if !ok {

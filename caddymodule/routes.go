@@ -2,21 +2,18 @@ package caddymodule
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
-	"maps"
 	"net/http"
 	"net/url"
-	"slices"
-	"strings"
 	"text/tabwriter"
 	"time"
 
 	"github.com/spf13/cobra"
 
+	"github.com/syncserver/syncserver/caddymodule/shim"
 	"github.com/syncserver/syncserver/syncstore"
 	"github.com/syncserver/syncserver/syncstore/storeopen"
 )
@@ -192,12 +189,12 @@ func routesGetCommand() *cobra.Command {
 		} else if err != nil {
 			return fmt.Errorf("reading the route of %s: %w", acct, err)
 		}
-		hasAccount, err := userExists(ctx, store, name)
+		hasAccount, err := shim.UserExists(ctx, store, name)
 		if err != nil {
 			return err
 		}
 		if r == nil && !hasAccount {
-			return fmt.Errorf("%w: no native account and no route row (a user only the legacy server knows follows its default_state)", errNoUser(acct))
+			return fmt.Errorf("%w: no native account and no route row (a user only the legacy server knows follows its default_state)", shim.NoUserError(acct))
 		}
 		out := cmd.OutOrStdout()
 		fmt.Fprintf(out, "user:      %s\nbucket:    %d\nlog hash:  %s\n", name, syncstore.Bucket(name), syncstore.UserHash(name))
@@ -243,7 +240,7 @@ user from the native database and needs a native account.`,
 		node, _ := cmd.Flags().GetString("node")
 		force, _ := cmd.Flags().GetBool("force")
 		if admin, _ := cmd.Flags().GetString("admin"); admin != "" {
-			return setRouteViaAdmin(cmd, admin, name, routeUpdate{State: args[1], Node: node, Force: force})
+			return setRouteViaAdmin(cmd, admin, name, shim.RouteUpdate{State: args[1], Node: node, Force: force})
 		}
 		store, table, err := openRoutes(cmd)
 		if err != nil {
@@ -256,12 +253,12 @@ user from the native database and needs a native account.`,
 			if err != nil {
 				return err
 			}
-			if err := checkRouteTarget(ctx, store, table, acct, node, configured, where); err != nil {
+			if err := shim.CheckRouteTarget(ctx, store, table, acct, node, configured, where, "--force"); err != nil {
 				return err
 			}
 		}
-		old, next, err := changeRoute(ctx, table, store,
-			routeChange{User: name, State: syncstore.RouteState(args[1]), Node: node, Force: force}, time.Now())
+		old, next, err := shim.ChangeRoute(ctx, table, store,
+			shim.RouteChange{User: name, State: syncstore.RouteState(args[1]), Node: node, Force: force}, time.Now())
 		if err != nil {
 			return err
 		}
@@ -284,12 +281,12 @@ user from the native database and needs a native account.`,
 
 // setRouteViaAdmin sends the change to a running server's admin API, so
 // that its route cache takes it at once.
-func setRouteViaAdmin(cmd *cobra.Command, admin, name string, u routeUpdate) error {
+func setRouteViaAdmin(cmd *cobra.Command, admin, name string, u shim.RouteUpdate) error {
 	body, err := json.Marshal(u)
 	if err != nil {
 		return err
 	}
-	endpoint := "http://" + admin + adminRoutesPath + url.PathEscape(name)
+	endpoint := "http://" + admin + shim.AdminPath + url.PathEscape(name)
 	req, err := http.NewRequestWithContext(commandContext(cmd), http.MethodPut, endpoint, bytes.NewReader(body))
 	if err != nil {
 		return err
@@ -304,7 +301,7 @@ func setRouteViaAdmin(cmd *cobra.Command, admin, name string, u routeUpdate) err
 	if resp.StatusCode != http.StatusOK {
 		return fmt.Errorf("admin endpoint answered %s: %s", resp.Status, bytes.TrimSpace(answer))
 	}
-	var row routeJSON
+	var row shim.RouteJSON
 	if err := json.Unmarshal(answer, &row); err != nil {
 		return fmt.Errorf("admin endpoint answered %q: %w", answer, err)
 	}
@@ -314,79 +311,6 @@ func setRouteViaAdmin(cmd *cobra.Command, admin, name string, u routeUpdate) err
 	}
 	fmt.Fprintf(cmd.OutOrStdout(), "route of %s: %s; in effect at once on %s, within route_cache_ttl elsewhere\n", name, to, admin)
 	return nil
-}
-
-// userExists reports whether the native store has an account named name.
-func userExists(ctx context.Context, users userFinder, name string) (bool, error) {
-	_, err := users.LookupUser(ctx, name)
-	if errors.Is(err, syncstore.ErrNotFound) {
-		return false, nil
-	}
-	if err != nil {
-		return false, fmt.Errorf("looking up %s: %w", name, err)
-	}
-	return true, nil
-}
-
-// checkRouteTarget refuses what is most likely a typo: a user with neither
-// a native account nor a route row, and a legacy node that no route row
-// names and that is not among configured (the nodes of the legacy blocks
-// the caller knows of; where is says where those came from, for the
-// message). Forced changes skip it. The admin API can apply the same
-// rule with its own legacy block's nodes.
-func checkRouteTarget(ctx context.Context, users userFinder, table routeTable, acct syncstore.Account, node string, configured []string, where string) error {
-	_, err := table.GetRoute(ctx, acct.Name)
-	hasRow := err == nil
-	if err != nil && !errors.Is(err, syncstore.ErrNoRoute) {
-		return fmt.Errorf("reading the route of %s: %w", acct, err)
-	}
-	if !hasRow {
-		ok, err := userExists(ctx, users, acct.Name)
-		if err != nil {
-			return err
-		}
-		if !ok {
-			return fmt.Errorf("%w: no native account and no route row; --force writes a row anyway", errNoUser(acct))
-		}
-	}
-	if node == "" || slices.Contains(configured, node) {
-		return nil
-	}
-	known, err := routeNodes(ctx, table)
-	if err != nil {
-		return err
-	}
-	if slices.Contains(known, node) {
-		return nil
-	}
-	known = slices.Compact(slices.Sorted(slices.Values(append(known, configured...))))
-	msg := fmt.Sprintf("unknown node %q: no route row names it and %s", node, where)
-	if len(known) > 0 {
-		msg += " (known: " + strings.Join(known, ", ") + ")"
-	}
-	return fmt.Errorf("%s; --force to set it anyway", msg)
-}
-
-// routeNodes lists the nodes route rows name.
-func routeNodes(ctx context.Context, table routeTable) ([]string, error) {
-	seen := map[string]bool{}
-	after := ""
-	for {
-		page, err := table.ListRoutes(ctx, after, 1000)
-		if err != nil {
-			return nil, fmt.Errorf("listing routes: %w", err)
-		}
-		for _, r := range page {
-			if r.Node != "" {
-				seen[r.Node] = true
-			}
-		}
-		if len(page) < 1000 {
-			break
-		}
-		after = page[len(page)-1].Username
-	}
-	return slices.Sorted(maps.Keys(seen)), nil
 }
 
 // configuredNodes reads the legacy nodes of the --config file, and says

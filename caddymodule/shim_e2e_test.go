@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/syncserver/syncserver/caddymodule/shim"
 	"github.com/syncserver/syncserver/migrate"
 	"github.com/syncserver/syncserver/syncstore"
 	"github.com/syncserver/syncserver/syncstore/mysqlstore"
@@ -512,7 +513,7 @@ func TestShimAdminAPI(t *testing.T) {
 	leg := e.legacyUser("otto@example.com", "otto's password")
 
 	status, body := adminRequest(t, "GET", "/firefox-sync/routes/"+nat.user, "")
-	var row routeJSON
+	var row shim.RouteJSON
 	if status != 200 || json.Unmarshal([]byte(body), &row) != nil || row.State != "native" || row.Effective != "native" || row.Bucket != syncstore.Bucket(nat.user) {
 		t.Fatalf("GET the native user's route: %d %s", status, body)
 	}
@@ -556,7 +557,7 @@ func TestShimAdminAPI(t *testing.T) {
 		t.Errorf("routes set --admin with a bad state: %v", err)
 	}
 	status, body = adminRequest(t, "GET", "/firefox-sync/routes/?limit=10", "")
-	var rows []routeJSON
+	var rows []shim.RouteJSON
 	if status != 200 || json.Unmarshal([]byte(body), &rows) != nil || len(rows) != 2 {
 		t.Errorf("list: %d %s", status, body)
 	}
@@ -571,6 +572,63 @@ func TestShimAdminAPI(t *testing.T) {
 	}
 	if got := e.route(nat.user); got == nil || got.State != syncstore.RouteNative {
 		t.Errorf("the public PUT changed the route: %+v", got)
+	}
+}
+
+// TestShimAdminAPIRefusesUnknownUser: as `syncserver routes set`, the
+// admin API refuses, unless forced, a route for a user with neither a
+// native account nor a route row (most likely a typo).
+func TestShimAdminAPIRefusesUnknownUser(t *testing.T) {
+	e := newShimEnv(t)
+	e.load("")
+	ghost := syncstore.UsernameFromEmail("ghost@example.com")
+	status, body := adminRequest(t, "PUT", "/firefox-sync/routes/ghost@example.com", `{"state":"legacy"}`)
+	if status != 409 || !strings.Contains(body, "no user ghost@example.com") || !strings.Contains(body, `\"force\": true`) {
+		t.Errorf("PUT for an unknown user: %d %s, want 409 naming the address", status, body)
+	}
+	if got := e.route(ghost); got != nil {
+		t.Errorf("the refused PUT wrote a row: %+v", got)
+	}
+	if status, body := adminRequest(t, "PUT", "/firefox-sync/routes/ghost@example.com", `{"state":"legacy","force":true}`); status != 200 {
+		t.Errorf("forced PUT for an unknown user: %d %s", status, body)
+	}
+	// With a row the user is known, account or not.
+	if status, body := adminRequest(t, "PUT", "/firefox-sync/routes/ghost@example.com", `{"state":"migrating"}`); status != 200 {
+		t.Errorf("PUT for a user with a row: %d %s", status, body)
+	}
+	if got := e.route(ghost); got == nil || got.State != syncstore.RouteMigrating {
+		t.Errorf("after the PUT: %+v", got)
+	}
+}
+
+// TestShimAdminAPIRefusesUnknownNode: a node that neither a route row nor
+// a legacy block loaded on the database knows is refused unless forced.
+func TestShimAdminAPIRefusesUnknownNode(t *testing.T) {
+	e := newShimEnv(t)
+	e.load("")
+	nat := newSyncClient(t, "nina@example.com", "correct horse battery")
+	nat.register("nina@example.com")
+	status, body := adminRequest(t, "PUT", "/firefox-sync/routes/"+nat.user, `{"state":"legacy","node":"node9"}`)
+	if status != 409 || !strings.Contains(body, `unknown node \"node9\"`) || !strings.Contains(body, "known: node1") {
+		t.Errorf("PUT an unknown node: %d %s, want 409 listing the known nodes", status, body)
+	}
+	if got := e.route(nat.user); got == nil || got.State != syncstore.RouteNative {
+		t.Errorf("the refused PUT changed the route: %+v", got)
+	}
+	// node1 is configured by the loaded legacy block.
+	if status, body := adminRequest(t, "PUT", "/firefox-sync/routes/"+nat.user, `{"state":"legacy","node":"node1"}`); status != 200 {
+		t.Errorf("PUT a configured node: %d %s", status, body)
+	}
+	if status, body := adminRequest(t, "PUT", "/firefox-sync/routes/"+nat.user, `{"state":"legacy","node":"node9","force":true}`); status != 200 {
+		t.Errorf("forced PUT of an unknown node: %d %s", status, body)
+	}
+	// node9 is now named by a route row.
+	e.setRoute(syncstore.Route{Username: "rowonly", State: syncstore.RouteLegacy, Node: "node9"})
+	if status, body := adminRequest(t, "PUT", "/firefox-sync/routes/"+nat.user, `{"state":"native"}`); status != 200 {
+		t.Fatalf("PUT native: %d %s", status, body)
+	}
+	if status, body := adminRequest(t, "PUT", "/firefox-sync/routes/"+nat.user, `{"state":"legacy","node":"node9"}`); status != 200 {
+		t.Errorf("PUT a node a route row names: %d %s", status, body)
 	}
 }
 

@@ -12,6 +12,7 @@ import (
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
 
+	"github.com/syncserver/syncserver/caddymodule/shim"
 	"github.com/syncserver/syncserver/syncstore"
 	"github.com/syncserver/syncserver/syncstore/storeopen"
 )
@@ -48,14 +49,6 @@ func setupUsersCommand(cmd *cobra.Command) {
 	// rather than a help page with exit status 0.
 	cmd.Args = cobra.NoArgs
 	cmd.RunE = func(cmd *cobra.Command, _ []string) error { return cmd.Help() }
-}
-
-// accountName maps what the operator typed to the Sync username and, for
-// an e-mail address, the address (syncstore.ParseAccount, the one rule
-// every command and the admin API apply).
-func accountName(account string) (name, email string, err error) {
-	a, err := syncstore.ParseAccount(account)
-	return a.Name, a.Email, err
 }
 
 func usersAddCommand() *cobra.Command {
@@ -287,22 +280,12 @@ func routeNewUser(ctx context.Context, store syncstore.Store, name string) error
 func lookupUser(cmd *cobra.Command, store syncstore.Store, a syncstore.Account) (*syncstore.User, error) {
 	u, err := store.LookupUser(commandContext(cmd), a.Name)
 	if errors.Is(err, syncstore.ErrNotFound) {
-		return nil, errNoUser(a)
+		return nil, shim.NoUserError(a)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("looking up user %s: %w", a, err)
 	}
 	return u, nil
-}
-
-// errNoUser names an account that does not exist as the operator typed
-// it, with the username it maps to when that differs.
-func errNoUser(a syncstore.Account) error {
-	typed := strings.TrimSpace(a.Typed)
-	if a.Email != "" {
-		return fmt.Errorf("no user %s (Sync username %s)", typed, a.Name)
-	}
-	return fmt.Errorf("no user %s", typed)
 }
 
 // accountDeleter deletes an account together with its route row in one

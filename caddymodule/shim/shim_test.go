@@ -1,4 +1,4 @@
-package caddymodule
+package shim
 
 import (
 	"context"
@@ -19,12 +19,12 @@ func TestShimDecideWrites(t *testing.T) {
 	store := sqliteRoutes(t)
 	ctx := context.Background()
 	reg := prometheus.NewRegistry()
-	m, err := newMetrics(reg)
+	m, err := NewMetrics(reg)
 	if err != nil {
 		t.Fatal(err)
 	}
 	clock := &testClock{t: time.Now()}
-	s := &shim{routes: newRouteCache(store), table: store, ttl: time.Minute, defaultState: syncstore.RouteLegacy,
+	s := &Shim{routes: newRouteCache(store), table: store, ttl: time.Minute, defaultState: syncstore.RouteLegacy,
 		hostNode: "node1", metrics: m, clock: clock.now}
 	s.countLookups()
 	const user = "7qrzrjz52vgwen6e7w2y7v6xknd46wxt"
@@ -88,12 +88,12 @@ func TestShimDecideWrites(t *testing.T) {
 func TestShimRereadsMigrating(t *testing.T) {
 	store := sqliteRoutes(t)
 	ctx := context.Background()
-	m, err := newMetrics(prometheus.NewRegistry())
+	m, err := NewMetrics(prometheus.NewRegistry())
 	if err != nil {
 		t.Fatal(err)
 	}
 	clock := &testClock{t: time.Now()}
-	s := &shim{routes: newRouteCache(store), table: store, ttl: time.Hour, defaultState: syncstore.RouteLegacy,
+	s := &Shim{routes: newRouteCache(store), table: store, ttl: time.Hour, defaultState: syncstore.RouteLegacy,
 		hostNode: "node1", metrics: m, clock: clock.now}
 	s.countLookups()
 	const user = "7qrzrjz52vgwen6e7w2y7v6xknd46wxt"

@@ -1,4 +1,11 @@
-package caddymodule
+// Package shim is the migration shim of the firefox_sync handler: it
+// sends each user's requests to the native store, to their legacy PHP
+// node (through Caddy's reverse_proxy) or nowhere while they are being
+// migrated, as the route table says. It also holds the route cache, the
+// operator's route changes with their checks, and the admin API's logic
+// over them; the Caddy glue (module registration, Caddyfile) stays in
+// caddymodule, which this package must not import.
+package shim
 
 import (
 	"context"
@@ -17,30 +24,30 @@ import (
 	"github.com/syncserver/syncserver/syncstore/httpapi"
 )
 
-// userFinder finds native accounts (syncstore.Store's lookup).
-type userFinder interface {
+// UserFinder finds native accounts (syncstore.Store's lookup).
+type UserFinder interface {
 	LookupUser(ctx context.Context, name string) (*syncstore.User, error)
 }
 
-// accounts finds and removes native accounts (syncstore.Store's).
-type accounts interface {
-	userFinder
+// Accounts finds and removes native accounts (syncstore.Store's).
+type Accounts interface {
+	UserFinder
 	DeleteUser(ctx context.Context, userID int64) error
 }
 
-// shim sends each request to the backend the route table names for its
+// Shim sends each request to the backend the route table names for its
 // user: the native protocol handler, a legacy node, or nobody while the
 // user is being migrated. The answers it gives itself are the native
 // handler's (httpapi), so that clients cannot tell who answered.
-type shim struct {
+type Shim struct {
 	native       *httpapi.Handler
 	nodes        map[string]caddyhttp.MiddlewareHandler
 	hostNode     string
 	defaultState syncstore.RouteState
 	home         string // node of new accounts; "" = native
 	routes       *routeCache
-	table        routeTable
-	users        accounts
+	table        RouteTable
+	users        Accounts
 	ttl          time.Duration
 	// retryAfter is the back-off of users whose node is unreachable;
 	// migratingRetryAfter that of users being migrated, sized to the
@@ -48,15 +55,19 @@ type shim struct {
 	retryAfter          time.Duration
 	migratingRetryAfter time.Duration
 	logger              *zap.Logger
-	metrics             *metrics
+	metrics             *Metrics
 	clock               func() time.Time
+	stats               *routeStats // keeps the users-per-state gauge
+	// releaseNodes forgets the nodes of this shim in the database's
+	// set of configured nodes.
+	releaseNodes func()
 	// Route lookup counters, resolved once: label lookups would cost as
 	// much as the decision itself.
 	lookupHit, lookupMiss, lookupWrite, lookupError prometheus.Counter
 }
 
 // countLookups resolves the route lookup counters.
-func (s *shim) countLookups() {
+func (s *Shim) countLookups() {
 	s.lookupHit = s.metrics.routeLookups.WithLabelValues("hit")
 	s.lookupMiss = s.metrics.routeLookups.WithLabelValues("miss")
 	s.lookupWrite = s.metrics.routeLookups.WithLabelValues("write")
@@ -85,7 +96,7 @@ type target struct {
 // state lasts about a second and ends with a flip, and a client told to
 // come back in migrating_retry_after must not be refused again by a
 // stale entry.
-func (s *shim) decide(ctx context.Context, method string, req *httpapi.Request) (target, error) {
+func (s *Shim) decide(ctx context.Context, method string, req *httpapi.Request) (target, error) {
 	if !req.HasUserSegment() {
 		return target{state: s.defaultState, node: s.hostNode}, nil
 	}
@@ -121,7 +132,7 @@ func (s *shim) decide(ctx context.Context, method string, req *httpapi.Request) 
 	return s.targetOf(user, row, now), nil
 }
 
-func (s *shim) targetOf(user string, row *syncstore.Route, now time.Time) target {
+func (s *Shim) targetOf(user string, row *syncstore.Route, now time.Time) target {
 	t := target{user: user, row: row, state: s.defaultState, node: s.hostNode}
 	if row != nil {
 		t.state = row.Effective(now)
@@ -132,10 +143,10 @@ func (s *shim) targetOf(user string, row *syncstore.Route, now time.Time) target
 	return t
 }
 
-// serve answers one request; req is httpapi.ParseRequest(r). Repeated
+// Serve answers one request; req is httpapi.ParseRequest(r). Repeated
 // slashes in the path are merged first, so that a legacy node is sent
 // the path the native handler would serve.
-func (s *shim) serve(w *statusWriter, r *http.Request, req *httpapi.Request, next caddyhttp.Handler) {
+func (s *Shim) Serve(w *StatusWriter, r *http.Request, req *httpapi.Request, next caddyhttp.Handler) {
 	start := time.Now()
 	if req.Endpoint() == httpapi.EndpointHeartbeat {
 		// This server's health, not a legacy node's.
@@ -147,7 +158,7 @@ func (s *shim) serve(w *statusWriter, r *http.Request, req *httpapi.Request, nex
 	if err != nil {
 		s.logger.Error("reading the route table failed", syncstore.UserField(s.logger, t.user), zap.Error(err))
 		s.native.Unavailable(w, s.retryAfter, "route table unavailable")
-		s.metrics.observeBackend(backendUnrouted, "", w.statusCode(), time.Since(start))
+		s.metrics.observeBackend(backendUnrouted, "", w.StatusCode(), time.Since(start))
 		return
 	}
 	switch {
@@ -155,7 +166,7 @@ func (s *shim) serve(w *statusWriter, r *http.Request, req *httpapi.Request, nex
 		// Clients must keep talking to this server, not to the node
 		// (docs/legacy.md §1.4); the native handler answers native users.
 		s.native.ServeNodeURL(w, r)
-		s.metrics.observeBackend(string(t.state), t.nodeLabel(), w.statusCode(), time.Since(start))
+		s.metrics.observeBackend(string(t.state), t.nodeLabel(), w.StatusCode(), time.Since(start))
 	case req.Endpoint() == httpapi.EndpointUserCreate && t.row == nil:
 		s.register(w, r, req, t, next, start)
 	default:
@@ -171,22 +182,22 @@ func (t *target) nodeLabel() string {
 	return ""
 }
 
-func (s *shim) serveTarget(w *statusWriter, r *http.Request, req *httpapi.Request, t target, next caddyhttp.Handler, start time.Time) {
+func (s *Shim) serveTarget(w *StatusWriter, r *http.Request, req *httpapi.Request, t target, next caddyhttp.Handler, start time.Time) {
 	switch t.state {
 	case syncstore.RouteNative:
 		s.serveNative(w, r, req, start)
 	case syncstore.RouteMigrating:
 		s.serveMigrating(w)
-		s.metrics.observeBackend(backendMigrating, "", w.statusCode(), time.Since(start))
+		s.metrics.observeBackend(backendMigrating, "", w.StatusCode(), time.Since(start))
 	default:
 		s.proxy(w, r, t, next)
-		s.metrics.observeBackend(backendLegacy, t.node, w.statusCode(), time.Since(start))
+		s.metrics.observeBackend(backendLegacy, t.node, w.StatusCode(), time.Since(start))
 	}
 }
 
-func (s *shim) serveNative(w *statusWriter, r *http.Request, req *httpapi.Request, start time.Time) {
+func (s *Shim) serveNative(w *StatusWriter, r *http.Request, req *httpapi.Request, start time.Time) {
 	s.native.ServeRequest(w, r, req)
-	s.metrics.observeBackend(backendNative, "", w.statusCode(), time.Since(start))
+	s.metrics.observeBackend(backendNative, "", w.StatusCode(), time.Since(start))
 }
 
 // proxy hands the request to the user's legacy node. The node's
@@ -194,7 +205,7 @@ func (s *shim) serveNative(w *statusWriter, r *http.Request, req *httpapi.Reques
 // everything else, so the legacy answer arrives as it was sent. When the
 // node cannot be reached in time the proxy returns an error without
 // answering; the user then gets 503 with Retry-After.
-func (s *shim) proxy(w *statusWriter, r *http.Request, t target, next caddyhttp.Handler) {
+func (s *Shim) proxy(w *StatusWriter, r *http.Request, t target, next caddyhttp.Handler) {
 	node, ok := s.nodes[t.node]
 	if !ok {
 		s.logger.Error("route names a legacy node this server does not know",
@@ -220,7 +231,7 @@ func (s *shim) proxy(w *statusWriter, r *http.Request, t target, next caddyhttp.
 // Retry-After and X-Weave-Backoff (docs/protocol.md §7.3) of
 // migrating_retry_after, so the client backs off for about as long as a
 // migration takes and finds the user on the new backend when it retries.
-func (s *shim) serveMigrating(w http.ResponseWriter) {
+func (s *Shim) serveMigrating(w http.ResponseWriter) {
 	s.native.Unavailable(w, s.migratingRetryAfter, "account migration in progress")
 }
 
@@ -232,12 +243,12 @@ func (s *shim) serveMigrating(w http.ResponseWriter) {
 // be written the client gets 503 instead (and a native account is
 // removed again), so no account exists without the row leading to it and
 // failed registrations leave no rows behind.
-func (s *shim) register(w *statusWriter, r *http.Request, req *httpapi.Request, t target, next caddyhttp.Handler, start time.Time) {
+func (s *Shim) register(w *StatusWriter, r *http.Request, req *httpapi.Request, t target, next caddyhttp.Handler, start time.Time) {
 	free, err := s.freeForHome(r, t)
 	if err != nil {
 		s.logger.Warn("checking whether a new username is taken failed", syncstore.UserField(s.logger, t.user), zap.Error(err))
 		s.native.Unavailable(w, s.retryAfter, "legacy server unavailable")
-		s.metrics.observeBackend(string(t.state), t.nodeLabel(), w.statusCode(), time.Since(start))
+		s.metrics.observeBackend(string(t.state), t.nodeLabel(), w.StatusCode(), time.Since(start))
 		return
 	}
 	if !free {
@@ -257,12 +268,12 @@ func (s *shim) register(w *statusWriter, r *http.Request, req *httpapi.Request, 
 		clear(w.Header())
 		s.native.Unavailable(w, s.retryAfter, "route table unavailable")
 	}
-	s.serveTarget(&statusWriter{ResponseWriter: cw}, r, req, s.targetOf(t.user, &row, s.clock()), next, start)
+	s.serveTarget(&StatusWriter{ResponseWriter: cw}, r, req, s.targetOf(t.user, &row, s.clock()), next, start)
 }
 
 // recordNewUser writes the route row of an account its home just
 // created. A row that appeared meanwhile must say the same.
-func (s *shim) recordNewUser(ctx context.Context, row syncstore.Route) error {
+func (s *Shim) recordNewUser(ctx context.Context, row syncstore.Route) error {
 	wrote, err := s.table.CompareAndSwapRoute(ctx, nil, row)
 	s.routes.invalidate(row.Username)
 	if err != nil {
@@ -283,7 +294,7 @@ func (s *shim) recordNewUser(ctx context.Context, row syncstore.Route) error {
 
 // dropAccount removes a native account whose route row could not be
 // written; a client retrying the registration starts afresh.
-func (s *shim) dropAccount(ctx context.Context, user string) {
+func (s *Shim) dropAccount(ctx context.Context, user string) {
 	ctx = context.WithoutCancel(ctx)
 	u, err := s.users.LookupUser(ctx, user)
 	if err == nil {
@@ -301,7 +312,7 @@ func (s *shim) dropAccount(ctx context.Context, user string) {
 // account, whichever site its clients use, is shadowed). Anything but a
 // clear "free" from a node (another answer, a node without the User API)
 // counts as taken.
-func (s *shim) freeForHome(r *http.Request, t target) (bool, error) {
+func (s *Shim) freeForHome(r *http.Request, t target) (bool, error) {
 	switch {
 	case t.state == syncstore.RouteNative && s.home == "":
 		return true, nil

@@ -1,4 +1,4 @@
-package caddymodule
+package shim
 
 import (
 	"bytes"
@@ -39,8 +39,12 @@ const (
 )
 
 // NewUsersNative is the new_users value that creates accounts in the
-// native store.
+// native store, and its default.
 const NewUsersNative = "native"
+
+// DefaultRouteState is the default of default_state: users without a
+// route row stay on their legacy node.
+const DefaultRouteState = syncstore.RouteLegacy
 
 // maxNodeName is the width of the route table's node column.
 const maxNodeName = 64
@@ -109,7 +113,7 @@ type Legacy struct {
 
 func (l *Legacy) defaultState() syncstore.RouteState {
 	if l.DefaultState == "" {
-		return syncstore.RouteLegacy
+		return DefaultRouteState
 	}
 	return syncstore.RouteState(l.DefaultState)
 }
@@ -123,7 +127,7 @@ func (l *Legacy) newUsers() string {
 
 // hostNode is the default node: host_node, or the only node.
 func (l *Legacy) hostNode() string {
-	if names := l.nodeNames(); l.HostNode == "" && len(names) == 1 {
+	if names := l.NodeNames(); l.HostNode == "" && len(names) == 1 {
 		return names[0]
 	}
 	return l.HostNode
@@ -164,8 +168,8 @@ func (l *Legacy) statsInterval() time.Duration {
 	return time.Duration(l.StatsInterval)
 }
 
-// nodeNames lists the configured nodes in name order.
-func (l *Legacy) nodeNames() []string {
+// NodeNames lists the configured nodes in name order.
+func (l *Legacy) NodeNames() []string {
 	if l.names == nil {
 		names := make([]string, 0, len(l.NodesRaw))
 		for n := range l.NodesRaw {
@@ -178,16 +182,16 @@ func (l *Legacy) nodeNames() []string {
 }
 
 func (l *Legacy) hasNode(name string) bool {
-	return slices.Contains(l.nodeNames(), name)
+	return slices.Contains(l.NodeNames(), name)
 }
 
-// validate reports mistakes with the field's JSON name. It runs before
+// Validate reports mistakes with the field's JSON name. It runs before
 // the nodes are loaded.
-func (l *Legacy) validate() error {
-	if len(l.nodeNames()) == 0 {
+func (l *Legacy) Validate() error {
+	if len(l.NodeNames()) == 0 {
 		return fmt.Errorf("legacy: at least one node is required")
 	}
-	for _, name := range l.nodeNames() {
+	for _, name := range l.NodeNames() {
 		if name == "" || len(name) > maxNodeName {
 			return fmt.Errorf("legacy: node name %q: must be 1 to %d bytes", name, maxNodeName)
 		}
@@ -202,16 +206,16 @@ func (l *Legacy) validate() error {
 	}
 	if nu := l.newUsers(); nu != NewUsersNative {
 		if !l.hasNode(nu) {
-			return fmt.Errorf("legacy: new_users %q: must be %q or a configured node (%v)", nu, NewUsersNative, l.nodeNames())
+			return fmt.Errorf("legacy: new_users %q: must be %q or a configured node (%v)", nu, NewUsersNative, l.NodeNames())
 		}
 	}
 	if l.HostNode != "" {
 		if !l.hasNode(l.HostNode) {
-			return fmt.Errorf("legacy: host_node %q is not a configured node (%v)", l.HostNode, l.nodeNames())
+			return fmt.Errorf("legacy: host_node %q is not a configured node (%v)", l.HostNode, l.NodeNames())
 		}
 	}
 	if l.hostNode() == "" {
-		return fmt.Errorf("legacy: with several nodes (%v), host_node must say which one serves users whose route names no node", l.nodeNames())
+		return fmt.Errorf("legacy: with several nodes (%v), host_node must say which one serves users whose route names no node", l.NodeNames())
 	}
 	for _, d := range []struct {
 		name string
@@ -240,7 +244,7 @@ func (l *Legacy) validate() error {
 // transport sets them, so that a dead or hung node costs its users a
 // bounded wait and never a hang.
 func (l *Legacy) loadNodes(ctx caddy.Context) (map[string]caddyhttp.MiddlewareHandler, error) {
-	l.names = l.nodeNames()
+	l.names = l.NodeNames()
 	for name, raw := range l.NodesRaw {
 		withTimeouts, err := defaultProxyTimeouts(raw, l.timeout())
 		if err != nil {
