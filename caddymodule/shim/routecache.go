@@ -34,7 +34,7 @@ const (
 // its row was read, so a change committed at time T is seen by every
 // lookup after T + ttl.
 type routeCache struct {
-	table RouteTable
+	table syncstore.RouteTable
 	seed  maphash.Seed
 	// gen counts invalidations: a read that started before one must not
 	// put what it read into the cache, since it may predate the change.
@@ -52,7 +52,7 @@ type routeEntry struct {
 	loaded time.Time        // when the read that produced it began
 }
 
-func newRouteCache(table RouteTable) *routeCache {
+func newRouteCache(table syncstore.RouteTable) *routeCache {
 	c := &routeCache{table: table, seed: maphash.MakeSeed()}
 	for i := range c.shards {
 		c.shards[i].m = make(map[string]routeEntry)

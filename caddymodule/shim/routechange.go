@@ -37,7 +37,7 @@ type RouteChange struct {
 // it refuses to touch a user a migrate run holds, and to make native a
 // user who has no native account yet: routing must never send a user
 // where their data is not.
-func ChangeRoute(ctx context.Context, table RouteTable, users UserFinder, c RouteChange, now time.Time) (old *syncstore.Route, next syncstore.Route, err error) {
+func ChangeRoute(ctx context.Context, table syncstore.RouteTable, users UserFinder, c RouteChange, now time.Time) (old *syncstore.Route, next syncstore.Route, err error) {
 	if err := c.validate(); err != nil {
 		return nil, next, err
 	}
@@ -123,7 +123,7 @@ func NoUserError(a syncstore.Account) error {
 // message; force is how the caller's operator overrides the check).
 // Forced changes skip it. The admin API applies the same rule with the
 // nodes of the legacy blocks loaded on its database.
-func CheckRouteTarget(ctx context.Context, users UserFinder, table RouteTable, acct syncstore.Account, node string, configured []string, where, force string) error {
+func CheckRouteTarget(ctx context.Context, users UserFinder, table syncstore.RouteTable, acct syncstore.Account, node string, configured []string, where, force string) error {
 	_, err := table.GetRoute(ctx, acct.Name)
 	hasRow := err == nil
 	if err != nil && !errors.Is(err, syncstore.ErrNoRoute) {
@@ -157,7 +157,7 @@ func CheckRouteTarget(ctx context.Context, users UserFinder, table RouteTable, a
 }
 
 // routeNodes lists the nodes route rows name.
-func routeNodes(ctx context.Context, table RouteTable) ([]string, error) {
+func routeNodes(ctx context.Context, table syncstore.RouteTable) ([]string, error) {
 	seen := map[string]bool{}
 	after := ""
 	for {

@@ -17,7 +17,7 @@ type routeStats struct {
 	done   chan struct{}
 }
 
-func startRouteStats(table RouteTable, gauge *prometheus.GaugeVec, every time.Duration, logger *zap.Logger) *routeStats {
+func startRouteStats(table syncstore.RouteTable, gauge *prometheus.GaugeVec, every time.Duration, logger *zap.Logger) *routeStats {
 	ctx, cancel := context.WithCancel(context.Background())
 	s := &routeStats{cancel: cancel, done: make(chan struct{})}
 	go func() {
@@ -36,7 +36,7 @@ func startRouteStats(table RouteTable, gauge *prometheus.GaugeVec, every time.Du
 	return s
 }
 
-func refreshRouteStats(ctx context.Context, table RouteTable, gauge *prometheus.GaugeVec, every time.Duration, logger *zap.Logger) {
+func refreshRouteStats(ctx context.Context, table syncstore.RouteTable, gauge *prometheus.GaugeVec, every time.Duration, logger *zap.Logger) {
 	ctx, cancel := context.WithTimeout(ctx, min(every, 30*time.Second))
 	defer cancel()
 	counts, err := table.CountRoutes(ctx)

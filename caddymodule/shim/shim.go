@@ -46,7 +46,7 @@ type Shim struct {
 	defaultState syncstore.RouteState
 	home         string // node of new accounts; "" = native
 	routes       *routeCache
-	table        RouteTable
+	table        syncstore.RouteTable
 	users        Accounts
 	ttl          time.Duration
 	// retryAfter is the back-off of users whose node is unreachable;
