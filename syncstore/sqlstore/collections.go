@@ -53,6 +53,12 @@ func (s *Store) EnsureCollection(ctx context.Context, name string) (int, error) 
 		_, err := s.write.ExecContext(ctx,
 			"INSERT INTO collections (id, name) SELECT "+s.d.Greatest+"(COALESCE(MAX(id), 0) + 1, ?), ? FROM collections",
 			syncstore.FirstCustomCollectionID, name)
+		// InnoDB may also break the two inserts' gap locks on the MAX(id)
+		// read as a deadlock; the statement ran alone, so running it again
+		// is safe.
+		if err != nil && s.d.IsDeadlock != nil && s.d.IsDeadlock(err) {
+			continue
+		}
 		if err != nil && !s.d.IsDuplicate(err) {
 			return 0, fmt.Errorf("creating collection %q: %w", name, err)
 		}
