@@ -4,7 +4,8 @@
 // while the shim keeps serving everyone else.
 //
 // The legacy side is read and written here directly with SQL (LegacyDB).
-// The native side and the route table are reached through the small
-// interfaces in native.go and routes.go, which the native backends
-// implement, so this package imports no backend.
+// The native side and the route table are reached through the contracts
+// syncstore.BulkStore and syncstore.RouteTable, which every native backend
+// implements (and storetest holds them to), so this package imports no
+// backend.
 package migrate
