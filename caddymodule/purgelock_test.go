@@ -11,6 +11,7 @@ import (
 
 	"github.com/syncserver/syncserver/syncstore"
 	"github.com/syncserver/syncserver/syncstore/deadline"
+	"github.com/syncserver/syncserver/syncstore/memcache"
 	"github.com/syncserver/syncserver/syncstore/mysqlstore"
 )
 
@@ -153,6 +154,14 @@ func TestPurgeLockLostConnection(t *testing.T) {
 		stores[i] = s
 	}
 	a, b := stores[0], stores[1]
+	// A server's store: memcached over deadlines over the database.
+	cached, err := memcache.New(deadline.Wrap(a, time.Second), memcache.Config{Servers: []string{"127.0.0.1:11211"}}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if l, ok := purgeLockerOf(cached); !ok || l != purgeLocker(a) {
+		t.Errorf("purgeLockerOf a server's store: %v, %v", l, ok)
+	}
 	la, err := leadPurgeOnce(ctx, a, nil)
 	if err != nil || la == nil {
 		t.Fatalf("A could not take the free lock: %v", err)
