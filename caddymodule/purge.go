@@ -118,8 +118,8 @@ func purgeLoop(ctx context.Context, store syncstore.Store, every time.Duration, 
 			return
 		case now := <-ticker.C:
 			if shared {
-				lock = leadPurge(ctx, locker, lock, logger)
-				if lock == nil {
+				var purge bool
+				if lock, purge = leadPurge(ctx, locker, lock, logger); !purge {
 					continue
 				}
 			}
@@ -138,13 +138,18 @@ func purgeLoop(ctx context.Context, store syncstore.Store, every time.Duration, 
 }
 
 // leadPurge returns the purge lock this loop holds for the coming purge,
-// nil when another instance holds it (or it could not be checked): held
-// is kept if its session still holds it, else the lock is taken if free.
-func leadPurge(ctx context.Context, locker purgeLocker, held *mysqlstore.PurgeLock, logger *zap.Logger) *mysqlstore.PurgeLock {
+// nil when it holds none, and whether to purge: held is kept if its
+// session still holds it, else the lock is taken if free. When the lock
+// cannot be taken for another reason than another holder (a database that
+// has no user locks, such as a Galera cluster, or a failing one), the loop
+// purges without it: concurrent purges are safe, since each user's rows
+// go under that user's row lock with the expiry checked again, only
+// redundant.
+func leadPurge(ctx context.Context, locker purgeLocker, held *mysqlstore.PurgeLock, logger *zap.Logger) (*mysqlstore.PurgeLock, bool) {
 	if held != nil {
 		ok, err := held.Held(ctx)
 		if ok {
-			return held
+			return held, true
 		}
 		held.Release(ctx)
 		logger.Warn("lost the purge lock; another instance may purge now", zap.Error(err))
@@ -152,11 +157,12 @@ func leadPurge(ctx context.Context, locker purgeLocker, held *mysqlstore.PurgeLo
 	lock, err := locker.TryPurgeLock(ctx)
 	switch {
 	case err != nil:
-		logger.Warn("cannot take the purge lock; not purging this time", zap.Error(err))
+		logger.Warn("cannot take the purge lock; purging without it", zap.Error(err))
+		return nil, true
 	case lock != nil:
 		logger.Info("this instance purges expired records for the database", zap.Int64("lock_connection_id", lock.ConnectionID()))
 	}
-	return lock
+	return lock, lock != nil
 }
 
 const purgeLong = `

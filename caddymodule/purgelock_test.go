@@ -162,32 +162,51 @@ func TestPurgeLockLostConnection(t *testing.T) {
 	if l, ok := purgeLockerOf(cached); !ok || l != purgeLocker(a) {
 		t.Errorf("purgeLockerOf a server's store: %v, %v", l, ok)
 	}
-	la, err := leadPurgeOnce(ctx, a, nil)
-	if err != nil || la == nil {
-		t.Fatalf("A could not take the free lock: %v", err)
+	la := leadPurgeOnce(t, a, nil)
+	if la == nil {
+		t.Fatal("A could not take the free lock")
 	}
-	if lb, _ := leadPurgeOnce(ctx, b, nil); lb != nil {
+	if lb := leadPurgeOnce(t, b, nil); lb != nil {
 		t.Fatal("B took the lock A holds")
 	}
 	if _, err := a.DB().ExecContext(ctx, "KILL ?", la.ConnectionID()); err != nil {
 		t.Fatal(err)
 	}
-	lb, _ := leadPurgeOnce(ctx, b, nil)
+	// KILL returns before the session has ended and dropped its locks.
+	for start := time.Now(); ; time.Sleep(10 * time.Millisecond) {
+		var holder sql.NullInt64
+		if err := b.DB().QueryRowContext(ctx, "SELECT IS_USED_LOCK(CONCAT('syncserver.purge.', SHA1(DATABASE())))").Scan(&holder); err != nil {
+			t.Fatal(err)
+		}
+		if !holder.Valid {
+			break
+		}
+		if time.Since(start) > 30*time.Second {
+			t.Fatalf("the killed session %d still holds the lock after 30s (holder %d)", la.ConnectionID(), holder.Int64)
+		}
+	}
+	lb := leadPurgeOnce(t, b, nil)
 	if lb == nil {
 		t.Fatal("B could not take the lock of A's killed session")
 	}
-	if again, _ := leadPurgeOnce(ctx, a, la); again != nil {
+	if again := leadPurgeOnce(t, a, la); again != nil {
 		t.Fatal("A still purges after losing its lock to B")
 	}
 	lb.Release(ctx)
-	if again, _ := leadPurgeOnce(ctx, a, nil); again == nil {
+	if again := leadPurgeOnce(t, a, nil); again == nil {
 		t.Fatal("A could not take the lock B released")
 	} else {
 		again.Release(ctx)
 	}
 }
 
-// leadPurgeOnce runs one tick's election of the purge loop.
-func leadPurgeOnce(ctx context.Context, s *mysqlstore.Store, held *mysqlstore.PurgeLock) (*mysqlstore.PurgeLock, error) {
-	return leadPurge(ctx, s, held, zap.NewNop()), nil
+// leadPurgeOnce runs one tick's election of the purge loop, where the
+// database answers: the loop purges exactly when it holds the lock.
+func leadPurgeOnce(t *testing.T, s *mysqlstore.Store, held *mysqlstore.PurgeLock) *mysqlstore.PurgeLock {
+	t.Helper()
+	l, purge := leadPurge(context.Background(), s, held, zap.NewNop())
+	if purge != (l != nil) {
+		t.Fatalf("leadPurge: lock %v but purge %v", l, purge)
+	}
+	return l
 }
