@@ -155,7 +155,7 @@ func TestPurgeLockLostConnection(t *testing.T) {
 	}
 	a, b := stores[0], stores[1]
 	// A server's store: memcached over deadlines over the database.
-	cached, err := memcache.New(deadline.Wrap(a, time.Second), memcache.Config{Servers: []string{"127.0.0.1:11211"}}, nil)
+	cached, err := memcache.New(unclosable{deadline.Wrap(a, time.Second)}, memcache.Config{Servers: []string{"127.0.0.1:11211"}}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
