@@ -94,3 +94,6 @@ type unclosable struct {
 }
 
 func (unclosable) Close() error { return nil }
+
+// Unwrap lets the purge loop find the database's purge lock underneath.
+func (u unclosable) Unwrap() syncstore.Store { return u.Store }

@@ -15,6 +15,8 @@ import (
 	"golang.org/x/term"
 
 	"github.com/syncserver/syncserver/syncstore"
+	"github.com/syncserver/syncserver/syncstore/deadline"
+	"github.com/syncserver/syncserver/syncstore/mysqlstore"
 	"github.com/syncserver/syncserver/syncstore/storeopen"
 )
 
@@ -45,6 +47,33 @@ func purgeExpired(ctx context.Context, store syncstore.Store, now time.Time, bat
 	}
 }
 
+// purgeLocker is a store shared by several instances (MySQL) that elects
+// one of them to purge: its TryPurgeLock takes the database's purge lock
+// if no other session holds it (nil, nil when one does). SQLite has no
+// such lock: one file is one box, and its write lock serialises purges.
+type purgeLocker interface {
+	TryPurgeLock(ctx context.Context) (*mysqlstore.PurgeLock, error)
+}
+
+// purgeLockerOf finds the purge lock of s, looking through the layers
+// that wrap the database's store (memcached, deadlines).
+func purgeLockerOf(s syncstore.Store) (purgeLocker, bool) {
+	for {
+		if l, ok := s.(purgeLocker); ok {
+			return l, true
+		}
+		if w, ok := s.(syncstore.Wrapper); ok {
+			s = w.Unwrap()
+			continue
+		}
+		if inner := deadline.Unwrap(s); inner != s {
+			s = inner
+			continue
+		}
+		return nil, false
+	}
+}
+
 // purger runs the background TTL purge of one handler.
 type purger struct {
 	cancel context.CancelFunc
@@ -66,14 +95,34 @@ func (p *purger) stop() {
 	p.done.Wait()
 }
 
+// purgeLoop purges every interval. On a store with a purge lock, only the
+// loop holding the lock purges: it takes the lock at its first tick when
+// free and keeps it (and purges every interval) until it stops or loses
+// its connection, while the loops of the other instances on the database
+// try again at each of their ticks. So the database is purged once per
+// interval, not once per instance, and an instance that dies hands the
+// purge on within one interval.
 func purgeLoop(ctx context.Context, store syncstore.Store, every time.Duration, logger *zap.Logger) {
 	ticker := time.NewTicker(every)
 	defer ticker.Stop()
+	locker, shared := purgeLockerOf(store)
+	var lock *mysqlstore.PurgeLock
+	defer func() {
+		if lock != nil {
+			lock.Release(context.WithoutCancel(ctx))
+		}
+	}()
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case now := <-ticker.C:
+			if shared {
+				var purge bool
+				if lock, purge = leadPurge(ctx, locker, lock, logger); !purge {
+					continue
+				}
+			}
 			start := time.Now()
 			n, err := purgeExpired(ctx, store, now, purgeBatch, nil)
 			switch {
@@ -88,14 +137,44 @@ func purgeLoop(ctx context.Context, store syncstore.Store, every time.Duration, 
 	}
 }
 
+// leadPurge returns the purge lock this loop holds for the coming purge,
+// nil when it holds none, and whether to purge: held is kept if its
+// session still holds it, else the lock is taken if free. When the lock
+// cannot be taken for another reason than another holder (a database that
+// has no user locks, such as a Galera cluster, or a failing one), the loop
+// purges without it: concurrent purges are safe, since each user's rows
+// go under that user's row lock with the expiry checked again, only
+// redundant.
+func leadPurge(ctx context.Context, locker purgeLocker, held *mysqlstore.PurgeLock, logger *zap.Logger) (*mysqlstore.PurgeLock, bool) {
+	if held != nil {
+		ok, err := held.Held(ctx)
+		if ok {
+			return held, true
+		}
+		held.Release(ctx)
+		logger.Warn("lost the purge lock; another instance may purge now", zap.Error(err))
+	}
+	lock, err := locker.TryPurgeLock(ctx)
+	switch {
+	case err != nil:
+		logger.Warn("cannot take the purge lock; purging without it", zap.Error(err))
+		return nil, true
+	case lock != nil:
+		logger.Info("this instance purges expired records for the database", zap.Int64("lock_connection_id", lock.ConnectionID()))
+	}
+	return lock, lock != nil
+}
+
 const purgeLong = `
 Deletes the records whose TTL has expired (clients give tabs and some
 other records a lifetime). Reads already hide expired records; purging
 gives their space back and keeps quotas exact.
 
 A running server purges by itself every purge_interval (default 1h).
-Run this instead from cron when purge_interval is off, for example on
-all but one of several servers sharing a MySQL database.
+Several servers sharing a MySQL database purge it once per interval
+between them: the one holding the database's purge lock does. Run this
+instead from cron when purge_interval is off everywhere. It takes no
+lock: a purge running at the same time only costs it some wasted work.
 
 Records go in transactions of --batch records, so writers wait at most
 for one of them. On a terminal a spinner counts the records deleted so

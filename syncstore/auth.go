@@ -100,7 +100,7 @@ func (a *Authenticator) Authenticate(ctx context.Context, name, password string)
 	epoch := a.cache.currentEpoch()
 	// The epoch is part of the flight key so that a request arriving after
 	// a password change cannot join a verification against the old hash.
-	flightKey := string(key[:]) + strconv.FormatUint(epoch, 10)
+	flightKey := string(key[:]) + strconv.FormatUint(epoch.n, 10)
 	ch := a.flight.DoChan(flightKey, func() (any, error) {
 		vctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), verifyTimeout)
 		defer cancel()

@@ -113,22 +113,33 @@ func (c *credCache) get(k credKey) (*User, bool) {
 	return &u, true
 }
 
-// currentEpoch is read before a verification starts and handed to add.
-func (c *credCache) currentEpoch() uint64 {
-	c.opMu.Lock()
-	defer c.opMu.Unlock()
-	return c.epoch
+// credEpoch is taken before a verification starts and handed to add.
+type credEpoch struct {
+	n uint64
+	// at dates the entry: a password changed by another instance, which
+	// cannot make this cache forget, stops working here ttl after the
+	// change at most, however long the verification that read the old
+	// hash took.
+	at time.Time
 }
 
-// add caches a copy of u under k unless a forget happened since epoch was
-// read, in which case the verification may have used a stale hash.
-func (c *credCache) add(k credKey, u *User, epoch uint64) {
+// currentEpoch is read before a verification starts and handed to add.
+func (c *credCache) currentEpoch() credEpoch {
+	c.opMu.Lock()
+	defer c.opMu.Unlock()
+	return credEpoch{n: c.epoch, at: time.Now()}
+}
+
+// add caches a copy of u under k, until ttl after epoch was taken, unless
+// a forget happened since, in which case the verification may have used a
+// stale hash.
+func (c *credCache) add(k credKey, u *User, epoch credEpoch) {
 	if c.lru == nil {
 		return
 	}
 	c.opMu.Lock()
 	defer c.opMu.Unlock()
-	if c.epoch != epoch {
+	if c.epoch != epoch.n {
 		return
 	}
 	name := NormalizeUsername(u.Name)
@@ -142,7 +153,7 @@ func (c *credCache) add(k credKey, u *User, epoch uint64) {
 	}
 	set[k] = struct{}{}
 	c.idxMu.Unlock()
-	c.lru.Add(k, credEntry{name: name, user: *u, expires: time.Now().Add(c.ttl)})
+	c.lru.Add(k, credEntry{name: name, user: *u, expires: epoch.at.Add(c.ttl)})
 }
 
 // forget drops every cached credential of the user and makes in-flight

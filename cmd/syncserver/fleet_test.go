@@ -1,0 +1,285 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"database/sql"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/go-sql-driver/mysql"
+)
+
+// syncedBuffer collects a process's output while the test reads it.
+type syncedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncedBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncedBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// fleetInstance is one syncserver process of the fleet test.
+type fleetInstance struct {
+	name   string
+	base   string
+	cmd    interface{ Signal(os.Signal) error }
+	logs   *syncedBuffer
+	exited chan error
+}
+
+// fleetDatabase creates an empty MariaDB database, dropped when the test
+// ends; it returns the DSN and a connection to it for the test's checks.
+func fleetDatabase(t *testing.T) (string, *sql.DB) {
+	t.Helper()
+	base := os.Getenv("SYNCSERVER_TEST_MYSQL")
+	if base == "" {
+		base = "root@tcp(127.0.0.1:3306)/"
+	}
+	cfg, err := mysql.ParseDSN(base)
+	if err != nil {
+		t.Fatalf("SYNCSERVER_TEST_MYSQL: %v", err)
+	}
+	cfg.DBName = ""
+	admin, err := sql.Open("mysql", cfg.FormatDSN())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { admin.Close() })
+	if err := admin.Ping(); err != nil {
+		t.Fatalf("MariaDB at %s is not reachable (make services starts it): %v", cfg.Addr, err)
+	}
+	var b [6]byte
+	_, _ = rand.Read(b[:])
+	name := "fleet_" + hex.EncodeToString(b[:])
+	if _, err := admin.Exec("CREATE DATABASE " + name); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if _, err := admin.Exec("DROP DATABASE IF EXISTS " + name); err != nil {
+			t.Errorf("dropping %s: %v", name, err)
+		}
+	})
+	cfg.DBName = name
+	db, err := sql.Open("mysql", cfg.FormatDSN())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	return cfg.FormatDSN(), db
+}
+
+// startFleetInstance runs `syncserver run` with a Caddyfile serving the
+// shared database and memcached on a listener of its own (fd 3).
+func startFleetInstance(t *testing.T, ctx context.Context, name, dsn, prefix string) *fleetInstance {
+	t.Helper()
+	dir := t.TempDir()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	port := l.Addr().(*net.TCPAddr).Port
+	caddyfile := fmt.Sprintf(`{
+	admin unix/%s
+	storage file_system %s
+	auto_https off
+}
+http://127.0.0.1:%d {
+	bind fd/3
+	firefox_sync {
+		database mysql "%s"
+		memcached 127.0.0.1:11211 {
+			prefix %s
+		}
+		registration open
+		bcrypt_cost 4
+		auth_cache_ttl 1s
+		purge_interval 100ms
+	}
+}
+`, filepath.Join(dir, "admin.sock"), filepath.Join(dir, "caddy"), port, dsn, prefix)
+	if err := os.WriteFile(filepath.Join(dir, "Caddyfile"), []byte(caddyfile), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	lf, err := l.(*net.TCPListener).File()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lf.Close()
+	run, _ := syncserver(ctx, dir, "run", "--config", "Caddyfile")
+	logs := new(syncedBuffer)
+	run.Stdout, run.Stderr = logs, logs
+	run.ExtraFiles = []*os.File{lf}
+	if err := run.Start(); err != nil {
+		t.Fatal(err)
+	}
+	in := &fleetInstance{name: name, base: fmt.Sprintf("http://127.0.0.1:%d", port), cmd: run.Process, logs: logs, exited: make(chan error, 1)}
+	go func() { in.exited <- run.Wait() }()
+	t.Cleanup(func() {
+		if run.ProcessState == nil {
+			_ = run.Process.Kill()
+			<-in.exited
+		}
+	})
+	for start := time.Now(); ; {
+		resp, err := http.Get(in.base + "/__heartbeat__")
+		if err == nil {
+			resp.Body.Close()
+			break
+		}
+		if time.Since(start) > 30*time.Second {
+			t.Fatalf("instance %s did not come up: %v\n%s", name, err, logs)
+		}
+		select {
+		case err := <-in.exited:
+			t.Fatalf("instance %s exited: %v\n%s", name, err, logs)
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+	return in
+}
+
+// do sends one request and returns the status and body.
+func (in *fleetInstance) do(t *testing.T, method, path, user, password, body string) (int, string) {
+	t.Helper()
+	req, err := http.NewRequest(method, in.base+path, strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if user != "" {
+		req.SetBasicAuth(user, password)
+	}
+	if body != "" {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatalf("%s %s on %s: %v", method, path, in.name, err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+// purgeLockHolder is the MySQL connection holding the database's purge
+// lock (0: none).
+func purgeLockHolder(t *testing.T, db *sql.DB) int64 {
+	t.Helper()
+	var holder sql.NullInt64
+	if err := db.QueryRow("SELECT IS_USED_LOCK(CONCAT('syncserver.purge.', SHA1(DATABASE())))").Scan(&holder); err != nil {
+		t.Fatal(err)
+	}
+	return holder.Int64
+}
+
+const purgeLeaderLog = "this instance purges expired records for the database"
+
+// TestFleetProcesses: two syncserver processes on one MariaDB database
+// and one memcached, as behind a load balancer. A client may switch
+// instances between any two requests: its custom collection, written on
+// one, is read and written on the other at once; its password changed on
+// one stops working on the other within auth_cache_ttl; and exactly one of
+// them purges, until it is killed, when the other takes over.
+func TestFleetProcesses(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts two servers")
+	}
+	dsn, db := fleetDatabase(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	var b [4]byte
+	_, _ = rand.Read(b[:])
+	prefix := "fleet" + hex.EncodeToString(b[:]) + ":"
+	a := startFleetInstance(t, ctx, "A", dsn, prefix)
+	bb := startFleetInstance(t, ctx, "B", dsn, prefix)
+
+	const user, oldPW, newPW = "7qrzrjz52vgwen6e7w2y7v6xknd46wxt", "correct horse battery", "staple battery horse"
+	if code, body := a.do(t, "PUT", "/user/1.0/"+user, "", "", `{"email":"alice@example.com","password":"`+oldPW+`"}`); code != 200 || body != user {
+		t.Fatalf("registration on A: %d %q", code, body)
+	}
+	storage := "/1.1/" + user + "/storage/addon-prefs"
+	if code, body := a.do(t, "POST", storage, user, oldPW, `[{"id":"r1","payload":"from A"}]`); code != 200 || !strings.Contains(body, `"r1"`) {
+		t.Fatalf("POST on A: %d %s", code, body)
+	}
+	if code, body := bb.do(t, "GET", storage+"/r1", user, oldPW, ""); code != 200 || !strings.Contains(body, `"from A"`) {
+		t.Fatalf("B reading A's new collection: %d %s", code, body)
+	}
+	if code, body := bb.do(t, "POST", storage, user, oldPW, `[{"id":"r2","payload":"from B"}]`); code != 200 || !strings.Contains(body, `"r2"`) {
+		t.Fatalf("POST on B: %d %s", code, body)
+	}
+	if code, body := a.do(t, "GET", storage+"?full=1", user, oldPW, ""); code != 200 || !strings.Contains(body, `"from B"`) {
+		t.Errorf("A reading B's write: %d %s", code, body)
+	}
+	if code, body := a.do(t, "GET", "/1.1/"+user+"/info/collections", user, oldPW, ""); code != 200 || !strings.Contains(body, `"addon-prefs"`) {
+		t.Errorf("A's info/collections: %d %s", code, body)
+	}
+
+	// B has the old password cached now; A changes it.
+	if code, body := a.do(t, "POST", "/user/1.0/"+user+"/password", user, oldPW, newPW); code != 200 {
+		t.Fatalf("password change on A: %d %s", code, body)
+	}
+	changed := time.Now()
+	if code, _ := bb.do(t, "GET", "/1.1/"+user+"/info/collections", user, newPW, ""); code != 200 {
+		t.Errorf("B refuses the new password: %d", code)
+	}
+	time.Sleep(time.Until(changed.Add(time.Second))) // auth_cache_ttl
+	if code, _ := bb.do(t, "GET", "/1.1/"+user+"/info/collections", user, oldPW, ""); code != 401 {
+		t.Errorf("B answers %d to the old password %s after the change (auth_cache_ttl 1s), want 401", code, time.Since(changed).Round(time.Millisecond))
+	}
+
+	// One purger: the lock's holder, and one instance's log says so.
+	waitFor := func(what string, ok func() bool) {
+		t.Helper()
+		for start := time.Now(); !ok(); time.Sleep(50 * time.Millisecond) {
+			if time.Since(start) > 30*time.Second {
+				t.Fatalf("%s: not after 30s\nA:\n%s\nB:\n%s", what, a.logs, bb.logs)
+			}
+		}
+	}
+	waitFor("an instance takes the purge lock", func() bool {
+		return purgeLockHolder(t, db) != 0 && (strings.Contains(a.logs.String(), purgeLeaderLog) || strings.Contains(bb.logs.String(), purgeLeaderLog))
+	})
+	leader, other := a, bb
+	if strings.Contains(bb.logs.String(), purgeLeaderLog) {
+		leader, other = bb, a
+	}
+	first := purgeLockHolder(t, db)
+	// Many ticks later the other instance still has not taken it.
+	time.Sleep(time.Second)
+	if strings.Contains(other.logs.String(), purgeLeaderLog) || purgeLockHolder(t, db) != first {
+		t.Fatalf("both instances took the purge lock\n%s:\n%s\n%s:\n%s", leader.name, leader.logs, other.name, other.logs)
+	}
+	// The purging instance dies; its session ends, the other takes over.
+	if err := leader.cmd.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	<-leader.exited
+	waitFor("the other instance takes over the purge", func() bool {
+		h := purgeLockHolder(t, db)
+		return h != 0 && h != first && strings.Contains(other.logs.String(), purgeLeaderLog)
+	})
+	if code, _ := other.do(t, "GET", storage+"/r1", user, newPW, ""); code != 200 {
+		t.Errorf("%s after %s was killed: %d", other.name, leader.name, code)
+	}
+}
