@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/syncserver/syncserver/migrate/legacytest"
+	"github.com/syncserver/syncserver/syncstore/storetest/testservices"
 )
 
 // legacyUpstream is the FSyncMS stand-in of migrate/legacytest on a
@@ -25,6 +26,7 @@ type legacyUpstream struct {
 	t      *testing.T
 	URL    string // http://127.0.0.1:<port>
 	Addr   string // 127.0.0.1:<port>
+	port   *testservices.Port
 	DB     *sql.DB
 	DBName string
 
@@ -57,11 +59,14 @@ func startLegacy(t *testing.T) *legacyUpstream {
 	if err := legacytest.CreateSchema(ctx, db, legacytest.Layout{Variant: legacytest.FSyncMS}); err != nil {
 		t.Fatal(err)
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	// A held port, so that restart can listen on it again without
+	// racing other sockets for it.
+	port := testservices.ReservePort(t)
+	ln, err := port.Listen()
 	if err != nil {
 		t.Fatal(err)
 	}
-	u := &legacyUpstream{t: t, DB: db, DBName: name, Addr: ln.Addr().String()}
+	u := &legacyUpstream{t: t, DB: db, DBName: name, port: port, Addr: port.Addr()}
 	u.URL = "http://" + u.Addr
 	fsyncms := legacytest.NewServer(db, legacytest.ServerOptions{Root: u.URL + "/", EnableRegister: true})
 	u.handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -121,13 +126,7 @@ func (u *legacyUpstream) stop() {
 // restart serves again on the same port.
 func (u *legacyUpstream) restart() {
 	u.t.Helper()
-	var ln net.Listener
-	var err error
-	for deadline := time.Now().Add(2 * time.Second); ; time.Sleep(20 * time.Millisecond) {
-		if ln, err = net.Listen("tcp", u.Addr); err == nil || time.Now().After(deadline) {
-			break
-		}
-	}
+	ln, err := u.port.Listen()
 	if err != nil {
 		u.t.Fatalf("restarting the legacy upstream: %v", err)
 	}
