@@ -19,14 +19,20 @@ const MySQLEnv = "SYNCSERVER_TEST_MYSQL"
 // defaultMySQL is what `make services` starts.
 const defaultMySQL = "root@tcp(127.0.0.1:3306)/"
 
-// MySQLServer is the DSN of the test server, with no database selected.
-// It fails the test if SYNCSERVER_TEST_MYSQL is not a DSN.
+// MySQLServerDSN is SYNCSERVER_TEST_MYSQL, or the server make services
+// starts.
+func MySQLServerDSN() string {
+	if dsn := os.Getenv(MySQLEnv); dsn != "" {
+		return dsn
+	}
+	return defaultMySQL
+}
+
+// MySQLServer is the configuration of the test server, with no database
+// selected. It fails the test if SYNCSERVER_TEST_MYSQL is not a DSN.
 func MySQLServer(t testing.TB) *mysql.Config {
 	t.Helper()
-	dsn := os.Getenv(MySQLEnv)
-	if dsn == "" {
-		dsn = defaultMySQL
-	}
+	dsn := MySQLServerDSN()
 	cfg, err := mysql.ParseDSN(dsn)
 	if err != nil {
 		t.Fatalf("%s=%q: %v", MySQLEnv, dsn, err)
@@ -60,6 +66,13 @@ func MySQLAdmin(t testing.TB) *sql.DB {
 // test binary is killed before its cleanups run.
 func NewMySQLDatabase(t testing.TB, prefix string) string {
 	t.Helper()
+	return NewMySQLDatabaseCharset(t, prefix, "")
+}
+
+// NewMySQLDatabaseCharset is NewMySQLDatabase with the database's default
+// character set ("" = the server's).
+func NewMySQLDatabaseCharset(t testing.TB, prefix, charset string) string {
+	t.Helper()
 	admin := MySQLAdmin(t)
 	var b [6]byte
 	if _, err := rand.Read(b[:]); err != nil {
@@ -68,7 +81,11 @@ func NewMySQLDatabase(t testing.TB, prefix string) string {
 	name := prefix + hex.EncodeToString(b[:])
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	if _, err := admin.ExecContext(ctx, "CREATE DATABASE `"+name+"`"); err != nil {
+	stmt := "CREATE DATABASE `" + name + "`"
+	if charset != "" {
+		stmt += " CHARACTER SET " + charset
+	}
+	if _, err := admin.ExecContext(ctx, stmt); err != nil {
 		t.Fatalf("creating test database %s: %v", name, err)
 	}
 	// Registered after MySQLAdmin's close, so it runs before it.
