@@ -21,7 +21,7 @@ import (
 // connections (a parallel package's connection to MariaDB, say), and the
 // server's later bind fails with "address already in use". A Port instead
 // keeps a socket bound to the port, with SO_REUSEADDR and SO_REUSEPORT,
-// that never listens. On Linux:
+// that never listens. On Linux (where CI runs; the BSDs' rules differ):
 //   - connect() never picks a port that has a bound socket as its local
 //     port, and bind to port 0 never returns it;
 //   - a server socket with SO_REUSEADDR (every Go listener, Caddy,
@@ -48,7 +48,13 @@ func ReservePort(t testing.TB) *Port {
 // NewPort holds a free port until Release; for a TestMain, which has no
 // testing.TB to tie it to.
 func NewPort() (*Port, error) {
-	fd, err := syscall.Socket(syscall.AF_INET, syscall.SOCK_STREAM|syscall.SOCK_CLOEXEC, syscall.IPPROTO_TCP)
+	// Not inherited by the servers the tests start (as net.Listen does).
+	syscall.ForkLock.RLock()
+	fd, err := syscall.Socket(syscall.AF_INET, syscall.SOCK_STREAM, syscall.IPPROTO_TCP)
+	if err == nil {
+		syscall.CloseOnExec(fd)
+	}
+	syscall.ForkLock.RUnlock()
 	if err != nil {
 		return nil, fmt.Errorf("reserving a port: socket: %w", err)
 	}
