@@ -85,12 +85,16 @@ func startLegacy(t *testing.T) *legacyUpstream {
 		r.Body = io.NopCloser(bytes.NewReader(body))
 		tee := &teeWriter{ResponseWriter: w}
 		fsyncms.ServeHTTP(tee, r)
+		// Recorded before the answer leaves: a test that got the answer
+		// must find the exchange (a large body written in one piece goes
+		// straight to the socket, before the handler returns).
 		u.mu.Lock()
 		u.exchanges = append(u.exchanges, exchange{
 			at: at, method: r.Method, uri: r.RequestURI, reqHeader: r.Header.Clone(), reqBody: body,
 			status: tee.statusCode(), respHeader: w.Header().Clone(), respBody: tee.body.Bytes(),
 		})
 		u.mu.Unlock()
+		tee.send()
 	})
 	u.serve(ln)
 	t.Cleanup(u.stop) // before the database drop registered above
@@ -176,7 +180,7 @@ func (u *legacyUpstream) direct(method, path, body, user, password string) (int,
 	return resp.StatusCode, string(b)
 }
 
-// teeWriter copies what a handler writes.
+// teeWriter holds what a handler writes until send.
 type teeWriter struct {
 	http.ResponseWriter
 	status int
@@ -187,15 +191,19 @@ func (w *teeWriter) WriteHeader(code int) {
 	if w.status == 0 {
 		w.status = code
 	}
-	w.ResponseWriter.WriteHeader(code)
 }
 
 func (w *teeWriter) Write(b []byte) (int, error) {
 	if w.status == 0 {
 		w.status = http.StatusOK
 	}
-	w.body.Write(b)
-	return w.ResponseWriter.Write(b)
+	return w.body.Write(b)
+}
+
+// send writes the held answer.
+func (w *teeWriter) send() {
+	w.ResponseWriter.WriteHeader(w.statusCode())
+	_, _ = w.ResponseWriter.Write(w.body.Bytes())
 }
 
 func (w *teeWriter) statusCode() int {
