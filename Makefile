@@ -2,6 +2,7 @@
 #
 #   make run        serve http://127.0.0.1:5000/ from SQLite in ./data
 #   make test       start MariaDB and memcached if needed, run every test
+#   make test-race  the concurrent packages' tests under the race detector
 #   make build      bin/syncserver
 #   make bench      side-by-side bench report in bench-out/ (needs the services)
 #   make soak       10-minute soak of a default-configured server, report in soak-out/
@@ -18,13 +19,21 @@ MEMCACHED_ADDR      ?= 127.0.0.1
 MEMCACHED_PORT      ?= 11211
 MARIADB_ADDR        ?= 127.0.0.1
 MARIADB_PORT        ?= 3306
+# 1: make lint fails when staticcheck cannot be fetched (CI), instead of
+# skipping it.
+STATICCHECK_REQUIRED ?=
+# The packages whose state is shared between goroutines (store shard
+# locks, the memcached layer's singleflight and pending invalidations,
+# the handler's caches and throttles, the Caddy module's pools): make
+# test-race runs their tests under the race detector.
+RACE_PKGS           ?= ./syncstore/ ./syncstore/memcache/ ./syncstore/httpapi/ ./caddymodule/
 # Asks memcached for its version: a port that merely accepts (a memcached
 # going down) does not count as up.
 MEMCACHED_PROBE = timeout 1 bash -c 'exec 3<>/dev/tcp/$(MEMCACHED_ADDR)/$(MEMCACHED_PORT) && printf "version\r\n" >&3 && read -r line <&3 && [[ $$line == VERSION* ]]' 2>/dev/null
 # Root for apt-get and daemons; empty when already root.
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: all build run test bench soak gobench writebench lint services memcached mariadb systemd-analyze clean
+.PHONY: all build run test test-race bench soak gobench writebench lint services memcached mariadb systemd-analyze clean
 
 all: build
 
@@ -36,6 +45,9 @@ run:
 
 test: services
 	$(GO) test -count=1 -timeout 15m ./...
+
+test-race: services
+	$(GO) test -race -count=1 -timeout 20m $(RACE_PKGS)
 
 # A short side-by-side comparison of the native server on SQLite and on
 # MariaDB (syncserver bench --local); the report lands in bench-out/.
@@ -78,6 +90,8 @@ lint:
 	@if $(GO) run honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION) -version >/dev/null 2>&1; then \
 		echo "staticcheck $(STATICCHECK_VERSION)"; \
 		$(GO) run honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION) ./...; \
+	elif [ -n "$(STATICCHECK_REQUIRED)" ]; then \
+		echo "staticcheck $(STATICCHECK_VERSION) could not be downloaded"; exit 1; \
 	else \
 		echo "staticcheck $(STATICCHECK_VERSION) could not be downloaded; skipping it"; \
 	fi

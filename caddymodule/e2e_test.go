@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/caddyserver/caddy/v2/caddytest"
+
+	"github.com/syncserver/syncserver/syncstore/storetest/testservices"
 )
 
 // siteCaddyfile is a complete Caddyfile for the in-process test Caddy:
@@ -207,6 +209,7 @@ func initServer(t *testing.T, caddyfile string) *caddytest.Tester {
 	if t.Failed() {
 		t.FailNow()
 	}
+	settleReload(t)
 	return tester
 }
 
@@ -215,7 +218,37 @@ func initServer(t *testing.T, caddyfile string) *caddytest.Tester {
 func unloadAtEnd(t *testing.T) {
 	t.Cleanup(func() {
 		caddytest.NewTester(t).InitServer(emptyCaddyfile(), "caddyfile")
+		settleReload(t)
 	})
+}
+
+// settleReload waits, after a config load, until the previous config's
+// servers no longer listen, and drops the test clients' idle connections,
+// which the previous servers closed. A load returns once the new servers
+// listen and the old ones were told to stop; until the old listeners are
+// closed, a new connection can land on an old server and be reset or
+// dropped, and a keep-alive connection taken from the pool may be one the
+// old server just closed (a PUT or POST sent on it fails with EOF; Go's
+// client retries only idempotent requests). A real client sees the same
+// during a reload (see the README); the tests are about what the new
+// config serves, so they start talking once the swap is over.
+func settleReload(t testing.TB) {
+	t.Helper()
+	for _, port := range []int{httpPort, httpsPort} {
+		for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(time.Millisecond) {
+			n, err := testservices.Listeners(port)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if n <= 1 {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%d listeners on port %d 10 s after a config load: the old server does not stop", n, port)
+			}
+		}
+	}
+	http.DefaultTransport.(*http.Transport).CloseIdleConnections()
 }
 
 func TestSQLiteThroughCaddy(t *testing.T) {
@@ -368,6 +401,7 @@ func TestDevConfigServes(t *testing.T) {
 	}
 	unloadAtEnd(t)
 	caddytest.NewTester(t).InitServer(string(raw), "json")
+	settleReload(t)
 	if t.Failed() {
 		t.FailNow()
 	}

@@ -2,16 +2,18 @@ package caddymodule
 
 import (
 	"fmt"
-	"net"
 	"os"
 	"testing"
 
 	"github.com/caddyserver/caddy/v2/caddytest"
+
+	"github.com/syncserver/syncserver/syncstore/storetest/testservices"
 )
 
 // Ports of the in-process Caddy that caddytest starts once per test
-// binary. They are picked free at start so that this package's tests can
-// run while other Caddy instances (or another package's tests) listen.
+// binary. They are held free from start to end so that this package's
+// tests can run while other Caddy instances (or another package's tests)
+// listen and connect.
 var (
 	adminPort int
 	httpPort  int
@@ -34,26 +36,20 @@ func runTests(m *testing.M) int {
 	defer os.RemoveAll(tmp)
 	storageDir = tmp
 
-	ports, err := freePorts(3)
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
+	// The ports stay held for the whole test binary: Caddy binds and
+	// releases them at every config load, and nothing else may take them
+	// in between (see testservices.Port).
+	var ports [3]int
+	for i := range ports {
+		p, err := testservices.NewPort()
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			return 1
+		}
+		defer p.Release()
+		ports[i] = p.Number()
 	}
 	adminPort, httpPort, httpsPort = ports[0], ports[1], ports[2]
 	caddytest.Default.AdminPort = adminPort
 	return m.Run()
-}
-
-// freePorts asks the kernel for n distinct free TCP ports.
-func freePorts(n int) ([]int, error) {
-	var ports []int
-	for range n {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			return nil, fmt.Errorf("finding a free port: %w", err)
-		}
-		defer l.Close()
-		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
-	}
-	return ports, nil
 }

@@ -2,16 +2,10 @@ package caddymodule
 
 import (
 	"context"
-	"crypto/rand"
-	"database/sql"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
-	"os"
-	"os/exec"
 	"regexp"
 	"strconv"
 	"strings"
@@ -20,101 +14,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/go-sql-driver/mysql"
-
 	"github.com/syncserver/syncserver/syncstore"
 	"github.com/syncserver/syncserver/syncstore/mysqlstore"
+	"github.com/syncserver/syncserver/syncstore/storetest/testservices"
 )
-
-// hrdMySQLDatabase creates an empty database named hrd2_<random> and
-// drops it when the test ends.
-func hrdMySQLDatabase(t *testing.T) string {
-	t.Helper()
-	cfg, err := mysql.ParseDSN(mysqlBaseDSN())
-	if err != nil {
-		t.Fatalf("SYNCSERVER_TEST_MYSQL: %v", err)
-	}
-	cfg.DBName = ""
-	admin, err := sql.Open("mysql", cfg.FormatDSN())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { admin.Close() })
-	var b [6]byte
-	_, _ = rand.Read(b[:])
-	name := "hrd2_" + hex.EncodeToString(b[:])
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	if _, err := admin.ExecContext(ctx, "CREATE DATABASE "+name); err != nil {
-		t.Fatalf("creating database %s (is MariaDB up? make services starts it): %v", name, err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		if _, err := admin.ExecContext(ctx, "DROP DATABASE IF EXISTS "+name); err != nil {
-			t.Errorf("dropping database %s: %v", name, err)
-		}
-	})
-	cfg.DBName = name
-	return cfg.FormatDSN()
-}
-
-// memcachedProcess is a private memcached that the test can kill and
-// start again on the same port.
-type memcachedProcess struct {
-	t    *testing.T
-	addr string
-	port int
-	cmd  *exec.Cmd
-}
-
-func newMemcachedProcess(t *testing.T) *memcachedProcess {
-	t.Helper()
-	ports, err := freePorts(1)
-	if err != nil {
-		t.Fatal(err)
-	}
-	m := &memcachedProcess{t: t, port: ports[0], addr: "127.0.0.1:" + strconv.Itoa(ports[0])}
-	m.start()
-	t.Cleanup(m.kill)
-	return m
-}
-
-func (m *memcachedProcess) start() {
-	m.t.Helper()
-	bin, err := exec.LookPath("memcached")
-	if err != nil {
-		m.t.Fatalf("memcached is not installed (make services installs it): %v", err)
-	}
-	args := []string{"-l", "127.0.0.1", "-p", strconv.Itoa(m.port), "-U", "0", "-m", "16"}
-	if os.Geteuid() == 0 {
-		args = append(args, "-u", "memcache") // memcached refuses to run as root
-	}
-	m.cmd = exec.Command(bin, args...)
-	if err := m.cmd.Start(); err != nil {
-		m.t.Fatalf("starting memcached: %v", err)
-	}
-	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(20 * time.Millisecond) {
-		c, err := net.Dial("tcp", m.addr)
-		if err == nil {
-			c.Close()
-			return
-		}
-		if time.Now().After(deadline) {
-			m.t.Fatalf("memcached on %s did not come up: %v", m.addr, err)
-		}
-	}
-}
-
-// kill is SIGKILL: no goodbye to connected clients, the cache is lost.
-func (m *memcachedProcess) kill() {
-	if m.cmd == nil {
-		return
-	}
-	_ = m.cmd.Process.Kill()
-	_ = m.cmd.Wait()
-	m.cmd = nil
-}
 
 // memcacheCounter reads one syncserver_memcache_* counter from the admin
 // endpoint's metrics.
@@ -134,8 +37,8 @@ func memcacheCounter(t *testing.T, pattern string) int {
 // killed and started again, empty. No request may fail; once memcached is
 // back the cache serves again, and what it serves equals the database.
 func TestMemcachedKilledUnderLoad(t *testing.T) {
-	dsn := hrdMySQLDatabase(t)
-	mc := newMemcachedProcess(t)
+	dsn := testservices.NewMySQLDatabase(t, "hrd2_")
+	mc := testservices.StartMemcached(t)
 	t.Setenv("HRD2_MYSQL_DSN", dsn)
 	unloadAtEnd(t)
 	initServer(t, siteCaddyfile(fmt.Sprintf(`database mysql {env.HRD2_MYSQL_DSN}
@@ -143,7 +46,7 @@ func TestMemcachedKilledUnderLoad(t *testing.T) {
 			prefix hrd2:%d:
 			ttl 1m
 			timeout 100ms
-		}`, mc.addr, time.Now().UnixNano())))
+		}`, mc.Addr(), time.Now().UnixNano())))
 
 	const workers = 3
 	var clients []*syncClient
@@ -218,12 +121,12 @@ func TestMemcachedKilledUnderLoad(t *testing.T) {
 		t.Error("no memcache hits before the kill: the cache was not in use")
 	}
 	errsBefore := memcacheCounter(t, `syncserver_memcache_errors_total`)
-	mc.kill()
+	mc.Kill()
 	time.Sleep(1500 * time.Millisecond)
 	if errs := memcacheCounter(t, `syncserver_memcache_errors_total`); errs == errsBefore {
 		t.Error("memcached was down for 1.5s under load but no memcache error was counted")
 	}
-	mc.start()
+	mc.Start()
 	hitsAfterRestart := memcacheCounter(t, `syncserver_memcache_reads_total\{result="hit"\}`)
 	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(50 * time.Millisecond) {
 		if memcacheCounter(t, `syncserver_memcache_reads_total\{result="hit"\}`) > hitsAfterRestart+20 {

@@ -3,64 +3,22 @@ package caddymodule
 import (
 	"fmt"
 	"io"
-	"net"
 	"net/http"
-	"os"
-	"os/exec"
 	"regexp"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
-)
 
-// testMemcached returns the address of a memcached for the test: the one
-// in SYNCSERVER_TEST_MEMCACHED, or a private one started on a free port
-// and stopped when the test ends.
-func testMemcached(t *testing.T) string {
-	t.Helper()
-	if addr := os.Getenv("SYNCSERVER_TEST_MEMCACHED"); addr != "" {
-		return addr
-	}
-	bin, err := exec.LookPath("memcached")
-	if err != nil {
-		t.Fatalf("memcached is not installed (make services installs it, or set SYNCSERVER_TEST_MEMCACHED=host:port): %v", err)
-	}
-	ports, err := freePorts(1)
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := "127.0.0.1:" + strconv.Itoa(ports[0])
-	args := []string{"-l", "127.0.0.1", "-p", strconv.Itoa(ports[0]), "-U", "0", "-m", "16"}
-	if os.Geteuid() == 0 {
-		args = append(args, "-u", "memcache") // memcached refuses to run as root
-	}
-	cmd := exec.Command(bin, args...)
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("starting memcached: %v", err)
-	}
-	t.Cleanup(func() {
-		_ = cmd.Process.Kill()
-		_ = cmd.Wait()
-	})
-	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(20 * time.Millisecond) {
-		c, err := net.Dial("tcp", addr)
-		if err == nil {
-			c.Close()
-			return addr
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("memcached on %s did not come up: %v", addr, err)
-		}
-	}
-}
+	"github.com/syncserver/syncserver/syncstore/storetest/testservices"
+)
 
 // TestMemcachedThroughCaddy: the memcached subdirective puts the cache in
 // front of the pooled MariaDB store; repeated info/collections reads are
 // answered from memcached and the counters reach Caddy's metrics.
 func TestMemcachedThroughCaddy(t *testing.T) {
 	dsn := freshMySQLDatabase(t)
-	mc := testMemcached(t)
+	mc := testservices.Memcached(t)
 	t.Setenv("CAD_TEST_MYSQL_DSN", dsn)
 	publicURL := fmt.Sprintf("http://127.0.0.1:%d/", httpPort)
 	unloadAtEnd(t)

@@ -1,60 +1,18 @@
 package caddymodule
 
 import (
-	"context"
-	"crypto/rand"
-	"database/sql"
-	"encoding/hex"
 	"fmt"
-	"os"
 	"testing"
 	"time"
 
-	"github.com/go-sql-driver/mysql"
+	"github.com/syncserver/syncserver/syncstore/storetest/testservices"
 )
-
-// mysqlBaseDSN is the server the MySQL tests use (no database selected).
-func mysqlBaseDSN() string {
-	if dsn := os.Getenv("SYNCSERVER_TEST_MYSQL"); dsn != "" {
-		return dsn
-	}
-	return "root@tcp(127.0.0.1:3306)/"
-}
 
 // freshMySQLDatabase creates an empty database named shm_<random>, drops
 // it when the test ends, and returns its DSN.
 func freshMySQLDatabase(t *testing.T) string {
 	t.Helper()
-	cfg, err := mysql.ParseDSN(mysqlBaseDSN())
-	if err != nil {
-		t.Fatalf("SYNCSERVER_TEST_MYSQL: %v", err)
-	}
-	cfg.DBName = ""
-	admin, err := sql.Open("mysql", cfg.FormatDSN())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { admin.Close() })
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	if err := admin.PingContext(ctx); err != nil {
-		t.Fatalf("MariaDB at %s is not reachable (make services starts it): %v", cfg.Addr, err)
-	}
-	var b [6]byte
-	_, _ = rand.Read(b[:])
-	name := "shm_" + hex.EncodeToString(b[:])
-	if _, err := admin.ExecContext(ctx, "CREATE DATABASE "+name); err != nil {
-		t.Fatalf("creating database %s: %v", name, err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		if _, err := admin.ExecContext(ctx, "DROP DATABASE IF EXISTS "+name); err != nil {
-			t.Errorf("dropping database %s: %v", name, err)
-		}
-	})
-	cfg.DBName = name
-	return cfg.FormatDSN()
+	return testservices.NewMySQLDatabase(t, "shm_")
 }
 
 // TestMySQLThroughCaddy runs the first sync through Caddy on MariaDB, with

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -14,6 +13,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/syncserver/syncserver/syncstore/storetest/testservices"
 )
 
 // The tests run the real binary: this test binary re-executes itself with
@@ -56,12 +57,9 @@ func TestWithDefaultCommand(t *testing.T) {
 // SIGINT.
 func TestDevServes(t *testing.T) {
 	dir := t.TempDir()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := l.Addr().String()
-	l.Close()
+	// Held for the test: the server binds it later, and nothing else may
+	// take it in between.
+	addr := testservices.ReservePort(t).Addr()
 
 	cmd, out := syncserver(context.Background(), dir, "dev", "--listen", addr)
 	if err := cmd.Start(); err != nil {
@@ -77,6 +75,7 @@ func TestDevServes(t *testing.T) {
 
 	base := "http://" + addr
 	var resp *http.Response
+	var err error
 	for deadline := time.Now().Add(20 * time.Second); ; {
 		resp, err = http.Get(base + "/__heartbeat__")
 		if err == nil {

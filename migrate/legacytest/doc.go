@@ -5,6 +5,7 @@
 // servers store them.
 //
 // The MariaDB server is taken from SYNCSERVER_TEST_MYSQL (default
-// "root@tcp(127.0.0.1:3306)/"). Every database is named with the caller's
-// prefix and a random suffix and dropped when the test ends.
+// "root@tcp(127.0.0.1:3306)/") through testservices, as in every test
+// package. Every database is named with the caller's prefix and a random
+// suffix and dropped when the test ends.
 package legacytest

@@ -10,6 +10,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/syncserver/syncserver/syncstore/storetest/testservices"
 )
 
 // Server is a running FSyncMS stand-in on a loopback port, for tests that
@@ -20,6 +22,7 @@ type Server struct {
 	DBName string
 	Layout Layout // the tables, for Insert and TableDigest
 
+	port    *testservices.Port // held from start to end, for Restart
 	addr    string
 	handler http.Handler
 	delay   atomic.Int64 // nanoseconds each request waits first
@@ -48,11 +51,14 @@ func StartServer(t TB, opts ...ServerOptions) *Server {
 	if err := CreateSchema(ctx, db, s.Layout); err != nil {
 		t.Fatal(err)
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	// A held port: Restart listens on it again, and nothing else may take
+	// it while the server is stopped.
+	s.port = testservices.ReservePort(t)
+	ln, err := s.port.Listen()
 	if err != nil {
 		t.Fatalf("listening for the legacy server: %v", err)
 	}
-	s.addr = ln.Addr().String()
+	s.addr = s.port.Addr()
 	s.URL = "http://" + s.addr
 	if o.Root == "" {
 		o.Root = s.URL + "/"
@@ -108,8 +114,8 @@ func (s *Server) Stop() {
 	s.inflight.Wait()
 }
 
-// Restart serves again on the same port after Stop. It retries for a
-// second in case the port is slow to free.
+// Restart serves again on the same port after Stop; the port was held
+// meanwhile, so it is free.
 func (s *Server) Restart() error {
 	s.mu.Lock()
 	running := s.srv != nil
@@ -117,13 +123,7 @@ func (s *Server) Restart() error {
 	if running {
 		return errors.New("legacy server is already running")
 	}
-	var ln net.Listener
-	var err error
-	for deadline := time.Now().Add(time.Second); ; time.Sleep(20 * time.Millisecond) {
-		if ln, err = net.Listen("tcp", s.addr); err == nil || time.Now().After(deadline) {
-			break
-		}
-	}
+	ln, err := s.port.Listen()
 	if err != nil {
 		return fmt.Errorf("listening again on %s: %w", s.addr, err)
 	}

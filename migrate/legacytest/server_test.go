@@ -6,12 +6,13 @@ import (
 	"encoding/hex"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/syncserver/syncserver/syncstore/storetest/testservices"
 )
 
 // clock is a settable ServerOptions.Clock.
@@ -569,14 +570,11 @@ func TestListenAndServe(t *testing.T) {
 	}
 }
 
+// freeAddr is a loopback address on a port held for the test, so that
+// nothing else takes it before the server binds it.
 func freeAddr(t *testing.T) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
+	return testservices.ReservePort(t).Addr()
 }
 
 func TestPHPFormatting(t *testing.T) {

@@ -4,10 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"crypto/rand"
-	"database/sql"
 	"encoding/base64"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	mrand "math/rand/v2"
@@ -25,6 +22,7 @@ import (
 
 	"github.com/syncserver/syncserver/syncstore"
 	"github.com/syncserver/syncserver/syncstore/sqlitestore"
+	"github.com/syncserver/syncserver/syncstore/storetest/testservices"
 )
 
 // Batch shape: the largest batch a client sends (100 records, just under
@@ -69,31 +67,12 @@ func TestKilledMidBatch(t *testing.T) {
 
 // mysqlCrashTarget creates hrd_crash_<random> on the shared server.
 func mysqlCrashTarget(t *testing.T) crashTarget {
-	base := os.Getenv("SYNCSERVER_TEST_MYSQL")
-	if base == "" {
-		base = "root@tcp(127.0.0.1:3306)/"
-	}
-	cfg, err := mysql.ParseDSN(base)
-	if err != nil {
-		t.Fatalf("SYNCSERVER_TEST_MYSQL: %v", err)
-	}
-	admin, err := sql.Open("mysql", cfg.FormatDSN())
+	cfg, err := mysql.ParseDSN(testservices.NewMySQLDatabase(t, "hrd_crash_"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { admin.Close() })
-	var b [6]byte
-	_, _ = rand.Read(b[:])
-	name := "hrd_crash_" + hex.EncodeToString(b[:])
-	if _, err := admin.Exec("CREATE DATABASE " + name); err != nil {
-		t.Fatalf("creating %s (is MariaDB running at %s?): %v", name, cfg.Addr, err)
-	}
-	t.Cleanup(func() {
-		if _, err := admin.Exec("DROP DATABASE IF EXISTS " + name); err != nil {
-			t.Errorf("dropping %s: %v", name, err)
-		}
-	})
-	cfg.DBName = name
+	name := cfg.DBName
+	admin := testservices.MySQLAdmin(t)
 	writing := func(t *testing.T) bool {
 		deadline := time.Now().Add(3 * time.Second)
 		for time.Now().Before(deadline) {

@@ -5,7 +5,6 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -15,6 +14,8 @@ import (
 	"time"
 
 	_ "github.com/go-sql-driver/mysql"
+
+	"github.com/syncserver/syncserver/syncstore/storetest/testservices"
 )
 
 // Binaries of the private server.
@@ -24,27 +25,29 @@ const (
 )
 
 // privateMariaDB is a mariadbd of the test's own: data, socket, pid file
-// and error log in a temporary directory, TCP on a free loopback port,
+// and error log in a temporary directory, TCP on a loopback port held for
+// the test,
 // no grant tables (any user and password connect). It can be stopped,
 // killed and started again on the same port and data.
 type privateMariaDB struct {
 	t    testing.TB
 	dir  string
-	port int
+	port *testservices.Port
 	cmd  *exec.Cmd
 	done chan error // receives cmd.Wait's result
 }
 
-// startPrivateMariaDB initialises a data directory and starts the server,
-// or skips the test when MariaDB is not installed.
+// startPrivateMariaDB initialises a data directory and starts the server.
+// It fails the test when MariaDB is not installed: make services and CI
+// install it.
 func startPrivateMariaDB(t testing.TB) *privateMariaDB {
 	t.Helper()
 	if _, err := os.Stat(mariadbd); err != nil {
-		t.Skipf("fault injection needs a private MariaDB server: %s is missing (apt-get install mariadb-server)", mariadbd)
+		t.Fatalf("fault injection needs a private MariaDB server: %s is missing (apt-get install mariadb-server)", mariadbd)
 	}
 	install, err := exec.LookPath(mariadbInstallDB)
 	if err != nil {
-		t.Skipf("fault injection needs %s to create a private data directory: %v", mariadbInstallDB, err)
+		t.Fatalf("fault injection needs %s to create a private data directory: %v", mariadbInstallDB, err)
 	}
 	// Unix socket paths are limited to 108 bytes; t.TempDir can be long.
 	dir, err := os.MkdirTemp("", "hrd-mariadb-")
@@ -57,7 +60,7 @@ func startPrivateMariaDB(t testing.TB) *privateMariaDB {
 	if out, err := exec.Command(install, args...).CombinedOutput(); err != nil {
 		t.Fatalf("%s: %v\n%s", mariadbInstallDB, err, out)
 	}
-	m := &privateMariaDB{t: t, dir: dir, port: freePort(t)}
+	m := &privateMariaDB{t: t, dir: dir, port: testservices.ReservePort(t)}
 	m.start()
 	t.Cleanup(func() {
 		if m.running() {
@@ -75,18 +78,8 @@ func userArgs() []string {
 	return nil
 }
 
-func freePort(t testing.TB) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
-
 // addr is the server's TCP address.
-func (m *privateMariaDB) addr() string { return "127.0.0.1:" + strconv.Itoa(m.port) }
+func (m *privateMariaDB) addr() string { return m.port.Addr() }
 
 // start runs mariadbd and waits until it answers queries.
 func (m *privateMariaDB) start() {
@@ -97,7 +90,7 @@ func (m *privateMariaDB) start() {
 		"--socket=" + filepath.Join(m.dir, "mysqld.sock"),
 		"--pid-file=" + filepath.Join(m.dir, "mysqld.pid"),
 		"--log-error=" + filepath.Join(m.dir, "error.log"),
-		"--port=" + strconv.Itoa(m.port),
+		"--port=" + strconv.Itoa(m.port.Number()),
 		"--bind-address=127.0.0.1",
 		"--skip-grant-tables",
 		"--skip-name-resolve",

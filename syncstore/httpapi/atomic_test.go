@@ -2,19 +2,16 @@ package httpapi_test
 
 import (
 	"context"
-	"crypto/rand"
 	"database/sql"
-	"encoding/hex"
 	"net/http"
 	"path/filepath"
 	"testing"
 	"time"
 
-	"github.com/go-sql-driver/mysql"
-
 	"github.com/syncserver/syncserver/syncstore"
 	"github.com/syncserver/syncserver/syncstore/mysqlstore"
 	"github.com/syncserver/syncserver/syncstore/sqlitestore"
+	"github.com/syncserver/syncserver/syncstore/storetest/testservices"
 )
 
 // poisonable opens a real store of one kind together with a second,
@@ -56,33 +53,13 @@ func openSQLiteRaw(t testing.TB, clock func() time.Time) (syncstore.Store, *sql.
 // drops it when the test ends.
 func openMySQLRaw(t testing.TB, clock func() time.Time) (syncstore.Store, *sql.DB) {
 	t.Helper()
-	cfg, err := mysql.ParseDSN(mysqlBase())
-	if err != nil {
-		t.Fatalf("SYNCSERVER_TEST_MYSQL: %v", err)
-	}
-	var suffix [6]byte
-	_, _ = rand.Read(suffix[:])
-	name := "aud_" + hex.EncodeToString(suffix[:])
-	admin, err := sql.Open("mysql", cfg.FormatDSN())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if _, err := admin.Exec("DROP DATABASE IF EXISTS " + name); err != nil {
-			t.Errorf("dropping %s: %v", name, err)
-		}
-		admin.Close()
-	})
-	if _, err := admin.Exec("CREATE DATABASE " + name); err != nil {
-		t.Fatalf("creating test database (is MariaDB running at %s?): %v", cfg.Addr, err)
-	}
-	cfg.DBName = name
-	s, err := mysqlstore.Open(context.Background(), mysqlstore.Config{DSN: cfg.FormatDSN(), Clock: clock})
+	dsn := testservices.NewMySQLDatabase(t, "aud_")
+	s, err := mysqlstore.Open(context.Background(), mysqlstore.Config{DSN: dsn, Clock: clock})
 	if err != nil {
 		t.Fatalf("opening MySQL store: %v", err)
 	}
 	t.Cleanup(func() { s.Close() })
-	db, err := sql.Open("mysql", cfg.FormatDSN())
+	db, err := sql.Open("mysql", dsn)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -2,16 +2,12 @@ package httpapi_test
 
 import (
 	"context"
-	"crypto/rand"
-	"database/sql"
 	"encoding/base64"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"reflect"
 	"regexp"
 	"strings"
@@ -19,7 +15,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/go-sql-driver/mysql"
 	"go.uber.org/zap"
 	"golang.org/x/crypto/bcrypt"
 
@@ -27,6 +22,7 @@ import (
 	"github.com/syncserver/syncserver/syncstore/httpapi"
 	"github.com/syncserver/syncserver/syncstore/mysqlstore"
 	"github.com/syncserver/syncserver/syncstore/sqlitestore"
+	"github.com/syncserver/syncserver/syncstore/storetest/testservices"
 )
 
 // start is the fake clock's initial time: 1300000000.00 in protocol form.
@@ -85,48 +81,13 @@ func openSQLite(t testing.TB, clock func() time.Time) syncstore.Store {
 	return s
 }
 
-// mysqlBase is the DSN of the test server without a database.
-func mysqlBase() string {
-	if v := os.Getenv("SYNCSERVER_TEST_MYSQL"); v != "" {
-		return v
-	}
-	return "root@tcp(127.0.0.1:3306)/"
-}
-
-// openMySQL creates a database named api_<random> for the test and drops
-// it when the test ends.
+// openMySQL opens a store on a database named api_<random>, dropped when
+// the test ends.
 func openMySQL(t testing.TB, clock func() time.Time) syncstore.Store {
 	t.Helper()
-	cfg, err := mysql.ParseDSN(mysqlBase())
-	if err != nil {
-		t.Fatalf("SYNCSERVER_TEST_MYSQL: %v", err)
-	}
-	var suffix [6]byte
-	_, _ = rand.Read(suffix[:])
-	name := "api_" + hex.EncodeToString(suffix[:])
-	admin, err := sql.Open("mysql", cfg.FormatDSN())
-	if err != nil {
-		t.Fatalf("connecting to MariaDB: %v", err)
-	}
-	defer admin.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	if _, err := admin.ExecContext(ctx, "CREATE DATABASE "+name); err != nil {
-		t.Fatalf("creating test database (is MariaDB running at %s?): %v", cfg.Addr, err)
-	}
-	t.Cleanup(func() {
-		db, err := sql.Open("mysql", cfg.FormatDSN())
-		if err != nil {
-			t.Errorf("dropping %s: %v", name, err)
-			return
-		}
-		defer db.Close()
-		if _, err := db.Exec("DROP DATABASE IF EXISTS " + name); err != nil {
-			t.Errorf("dropping %s: %v", name, err)
-		}
-	})
-	cfg.DBName = name
-	s, err := mysqlstore.Open(ctx, mysqlstore.Config{DSN: cfg.FormatDSN(), Clock: clock})
+	s, err := mysqlstore.Open(ctx, mysqlstore.Config{DSN: testservices.NewMySQLDatabase(t, "api_"), Clock: clock})
 	if err != nil {
 		t.Fatalf("opening MySQL store: %v", err)
 	}

@@ -9,7 +9,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/go-sql-driver/mysql"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 	"go.uber.org/zap/zaptest/observer"
@@ -18,6 +17,7 @@ import (
 	"github.com/syncserver/syncserver/syncstore"
 	"github.com/syncserver/syncserver/syncstore/httpapi"
 	"github.com/syncserver/syncserver/syncstore/mysqlstore"
+	"github.com/syncserver/syncserver/syncstore/storetest/testservices"
 )
 
 // secretWatch collects the secrets a test uses and checks text for any
@@ -166,11 +166,7 @@ func TestSecretsNotLogged(t *testing.T) {
 // network, unreachable server, wrong credentials, unknown database, bad
 // parameters. Neither the error nor anything logged shows the password.
 func TestDSNPasswordNotShown(t *testing.T) {
-	base, err := mysql.ParseDSN(mysqlBase())
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := base.Addr
+	addr := testservices.MySQLServer(t).Addr
 	const pw = "Dsn-S3cret-pw"
 	for _, dsn := range []string{
 		"root:" + pw + "@tcp(" + addr + ")/hrd_none",

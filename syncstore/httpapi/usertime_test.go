@@ -14,6 +14,7 @@ import (
 	"github.com/syncserver/syncserver/syncstore"
 	"github.com/syncserver/syncserver/syncstore/httpapi"
 	"github.com/syncserver/syncserver/syncstore/mysqlstore"
+	"github.com/syncserver/syncserver/syncstore/storetest/testservices"
 	"github.com/syncserver/syncserver/syncstore/sqlitestore"
 )
 
@@ -134,7 +135,7 @@ func secondInstance(t *testing.T, e *env, clock func() time.Time) *httpapi.Handl
 		if err := s.DB().QueryRowContext(ctx, "SELECT DATABASE()").Scan(&name); err != nil {
 			t.Fatal(err)
 		}
-		cfg, err := mysql.ParseDSN(mysqlBase())
+		cfg, err := mysql.ParseDSN(testservices.MySQLServerDSN())
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/syncserver/syncserver/syncstore"
+	"github.com/syncserver/syncserver/syncstore/storetest/testservices"
 )
 
 const benchUsers = 100
@@ -21,8 +22,8 @@ const benchUsers = 100
 // that reached the database per sync (each is one or more SQL statements)
 // and the share of cacheable reads memcached answered.
 func BenchmarkSteadySync(b *testing.B) {
-	mc := memcachedServer(b)
-	dsn := newDatabase(b)
+	mc := testservices.Memcached(b)
+	dsn := testservices.NewMySQLDatabase(b, "mc_")
 	plain := openMySQL(b, dsn, nil)
 	b.Cleanup(func() { plain.Close() })
 	users := seedSyncUsers(b, plain)

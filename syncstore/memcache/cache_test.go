@@ -9,6 +9,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/syncserver/syncserver/syncstore"
+	"github.com/syncserver/syncserver/syncstore/storetest/testservices"
 )
 
 // innerCalls returns how many calls of method reached the database.
@@ -17,7 +18,7 @@ func innerCalls(s *Store, method string) uint64 {
 }
 
 func TestHotReadsServedFromCache(t *testing.T) {
-	f := newFixture(t, memcachedServer(t))
+	f := newFixture(t, testservices.Memcached(t))
 	uid := f.user(t, "alice")
 	f.put(t, f.cached, uid, "meta", wbo("global", `{"syncID":"a"}`))
 	f.put(t, f.cached, uid, "crypto", wbo("keys", `{"ciphertext":"k"}`))
@@ -49,7 +50,7 @@ func TestHotReadsServedFromCache(t *testing.T) {
 }
 
 func TestOtherRecordsNotCached(t *testing.T) {
-	f := newFixture(t, memcachedServer(t))
+	f := newFixture(t, testservices.Memcached(t))
 	uid := f.user(t, "alice")
 	f.put(t, f.cached, uid, "meta", wbo("other", "x"))
 	n := innerCalls(f.cached, "GetRecord")
@@ -64,7 +65,7 @@ func TestOtherRecordsNotCached(t *testing.T) {
 }
 
 func TestAbsentRecordCachedUntilWritten(t *testing.T) {
-	f := newFixture(t, memcachedServer(t))
+	f := newFixture(t, testservices.Memcached(t))
 	uid := f.user(t, "alice")
 	for range 3 {
 		if _, err := f.cached.GetRecord(f.ctx, uid, "meta", "global"); !errors.Is(err, syncstore.ErrNotFound) {
@@ -79,7 +80,7 @@ func TestAbsentRecordCachedUntilWritten(t *testing.T) {
 }
 
 func TestWritesInvalidate(t *testing.T) {
-	f := newFixture(t, memcachedServer(t))
+	f := newFixture(t, testservices.Memcached(t))
 	uid := f.user(t, "alice")
 	other := f.user(t, "bob")
 	f.put(t, f.cached, uid, "meta", wbo("global", "v1"))
@@ -137,7 +138,7 @@ func TestWritesInvalidate(t *testing.T) {
 }
 
 func TestRejectedWriteKeepsCache(t *testing.T) {
-	f := newFixture(t, memcachedServer(t))
+	f := newFixture(t, testservices.Memcached(t))
 	uid := f.user(t, "alice")
 	ts := f.put(t, f.cached, uid, "meta", wbo("global", "v1"))
 	f.wantView(t, f.cached, uid, "fill")
@@ -154,7 +155,7 @@ func TestRejectedWriteKeepsCache(t *testing.T) {
 }
 
 func TestSecondInstanceSeesWrites(t *testing.T) {
-	mc := memcachedServer(t)
+	mc := testservices.Memcached(t)
 	f := newFixture(t, mc)
 	b := f.another(t, f.cfg)
 	uid := f.user(t, "alice")
@@ -170,7 +171,7 @@ func TestSecondInstanceSeesWrites(t *testing.T) {
 }
 
 func TestTTLRecordsNotServedAfterExpiry(t *testing.T) {
-	f := newFixture(t, memcachedServer(t))
+	f := newFixture(t, testservices.Memcached(t))
 	uid := f.user(t, "alice")
 	f.put(t, f.cached, uid, "meta", withTTL(wbo("global", "short-lived"), 10))
 	f.put(t, f.cached, uid, "tabs", withTTL(wbo("t1", "123456"), 20))
@@ -193,7 +194,7 @@ func TestTTLRecordsNotServedAfterExpiry(t *testing.T) {
 }
 
 func TestPurgeInvalidatesEveryone(t *testing.T) {
-	f := newFixture(t, memcachedServer(t))
+	f := newFixture(t, testservices.Memcached(t))
 	uid := f.user(t, "alice")
 	f.put(t, f.cached, uid, "tabs", withTTL(wbo("t1", "x"), 10))
 	f.put(t, f.cached, uid, "meta", wbo("global", "g"))
@@ -211,7 +212,7 @@ func TestPurgeInvalidatesEveryone(t *testing.T) {
 // A generation counter memcached evicted must come back above every value
 // it had, or answers cached under the old counter would be served again.
 func TestLostGenerationNeverReturns(t *testing.T) {
-	mc := memcachedServer(t)
+	mc := testservices.Memcached(t)
 	f := newFixture(t, mc)
 	uid := f.user(t, "alice")
 	f.put(t, f.cached, uid, "meta", wbo("global", "v1"))
@@ -258,7 +259,7 @@ func TestLostGenerationNeverReturns(t *testing.T) {
 }
 
 func TestConfig(t *testing.T) {
-	inner := openMySQL(t, newDatabase(t), nil)
+	inner := openMySQL(t, testservices.NewMySQLDatabase(t, "mc_"), nil)
 	defer inner.Close()
 	for _, cfg := range []Config{
 		{},
@@ -274,7 +275,7 @@ func TestConfig(t *testing.T) {
 }
 
 func TestCollector(t *testing.T) {
-	f := newFixture(t, memcachedServer(t))
+	f := newFixture(t, testservices.Memcached(t))
 	uid := f.user(t, "alice")
 	f.put(t, f.cached, uid, "meta", wbo("global", "g"))
 	f.wantView(t, f.cached, uid, "fill")

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/syncserver/syncserver/syncstore"
+	"github.com/syncserver/syncserver/syncstore/storetest/testservices"
 )
 
 // jitterStore delays every call to the real store a little, before and
@@ -62,7 +63,7 @@ func (j jitterStore) DeleteRecords(ctx context.Context, uid int64, coll string, 
 //   - each time the writers stop, every cached answer of either instance
 //     equals the database's (Bob's writes include deletes).
 func TestTwoInstancesConcurrentWriters(t *testing.T) {
-	mc := memcachedServer(t)
+	mc := testservices.Memcached(t)
 	f := newFixture(t, mc)
 	// The instances under test, each with its own connection pool, reading
 	// the real clock so that writes get distinct, growing timestamps.

@@ -6,11 +6,12 @@ import (
 
 	"github.com/syncserver/syncserver/syncstore"
 	"github.com/syncserver/syncserver/syncstore/storetest"
+	"github.com/syncserver/syncserver/syncstore/storetest/testservices"
 )
 
 // openCached opens a cache over a fresh MySQL store, as the server does.
 func openCached(t *testing.T, mc string, clock func() time.Time) syncstore.Store {
-	inner := openMySQL(t, newDatabase(t), clock)
+	inner := openMySQL(t, testservices.NewMySQLDatabase(t, "mc_"), clock)
 	s, err := New(inner, testConfig(t, mc), nil)
 	if err != nil {
 		t.Fatal(err)
@@ -21,7 +22,7 @@ func openCached(t *testing.T, mc string, clock func() time.Time) syncstore.Store
 // TestRouteTableConformance finds the route table through the cache
 // (Unwrap) and runs its suite.
 func TestRouteTableConformance(t *testing.T) {
-	mc := memcachedServer(t)
+	mc := testservices.Memcached(t)
 	storetest.RunRouteTable(t, func(t *testing.T, clock func() time.Time) syncstore.Store {
 		return openCached(t, mc, clock)
 	})
@@ -29,7 +30,7 @@ func TestRouteTableConformance(t *testing.T) {
 
 // TestBulkConformance imports underneath the cache and reads through it.
 func TestBulkConformance(t *testing.T) {
-	mc := memcachedServer(t)
+	mc := testservices.Memcached(t)
 	storetest.RunBulk(t, func(t *testing.T, clock func() time.Time) syncstore.Store {
 		return openCached(t, mc, clock)
 	})

@@ -6,6 +6,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/syncserver/syncserver/syncstore/storetest/testservices"
 )
 
 // waitFor polls cond until it holds or the deadline passes.
@@ -24,8 +26,8 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 // no call may fail, the failures are counted, and once memcached is back
 // the cache is used again without anyone doing anything.
 func TestMemcachedKilledAndRestarted(t *testing.T) {
-	mc := startMemcached(t)
-	f := newFixture(t, mc.addr)
+	mc := testservices.StartMemcached(t)
+	f := newFixture(t, mc.Addr())
 	uid := f.user(t, "alice")
 	f.put(t, f.cached, uid, "meta", wbo("global", "v1"))
 	f.wantView(t, f.cached, uid, "fill")
@@ -34,7 +36,7 @@ func TestMemcachedKilledAndRestarted(t *testing.T) {
 		t.Fatal("no cache hits before the kill")
 	}
 
-	mc.stop()
+	mc.Kill()
 	for i := range 20 {
 		f.clock.Advance(time.Second)
 		if i%5 == 0 {
@@ -50,7 +52,7 @@ func TestMemcachedKilledAndRestarted(t *testing.T) {
 		t.Error("writes while memcached was down left no pending invalidation")
 	}
 
-	mc.start() // empty, as after a crash
+	mc.Start() // empty, as after a crash
 	waitFor(t, "pending invalidations to be delivered", func() bool { return f.cached.Stats().PendingInvalidations == 0 })
 	waitFor(t, "cache hits after the restart", func() bool {
 		f.wantView(t, f.cached, uid, "memcached back")
@@ -99,7 +101,7 @@ func blackhole(t *testing.T) string {
 // TestHungMemcached: a memcached that accepts but never answers costs one
 // timeout, then reads skip it for the cooldown; nothing fails or hangs.
 func TestHungMemcached(t *testing.T) {
-	f := newFixture(t, memcachedServer(t)) // only for the database
+	f := newFixture(t, testservices.Memcached(t)) // only for the database
 	cfg := testConfig(t, blackhole(t))
 	cfg.Timeout = 50 * time.Millisecond
 	cfg.Cooldown = time.Hour // so every later read provably skips memcached
@@ -196,7 +198,7 @@ func (p *proxy) setCut(cut bool) {
 // other instances stop serving the old answer; meanwhile it reads that
 // user from the database itself.
 func TestPartitionedInstanceInvalidatesLater(t *testing.T) {
-	mc := memcachedServer(t)
+	mc := testservices.Memcached(t)
 	f := newFixture(t, mc)
 	p := newProxy(t, mc)
 	cfgA := f.cfg
@@ -230,13 +232,13 @@ func TestPartitionedInstanceInvalidatesLater(t *testing.T) {
 // TestDownAtStart: New succeeds without memcached and the cache starts
 // working when memcached appears.
 func TestDownAtStart(t *testing.T) {
-	mc := startMemcached(t)
-	mc.stop()
-	f := newFixture(t, mc.addr)
+	mc := testservices.StartMemcached(t)
+	mc.Kill()
+	f := newFixture(t, mc.Addr())
 	uid := f.user(t, "alice")
 	f.put(t, f.cached, uid, "crypto", wbo("keys", "k"))
 	f.wantView(t, f.cached, uid, "no memcached")
-	mc.start()
+	mc.Start()
 	waitFor(t, "cache hits once memcached is up", func() bool {
 		f.wantView(t, f.cached, uid, "memcached up")
 		return f.cached.Stats().Hits > 0

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/syncserver/syncserver/syncstore"
+	"github.com/syncserver/syncserver/syncstore/storetest/testservices"
 )
 
 // fakeClock is the time source of the stores under test, so records can
@@ -45,7 +46,7 @@ type fixture struct {
 
 func newFixture(t *testing.T, servers ...string) *fixture {
 	t.Helper()
-	f := &fixture{ctx: context.Background(), clock: newFakeClock(), dsn: newDatabase(t)}
+	f := &fixture{ctx: context.Background(), clock: newFakeClock(), dsn: testservices.NewMySQLDatabase(t, "mc_")}
 	f.direct = openMySQL(t, f.dsn, f.clock.Now)
 	t.Cleanup(func() { f.direct.Close() })
 	f.cfg = testConfig(t, servers...)

@@ -1,13 +1,17 @@
 package memcache
 
-import "testing"
+import (
+	"testing"
+
+	"github.com/syncserver/syncserver/syncstore/storetest/testservices"
+)
 
 // TestUserTimestampCachedAndFollowsOtherInstances: the timestamp every
 // storage request asks for is served from memcached, and a write through
 // another instance (in the same tick, so ahead of the clock) is seen at
 // once.
 func TestUserTimestampCachedAndFollowsOtherInstances(t *testing.T) {
-	f := newFixture(t, memcachedServer(t))
+	f := newFixture(t, testservices.Memcached(t))
 	b := f.another(t, f.cfg)
 	uid := f.user(t, "alice")
 	want := func(s *Store, what string) {

@@ -5,6 +5,7 @@ import (
 
 	"github.com/syncserver/syncserver/syncstore"
 	"github.com/syncserver/syncserver/syncstore/storetest"
+	"github.com/syncserver/syncserver/syncstore/storetest/testservices"
 )
 
 // BenchmarkWrite is storetest's write benchmarks through the cache in
@@ -12,9 +13,9 @@ import (
 // store/floor than mysqlstore's. The floor writes through the inner
 // store's database.
 func BenchmarkWrite(b *testing.B) {
-	mc := memcachedServer(b)
+	mc := testservices.Memcached(b)
 	storetest.RunWriteBenchmarks(b, func(b *testing.B) (syncstore.Store, storetest.SQLDB) {
-		inner := openMySQL(b, newDatabase(b), nil)
+		inner := openMySQL(b, testservices.NewMySQLDatabase(b, "mc_"), nil)
 		db, ok := inner.(storetest.SQLDB)
 		if !ok {
 			b.Fatalf("%T has no DB method", inner)

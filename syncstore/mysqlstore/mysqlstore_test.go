@@ -2,71 +2,19 @@ package mysqlstore
 
 import (
 	"context"
-	"crypto/rand"
-	"database/sql"
-	"encoding/hex"
-	"os"
 	"testing"
 	"time"
 
-	"github.com/go-sql-driver/mysql"
-
 	"github.com/syncserver/syncserver/syncstore"
 	"github.com/syncserver/syncserver/syncstore/storetest"
+	"github.com/syncserver/syncserver/syncstore/storetest/testservices"
 )
-
-// testDatabasePrefix marks the databases these tests create; other test
-// suites share the server.
-const testDatabasePrefix = "mys_"
-
-// baseDSN is the server the tests use, without a database name.
-func baseDSN() string {
-	if dsn := os.Getenv("SYNCSERVER_TEST_MYSQL"); dsn != "" {
-		return dsn
-	}
-	return "root@tcp(127.0.0.1:3306)/"
-}
-
-// adminDB connects to the test server without selecting a database.
-func adminDB(t testing.TB) *sql.DB {
-	t.Helper()
-	cfg, err := mysql.ParseDSN(baseDSN())
-	if err != nil {
-		t.Fatalf("SYNCSERVER_TEST_MYSQL: %v", err)
-	}
-	cfg.DBName = ""
-	db, err := sql.Open("mysql", cfg.FormatDSN())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := db.Ping(); err != nil {
-		t.Skipf("no MySQL server at %s (set SYNCSERVER_TEST_MYSQL): %v", cfg.Addr, err)
-	}
-	t.Cleanup(func() { db.Close() })
-	return db
-}
 
 // freshDatabase creates an empty database that is dropped when the test
 // ends, and returns its DSN.
 func freshDatabase(t testing.TB) string {
 	t.Helper()
-	admin := adminDB(t)
-	var b [6]byte
-	if _, err := rand.Read(b[:]); err != nil {
-		t.Fatal(err)
-	}
-	name := testDatabasePrefix + hex.EncodeToString(b[:])
-	if _, err := admin.Exec("CREATE DATABASE " + name); err != nil {
-		t.Fatalf("creating test database: %v", err)
-	}
-	t.Cleanup(func() {
-		if _, err := admin.Exec("DROP DATABASE IF EXISTS " + name); err != nil {
-			t.Errorf("dropping test database %s: %v", name, err)
-		}
-	})
-	cfg, _ := mysql.ParseDSN(baseDSN())
-	cfg.DBName = name
-	return cfg.FormatDSN()
+	return testservices.NewMySQLDatabase(t, "mys_")
 }
 
 // openStore opens a store on a fresh database.

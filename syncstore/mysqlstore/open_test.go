@@ -12,8 +12,8 @@ import (
 	"github.com/go-sql-driver/mysql"
 
 	"github.com/syncserver/syncserver/syncstore"
-
 	"github.com/syncserver/syncserver/syncstore/sqlschema"
+	"github.com/syncserver/syncserver/syncstore/storetest/testservices"
 )
 
 // appliedMigrations reads schema_migrations.
@@ -157,7 +157,7 @@ func TestBadDSN(t *testing.T) {
 }
 
 func TestWrongPassword(t *testing.T) {
-	adminDB(t) // skips without a server
+	testservices.MySQLAdmin(t) // fails without a server
 	const secret = "not-the-password"
 	_, err := Open(context.Background(), Config{DSN: "mys_nobody:" + secret + "@tcp(" + serverAddr(t) + ")/mys_none"})
 	if err == nil {
@@ -173,14 +173,9 @@ func TestWrongPassword(t *testing.T) {
 
 func TestUnreachableServer(t *testing.T) {
 	t.Run("refused", func(t *testing.T) {
-		// A port that was just free: nothing listens there.
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		addr := l.Addr().String()
-		l.Close()
-		_, err = Open(context.Background(), Config{DSN: "root:pw@tcp(" + addr + ")/db"})
+		// A port held for the test with nothing listening on it.
+		addr := testservices.ReservePort(t).Addr()
+		_, err := Open(context.Background(), Config{DSN: "root:pw@tcp(" + addr + ")/db"})
 		if err == nil {
 			t.Fatal("Open succeeded without a server")
 		}
@@ -239,11 +234,7 @@ func TestUnreachableServer(t *testing.T) {
 
 func serverAddr(t *testing.T) string {
 	t.Helper()
-	cfg, err := mysql.ParseDSN(baseDSN())
-	if err != nil {
-		t.Fatal(err)
-	}
-	return cfg.Addr
+	return testservices.MySQLServer(t).Addr
 }
 
 func ptr[T any](v T) *T { return &v }

@@ -14,6 +14,7 @@ import (
 	"go.uber.org/zap/zaptest/observer"
 
 	"github.com/syncserver/syncserver/syncstore"
+	"github.com/syncserver/syncserver/syncstore/storetest/testservices"
 )
 
 // tcpProxy forwards connections to the real server and can be stopped
@@ -21,6 +22,7 @@ import (
 // away) and started again on the same address.
 type tcpProxy struct {
 	target string
+	port   *testservices.Port
 	addr   string
 	mu     sync.Mutex
 	l      net.Listener
@@ -29,7 +31,8 @@ type tcpProxy struct {
 
 func startProxy(t *testing.T, target string) *tcpProxy {
 	t.Helper()
-	p := &tcpProxy{target: target, addr: "127.0.0.1:0"}
+	port := testservices.ReservePort(t)
+	p := &tcpProxy{target: target, port: port, addr: port.Addr()}
 	p.start(t)
 	t.Cleanup(p.stop)
 	return p
@@ -37,12 +40,12 @@ func startProxy(t *testing.T, target string) *tcpProxy {
 
 func (p *tcpProxy) start(t *testing.T) {
 	t.Helper()
-	l, err := net.Listen("tcp", p.addr)
+	l, err := p.port.Listen()
 	if err != nil {
 		t.Fatalf("proxy listen: %v", err)
 	}
 	p.mu.Lock()
-	p.l, p.addr = l, l.Addr().String()
+	p.l = l
 	p.mu.Unlock()
 	go func() {
 		for {
