@@ -82,26 +82,22 @@ func (d Database) dir() string {
 }
 
 func (d Database) validate() error {
-	switch d.driver() {
-	case DriverSQLite:
-		if d.DSN != "" {
-			return fmt.Errorf("database: dsn is for the mysql driver; sqlite uses dir")
-		}
-		if d.MaxOpenConns != 0 || d.MaxIdleConns != 0 || d.ConnMaxLifetime != 0 {
-			return fmt.Errorf("database: max_open_conns, max_idle_conns and conn_max_lifetime are for the mysql driver")
-		}
-	case DriverMySQL:
-		if d.DSN == "" {
-			return fmt.Errorf("database: the mysql driver needs a dsn such as user:password@tcp(host:3306)/dbname (empty after replacing placeholders: is the environment variable set?)")
-		}
-		if d.Dir != "" {
-			return fmt.Errorf("database: dir is for the sqlite driver; mysql uses dsn")
-		}
-		if d.MaxOpenConns < 0 || d.MaxIdleConns < 0 || d.ConnMaxLifetime < 0 {
-			return fmt.Errorf("database: max_open_conns, max_idle_conns and conn_max_lifetime must not be negative")
-		}
-	default:
-		return fmt.Errorf("database: unknown driver %q: must be %q or %q", d.Driver, DriverSQLite, DriverMySQL)
+	if d.driver() == DriverMySQL && d.DSN == "" {
+		return fmt.Errorf("database: the mysql driver needs a dsn such as user:password@tcp(host:3306)/dbname (empty after replacing placeholders: is the environment variable set?)")
+	}
+	// The settings' rules are storeopen's, shared with the operator
+	// commands; Dir is passed as written so that a dir given with mysql
+	// is refused.
+	c := storeopen.Config{
+		Driver:          d.driver(),
+		Dir:             d.Dir,
+		DSN:             d.DSN,
+		MaxOpenConns:    d.MaxOpenConns,
+		MaxIdleConns:    d.MaxIdleConns,
+		ConnMaxLifetime: time.Duration(d.ConnMaxLifetime),
+	}
+	if err := c.Validate(); err != nil {
+		return fmt.Errorf("database: %w", err)
 	}
 	return nil
 }

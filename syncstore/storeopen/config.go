@@ -100,7 +100,7 @@ func (c Config) Validate() error {
 			return fmt.Errorf("the mysql driver needs a dsn such as user:password@tcp(host:3306)/dbname")
 		}
 		if c.Dir != "" {
-			return errors.New("a data directory is for the sqlite driver; mysql uses a dsn")
+			return errors.New("the data dir is for the sqlite driver; mysql uses a dsn")
 		}
 		if c.MaxOpenConns < 0 || c.MaxIdleConns < 0 || c.ConnMaxLifetime < 0 {
 			return errors.New("max_open_conns, max_idle_conns and conn_max_lifetime must not be negative")
