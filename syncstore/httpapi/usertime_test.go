@@ -14,8 +14,8 @@ import (
 	"github.com/syncserver/syncserver/syncstore"
 	"github.com/syncserver/syncserver/syncstore/httpapi"
 	"github.com/syncserver/syncserver/syncstore/mysqlstore"
-	"github.com/syncserver/syncserver/syncstore/storetest/testservices"
 	"github.com/syncserver/syncserver/syncstore/sqlitestore"
+	"github.com/syncserver/syncserver/syncstore/storetest/testservices"
 )
 
 // notBefore fails unless the response's X-Weave-Timestamp is at least
