@@ -66,6 +66,19 @@ once native, so --dry-run lists them, "migrate status" lists them when given
 --legacy-dsn, and a run refuses them unless --allow-over-quota. --quota must
 match the server's quota_bytes (0: the server has no quota).
 
+When the server runs with memcached (its "memcached" directive), give migrate
+the same servers and prefix: --memcached host:port[,host:port…] and
+--memcached-prefix (default "syncserver:", as the server's). migrate writes the
+native database directly, past the cache, so before it flips a user to native
+it invalidates that user's cached answers (info/collections, quota,
+meta/global, crypto/keys, last-write timestamp) there, and a user who was
+native before, was rolled back and changed data on legacy is not served the
+answers cached before the rollback. A user whose invalidation memcached does
+not take stays on legacy (failed, retried by the next run); a memcached that
+does not answer at start stops the run. Without --memcached the run warns;
+--memcached off says the server has none. Rollbacks and dry runs write
+nothing the server caches and do not need it.
+
 Errors are printed as "Error: …" and exit with status 1; progress lines are
 plain text, or JSON with --log-format json.
 
@@ -128,6 +141,7 @@ type options struct {
 	quota                      int64
 	allowOverQuota             bool
 	logFormat                  string
+	cache                      cacheOptions
 }
 
 func (o *options) persistentFlags(cmd *cobra.Command) {
@@ -147,6 +161,7 @@ func (o *options) persistentFlags(cmd *cobra.Command) {
 	f.DurationVar(&o.lease, "lease", 2*time.Minute, "how long a user stays locked if this run dies")
 	f.IntVar(&o.concurrency, "concurrency", 4, "users moved at once")
 	f.Float64Var(&o.rate, "rate", 0, "maximum legacy records read per second (0: unlimited)")
+	o.cache.addFlags(f)
 }
 
 func (o *options) selectionFlags(cmd *cobra.Command) {
@@ -316,6 +331,21 @@ func (o *options) run(cmd *cobra.Command, args []string, rollback bool) error {
 	if o.rate > 0 {
 		cfg.Limiter = rate.NewLimiter(rate.Limit(o.rate), max(int(o.rate/10), 100))
 	}
+	// Rollbacks and dry runs write nothing the server's cache holds:
+	// only flips to native need it.
+	if !rollback && !o.dryRun {
+		switch {
+		case o.cache.configured():
+			cache, err := o.cache.open(n)
+			if err != nil {
+				return err
+			}
+			defer cache.Close()
+			cfg.Cache = cache
+		case !o.cache.off():
+			rep.logger.Warn(noCacheWarning)
+		}
+	}
 	m, err := migrate.New(cfg)
 	if err != nil {
 		return err
@@ -325,7 +355,7 @@ func (o *options) run(cmd *cobra.Command, args []string, rollback bool) error {
 		what = "rolling back"
 	}
 	rep.logger.Info(what+" users", zapInt("users", len(users)), zapString("legacy", lg.Schema().String()),
-		zapString("native", o.nativeLabel), zapBool("dry_run", o.dryRun))
+		zapString("native", o.nativeLabel), zapString("memcached", o.cacheLabel(!rollback && !o.dryRun, cfg.Cache != nil)), zapBool("dry_run", o.dryRun))
 	stop := rep.start()
 	report, runErr := m.Run(ctx, users, o.concurrency, rollback, rep.progress)
 	stop()
