@@ -25,7 +25,7 @@ import (
 func init() {
 	caddycmd.RegisterCommand(caddycmd.Command{
 		Name:  "migrate",
-		Usage: "[USER…] [--file F] [--canary N] [--all] --legacy-dsn DSN [--db sqlite|mysql] [--data DIR] [--dsn DSN] …",
+		Usage: "[USER…] [--file F] [--canary N] [--all] --legacy-dsn DSN [--db sqlite|mysql] [--data DIR] [--dsn DSN] [--config Caddyfile | --memcached host:port…] …",
 		Short: "Moves users from a legacy PHP Sync database to the native store, online",
 		Long: `
 Moves Firefox Sync users from a legacy PHP database (FSyncMS, an FSyncMS fork
@@ -66,18 +66,20 @@ once native, so --dry-run lists them, "migrate status" lists them when given
 --legacy-dsn, and a run refuses them unless --allow-over-quota. --quota must
 match the server's quota_bytes (0: the server has no quota).
 
-When the server runs with memcached (its "memcached" directive), give migrate
-the same servers and prefix: --memcached host:port[,host:port…] and
---memcached-prefix (default "syncserver:", as the server's). migrate writes the
-native database directly, past the cache, so before it flips a user to native
-it invalidates that user's cached answers (info/collections, quota,
-meta/global, crypto/keys, last-write timestamp) there, and a user who was
-native before, was rolled back and changed data on legacy is not served the
-answers cached before the rollback. A user whose invalidation memcached does
-not take stays on legacy (failed, retried by the next run); a memcached that
-does not answer at start stops the run. Without --memcached the run warns;
---memcached off says the server has none. Rollbacks and dry runs write
-nothing the server caches and do not need it.
+When the server runs with memcached (its "memcached" directive), migrate must
+reach it too: give the server's config with --config Caddyfile (its memcached
+settings are read from it, {env.…} placeholders resolved), or the servers and
+prefix with --memcached host:port[,host:port…] and --memcached-prefix (default
+"syncserver:", as the server's). migrate writes the native database directly,
+past the cache, so before it flips a user to native it invalidates that user's
+cached answers (info/collections, quota, meta/global, crypto/keys, last-write
+timestamp) there; otherwise a user who was native before, was rolled back and
+changed data on legacy would be served the answers cached before the rollback
+until the cache's ttl (default 5m) runs out. A user whose invalidation
+memcached does not take stays on legacy (failed; the next run retries); a
+memcached that does not answer at start stops the run. Without --memcached or
+--config the run warns; --memcached off says the server has none. Rollbacks
+and dry runs write nothing the server caches and do not need it.
 
 Errors are printed as "Error: …" and exit with status 1; progress lines are
 plain text, or JSON with --log-format json.
@@ -87,7 +89,7 @@ Subcommands: "migrate status" (users per route state, recent failures) and
 
 Examples:
   $ syncserver migrate --legacy-dsn 'sync:secret@tcp(db:3306)/fsyncms' --dry-run --canary 5
-  $ syncserver migrate --legacy-dsn 'sync:secret@tcp(db:3306)/fsyncms' carol@example.com
+  $ syncserver migrate --legacy-dsn 'sync:secret@tcp(db:3306)/fsyncms' --config Caddyfile carol@example.com
   $ syncserver migrate rollback alice@example.com
   $ syncserver migrate status --legacy-dsn 'sync:secret@tcp(db:3306)/fsyncms'`,
 		CobraFunc: func(cmd *cobra.Command) {
@@ -333,17 +335,22 @@ func (o *options) run(cmd *cobra.Command, args []string, rollback bool) error {
 	}
 	// Rollbacks and dry runs write nothing the server's cache holds:
 	// only flips to native need it.
-	if !rollback && !o.dryRun {
-		switch {
-		case o.cache.configured():
-			cache, err := o.cache.open(n)
+	needCache := !rollback && !o.dryRun
+	cacheCfgs, cacheKnown, err := o.cache.resolve()
+	if err != nil {
+		return err
+	}
+	if needCache {
+		if !cacheKnown {
+			rep.logger.Warn(noCacheWarning)
+		}
+		if len(cacheCfgs) > 0 {
+			cs, err := openCaches(n, cacheCfgs)
 			if err != nil {
 				return err
 			}
-			defer cache.Close()
-			cfg.Cache = cache
-		case !o.cache.off():
-			rep.logger.Warn(noCacheWarning)
+			defer cs.Close()
+			cfg.Cache = cs
 		}
 	}
 	m, err := migrate.New(cfg)
@@ -355,7 +362,7 @@ func (o *options) run(cmd *cobra.Command, args []string, rollback bool) error {
 		what = "rolling back"
 	}
 	rep.logger.Info(what+" users", zapInt("users", len(users)), zapString("legacy", lg.Schema().String()),
-		zapString("native", o.nativeLabel), zapString("memcached", o.cacheLabel(!rollback && !o.dryRun, cfg.Cache != nil)), zapBool("dry_run", o.dryRun))
+		zapString("native", o.nativeLabel), zapString("memcached", cacheLabel(needCache, cacheCfgs, cacheKnown)), zapBool("dry_run", o.dryRun))
 	stop := rep.start()
 	report, runErr := m.Run(ctx, users, o.concurrency, rollback, rep.progress)
 	stop()

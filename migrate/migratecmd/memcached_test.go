@@ -5,6 +5,8 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"maps"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -107,6 +109,27 @@ func randomPrefix(t *testing.T) string {
 // directly; given the server's memcached it must invalidate the user
 // before the flip to native, so the server answers from the new data.
 func TestRemigrateInvalidatesMemcached(t *testing.T) {
+	t.Run("flags", func(t *testing.T) {
+		remigrate(t, func(prefix string) []string {
+			return []string{"--memcached", testMemcached, "--memcached-prefix", prefix}
+		})
+	})
+	t.Run("server config", func(t *testing.T) {
+		remigrate(t, func(prefix string) []string {
+			// As the server reads it: the address from the environment.
+			t.Setenv("H15_TEST_MEMCACHED", testMemcached)
+			path := filepath.Join(t.TempDir(), "caddy.json")
+			cfg := `{"apps": {"http": {"servers": {"sync": {"routes": [{"handle": [{"handler": "firefox_sync",
+				"memcached": {"servers": ["{env.H15_TEST_MEMCACHED}"], "prefix": "` + prefix + `"}}]}]}}}}}`
+			if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			return []string{"--config", path}
+		})
+	})
+}
+
+func remigrate(t *testing.T, cacheArgs func(prefix string) []string) {
 	ctx := context.Background()
 	l := legacytest.Layout{Variant: legacytest.FSyncMS}
 	legacyName, legacyDB := legacytest.NewDatabase(t, "mig_", "")
@@ -121,9 +144,11 @@ func TestRemigrateInvalidatesMemcached(t *testing.T) {
 	nativeName, _ := legacytest.NewDatabase(t, "mig_", "")
 	nativeDSN := legacytest.DSN(t, nativeName)
 	prefix := randomPrefix(t)
+	cache := cacheArgs(prefix)
 	args := func(a ...string) []string {
-		return append(a, "--legacy-dsn", legacytest.DSN(t, legacyName), "--db", "mysql", "--dsn", nativeDSN,
-			"--drain", "10ms", "--lease", "5s", "--memcached", testMemcached, "--memcached-prefix", prefix)
+		a = append(a, "--legacy-dsn", legacytest.DSN(t, legacyName), "--db", "mysql", "--dsn", nativeDSN,
+			"--drain", "10ms", "--lease", "5s")
+		return append(a, cache...)
 	}
 
 	if out, err := execute(t, args("--create", u.Name)...); err != nil {
@@ -186,7 +211,7 @@ func TestMemcachedFlags(t *testing.T) {
 	run := func(args ...string) (string, error) { return execute(t, append(args, common...)...) }
 
 	out, err := run("--memcached", "127.0.0.1:1", users[0].Name)
-	if err == nil || !strings.Contains(err.Error(), "--memcached 127.0.0.1:1: memcached does not answer") {
+	if err == nil || !strings.Contains(err.Error(), "memcached 127.0.0.1:1: memcached does not answer") {
 		t.Errorf("unreachable memcached: %v\n%s", err, out)
 	}
 	if strings.Contains(out, "user done") {
@@ -197,16 +222,36 @@ func TestMemcachedFlags(t *testing.T) {
 	}
 
 	out, err = run(users[0].Name)
-	if err != nil || !strings.Contains(out, "no --memcached given") || !strings.Contains(out, `"memcached": "not given"`) {
+	if err != nil || !strings.Contains(out, "no --memcached or --config given") || !strings.Contains(out, `"memcached": "not given"`) {
 		t.Errorf("run without --memcached should warn:\n%v\n%s", err, out)
 	}
 	out, err = run("--memcached", "off", users[1].Name)
-	if err != nil || strings.Contains(out, "no --memcached given") {
+	if err != nil || strings.Contains(out, "no --memcached or --config given") {
 		t.Errorf("--memcached off should not warn:\n%v\n%s", err, out)
 	}
+	// A server config without memcached says as much as --memcached off;
+	// a config that is not the Sync server's is refused.
+	cfgDir := t.TempDir()
+	noCache, notSync := filepath.Join(cfgDir, "nocache.json"), filepath.Join(cfgDir, "other.json")
+	for path, body := range map[string]string{
+		noCache: `{"apps": {"http": {"servers": {"s": {"routes": [{"handle": [{"handler": "firefox_sync"}]}]}}}}}`,
+		notSync: `{"apps": {"http": {"servers": {"s": {"routes": [{"handle": [{"handler": "file_server"}]}]}}}}}`,
+	} {
+		if err := os.WriteFile(path, []byte(body), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	out, err = run("--config", noCache, users[2].Name)
+	if err != nil || strings.Contains(out, "no --memcached or --config given") || !strings.Contains(out, `"memcached": "off"`) {
+		t.Errorf("--config without memcached:\n%v\n%s", err, out)
+	}
+	if out, err := run("--config", notSync, users[3].Name); err == nil || !strings.Contains(err.Error(), "has no firefox_sync handler") {
+		t.Errorf("--config of another server: %v\n%s", err, out)
+	}
+
 	// Rollbacks write nothing the server caches: no warning, no memcached.
 	out, err = execute(t, append([]string{"rollback", users[0].Name}, common...)...)
-	if err != nil || strings.Contains(out, "no --memcached given") {
+	if err != nil || strings.Contains(out, "no --memcached or --config given") {
 		t.Errorf("rollback should neither need memcached nor warn:\n%v\n%s", err, out)
 	}
 }
