@@ -66,7 +66,7 @@ func (c *cacheOptions) resolve() (cfgs []memcache.Config, known bool, err error)
 	return nil, false, nil
 }
 
-// open connects to each memcached in cfgs, over native, and checks that
+// openCaches connects to each memcached in cfgs, over native, and checks that
 // every server answers: a run whose flips could not invalidate would
 // fail every user after its copy.
 func openCaches(native syncstore.Store, cfgs []memcache.Config) (caches, error) {
