@@ -16,6 +16,7 @@ const (
 	StepMigrating = stepMigrating
 	StepDelta     = stepDelta
 	StepVerify    = stepVerify
+	StepCache     = stepCache
 	StepFlip      = stepFlip
 	StepExport    = stepExport
 )

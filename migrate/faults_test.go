@@ -155,7 +155,7 @@ func TestFaultAtEachStep(t *testing.T) {
 	e := newEnv(t, layouts[2], smallSpec, openSQLite)
 	ctx := testContext(t)
 	before := e.legacyDigests()
-	steps := []string{migrate.StepLookup, migrate.StepBulk, migrate.StepMigrating, migrate.StepDelta, migrate.StepVerify, migrate.StepFlip}
+	steps := []string{migrate.StepLookup, migrate.StepBulk, migrate.StepMigrating, migrate.StepDelta, migrate.StepVerify, migrate.StepCache, migrate.StepFlip}
 	for i, step := range steps {
 		u := e.users[i%len(e.users)]
 		migrate.SetFault(e.m, func(s string) error {
@@ -177,7 +177,7 @@ func TestFaultAtEachStep(t *testing.T) {
 			t.Errorf("fault at %s: route %+v, want legacy with the reason", step, r)
 		}
 		e.sameLegacy(before, "fault at "+step)
-		if inWindow := step == migrate.StepDelta || step == migrate.StepVerify || step == migrate.StepFlip; inWindow && res.Window <= 0 {
+		if inWindow := step == migrate.StepDelta || step == migrate.StepVerify || step == migrate.StepCache || step == migrate.StepFlip; inWindow && res.Window <= 0 {
 			t.Errorf("fault at %s: no unavailability window measured", step)
 		}
 		// Retry without the fault.

@@ -22,7 +22,9 @@ import (
 //  4. copy the delta: records whose digest changed, deletions by id set;
 //  5. verify counts, newest modified, checksums, meta/global and
 //     crypto/keys byte for byte, collection timestamps, the credential;
-//  6. flip the route to native.
+//  6. invalidate the user's answers in the server's memcached (Config.Cache),
+//     which the direct writes above did not;
+//  7. flip the route to native.
 //
 // Any failure puts the route back to legacy with the reason, leaving the
 // native copy for the next attempt. It is safe to run again at any time:
@@ -134,6 +136,17 @@ func (m *Migrator) migrateUser(ctx context.Context, name string, res *UserResult
 	}
 	if err := m.verifyNative(ctx, lu, nu.ID, sum); err != nil {
 		return at(stepVerify, err)
+	}
+
+	// After the last native write, before clients can see it: a reader
+	// that caches between here and the flip reads the final rows.
+	if err := m.step(stepCache); err != nil {
+		return at(stepCache, err)
+	}
+	if m.cfg.Cache != nil {
+		if err := m.cfg.Cache.InvalidateUser(ctx, nu.ID); err != nil {
+			return at(stepCache, err)
+		}
 	}
 
 	if err := m.step(stepFlip); err != nil {

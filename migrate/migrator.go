@@ -58,6 +58,22 @@ type Config struct {
 	// OnCopy, if set, is told about every batch of records copied (from
 	// several goroutines at once).
 	OnCopy func(records, bytes int64)
+	// Cache, when the native server runs with memcached, is that
+	// memcached. The migrator writes the native tables directly, so
+	// before it flips a user to native it invalidates the user's cached
+	// answers there; a user who was native before (rolled back, changed
+	// on legacy, migrated again) would otherwise be served the answers
+	// cached before the rollback until they expire. A failed invalidation
+	// fails the user, who stays on legacy. Nil: the server has no cache.
+	Cache UserCache
+}
+
+// UserCache is the native server's cache of per-user answers
+// (syncstore/memcache.Store).
+type UserCache interface {
+	// InvalidateUser makes every cached answer of the user stale on
+	// every server, or reports why it could not.
+	InvalidateUser(ctx context.Context, userID int64) error
 }
 
 // Migrator runs the per-user protocol. Its methods are safe to call for
@@ -81,6 +97,7 @@ const (
 	stepMigrating = "set migrating"
 	stepDelta     = "delta copy"
 	stepVerify    = "verify"
+	stepCache     = "invalidate cache"
 	stepFlip      = "flip"
 )
 

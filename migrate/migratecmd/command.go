@@ -25,7 +25,7 @@ import (
 func init() {
 	caddycmd.RegisterCommand(caddycmd.Command{
 		Name:  "migrate",
-		Usage: "[USER…] [--file F] [--canary N] [--all] --legacy-dsn DSN [--db sqlite|mysql] [--data DIR] [--dsn DSN] …",
+		Usage: "[USER…] [--file F] [--canary N] [--all] --legacy-dsn DSN [--db sqlite|mysql] [--data DIR] [--dsn DSN] [--config Caddyfile | --memcached host:port…] …",
 		Short: "Moves users from a legacy PHP Sync database to the native store, online",
 		Long: `
 Moves Firefox Sync users from a legacy PHP database (FSyncMS, an FSyncMS fork
@@ -66,6 +66,21 @@ once native, so --dry-run lists them, "migrate status" lists them when given
 --legacy-dsn, and a run refuses them unless --allow-over-quota. --quota must
 match the server's quota_bytes (0: the server has no quota).
 
+When the server runs with memcached (its "memcached" directive), migrate must
+reach it too: give the server's config with --config Caddyfile (its memcached
+settings are read from it, {env.…} placeholders resolved), or the servers and
+prefix with --memcached host:port[,host:port…] and --memcached-prefix (default
+"syncserver:", as the server's). migrate writes the native database directly,
+past the cache, so before it flips a user to native it invalidates that user's
+cached answers (info/collections, quota, meta/global, crypto/keys, last-write
+timestamp) there; otherwise a user who was native before, was rolled back and
+changed data on legacy would be served the answers cached before the rollback
+until the cache's ttl (default 5m) runs out. A user whose invalidation
+memcached does not take stays on legacy (failed; the next run retries); a
+memcached that does not answer at start stops the run. Without --memcached or
+--config the run warns; --memcached off says the server has none. Rollbacks
+and dry runs write nothing the server caches and do not need it.
+
 Errors are printed as "Error: …" and exit with status 1; progress lines are
 plain text, or JSON with --log-format json.
 
@@ -74,7 +89,7 @@ Subcommands: "migrate status" (users per route state, recent failures) and
 
 Examples:
   $ syncserver migrate --legacy-dsn 'sync:secret@tcp(db:3306)/fsyncms' --dry-run --canary 5
-  $ syncserver migrate --legacy-dsn 'sync:secret@tcp(db:3306)/fsyncms' carol@example.com
+  $ syncserver migrate --legacy-dsn 'sync:secret@tcp(db:3306)/fsyncms' --config Caddyfile carol@example.com
   $ syncserver migrate rollback alice@example.com
   $ syncserver migrate status --legacy-dsn 'sync:secret@tcp(db:3306)/fsyncms'`,
 		CobraFunc: func(cmd *cobra.Command) {
@@ -128,6 +143,7 @@ type options struct {
 	quota                      int64
 	allowOverQuota             bool
 	logFormat                  string
+	cache                      cacheOptions
 }
 
 func (o *options) persistentFlags(cmd *cobra.Command) {
@@ -147,6 +163,7 @@ func (o *options) persistentFlags(cmd *cobra.Command) {
 	f.DurationVar(&o.lease, "lease", 2*time.Minute, "how long a user stays locked if this run dies")
 	f.IntVar(&o.concurrency, "concurrency", 4, "users moved at once")
 	f.Float64Var(&o.rate, "rate", 0, "maximum legacy records read per second (0: unlimited)")
+	o.cache.addFlags(f)
 }
 
 func (o *options) selectionFlags(cmd *cobra.Command) {
@@ -316,6 +333,26 @@ func (o *options) run(cmd *cobra.Command, args []string, rollback bool) error {
 	if o.rate > 0 {
 		cfg.Limiter = rate.NewLimiter(rate.Limit(o.rate), max(int(o.rate/10), 100))
 	}
+	// Rollbacks and dry runs write nothing the server's cache holds:
+	// only flips to native need it.
+	needCache := !rollback && !o.dryRun
+	cacheCfgs, cacheKnown, err := o.cache.resolve()
+	if err != nil {
+		return err
+	}
+	if needCache {
+		if !cacheKnown {
+			rep.logger.Warn(noCacheWarning)
+		}
+		if len(cacheCfgs) > 0 {
+			cs, err := openCaches(n, cacheCfgs)
+			if err != nil {
+				return err
+			}
+			defer cs.Close()
+			cfg.Cache = cs
+		}
+	}
 	m, err := migrate.New(cfg)
 	if err != nil {
 		return err
@@ -325,7 +362,7 @@ func (o *options) run(cmd *cobra.Command, args []string, rollback bool) error {
 		what = "rolling back"
 	}
 	rep.logger.Info(what+" users", zapInt("users", len(users)), zapString("legacy", lg.Schema().String()),
-		zapString("native", o.nativeLabel), zapBool("dry_run", o.dryRun))
+		zapString("native", o.nativeLabel), zapString("memcached", cacheLabel(needCache, cacheCfgs, cacheKnown)), zapBool("dry_run", o.dryRun))
 	stop := rep.start()
 	report, runErr := m.Run(ctx, users, o.concurrency, rollback, rep.progress)
 	stop()

@@ -14,9 +14,9 @@ import (
 
 // nativeStore is a native backend as the command uses it.
 type nativeStore interface {
+	syncstore.Store
 	syncstore.BulkStore
 	syncstore.RouteTable
-	Close() error
 }
 
 // oldNativeEnv is the native DSN's former variable, still read when

@@ -65,7 +65,7 @@ func TestCommandBarOnTerminal(t *testing.T) {
 	var stdout bytes.Buffer
 	cmd.SetOut(&stdout)
 	cmd.SetErr(slave)
-	cmd.SetArgs([]string{"--all", "--create", "--legacy-dsn", dsn, "--data", t.TempDir(), "--drain", "1ms", "--lease", "5s"})
+	cmd.SetArgs([]string{"--all", "--create", "--legacy-dsn", dsn, "--data", t.TempDir(), "--drain", "1ms", "--lease", "5s", "--memcached", "off"})
 	cmd.SilenceUsage = true
 	err := cmd.ExecuteContext(context.Background())
 	slave.Close()

@@ -2,6 +2,7 @@ package memcache
 
 import (
 	"errors"
+	"fmt"
 	"sync/atomic"
 	"time"
 
@@ -54,4 +55,14 @@ func isFailure(err error) bool {
 		!errors.Is(err, gomemcache.ErrCacheMiss) &&
 		!errors.Is(err, gomemcache.ErrNotStored) &&
 		!errors.Is(err, gomemcache.ErrCASConflict)
+}
+
+// Ping checks that every configured memcached answers, so a tool that
+// needs memcached (the migrate tool, whose flips wait for invalidations)
+// can refuse to start rather than fail user after user.
+func (s *Store) Ping() error {
+	if err := s.client.Ping(); err != nil {
+		return fmt.Errorf("memcached does not answer: %w", err)
+	}
+	return nil
 }

@@ -1,6 +1,10 @@
 package memcache
 
-import "time"
+import (
+	"context"
+	"fmt"
+	"time"
+)
 
 // invalidate makes the cached answers of userID stale. It runs after a
 // write committed (or failed in a way that may have committed): bumping
@@ -130,4 +134,60 @@ func (s *Store) flushPending() {
 		}
 		s.pending.deliveredEpoch(epochSeq)
 	}
+}
+
+// InvalidateUser makes every cached answer of userID stale at once, on
+// every instance sharing this memcached, and reports whether memcached
+// took it. It is for writers that change the database without going
+// through a Store of this package (the migrate tool writes the native
+// tables directly): they call it after their last write and before the
+// change becomes visible to clients, and must not make it visible when it
+// fails. Unlike the invalidations after this layer's own writes, which
+// are retried in the background, a failure is returned; the
+// invalidation is still queued for the background retries.
+func (s *Store) InvalidateUser(ctx context.Context, userID int64) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	s.invalidate(userID)
+	if !s.pending.blocks(userID) {
+		return nil
+	}
+	// memcached failed just now, or an earlier invalidation of this user
+	// is still queued: deliver it in order, once, ignoring the cooldown
+	// (the caller waits for this answer).
+	err := s.deliver(userID)
+	if err != nil {
+		return fmt.Errorf("invalidating the cached answers of user %d in memcached: %w", userID, err)
+	}
+	return nil
+}
+
+// deliver sends what is queued for userID now: its flags and generation
+// bump, and the epoch bump that stands in for it when too many users were
+// queued.
+func (s *Store) deliver(userID int64) error {
+	if op, ok := s.pending.get(userID); ok {
+		if op.flags != 0 {
+			if err := s.setFlags(userID, op.flags); err != nil {
+				s.failed("set", err)
+				return err
+			}
+		}
+		if err := s.bump(s.keys.gen(userID)); err != nil {
+			s.failed("incr", err)
+			return err
+		}
+		s.health.succeeded()
+		s.pending.delivered(userID, op.seq)
+	}
+	if epoch, seq := s.pending.epochPending(); epoch {
+		if err := s.bump(s.keys.epoch); err != nil {
+			s.failed("incr", err)
+			return err
+		}
+		s.health.succeeded()
+		s.pending.deliveredEpoch(seq)
+	}
+	return nil
 }

@@ -57,6 +57,27 @@ func (p *pendingSet) has(userID int64) bool {
 	return ok
 }
 
+// get returns userID's queued invalidation.
+func (p *pendingSet) get(userID int64) (pendingOp, bool) {
+	if p.n.Load() == 0 {
+		return pendingOp{}, false
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	op, ok := p.users[userID]
+	return op, ok
+}
+
+// epochPending reports whether an epoch bump is queued, and its seq.
+func (p *pendingSet) epochPending() (bool, uint64) {
+	if p.n.Load() == 0 {
+		return false, 0
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.epoch, p.epochSeq
+}
+
 // add queues an invalidation of userID, merging with one already queued.
 // When too many users are queued it queues an epoch bump instead, which
 // invalidates every user (the flags of that user are then lost; see the
