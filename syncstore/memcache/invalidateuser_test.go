@@ -3,6 +3,8 @@ package memcache
 import (
 	"testing"
 	"time"
+
+	"github.com/syncserver/syncserver/syncstore/storetest/testservices"
 )
 
 // TestInvalidateUser: a write that bypasses the layer (the migrate tool
@@ -10,7 +12,7 @@ import (
 // fresh on every instance; while memcached cannot be reached,
 // InvalidateUser fails instead of pretending, and succeeds once it can.
 func TestInvalidateUser(t *testing.T) {
-	mc := memcachedServer(t)
+	mc := testservices.Memcached(t)
 	f := newFixture(t, mc)
 	p := newProxy(t, mc)
 	cfg := f.cfg
