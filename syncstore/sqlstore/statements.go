@@ -133,6 +133,7 @@ func (s *Store) hotStatements() []string {
 		for _, head := range []string{existingSQL, sizeSQL, deleteSQL} {
 			qs = append(qs, head+whereCollection+inList(k))
 		}
+		qs = append(qs, s.lockRowsHead()+whereCollection+inList(k)+s.lockRowsTail())
 	}
 	return qs
 }
