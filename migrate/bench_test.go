@@ -21,15 +21,24 @@ func benchUsers() int {
 	return 10
 }
 
-// BenchmarkMigrate moves users of 6,000 records from a Mozilla PHP
-// database in MariaDB to each native backend with the command's default
+// benchVariant is the legacy schema of BenchmarkMigrate
+// (MIGRATE_BENCH_LAYOUT: mozilla, the default, or fsyncms).
+func benchVariant() string {
+	if v := os.Getenv("MIGRATE_BENCH_LAYOUT"); v == legacytest.FSyncMS {
+		return v
+	}
+	return legacytest.Mozilla
+}
+
+// BenchmarkMigrate moves users of 6,000 records from a Mozilla PHP (or
+// FSyncMS) database in MariaDB to each native backend with the command's default
 // concurrency, and reports records/s and the per-user unavailability
 // window, with the command's default drain (what users see) and with
 // none (the protocol's own work: delta copy, verification, route swaps;
 // also the copy rate without the sleeps).
 func BenchmarkMigrate(b *testing.B) {
 	ctx := context.Background()
-	l := legacytest.Layout{Variant: legacytest.Mozilla}
+	l := legacytest.Layout{Variant: benchVariant()}
 	name, db := legacytest.NewDatabase(b, "mig_", "")
 	if err := legacytest.CreateSchema(ctx, db, l); err != nil {
 		b.Fatal(err)

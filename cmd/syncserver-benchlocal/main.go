@@ -13,6 +13,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"runtime/pprof"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -29,7 +30,7 @@ func main() {
 
 func command() *cobra.Command {
 	o := bench.NewOptions()
-	var kinds string
+	var kinds, cpuProfile string
 	lo := local.Options{MySQLDSN: os.Getenv("SYNCSERVER_BENCH_MYSQL")}
 	if lo.MySQLDSN == "" {
 		lo.MySQLDSN = "root@tcp(127.0.0.1:3306)/"
@@ -61,7 +62,13 @@ Example (what make bench runs):
 					list = append(list, k)
 				}
 			}
-			err := o.Run(cmd.Context(), args, local.Starter(list, lo))
+			stop, err := startCPUProfile(cpuProfile)
+			if err != nil {
+				fmt.Fprintln(cmd.ErrOrStderr(), "syncserver-benchlocal:", err)
+				return err
+			}
+			err = o.Run(cmd.Context(), args, local.Starter(list, lo))
+			stop()
 			if err != nil {
 				fmt.Fprintln(cmd.ErrOrStderr(), "syncserver-benchlocal:", err)
 			}
@@ -74,5 +81,28 @@ Example (what make bench runs):
 	f.StringVar(&lo.MySQLDSN, "mysql-dsn", lo.MySQLDSN, "MariaDB/MySQL server (no database name) where --local mysql, legacy and shim create their bch_<random> databases (env SYNCSERVER_BENCH_MYSQL); "+
 		"unlike --dsn, which names the existing database of --direct NAME")
 	f.BoolVar(&lo.Keep, "keep", false, "keep the databases --local created")
+	f.StringVar(&cpuProfile, "cpuprofile", "", "write a CPU profile of the whole run (in-process servers and load generator alike) to this file; "+
+		"go tool pprof -focus httpapi shows the servers' share")
 	return cmd
+}
+
+// startCPUProfile profiles this process, servers and load generator
+// together, into path until the returned function is called; "" profiles
+// nothing.
+func startCPUProfile(path string) (func(), error) {
+	if path == "" {
+		return func() {}, nil
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, fmt.Errorf("creating CPU profile: %w", err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("starting CPU profile %q: %w", path, err)
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		f.Close()
+	}, nil
 }

@@ -129,6 +129,36 @@ func (s *Store) CollectionTimestamps(ctx context.Context, userID int64) (map[str
 	})
 }
 
+// lastStamper reads collection timestamps and the user's last write
+// timestamp in one call (sqlstore does, in one statement).
+type lastStamper interface {
+	CollectionTimestampsAndLast(ctx context.Context, userID int64) (map[string]syncstore.Timestamp, syncstore.Timestamp, error)
+}
+
+// CollectionTimestampsAndLast is CollectionTimestamps and UserTimestamp
+// under one deadline: in one call when the store offers it, else as the
+// two calls (a missing user gives no collections and 0).
+func (s *Store) CollectionTimestampsAndLast(ctx context.Context, userID int64) (map[string]syncstore.Timestamp, syncstore.Timestamp, error) {
+	var last syncstore.Timestamp
+	stamps, err := get(ctx, s.timeout, "reading collection timestamps", func(ctx context.Context) (map[string]syncstore.Timestamp, error) {
+		if ls, ok := s.inner.(lastStamper); ok {
+			m, l, err := ls.CollectionTimestampsAndLast(ctx, userID)
+			last = l
+			return m, err
+		}
+		l, err := s.inner.UserTimestamp(ctx, userID)
+		switch {
+		case errors.Is(err, syncstore.ErrNotFound):
+			return map[string]syncstore.Timestamp{}, nil
+		case err != nil:
+			return nil, err
+		}
+		last = l
+		return s.inner.CollectionTimestamps(ctx, userID)
+	})
+	return stamps, last, err
+}
+
 func (s *Store) CollectionCounts(ctx context.Context, userID int64) (map[string]int64, error) {
 	return get(ctx, s.timeout, "counting records", func(ctx context.Context) (map[string]int64, error) {
 		return s.inner.CollectionCounts(ctx, userID)

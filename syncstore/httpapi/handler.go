@@ -153,6 +153,13 @@ func (h *Handler) serveStorage(w http.ResponseWriter, r *http.Request, rt *route
 	if u == nil {
 		return
 	}
+	if rt.kind == routeInfo && rt.info == infoCollections {
+		if ls, ok := h.store.(lastStamper); ok {
+			// The timestamps come with the user's, in one read.
+			h.infoCollections(w, r, rt, u, ls, now)
+			return
+		}
+	}
 	now, ok := h.userNow(w, r, rt, u, now)
 	if !ok {
 		return

@@ -69,6 +69,28 @@ func (h *Handler) serveInfo(w http.ResponseWriter, r *http.Request, rt *route, u
 	send(w, http.StatusOK, typeJSON, b)
 }
 
+// infoCollections answers GET info/collections from a store that reads
+// the user's last write timestamp with the collections', which then
+// stands in for userNow.
+func (h *Handler) infoCollections(w http.ResponseWriter, r *http.Request, rt *route, u *syncstore.User, ls lastStamper, now syncstore.Timestamp) {
+	stamps, last, err := ls.CollectionTimestampsAndLast(r.Context(), u.ID)
+	if err != nil {
+		h.storeFailed(w, r, rt, err)
+		return
+	}
+	if last > now {
+		setTimestamp(w, last)
+	}
+	buf := h.buffers.get()
+	defer h.buffers.put(buf)
+	b := appendObject(*buf, stamps, func(dst []byte, ts syncstore.Timestamp) []byte {
+		return ts.AppendText(dst)
+	})
+	*buf = b
+	w.Header().Set(headerRecords, strconv.Itoa(len(stamps)))
+	send(w, http.StatusOK, typeJSON, b)
+}
+
 // appendObject renders m as a JSON object with keys in sorted order, so
 // answers are stable.
 func appendObject[V any](dst []byte, m map[string]V, appendValue func([]byte, V) []byte) []byte {

@@ -12,6 +12,7 @@ import (
 	"golang.org/x/crypto/bcrypt"
 
 	"github.com/syncserver/syncserver/syncstore"
+	"github.com/syncserver/syncserver/syncstore/deadline"
 	"github.com/syncserver/syncserver/syncstore/httpapi"
 	"github.com/syncserver/syncserver/syncstore/mysqlstore"
 	"github.com/syncserver/syncserver/syncstore/sqlitestore"
@@ -158,4 +159,42 @@ func secondInstance(t *testing.T, e *env, clock func() time.Time) *httpapi.Handl
 		t.Fatal(err)
 	}
 	return h
+}
+
+// TestInfoCollectionsAfterDroppedCollection: the user's newest write
+// deleted a whole collection, so no collection timestamp shows it, yet
+// info/collections (which reads the user's timestamp with the
+// collections' in one statement) must not answer an older time. Run on
+// the stores as opened, behind the deadline wrapper, and on a store that
+// offers only the two separate reads.
+func TestInfoCollectionsAfterDroppedCollection(t *testing.T) {
+	wraps := []struct {
+		name string
+		wrap func(syncstore.Store) syncstore.Store
+	}{
+		{"plain", func(s syncstore.Store) syncstore.Store { return s }},
+		{"deadline", func(s syncstore.Store) syncstore.Store { return deadline.Wrap(s, time.Minute) }},
+		{"two-reads", func(s syncstore.Store) syncstore.Store { return struct{ syncstore.Store }{s} }},
+	}
+	for _, w := range wraps {
+		t.Run(w.name, func(t *testing.T) {
+			forEachBackend(t, func(t *testing.T, b backend) {
+				e := newEnv(t, backend{b.name, func(t testing.TB, clock func() time.Time) syncstore.Store {
+					return w.wrap(b.open(t, clock))
+				}}, nil)
+				c := e.user("alice")
+				c.mustPut("storage/keep/a", `{"payload":"1"}`)
+				c.mustPut("storage/col/a", `{"payload":"1"}`)
+				c.mustPut("storage/col/b", `{"payload":"2"}`)
+				dropped := c.del("storage/col").expectStatus(http.StatusOK).timestamp()
+				if now := e.clock.ts(); now >= dropped {
+					t.Fatalf("test premise: the clock (%s) must be behind the delete (%s)", now, dropped)
+				}
+				r := c.get("info/collections").expectStatus(http.StatusOK).notBefore(dropped)
+				if got := r.header.Get("X-Weave-Records"); got != "1" {
+					t.Errorf("X-Weave-Records = %q, want 1 (only keep)", got)
+				}
+			})
+		})
+	}
 }

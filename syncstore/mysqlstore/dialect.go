@@ -17,12 +17,13 @@ const (
 // The hot write statements are server-side prepared once per connection
 // and executed in the binary protocol: a 100-record upsert's payloads then
 // travel as bytes instead of ~50 KB of escaped SQL text the server parses
-// on every request. Their shapes are powers of two up to MaxRows with the
-// last row repeated as padding, so every batch is one round trip and a
-// connection holds about 50 prepared statements (well under
-// max_prepared_stmt_count, 16,382 by default, for 20 connections of
-// several instances). Other statements are interpolated text: one round
-// trip each instead of prepare + execute + close.
+// on every request. Their shapes are powers of two up to MaxRows and the
+// protocol's full batch of 100, with the last row repeated as padding, so
+// every batch is one round trip. With the per-request reads (one pool
+// here serves both) a connection holds at most about 75 prepared statements
+// (well under max_prepared_stmt_count, 16,382 by default, for 20
+// connections of several instances). Other statements are interpolated
+// text: one round trip each instead of prepare + execute + close.
 func dialect(maxPayload int) sqlstore.Dialect {
 	return sqlstore.Dialect{
 		Name:       "MySQL",

@@ -7,6 +7,8 @@ import (
 	"github.com/syncserver/syncserver/syncstore"
 )
 
+const collectionIDSQL = "SELECT id FROM collections WHERE name = ?"
+
 // collectionID finds the id of an existing collection name; ok is false
 // when no collection has that name (reads of it find nothing).
 func (s *Store) collectionID(ctx context.Context, name string) (id int, ok bool, err error) {
@@ -19,7 +21,7 @@ func (s *Store) collectionID(ctx context.Context, name string) (id int, ok bool,
 		return 0, false, nil
 	}
 	// Another process on the same database may have created it.
-	err = s.read.QueryRowContext(ctx, "SELECT id FROM collections WHERE name = ?", name).Scan(&id)
+	err = s.readRow(ctx, collectionIDSQL, name).Scan(&id)
 	switch {
 	case isNoRows(err):
 		return 0, false, nil

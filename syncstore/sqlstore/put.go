@@ -9,9 +9,10 @@ import (
 	"github.com/syncserver/syncserver/syncstore"
 )
 
-// PutRecords upserts recs in one transaction: lock the user (and read the
-// aggregates), one SELECT of the existing rows, the multi-row upsert, one
-// aggregate upsert, one timestamp update, commit.
+// PutRecords upserts recs in one transaction: lock the user (and read, in
+// the same statement, the aggregates and the existing rows among recs'
+// ids), the multi-row upsert, one aggregate upsert, one timestamp update,
+// commit.
 func (s *Store) PutRecords(ctx context.Context, userID int64, collection string, recs []syncstore.WBO, opt syncstore.WriteOptions) (*syncstore.WriteResult, error) {
 	var collID int
 	var err error
@@ -29,7 +30,15 @@ func (s *Store) PutRecords(ctx context.Context, userID int64, collection string,
 	var res *syncstore.WriteResult
 	err = s.inTx(ctx, func(tx *sql.Tx) error {
 		now := s.clock()
-		lock, err := s.lockUser(ctx, tx, userID)
+		var lock *userLock
+		var old map[string]oldRow
+		if collID != 0 && len(batch) > 0 {
+			// The stored rows among the batch's ids come with the lock:
+			// one round trip less where statements are round trips.
+			lock, old, err = s.lockUserWithRows(ctx, tx, userID, collID, batch)
+		} else {
+			lock, err = s.lockUser(ctx, tx, userID)
+		}
 		if err != nil {
 			return err
 		}
@@ -45,13 +54,6 @@ func (s *Store) PutRecords(ctx context.Context, userID int64, collection string,
 		coll.id = collID
 		written := make([]syncstore.Timestamp, len(batch))
 		if len(batch) > 0 {
-			var old map[string]oldRow
-			if hasColl {
-				// A collection without an aggregate row holds no rows.
-				if old, err = s.existingRows(ctx, tx, userID, collID, batch); err != nil {
-					return err
-				}
-			}
 			rows, grown := planRows(batch, old, ts, now, &coll)
 			for i, r := range rows {
 				written[i] = r.modified
@@ -153,17 +155,6 @@ func planRows(batch []syncstore.WBO, old map[string]oldRow, ts syncstore.Timesta
 }
 
 const existingSQL = "SELECT id, modified, payload_size FROM wbo"
-
-// existingRows reads the stored rows among batch's ids (expired ones
-// included: they are updated in place) in one statement. The user lock is
-// held, so they cannot change before the upsert.
-func (s *Store) existingRows(ctx context.Context, tx *sql.Tx, userID int64, collID int, batch []syncstore.WBO) (map[string]oldRow, error) {
-	ids := make([]string, len(batch))
-	for i := range batch {
-		ids[i] = batch[i].ID
-	}
-	return s.existingIDs(ctx, tx, userID, collID, ids)
-}
 
 func (s *Store) existingIDs(ctx context.Context, tx *sql.Tx, userID int64, collID int, ids []string) (map[string]oldRow, error) {
 	sel := s.newSelector(existingSQL, userID, collID)

@@ -47,6 +47,22 @@ func (s *Store) GetRecords(ctx context.Context, userID int64, collection string,
 	return ws, nil
 }
 
+// The per-request reads of fixed text (prepared: hotReads).
+const (
+	recordSQL               = recordColumns + " WHERE user_id = ? AND collection_id = ? AND id = ? AND expiry > ?"
+	collectionTimestampsSQL = `SELECT c.name, uc.modified FROM user_collections uc JOIN collections c ON c.id = uc.collection_id
+WHERE uc.user_id = ?`
+	// The user's row has no name: one statement is one snapshot.
+	collectionTimestampsAndLastSQL = collectionTimestampsSQL + `
+UNION ALL SELECT NULL, last_modified FROM users WHERE id = ?`
+	collectionCountsSQL = `SELECT c.name, w.n FROM (
+  SELECT collection_id, COUNT(*) AS n FROM wbo WHERE user_id = ? AND expiry > ? GROUP BY collection_id
+) w JOIN collections c ON c.id = w.collection_id`
+	collectionUsageSQL = `SELECT c.name, w.n FROM (
+  SELECT collection_id, SUM(payload_size) AS n FROM wbo WHERE user_id = ? AND expiry > ? GROUP BY collection_id
+) w JOIN collections c ON c.id = w.collection_id`
+)
+
 // GetRecord returns one unexpired record or ErrNotFound.
 func (s *Store) GetRecord(ctx context.Context, userID int64, collection, id string) (*syncstore.WBO, error) {
 	collID, ok, err := s.collectionID(ctx, collection)
@@ -56,9 +72,7 @@ func (s *Store) GetRecord(ctx context.Context, userID int64, collection, id stri
 	if !ok {
 		return nil, fmt.Errorf("record %s/%s: %w", collection, id, syncstore.ErrNotFound)
 	}
-	row := s.read.QueryRowContext(ctx,
-		recordColumns+" WHERE user_id = ? AND collection_id = ? AND id = ? AND expiry > ?",
-		userID, collID, s.d.Text(id), s.clock().Unix())
+	row := s.readRow(ctx, recordSQL, userID, collID, s.d.Text(id), s.clock().Unix())
 	var w syncstore.WBO
 	err = scanRecord(row, &w)
 	if isNoRows(err) {
@@ -114,12 +128,41 @@ func (n *nullText) Scan(src any) error {
 func (s *Store) CollectionTimestamps(ctx context.Context, userID int64) (map[string]syncstore.Timestamp, error) {
 	m := make(map[string]syncstore.Timestamp)
 	err := s.queryNamed(ctx, func(name string, v int64) { m[name] = syncstore.Timestamp(v) },
-		`SELECT c.name, uc.modified FROM user_collections uc JOIN collections c ON c.id = uc.collection_id
-WHERE uc.user_id = ?`, userID)
+		collectionTimestampsSQL, userID)
 	if err != nil {
 		return nil, fmt.Errorf("collection timestamps of user %d: %w", userID, err)
 	}
 	return m, nil
+}
+
+// CollectionTimestampsAndLast is CollectionTimestamps plus the user's
+// last write timestamp (UserTimestamp), read in one statement, so
+// info/collections costs one read instead of two. A missing user has no
+// collections and a zero timestamp.
+func (s *Store) CollectionTimestampsAndLast(ctx context.Context, userID int64) (map[string]syncstore.Timestamp, syncstore.Timestamp, error) {
+	rows, err := s.readQuery(ctx, collectionTimestampsAndLastSQL, userID, userID)
+	if err != nil {
+		return nil, 0, fmt.Errorf("collection timestamps of user %d: %w", userID, err)
+	}
+	defer rows.Close()
+	m := make(map[string]syncstore.Timestamp)
+	var last syncstore.Timestamp
+	for rows.Next() {
+		var name sql.NullString
+		var v int64
+		if err := rows.Scan(&name, &v); err != nil {
+			return nil, 0, fmt.Errorf("collection timestamps of user %d: %w", userID, err)
+		}
+		if name.Valid {
+			m[name.String] = syncstore.Timestamp(v)
+		} else {
+			last = syncstore.Timestamp(v)
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return nil, 0, fmt.Errorf("collection timestamps of user %d: %w", userID, err)
+	}
+	return m, last, nil
 }
 
 // CollectionCounts counts unexpired records per collection. Expiry is
@@ -127,9 +170,7 @@ WHERE uc.user_id = ?`, userID)
 func (s *Store) CollectionCounts(ctx context.Context, userID int64) (map[string]int64, error) {
 	m := make(map[string]int64)
 	err := s.queryNamed(ctx, func(name string, v int64) { m[name] = v },
-		`SELECT c.name, w.n FROM (
-  SELECT collection_id, COUNT(*) AS n FROM wbo WHERE user_id = ? AND expiry > ? GROUP BY collection_id
-) w JOIN collections c ON c.id = w.collection_id`, userID, s.clock().Unix())
+		collectionCountsSQL, userID, s.clock().Unix())
 	if err != nil {
 		return nil, fmt.Errorf("collection counts of user %d: %w", userID, err)
 	}
@@ -140,9 +181,7 @@ func (s *Store) CollectionCounts(ctx context.Context, userID int64) (map[string]
 func (s *Store) CollectionUsage(ctx context.Context, userID int64) (map[string]int64, error) {
 	m := make(map[string]int64)
 	err := s.queryNamed(ctx, func(name string, v int64) { m[name] = v },
-		`SELECT c.name, w.n FROM (
-  SELECT collection_id, SUM(payload_size) AS n FROM wbo WHERE user_id = ? AND expiry > ? GROUP BY collection_id
-) w JOIN collections c ON c.id = w.collection_id`, userID, s.clock().Unix())
+		collectionUsageSQL, userID, s.clock().Unix())
 	if err != nil {
 		return nil, fmt.Errorf("collection usage of user %d: %w", userID, err)
 	}
@@ -151,7 +190,7 @@ func (s *Store) CollectionUsage(ctx context.Context, userID int64) (map[string]i
 
 // queryNamed runs a query returning (name, integer) rows.
 func (s *Store) queryNamed(ctx context.Context, each func(name string, v int64), query string, args ...any) error {
-	rows, err := s.read.QueryContext(ctx, query, args...)
+	rows, err := s.readQuery(ctx, query, args...)
 	if err != nil {
 		return err
 	}

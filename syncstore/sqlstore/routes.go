@@ -48,11 +48,13 @@ func routeValues(r *syncstore.Route, now time.Time) []any {
 	return []any{r.Username, string(r.State), r.Node, r.Owner, string(r.Origin), unixMilli(r.LeaseExpires), r.LastError, now.UnixMilli()}
 }
 
+const routeSQL = "SELECT " + routeColumns + " FROM routes WHERE username = ?"
+
 // GetRoute returns the user's route or syncstore.ErrNoRoute. SQLite's
 // readers see every transaction committed before their read began, so a
 // swap just made by this process is seen.
 func (s *Store) GetRoute(ctx context.Context, username string) (*syncstore.Route, error) {
-	r, err := scanRoute(s.read.QueryRowContext(ctx, "SELECT "+routeColumns+" FROM routes WHERE username = ?", username))
+	r, err := scanRoute(s.readRow(ctx, routeSQL, username))
 	if isNoRows(err) {
 		return nil, fmt.Errorf("route of %q: %w", username, syncstore.ErrNoRoute)
 	}

@@ -21,6 +21,9 @@ type Store struct {
 	clock func() time.Time
 	colls sqlschema.CollectionNames
 	stmts statements
+	// reads are the per-request reads, prepared on the read pool
+	// (database/sql prepares them on each connection at its first use).
+	reads statements
 }
 
 var (
@@ -42,7 +45,7 @@ type Config struct {
 
 // New returns the query layer over an open, migrated database. It loads
 // the collection names and, with Dialect.Prepare, prepares the hot write
-// statements.
+// statements and the reads every request makes.
 func New(ctx context.Context, cfg Config) (*Store, error) {
 	if cfg.Clock == nil {
 		cfg.Clock = time.Now
@@ -56,13 +59,18 @@ func New(ctx context.Context, cfg Config) (*Store, error) {
 			s.stmts.close()
 			return nil, fmt.Errorf("preparing %s statements: %w", s.d.Name, err)
 		}
+		if err := s.reads.prepare(ctx, s.read, s.hotReads()); err != nil {
+			s.stmts.close()
+			s.reads.close()
+			return nil, fmt.Errorf("preparing %s read statements: %w", s.d.Name, err)
+		}
 	}
 	return s, nil
 }
 
 // Close releases the prepared statements; the backend closes its pools.
 func (s *Store) Close() error {
-	return s.stmts.close()
+	return errors.Join(s.stmts.close(), s.reads.close())
 }
 
 // errUserMissing wraps ErrNotFound for a user id that does not exist.

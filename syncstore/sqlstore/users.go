@@ -50,8 +50,7 @@ func (s *Store) LookupUser(ctx context.Context, name string) (*syncstore.User, e
 		return nil, fmt.Errorf("user %q: %w", name, syncstore.ErrNotFound)
 	}
 	u := &syncstore.User{}
-	err := s.read.QueryRowContext(ctx,
-		"SELECT id, name, password_hash, email FROM users WHERE name = ?", name).
+	err := s.readRow(ctx, userByNameSQL, name).
 		Scan(&u.ID, &u.Name, &u.PasswordHash, &u.Email)
 	if isNoRows(err) {
 		return nil, fmt.Errorf("user %q: %w", name, syncstore.ErrNotFound)
@@ -129,12 +128,17 @@ func (s *Store) deleteUserTx(ctx context.Context, tx *sql.Tx, userID int64) erro
 	return nil
 }
 
+const (
+	userByNameSQL    = "SELECT id, name, password_hash, email FROM users WHERE name = ?"
+	userTimestampSQL = "SELECT last_modified FROM users WHERE id = ?"
+)
+
 // UserTimestamp reads the user's last write timestamp. A read sees every
 // committed write (SQLite's WAL, MySQL's READ COMMITTED), whichever
 // process or instance made it.
 func (s *Store) UserTimestamp(ctx context.Context, userID int64) (syncstore.Timestamp, error) {
 	var last int64
-	err := s.read.QueryRowContext(ctx, "SELECT last_modified FROM users WHERE id = ?", userID).Scan(&last)
+	err := s.readRow(ctx, userTimestampSQL, userID).Scan(&last)
 	if isNoRows(err) {
 		return 0, errUserMissing(userID)
 	}

@@ -119,6 +119,82 @@ func (s *Store) lockUser(ctx context.Context, tx *sql.Tx, userID int64) (*userLo
 	return l, nil
 }
 
+// lockRowsHead is the head of lockUserWithRows' statement: lockUserSQL's
+// columns behind a row kind (0), then the stored rows of a collection
+// (kind 1: modified, payload_size, id), each read locking. Which columns
+// stay NULL is fixed per kind, so one scan reads both.
+func (s *Store) lockRowsHead() string {
+	user := `SELECT 0, u.last_modified, uc.collection_id, uc.modified, uc.record_count, uc.total_bytes, NULL
+FROM users u LEFT JOIN user_collections uc ON uc.user_id = u.id
+WHERE u.id = ?`
+	rows := "SELECT 1, 0, NULL, modified, payload_size, NULL, id FROM wbo"
+	if s.d.ForUpdate == "" {
+		return user + " UNION ALL " + rows
+	}
+	// Each part locks: the user row first, as every writer does, then
+	// the rows, which a locking read returns as last committed.
+	return "(" + user + s.d.ForUpdate + ") UNION ALL (" + rows
+}
+
+// lockRowsTail closes what lockRowsHead opened after its WHERE clause.
+func (s *Store) lockRowsTail() string {
+	if s.d.ForUpdate == "" {
+		return ""
+	}
+	return s.d.ForUpdate + ")"
+}
+
+// lockUserWithRows is lockUser plus the stored rows among batch's ids
+// (expired ones included: they are updated in place), in one statement.
+// The rows are read after the user's lock is held, so they cannot change
+// before the upsert.
+func (s *Store) lockUserWithRows(ctx context.Context, tx *sql.Tx, userID int64, collID int, batch []syncstore.WBO) (*userLock, map[string]oldRow, error) {
+	ids := make([]string, len(batch))
+	for i := range batch {
+		ids[i] = batch[i].ID
+	}
+	sel := s.newSelector(s.lockRowsHead(), userID, collID)
+	sel.ids(ids)
+	sel.sql.WriteString(s.lockRowsTail())
+	args := append(make([]any, 0, len(sel.args)+1), userID)
+	args = append(args, sel.args...)
+	rows, err := s.query(ctx, tx, sel.sql.String(), args...)
+	if err != nil {
+		return nil, nil, fmt.Errorf("locking user %d: %w", userID, err)
+	}
+	defer rows.Close()
+	var l *userLock
+	old := make(map[string]oldRow, len(ids))
+	for rows.Next() {
+		var kind int
+		var last int64
+		var cid, modified, count, bytes sql.NullInt64
+		var id []byte
+		if err := rows.Scan(&kind, &last, &cid, &modified, &count, &bytes, &id); err != nil {
+			return nil, nil, fmt.Errorf("locking user %d: %w", userID, err)
+		}
+		switch {
+		case kind == 1:
+			old[string(id)] = oldRow{modified: syncstore.Timestamp(modified.Int64), size: count.Int64}
+			continue
+		case l == nil:
+			l = &userLock{lastModified: syncstore.Timestamp(last)}
+		}
+		if cid.Valid {
+			l.colls = append(l.colls, collStats{
+				id: int(cid.Int64), modified: syncstore.Timestamp(modified.Int64), count: count.Int64, bytes: bytes.Int64,
+			})
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return nil, nil, fmt.Errorf("locking user %d: %w", userID, err)
+	}
+	if l == nil {
+		return nil, nil, errUserMissing(userID)
+	}
+	return l, old, nil
+}
+
 // nextTimestamp is the request timestamp: the clock, but strictly after the
 // user's previous write even if the clock stepped back or two writes share
 // a 10 ms tick (docs/protocol.md §3.2).
