@@ -6,6 +6,7 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"fmt"
 	mrand "math/rand/v2"
 	"net"
@@ -73,19 +74,28 @@ func mysqlCrashTarget(t *testing.T) crashTarget {
 	}
 	name := cfg.DBName
 	admin := testservices.MySQLAdmin(t)
+	// Both probes try the user's row lock, which every write transaction
+	// takes first and holds until it commits or rolls back, with NOWAIT:
+	// held means the batch is being written. (Polling
+	// information_schema.processlist for the statements instead crashed
+	// MariaDB 10.11 with signal 11 while the killed server's connections
+	// were being torn down.)
+	lockHeld := func(t *testing.T) bool {
+		_, err := admin.Exec("SELECT id FROM `"+name+"`.users WHERE name = ? FOR UPDATE NOWAIT", crashUser)
+		var me *mysql.MySQLError
+		switch {
+		case err == nil:
+			return false
+		case errors.As(err, &me) && me.Number == 1205: // lock wait timeout: NOWAIT found it held
+			return true
+		}
+		t.Fatal(err)
+		return false
+	}
 	writing := func(t *testing.T) bool {
 		deadline := time.Now().Add(3 * time.Second)
 		for time.Now().Before(deadline) {
-			var n int
-			// The process list is live (innodb_trx is a cache refreshed
-			// every 100 ms, longer than the whole transaction).
-			err := admin.QueryRow(`SELECT COUNT(*) FROM information_schema.processlist
-				WHERE db = ? AND id <> CONNECTION_ID() AND command = 'Query'
-				AND (info LIKE '%FOR UPDATE%' OR info LIKE 'INSERT%' OR info LIKE 'UPDATE%' OR info LIKE 'DELETE%')`, name).Scan(&n)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if n > 0 {
+			if lockHeld(t) {
 				return true
 			}
 			time.Sleep(100 * time.Microsecond)
@@ -93,18 +103,12 @@ func mysqlCrashTarget(t *testing.T) crashTarget {
 		return false
 	}
 	return crashTarget{driver: "mysql", dsn: cfg.FormatDSN(), writing: writing, settle: func(t *testing.T) {
+		// The server rolls the killed connection's transaction back once
+		// it notices the connection gone, which releases the row lock.
 		deadline := time.Now().Add(20 * time.Second)
-		for {
-			var n int
-			err := admin.QueryRow("SELECT COUNT(*) FROM information_schema.processlist WHERE db = ?", name).Scan(&n)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if n == 0 {
-				return
-			}
+		for lockHeld(t) {
 			if time.Now().After(deadline) {
-				t.Fatalf("the killed server's %d connections are still open after 20 s", n)
+				t.Fatalf("the killed server's transaction still holds its lock after 20 s")
 			}
 			time.Sleep(10 * time.Millisecond)
 		}
