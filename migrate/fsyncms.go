@@ -55,7 +55,7 @@ func (f *fsyncms) scanUser(rows *sql.Rows) (*LegacyUser, error) {
 	if err := rows.Scan(&name, &hash); err != nil {
 		return nil, err
 	}
-	return &LegacyUser{Name: name.str(), PasswordHash: hash.str()}, nil
+	return &LegacyUser{Name: name.String(), PasswordHash: hash.String()}, nil
 }
 
 func (f *fsyncms) users(ctx context.Context, fn func(*LegacyUser) error) error {
@@ -88,15 +88,15 @@ func (f *fsyncms) scanRecords(rows *sql.Rows, fn func(string, *syncstore.StoredR
 			return err
 		}
 		r := &syncstore.StoredRecord{
-			ID:            id.str(),
+			ID:            id.String(),
 			Modified:      secondsToTimestamp(modified.p),
 			SortIndex:     sortIndex.p,
-			ParentID:      parent.p,
+			ParentID:      parent.P,
 			PredecessorID: pred.decimal(),
-			Payload:       payload.p,
+			Payload:       payload.P,
 			Expiry:        syncstore.NoExpiry,
 		}
-		if err := fn(coll.str(), r); err != nil {
+		if err := fn(coll.String(), r); err != nil {
 			return err
 		}
 	}
@@ -146,9 +146,9 @@ func (f *fsyncms) digests(ctx context.Context, u *LegacyUser, fn func(string, Re
 			return err
 		}
 		ts := secondsToTimestamp(modified.p)
-		rd := RecordDigest{ID: id.str(), Modified: ts, Size: size,
-			Sum: d.record(coll.str(), id.str(), ts, sortIndex.p, parent.p, pred.decimal(), ps)}
-		if err := fn(coll.str(), rd); err != nil {
+		rd := RecordDigest{ID: id.String(), Modified: ts, Size: size,
+			Sum: d.record(coll.String(), id.String(), ts, sortIndex.p, parent.P, pred.decimal(), ps)}
+		if err := fn(coll.String(), rd); err != nil {
 			return err
 		}
 	}

@@ -34,19 +34,19 @@ func FuzzLegacyColumns(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, text []byte, n int64, x float64) {
 		var s nullStr
-		if err := s.Scan(text); err != nil || s.p == nil || *s.p != string(text) {
-			t.Fatalf("nullStr.Scan(%q) = %v, %v", text, s.p, err)
+		if err := s.Scan(text); err != nil || s.P == nil || *s.P != string(text) {
+			t.Fatalf("nullStr.Scan(%q) = %v, %v", text, s.P, err)
 		}
 		if len(text) > 0 {
 			orig := string(text)
 			text[0] ^= 0xff // the driver reuses its buffer for the next row
-			if *s.p != orig {
+			if *s.P != orig {
 				t.Fatalf("nullStr kept a reference to the driver's buffer")
 			}
 			text[0] ^= 0xff
 		}
-		if err := s.Scan(nil); err != nil || s.p != nil || s.str() != "" {
-			t.Fatalf("nullStr.Scan(nil) = %v, %v", s.p, err)
+		if err := s.Scan(nil); err != nil || s.P != nil || s.String() != "" {
+			t.Fatalf("nullStr.Scan(nil) = %v, %v", s.P, err)
 		}
 
 		var i nullInt
@@ -132,7 +132,7 @@ func FuzzSHA2Hex(f *testing.F) {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {
-		d, err := sha2Hex(nullStr{p: &s})
+		d, err := sha2Hex(nullStr{P: &s})
 		_, herr := hex.DecodeString(s)
 		valid := len(s) == 64 && herr == nil
 		if (err == nil) != valid {

@@ -36,8 +36,8 @@ func (m *mozilla) scanUser(rows *sql.Rows) (*LegacyUser, error) {
 	if err := rows.Scan(&u.ID, &name, &hash, &email, &status, &alert, &reset); err != nil {
 		return nil, err
 	}
-	u.Name, u.PasswordHash, u.Email = name.str(), hash.str(), email.p
-	u.Status, u.Alert, u.Reset = status.p, alert.p, reset.p
+	u.Name, u.PasswordHash, u.Email = name.String(), hash.String(), email.P
+	u.Status, u.Alert, u.Reset = status.p, alert.P, reset.P
 	return &u, nil
 }
 
@@ -156,14 +156,14 @@ func (m *mozilla) scanRecords(ctx context.Context, rows *sql.Rows, u *LegacyUser
 		}
 		name, err := m.nameOf(ctx, u, &names, coll)
 		if err != nil {
-			return fmt.Errorf("record %q: %w", id.str(), err)
+			return fmt.Errorf("record %q: %w", id.String(), err)
 		}
 		r := &syncstore.StoredRecord{
-			ID:            id.str(),
+			ID:            id.String(),
 			SortIndex:     sortIndex.p,
-			ParentID:      parent.p,
-			PredecessorID: pred.p,
-			Payload:       payload.p,
+			ParentID:      parent.P,
+			PredecessorID: pred.P,
+			Payload:       payload.P,
 			Expiry:        syncstore.NoExpiry,
 		}
 		if modified.p != nil {
@@ -229,7 +229,7 @@ func (m *mozilla) digests(ctx context.Context, u *LegacyUser, fn func(string, Re
 		}
 		name, err := m.nameOf(ctx, u, &names, coll)
 		if err != nil {
-			return fmt.Errorf("record %q: %w", id.str(), err)
+			return fmt.Errorf("record %q: %w", id.String(), err)
 		}
 		ps, err := sha2Hex(sum)
 		if err != nil {
@@ -239,8 +239,8 @@ func (m *mozilla) digests(ctx context.Context, u *LegacyUser, fn func(string, Re
 		if modified.p != nil {
 			ts = syncstore.Timestamp(*modified.p)
 		}
-		rd := RecordDigest{ID: id.str(), Modified: ts, Size: size,
-			Sum: d.record(name, id.str(), ts, sortIndex.p, parent.p, pred.p, ps)}
+		rd := RecordDigest{ID: id.String(), Modified: ts, Size: size,
+			Sum: d.record(name, id.String(), ts, sortIndex.p, parent.P, pred.P, ps)}
 		if err := fn(name, rd); err != nil {
 			return err
 		}

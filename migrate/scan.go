@@ -9,32 +9,9 @@ import (
 	"github.com/syncserver/syncserver/syncstore"
 )
 
-// nullStr scans a nullable text or binary column into a *string, copying
-// the driver's buffer.
-type nullStr struct{ p *string }
-
-func (n *nullStr) Scan(src any) error {
-	switch v := src.(type) {
-	case nil:
-		n.p = nil
-	case []byte:
-		s := string(v)
-		n.p = &s
-	case string:
-		n.p = &v
-	default:
-		return fmt.Errorf("unexpected %T for a text column", src)
-	}
-	return nil
-}
-
-// str returns the value, "" for NULL.
-func (n *nullStr) str() string {
-	if n.p == nil {
-		return ""
-	}
-	return *n.p
-}
+// nullStr scans a nullable text or binary column (syncstore.NullText,
+// shared with the native store).
+type nullStr = syncstore.NullText
 
 // nullInt scans a nullable integer column into an *int64.
 type nullInt struct{ p *int64 }
@@ -115,14 +92,14 @@ func (n *nullFloat) Scan(src any) error {
 
 // sha2Hex decodes the hex text of MySQL's SHA2(x, 256); NULL stays nil.
 func sha2Hex(n nullStr) (*Digest, error) {
-	if n.p == nil {
+	if n.P == nil {
 		return nil, nil
 	}
 	var d Digest
-	if len(*n.p) != 2*len(d) {
-		return nil, fmt.Errorf("SHA2() returned %d characters", len(*n.p))
+	if len(*n.P) != 2*len(d) {
+		return nil, fmt.Errorf("SHA2() returned %d characters", len(*n.P))
 	}
-	if _, err := hex.Decode(d[:], []byte(*n.p)); err != nil {
+	if _, err := hex.Decode(d[:], []byte(*n.P)); err != nil {
 		return nil, fmt.Errorf("SHA2() returned non-hex text: %w", err)
 	}
 	return &d, nil

@@ -1,5 +1,7 @@
 package syncstore
 
+import "fmt"
+
 // StoredRecord is one stored WBO with every value exactly as a store holds
 // it: unlike WBO it carries the stored modified and the absolute expiry,
 // because moving data between stores (the migrate tool's import and
@@ -29,4 +31,33 @@ func (r *StoredRecord) PayloadSize() int64 {
 // now (stores keep rows whose expiry is greater than now).
 func (r *StoredRecord) Expired(now int64) bool {
 	return r.Expiry <= now
+}
+
+// NullText scans a nullable text or binary column: NULL (absent) stays
+// apart from an empty value, and the driver's bytes are copied once. The
+// native store and the legacy readers both scan records with it.
+type NullText struct{ P *string }
+
+// Scan implements sql.Scanner.
+func (n *NullText) Scan(src any) error {
+	switch v := src.(type) {
+	case nil:
+		n.P = nil
+	case []byte:
+		s := string(v)
+		n.P = &s
+	case string:
+		n.P = &v
+	default:
+		return fmt.Errorf("unexpected %T for a text column", src)
+	}
+	return nil
+}
+
+// String is the value, "" for NULL.
+func (n NullText) String() string {
+	if n.P == nil {
+		return ""
+	}
+	return *n.P
 }

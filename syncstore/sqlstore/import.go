@@ -200,7 +200,7 @@ func (s *Store) exportCollection(ctx context.Context, userID int64, collID int, 
 		r := &syncstore.StoredRecord{}
 		var modified int64
 		var sortIndex sql.NullInt64
-		var payload, parent, pred nullText
+		var payload, parent, pred syncstore.NullText
 		if err := rows.Scan(&r.ID, &modified, &sortIndex, &payload, &parent, &pred, &r.Expiry); err != nil {
 			return err
 		}
@@ -209,7 +209,7 @@ func (s *Store) exportCollection(ctx context.Context, userID int64, collID int, 
 			v := sortIndex.Int64
 			r.SortIndex = &v
 		}
-		r.Payload, r.ParentID, r.PredecessorID = payload.p, parent.p, pred.p
+		r.Payload, r.ParentID, r.PredecessorID = payload.P, parent.P, pred.P
 		if err := fn(name, r); err != nil {
 			return err
 		}

@@ -93,7 +93,7 @@ type scanner interface {
 func scanRecord(row scanner, w *syncstore.WBO) error {
 	var modified int64
 	var sortindex sql.NullInt64
-	var payload, parentID, predecessorID nullText
+	var payload, parentID, predecessorID syncstore.NullText
 	if err := row.Scan(&w.ID, &modified, &sortindex, &payload, &parentID, &predecessorID); err != nil {
 		return err
 	}
@@ -101,26 +101,7 @@ func scanRecord(row scanner, w *syncstore.WBO) error {
 	if sortindex.Valid {
 		w.SortIndex = &sortindex.Int64
 	}
-	w.Payload, w.ParentID, w.PredecessorID = payload.p, parentID.p, predecessorID.p
-	return nil
-}
-
-// nullText scans a nullable text or binary column into a *string: NULL
-// (absent) stays apart from an empty value, and the bytes are copied once.
-type nullText struct{ p *string }
-
-func (n *nullText) Scan(src any) error {
-	switch v := src.(type) {
-	case nil:
-		n.p = nil
-	case []byte:
-		s := string(v)
-		n.p = &s
-	case string:
-		n.p = &v
-	default:
-		return fmt.Errorf("unexpected %T for a text column", src)
-	}
+	w.Payload, w.ParentID, w.PredecessorID = payload.P, parentID.P, predecessorID.P
 	return nil
 }
 
