@@ -86,16 +86,10 @@ func (d Database) validate() error {
 		return fmt.Errorf("database: the mysql driver needs a dsn such as user:password@tcp(host:3306)/dbname (empty after replacing placeholders: is the environment variable set?)")
 	}
 	// The settings' rules are storeopen's, shared with the operator
-	// commands; Dir is passed as written so that a dir given with mysql
+	// commands; Dir is checked as written so that a dir given with mysql
 	// is refused.
-	c := storeopen.Config{
-		Driver:          d.driver(),
-		Dir:             d.Dir,
-		DSN:             d.DSN,
-		MaxOpenConns:    d.MaxOpenConns,
-		MaxIdleConns:    d.MaxIdleConns,
-		ConnMaxLifetime: time.Duration(d.ConnMaxLifetime),
-	}
+	c := d.storeConfig()
+	c.Dir = d.Dir
 	if err := c.Validate(); err != nil {
 		return fmt.Errorf("database: %w", err)
 	}

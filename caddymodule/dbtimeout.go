@@ -40,7 +40,7 @@ func (t *DBTimeout) UnmarshalJSON(b []byte) error {
 		return nil
 	}
 	var d caddy.Duration
-	if err := d.UnmarshalJSON(b); err != nil || d < 0 {
+	if err := d.UnmarshalJSON(b); err != nil || d <= 0 {
 		return fmt.Errorf(`database: db_timeout %s: want a positive duration such as "5s", or "off"`, b)
 	}
 	*t = DBTimeout(d)

@@ -15,9 +15,6 @@ import (
 // also linked into syncserver-benchlocal, a program rather than a test.
 type TB = testservices.TB
 
-// ServerDSN is the DSN of the test MariaDB server without a database.
-func ServerDSN() string { return testservices.MySQLServerDSN() }
-
 // DSN returns the DSN of database name on the test server.
 func DSN(t TB, name string) string {
 	t.Helper()

@@ -5,6 +5,8 @@
 package migratecmd
 
 import (
+	"go.uber.org/zap"
+
 	"context"
 	"errors"
 	"fmt"
@@ -361,8 +363,8 @@ func (o *options) run(cmd *cobra.Command, args []string, rollback bool) error {
 	if rollback {
 		what = "rolling back"
 	}
-	rep.logger.Info(what+" users", zapInt("users", len(users)), zapString("legacy", lg.Schema().String()),
-		zapString("native", o.nativeLabel), zapString("memcached", cacheLabel(needCache, cacheCfgs, cacheKnown)), zapBool("dry_run", o.dryRun))
+	rep.logger.Info(what+" users", zap.Int("users", len(users)), zap.String("legacy", lg.Schema().String()),
+		zap.String("native", o.nativeLabel), zap.String("memcached", cacheLabel(needCache, cacheCfgs, cacheKnown)), zap.Bool("dry_run", o.dryRun))
 	stop := rep.start()
 	report, runErr := m.Run(ctx, users, o.concurrency, rollback, rep.progress)
 	stop()

@@ -146,6 +146,3 @@ func (r *reporter) show(s migrate.Snapshot, final bool) {
 	}
 }
 
-func zapInt(k string, v int) zap.Field   { return zap.Int(k, v) }
-func zapString(k, v string) zap.Field    { return zap.String(k, v) }
-func zapBool(k string, v bool) zap.Field { return zap.Bool(k, v) }
