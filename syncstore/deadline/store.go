@@ -55,9 +55,6 @@ func Unwrap(s syncstore.Store) syncstore.Store {
 
 func (s *Store) unwrap() syncstore.Store { return s.inner }
 
-// Timeout is the deadline given to each call.
-func (s *Store) Timeout() time.Duration { return s.timeout }
-
 // call runs fn under a context that ends after timeout and explains a
 // failure caused by that deadline.
 func call(ctx context.Context, timeout time.Duration, what string, fn func(context.Context) error) error {

@@ -110,11 +110,7 @@ func (h *Handler) readBodyOrFail(w http.ResponseWriter, r *http.Request) *reques
 		sendBadRequest(w, errSizeLimit)
 		return nil
 	case errors.Is(err, errBodyBudget):
-		s := retrySeconds(budgetRetryAfter)
-		hd := w.Header()
-		hd.Set(headerRetryAfter, s)
-		hd.Set(headerBackoff, s)
-		send(w, http.StatusServiceUnavailable, typeJSON, []byte(`"server issue: too many uploads in progress"`))
+		sendUnavailable(w, retrySeconds(budgetRetryAfter), "too many uploads in progress")
 		return nil
 	case err != nil:
 		sendBadRequest(w, errIllegalMethod)

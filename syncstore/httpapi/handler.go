@@ -3,7 +3,6 @@ package httpapi
 import (
 	"fmt"
 	"net/http"
-	"strconv"
 	"time"
 
 	"go.uber.org/zap"
@@ -67,7 +66,7 @@ func New(cfg Config) (*Handler, error) {
 		maxRequest:     cfg.MaxRequestBytes,
 		budget:         semaphore.NewWeighted(cfg.BodyBudgetBytes),
 		bodyWait:       cfg.BodyWait,
-		retryAfter:     strconv.FormatInt(int64(cfg.RetryAfter/time.Second), 10),
+		retryAfter:     secondsText(cfg.RetryAfter),
 		clientAddr:     cfg.ClientAddr,
 	}
 	th, err := newThrottle(cfg.AuthThrottle)

@@ -37,7 +37,7 @@ func (sel *selector) and(cond string, args ...any) {
 
 // inList is " AND id IN (?, …)" with n placeholders.
 func inList(n int) string {
-	return " AND id IN (" + strings.TrimSuffix(strings.Repeat("?, ", n), ", ") + ")"
+	return " AND id IN " + placeholders(1, n)
 }
 
 // ids adds "id IN (…)" for a non-empty list, in one of the shapes the

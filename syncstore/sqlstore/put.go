@@ -185,6 +185,14 @@ const wboInsert = "INSERT INTO wbo (user_id, collection_id, id, modified, sortin
 // keep the stored values; modified and payload_size come from Go, which
 // knows whether the row existed; expiry is always rewritten.
 func (s *Store) upsertSQL(k int) string {
+	if q, ok := s.upserts[k]; ok {
+		return q
+	}
+	return s.buildUpsertSQL(k)
+}
+
+// buildUpsertSQL writes upsertSQL's text.
+func (s *Store) buildUpsertSQL(k int) string {
 	ex := s.d.Excluded
 	return wboInsert + placeholders(k, 10) + s.d.OnConflict("user_id, collection_id, id") +
 		"modified = " + ex("modified") +
