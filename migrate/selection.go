@@ -72,24 +72,17 @@ func (s *Selection) ResolveNative(ctx context.Context, routes syncstore.RouteTab
 	}
 	s.Scanned = 0
 	if s.All || s.Canary > 0 {
-		after := ""
-		for {
-			page, err := routes.ListRoutes(ctx, after, 1000)
-			if err != nil {
-				return nil, err
-			}
-			for _, r := range page {
-				if r.State == syncstore.RouteNative {
-					s.Scanned++
-				}
-				if r.State == syncstore.RouteNative && (s.All || syncstore.Bucket(r.Username) < s.Canary) {
+		err := syncstore.EachRoute(ctx, routes, func(r *syncstore.Route) error {
+			if r.State == syncstore.RouteNative {
+				s.Scanned++
+				if s.All || syncstore.Bucket(r.Username) < s.Canary {
 					names = append(names, r.Username)
 				}
 			}
-			if len(page) < 1000 {
-				break
-			}
-			after = page[len(page)-1].Username
+			return nil
+		})
+		if err != nil {
+			return nil, err
 		}
 	}
 	return dedupe(names), nil

@@ -27,31 +27,48 @@ type RouteLister interface {
 	ListRoutes(ctx context.Context, after string, limit int) ([]Route, error)
 }
 
+// routePage is how many rows EachRoute asks for at a time.
+const routePage = 1000
+
+// EachRoute calls fn for every row of the route table, in username order,
+// a page at a time; it stops at fn's first error and returns it. Errors
+// of the table are returned as they are, for the caller to wrap.
+func EachRoute(ctx context.Context, routes RouteLister, fn func(r *Route) error) error {
+	for after := ""; ; {
+		page, err := routes.ListRoutes(ctx, after, routePage)
+		if err != nil {
+			return err
+		}
+		for i := range page {
+			if err := fn(&page[i]); err != nil {
+				return err
+			}
+		}
+		if len(page) < routePage {
+			return nil
+		}
+		after = page[len(page)-1].Username
+	}
+}
+
 // ReadRouteStatus scans the route table.
 func ReadRouteStatus(ctx context.Context, routes RouteLister, now time.Time) (*RouteStatus, error) {
 	st := &RouteStatus{States: map[RouteState]int{}}
-	after := ""
-	for {
-		page, err := routes.ListRoutes(ctx, after, 1000)
-		if err != nil {
-			return nil, err
+	err := EachRoute(ctx, routes, func(r *Route) error {
+		st.States[r.Effective(now)]++
+		switch {
+		case r.LeaseHeld(now):
+			st.Held++
+		case r.Owner != "":
+			st.Stale++
 		}
-		for _, r := range page {
-			st.States[r.Effective(now)]++
-			switch {
-			case r.LeaseHeld(now):
-				st.Held++
-			case r.Owner != "":
-				st.Stale++
-			}
-			if r.LastError != "" {
-				st.Failures = append(st.Failures, r)
-			}
+		if r.LastError != "" {
+			st.Failures = append(st.Failures, *r)
 		}
-		if len(page) < 1000 {
-			break
-		}
-		after = page[len(page)-1].Username
+		return nil
+	})
+	if err != nil {
+		return nil, err
 	}
 	sort.Slice(st.Failures, func(i, j int) bool { return st.Failures[i].Updated.After(st.Failures[j].Updated) })
 	return st, nil

@@ -159,21 +159,14 @@ func CheckRouteTarget(ctx context.Context, users UserFinder, table syncstore.Rou
 // routeNodes lists the nodes route rows name.
 func routeNodes(ctx context.Context, table syncstore.RouteTable) ([]string, error) {
 	seen := map[string]bool{}
-	after := ""
-	for {
-		page, err := table.ListRoutes(ctx, after, 1000)
-		if err != nil {
-			return nil, fmt.Errorf("listing routes: %w", err)
+	err := syncstore.EachRoute(ctx, table, func(r *syncstore.Route) error {
+		if r.Node != "" {
+			seen[r.Node] = true
 		}
-		for _, r := range page {
-			if r.Node != "" {
-				seen[r.Node] = true
-			}
-		}
-		if len(page) < 1000 {
-			break
-		}
-		after = page[len(page)-1].Username
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("listing routes: %w", err)
 	}
 	return slices.Sorted(maps.Keys(seen)), nil
 }

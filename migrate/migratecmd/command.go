@@ -195,7 +195,21 @@ func signalContext() (context.Context, context.CancelFunc) {
 	return signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 }
 
+// check refuses flag values that would otherwise be taken silently.
+func (o *options) check() error {
+	if o.logFormat != "text" && o.logFormat != "json" {
+		return fmt.Errorf("--log-format %q: want text or json", o.logFormat)
+	}
+	if o.quota < 0 {
+		return fmt.Errorf("--quota %d: want 0 (the server has no quota) or the server's quota_bytes", o.quota)
+	}
+	return o.cache.check()
+}
+
 func (o *options) status(cmd *cobra.Command) error {
+	if err := o.check(); err != nil {
+		return err
+	}
 	ctx, cancel := signalContext()
 	defer cancel()
 	n, err := o.openNative(ctx, cmd)
@@ -218,7 +232,7 @@ func (o *options) status(cmd *cobra.Command) error {
 		return err
 	}
 	defer lg.Close()
-	counts, err := countLegacyUsers(ctx, lg, n, time.Now())
+	counts, stored, err := countLegacyUsers(ctx, lg, n, time.Now())
 	if err != nil {
 		return err
 	}
@@ -232,7 +246,7 @@ func (o *options) status(cmd *cobra.Command) error {
 	// still to come.
 	waiting := over[:0]
 	for _, u := range over {
-		if r, err := n.GetRoute(ctx, u.User); err == nil && r.State == syncstore.RouteNative {
+		if stored[u.User] == syncstore.RouteNative {
 			continue
 		}
 		waiting = append(waiting, u)
@@ -256,8 +270,8 @@ func (o *options) openLegacy(ctx context.Context) (*migrate.LegacyDB, error) {
 func (o *options) run(cmd *cobra.Command, args []string, rollback bool) error {
 	ctx, cancel := signalContext()
 	defer cancel()
-	if o.logFormat != "text" && o.logFormat != "json" {
-		return fmt.Errorf("--log-format %q: want text or json", o.logFormat)
+	if err := o.check(); err != nil {
+		return err
 	}
 	sel := migrate.Selection{Users: args, Canary: o.canary, All: o.all}
 	if o.file != "" {

@@ -254,3 +254,26 @@ func TestCommandStatusCountsLegacyUsers(t *testing.T) {
 	}
 	status("legacy database: 4 users: 3 without a route row (served as the shim's default_state, legacy unless configured), 1 legacy, 0 migrating, 0 native")
 }
+
+// TestCommandRefusesBadFlags: values that used to be taken silently (a
+// negative quota turned the over-quota refusal off, status ignored
+// --log-format, a prefix without --memcached did nothing) are errors
+// naming the flag.
+func TestCommandRefusesBadFlags(t *testing.T) {
+	dsn, _ := legacyFixture(t, legacytest.Layout{Variant: legacytest.Mozilla})
+	dir := t.TempDir()
+	for _, tc := range []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"negative quota", []string{"--legacy-dsn", dsn, "--native-dir", dir, "--create", "--quota", "-1", "alice"}, "--quota -1"},
+		{"status log format", []string{"status", "--native-dir", dir, "--create", "--log-format", "xml"}, `--log-format "xml"`},
+		{"prefix alone", []string{"--legacy-dsn", dsn, "--native-dir", dir, "--create", "--memcached-prefix", "other:", "alice"}, `--memcached-prefix "other:" goes with --memcached`},
+	} {
+		out, err := execute(t, tc.args...)
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: err %v, want %q\n%s", tc.name, err, tc.want, out)
+		}
+	}
+}

@@ -20,24 +20,21 @@ type legacyCounts struct {
 	States map[syncstore.RouteState]int // the others, by effective route state
 }
 
-// countLegacyUsers reads every route row, then every legacy user.
-func countLegacyUsers(ctx context.Context, lg *migrate.LegacyDB, routes syncstore.RouteLister, now time.Time) (*legacyCounts, error) {
+// countLegacyUsers reads every route row, then every legacy user. It
+// also returns each row's stored state, for the caller to filter by.
+func countLegacyUsers(ctx context.Context, lg *migrate.LegacyDB, routes syncstore.RouteLister, now time.Time) (*legacyCounts, map[string]syncstore.RouteState, error) {
 	state := map[string]syncstore.RouteState{}
-	for after := ""; ; {
-		page, err := routes.ListRoutes(ctx, after, 1000)
-		if err != nil {
-			return nil, fmt.Errorf("reading the route table: %w", err)
-		}
-		for _, r := range page {
-			state[r.Username] = r.Effective(now)
-		}
-		if len(page) < 1000 {
-			break
-		}
-		after = page[len(page)-1].Username
+	stored := map[string]syncstore.RouteState{}
+	err := syncstore.EachRoute(ctx, routes, func(r *syncstore.Route) error {
+		state[r.Username] = r.Effective(now)
+		stored[r.Username] = r.State
+		return nil
+	})
+	if err != nil {
+		return nil, nil, fmt.Errorf("reading the route table: %w", err)
 	}
 	c := &legacyCounts{States: map[syncstore.RouteState]int{}}
-	err := lg.Users(ctx, func(u *migrate.LegacyUser) error {
+	err = lg.Users(ctx, func(u *migrate.LegacyUser) error {
 		c.Users++
 		if s, ok := state[syncstore.NormalizeUsername(u.Name)]; ok {
 			c.States[s]++
@@ -47,9 +44,9 @@ func countLegacyUsers(ctx context.Context, lg *migrate.LegacyDB, routes syncstor
 		return nil
 	})
 	if err != nil {
-		return nil, fmt.Errorf("listing legacy users: %w", err)
+		return nil, nil, fmt.Errorf("listing legacy users: %w", err)
 	}
-	return c, nil
+	return c, stored, nil
 }
 
 func (c *legacyCounts) write(w io.Writer) {

@@ -40,6 +40,14 @@ func (c *cacheOptions) addFlags(f *pflag.FlagSet) {
 	f.StringVar(&c.config, "config", "", `the server's config (Caddyfile or JSON): its memcached settings are used unless --memcached is given`)
 }
 
+// check refuses a prefix that no --memcached would use.
+func (c *cacheOptions) check() error {
+	if c.prefix != memcache.DefaultPrefix && (len(c.servers) == 0 || c.off()) {
+		return fmt.Errorf("--memcached-prefix %q goes with --memcached (with --config the prefix comes from the config)", c.prefix)
+	}
+	return nil
+}
+
 // off reports whether --memcached says the server has no memcached.
 func (c *cacheOptions) off() bool {
 	return len(c.servers) == 1 && strings.EqualFold(c.servers[0], memcachedOff)
@@ -48,6 +56,9 @@ func (c *cacheOptions) off() bool {
 // resolve returns the memcached configurations to invalidate (none when
 // the server has no cache) and whether the flags said anything about it.
 func (c *cacheOptions) resolve() (cfgs []memcache.Config, known bool, err error) {
+	if err := c.check(); err != nil {
+		return nil, false, err
+	}
 	switch {
 	case c.off():
 		return nil, true, nil

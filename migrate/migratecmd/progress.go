@@ -145,4 +145,3 @@ func (r *reporter) show(s migrate.Snapshot, final bool) {
 		fmt.Fprintln(r.out)
 	}
 }
-
