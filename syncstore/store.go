@@ -114,3 +114,12 @@ func Expiry(ttl *int64, now time.Time) int64 {
 	}
 	return now.Unix() + *ttl
 }
+
+// LastStamper is an optional Store method: info/collections and the user's
+// last write timestamp in one read. info/collections, the most frequent
+// read of a sync, needs both (its X-Weave-Timestamp must not go below the
+// user's last write), so a store that can read them together saves a
+// round trip per request. Both SQL backends implement it.
+type LastStamper interface {
+	CollectionTimestampsAndLast(ctx context.Context, userID int64) (map[string]Timestamp, Timestamp, error)
+}

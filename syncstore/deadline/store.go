@@ -126,19 +126,13 @@ func (s *Store) CollectionTimestamps(ctx context.Context, userID int64) (map[str
 	})
 }
 
-// lastStamper reads collection timestamps and the user's last write
-// timestamp in one call (sqlstore does, in one statement).
-type lastStamper interface {
-	CollectionTimestampsAndLast(ctx context.Context, userID int64) (map[string]syncstore.Timestamp, syncstore.Timestamp, error)
-}
-
 // CollectionTimestampsAndLast is CollectionTimestamps and UserTimestamp
 // under one deadline: in one call when the store offers it, else as the
 // two calls (a missing user gives no collections and 0).
 func (s *Store) CollectionTimestampsAndLast(ctx context.Context, userID int64) (map[string]syncstore.Timestamp, syncstore.Timestamp, error) {
 	var last syncstore.Timestamp
 	stamps, err := get(ctx, s.timeout, "reading collection timestamps", func(ctx context.Context) (map[string]syncstore.Timestamp, error) {
-		if ls, ok := s.inner.(lastStamper); ok {
+		if ls, ok := s.inner.(syncstore.LastStamper); ok {
 			m, l, err := ls.CollectionTimestampsAndLast(ctx, userID)
 			last = l
 			return m, err

@@ -153,7 +153,7 @@ func (h *Handler) serveStorage(w http.ResponseWriter, r *http.Request, rt *route
 		return
 	}
 	if rt.kind == routeInfo && rt.info == infoCollections {
-		if ls, ok := h.store.(lastStamper); ok {
+		if ls, ok := h.store.(syncstore.LastStamper); ok {
 			// The timestamps come with the user's, in one read.
 			h.infoCollections(w, r, rt, u, ls, now)
 			return

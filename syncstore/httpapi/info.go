@@ -72,7 +72,7 @@ func (h *Handler) serveInfo(w http.ResponseWriter, r *http.Request, rt *route, u
 // infoCollections answers GET info/collections from a store that reads
 // the user's last write timestamp with the collections', which then
 // stands in for userNow.
-func (h *Handler) infoCollections(w http.ResponseWriter, r *http.Request, rt *route, u *syncstore.User, ls lastStamper, now syncstore.Timestamp) {
+func (h *Handler) infoCollections(w http.ResponseWriter, r *http.Request, rt *route, u *syncstore.User, ls syncstore.LastStamper, now syncstore.Timestamp) {
 	stamps, last, err := ls.CollectionTimestampsAndLast(r.Context(), u.ID)
 	if err != nil {
 		h.storeFailed(w, r, rt, err)

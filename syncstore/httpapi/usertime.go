@@ -1,19 +1,11 @@
 package httpapi
 
 import (
-	"context"
 	"errors"
 	"net/http"
 
 	"github.com/syncserver/syncserver/syncstore"
 )
-
-// lastStamper is a store that reads a user's collection timestamps and
-// last write timestamp in one call: info/collections, the most frequent
-// read of a sync, then needs one database read instead of two.
-type lastStamper interface {
-	CollectionTimestampsAndLast(ctx context.Context, userID int64) (map[string]syncstore.Timestamp, syncstore.Timestamp, error)
-}
 
 // userNow is the X-Weave-Timestamp of an authenticated storage request:
 // the clock, but never before the user's last write. Writes are stamped

@@ -166,13 +166,8 @@ func (s *Store) DeleteStorage(ctx context.Context, userID int64) (syncstore.Time
 			return err
 		}
 		ts = nextTimestamp(s.clock(), lock.lastModified)
-		for _, q := range []string{
-			"DELETE FROM wbo WHERE user_id = ?",
-			"DELETE FROM user_collections WHERE user_id = ?",
-		} {
-			if _, err := tx.ExecContext(ctx, q, userID); err != nil {
-				return fmt.Errorf("deleting storage: %w", err)
-			}
+		if err := deleteUserData(ctx, tx, userID); err != nil {
+			return fmt.Errorf("deleting storage: %w", err)
 		}
 		return s.setLastModified(ctx, tx, userID, ts)
 	})

@@ -116,10 +116,19 @@ func (s *Store) deleteUserTx(ctx context.Context, tx *sql.Tx, userID int64) erro
 	if _, err := s.lockUser(ctx, tx, userID); err != nil {
 		return err
 	}
+	if err := deleteUserData(ctx, tx, userID); err != nil {
+		return err
+	}
+	_, err := tx.ExecContext(ctx, "DELETE FROM users WHERE id = ?", userID)
+	return err
+}
+
+// deleteUserData removes the user's records and statistics (the caller
+// holds the user's lock).
+func deleteUserData(ctx context.Context, tx *sql.Tx, userID int64) error {
 	for _, q := range []string{
 		"DELETE FROM wbo WHERE user_id = ?",
 		"DELETE FROM user_collections WHERE user_id = ?",
-		"DELETE FROM users WHERE id = ?",
 	} {
 		if _, err := tx.ExecContext(ctx, q, userID); err != nil {
 			return err
