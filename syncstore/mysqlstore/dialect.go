@@ -39,7 +39,6 @@ func dialect(maxPayload int) sqlstore.Dialect {
 		MaxIDList:         128,
 		MaxRows:           512,
 		MaxStatementBytes: maxPayload,
-		Prepare:           true,
 		PadRows:           true,
 		SaveAndStamp: "UPDATE users u JOIN user_collections uc ON uc.user_id = u.id AND uc.collection_id = ?" +
 			" SET u.last_modified = ?, uc.modified = ?, uc.record_count = ?, uc.total_bytes = ? WHERE u.id = ?",

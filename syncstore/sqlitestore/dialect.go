@@ -26,7 +26,6 @@ var dialect = sqlstore.Dialect{
 	MaxRows: 128,
 	// Parsing a 100-row upsert costs SQLite about as much as running it:
 	// prepare every hot shape once.
-	Prepare:     true,
 	IsDuplicate: isConstraint,
 	IsDeadlock:  func(error) bool { return false },
 }

@@ -34,9 +34,6 @@ type Dialect struct {
 	// MaxStatementBytes bounds the payload bytes of one multi-row
 	// statement (0: no bound).
 	MaxStatementBytes int
-	// Prepare makes the store prepare its fixed-shape statements once at
-	// New and reuse them; without it every statement is sent as text.
-	Prepare bool
 	// PadRows fills a multi-row statement up to its prepared shape by
 	// repeating the last row (an upsert of the same values twice), instead
 	// of cutting the rows into several statements: for engines where each

@@ -102,7 +102,7 @@ const fullBatch = syncstore.DefaultMaxRecords
 
 // chunkSizes cuts n rows into statements: as many maxRows as fit, then
 // the rest. It returns each statement's rows and shape (its number of
-// value rows): with prepared statements the shapes are powers of two and
+// value rows): the prepared shapes are powers of two and
 // fullBatch, so there are about log2(maxRows)+2 of them; the rest is
 // either cut into those shapes, largest first, or, with PadRows, sent as
 // one statement padded up to the next one.
@@ -113,8 +113,6 @@ func (s *Store) chunkSizes(n int) (rows, shapes []int) {
 	}
 	switch {
 	case n == 0:
-	case !s.d.Prepare:
-		rows, shapes = append(rows, n), append(shapes, n)
 	case s.d.PadRows:
 		rows, shapes = append(rows, n), append(shapes, s.padShape(n))
 	default:
@@ -145,7 +143,7 @@ func (s *Store) padShape(n int) int {
 // bound with: n rounded up to a prepared shape (the last id repeats), so
 // that lists of any length share a few prepared statements.
 func (s *Store) listShape(n int) int {
-	if !s.d.Prepare || n <= 1 {
+	if n <= 1 {
 		return n
 	}
 	p := 1 << bits.Len(uint(n-1))

@@ -10,8 +10,8 @@ import (
 // batch of 100 records goes as one unpadded statement.
 func TestChunkShapes(t *testing.T) {
 	for _, d := range []Dialect{
-		{Name: "padded", Prepare: true, PadRows: true, MaxRows: 512, MaxIDList: 128},
-		{Name: "cut", Prepare: true, MaxRows: 256, MaxIDList: 64},
+		{Name: "padded", PadRows: true, MaxRows: 512, MaxIDList: 128},
+		{Name: "cut", MaxRows: 256, MaxIDList: 64},
 	} {
 		s := &Store{d: d}
 		rowShapes, idShapes := preparedShapes(d.MaxRows), preparedShapes(d.MaxIDList)

@@ -48,7 +48,7 @@ type Config struct {
 }
 
 // New returns the query layer over an open, migrated database. It loads
-// the collection names and, with Dialect.Prepare, prepares the hot write
+// the collection names and prepares the hot write
 // statements and the reads every request makes.
 func New(ctx context.Context, cfg Config) (*Store, error) {
 	if cfg.Clock == nil {
@@ -61,16 +61,14 @@ func New(ctx context.Context, cfg Config) (*Store, error) {
 	if err := s.colls.Load(ctx, s.read); err != nil {
 		return nil, err
 	}
-	if s.d.Prepare {
-		if err := s.stmts.prepare(ctx, s.write, s.hotStatements()); err != nil {
-			s.stmts.close()
-			return nil, fmt.Errorf("preparing %s statements: %w", s.d.Name, err)
-		}
-		if err := s.reads.prepare(ctx, s.read, s.hotReads()); err != nil {
-			s.stmts.close()
-			s.reads.close()
-			return nil, fmt.Errorf("preparing %s read statements: %w", s.d.Name, err)
-		}
+	if err := s.stmts.prepare(ctx, s.write, s.hotStatements()); err != nil {
+		s.stmts.close()
+		return nil, fmt.Errorf("preparing %s statements: %w", s.d.Name, err)
+	}
+	if err := s.reads.prepare(ctx, s.read, s.hotReads()); err != nil {
+		s.stmts.close()
+		s.reads.close()
+		return nil, fmt.Errorf("preparing %s read statements: %w", s.d.Name, err)
 	}
 	return s, nil
 }
