@@ -31,7 +31,7 @@ func (s RouteState) Valid() bool {
 // Route is one row of the route table:
 //
 //	routes(username VARCHAR(32) ascii_bin PRIMARY KEY, state VARCHAR(16) NOT NULL,
-//	       node VARCHAR(64) NOT NULL DEFAULT '', owner VARCHAR(64) NOT NULL DEFAULT '',
+//	       node VARCHAR(64) NOT NULL DEFAULT '', shard VARCHAR(64) NOT NULL DEFAULT '', owner VARCHAR(64) NOT NULL DEFAULT '',
 //	       origin VARCHAR(16) NOT NULL DEFAULT '', lease_expires BIGINT NOT NULL DEFAULT 0 /*unix ms*/,
 //	       last_error VARCHAR(1024) NOT NULL DEFAULT '', updated BIGINT NOT NULL /*unix ms*/, INDEX(state))
 type Route struct {
@@ -40,6 +40,13 @@ type Route struct {
 	State    RouteState
 	// Node is the legacy node the user lives on ("" = the default node).
 	Node string
+	// Shard is the native shard holding the user's data ("" = the
+	// database that holds the route table). It names where a native user
+	// is served from; it changes only when the migrate tool moves the
+	// user to another shard, at the flip. Node is kept meanwhile, so a
+	// user moved between shards can still be rolled back to their legacy
+	// node.
+	Shard string
 	// Owner identifies the migrate run holding a lease on the user, ""
 	// when none. A lease is held for the whole of a migration or a
 	// rollback, also while the state is still legacy or native (bulk copy),
@@ -89,7 +96,7 @@ type RouteTable interface {
 	// set by the table.
 	SetRoute(ctx context.Context, r Route) error
 	// CompareAndSwapRoute writes next only if the stored row still has
-	// old's State, Node and Owner (old == nil: only if there is no row
+	// old's State, Node, Shard and Owner (old == nil: only if there is no row
 	// yet), atomically. It reports whether it wrote. Updated is set by the
 	// table. Renewing a lease is a swap with the same Owner and a later
 	// LeaseExpires.

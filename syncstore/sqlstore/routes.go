@@ -12,13 +12,13 @@ import (
 // The route table of the migration shim and the migrate tool
 // (syncstore.RouteTable), in the routes table of migration 0002.
 
-const routeColumns = "username, state, node, owner, origin, lease_expires, last_error, updated"
+const routeColumns = "username, state, node, shard, owner, origin, lease_expires, last_error, updated"
 
 func scanRoute(sc scanner) (*syncstore.Route, error) {
 	var r syncstore.Route
 	var state, origin string
 	var lease, updated int64
-	if err := sc.Scan(&r.Username, &state, &r.Node, &r.Owner, &origin, &lease, &r.LastError, &updated); err != nil {
+	if err := sc.Scan(&r.Username, &state, &r.Node, &r.Shard, &r.Owner, &origin, &lease, &r.LastError, &updated); err != nil {
 		return nil, err
 	}
 	r.State, r.Origin = syncstore.RouteState(state), syncstore.RouteState(origin)
@@ -45,7 +45,7 @@ func checkRoute(r *syncstore.Route) error {
 
 // routeValues are the insert arguments of r, updated at now.
 func routeValues(r *syncstore.Route, now time.Time) []any {
-	return []any{r.Username, string(r.State), r.Node, r.Owner, string(r.Origin), unixMilli(r.LeaseExpires), r.LastError, now.UnixMilli()}
+	return []any{r.Username, string(r.State), r.Node, r.Shard, r.Owner, string(r.Origin), unixMilli(r.LeaseExpires), r.LastError, now.UnixMilli()}
 }
 
 const routeSQL = "SELECT " + routeColumns + " FROM routes WHERE username = ?"
@@ -70,13 +70,13 @@ func (s *Store) SetRoute(ctx context.Context, r syncstore.Route) error {
 		return err
 	}
 	set := ""
-	for i, col := range []string{"state", "node", "owner", "origin", "lease_expires", "last_error", "updated"} {
+	for i, col := range []string{"state", "node", "shard", "owner", "origin", "lease_expires", "last_error", "updated"} {
 		if i > 0 {
 			set += ", "
 		}
 		set += col + " = " + s.d.Excluded(col)
 	}
-	_, err := s.write.ExecContext(ctx, "INSERT INTO routes ("+routeColumns+") VALUES "+placeholders(1, 8)+
+	_, err := s.write.ExecContext(ctx, "INSERT INTO routes ("+routeColumns+") VALUES "+placeholders(1, 9)+
 		s.d.OnConflict("username")+set, routeValues(&r, s.clock())...)
 	if err != nil {
 		return fmt.Errorf("setting the route of %q: %w", r.Username, err)
@@ -94,7 +94,7 @@ func (s *Store) CompareAndSwapRoute(ctx context.Context, old *syncstore.Route, n
 		// A plain INSERT: the duplicate key error is the "row exists"
 		// answer (INSERT IGNORE would swallow real errors too, and with
 		// MySQL's CLIENT_FOUND_ROWS an upsert no-op also counts 1 row).
-		_, err := s.write.ExecContext(ctx, "INSERT INTO routes ("+routeColumns+") VALUES "+placeholders(1, 8), routeValues(&next, now)...)
+		_, err := s.write.ExecContext(ctx, "INSERT INTO routes ("+routeColumns+") VALUES "+placeholders(1, 9), routeValues(&next, now)...)
 		if err != nil && s.d.IsDuplicate(err) {
 			return false, nil
 		}
@@ -103,10 +103,10 @@ func (s *Store) CompareAndSwapRoute(ctx context.Context, old *syncstore.Route, n
 		}
 		return true, nil
 	}
-	res, err := s.write.ExecContext(ctx, `UPDATE routes SET state = ?, node = ?, owner = ?, origin = ?, lease_expires = ?, last_error = ?, updated = ?
-		WHERE username = ? AND state = ? AND node = ? AND owner = ?`,
-		string(next.State), next.Node, next.Owner, string(next.Origin), unixMilli(next.LeaseExpires), next.LastError, now.UnixMilli(),
-		next.Username, string(old.State), old.Node, old.Owner)
+	res, err := s.write.ExecContext(ctx, `UPDATE routes SET state = ?, node = ?, shard = ?, owner = ?, origin = ?, lease_expires = ?, last_error = ?, updated = ?
+		WHERE username = ? AND state = ? AND node = ? AND shard = ? AND owner = ?`,
+		string(next.State), next.Node, next.Shard, next.Owner, string(next.Origin), unixMilli(next.LeaseExpires), next.LastError, now.UnixMilli(),
+		next.Username, string(old.State), old.Node, old.Shard, old.Owner)
 	if err != nil {
 		return false, fmt.Errorf("swapping the route of %q: %w", next.Username, err)
 	}
@@ -129,7 +129,7 @@ func (s *Store) CompareAndSwapRoute(ctx context.Context, old *syncstore.Route, n
 	if err != nil {
 		return false, err
 	}
-	same := cur.State == next.State && cur.Node == next.Node && cur.Owner == next.Owner && cur.Origin == next.Origin &&
+	same := cur.State == next.State && cur.Node == next.Node && cur.Shard == next.Shard && cur.Owner == next.Owner && cur.Origin == next.Origin &&
 		unixMilli(cur.LeaseExpires) == unixMilli(next.LeaseExpires) && cur.LastError == next.LastError
 	return same, nil
 }

@@ -56,7 +56,7 @@ func testRouteCompareAndSwap(t *testing.T, e *env, rt syncstore.RouteTable) {
 		t.Fatalf("GetRoute of a missing row: %v, want ErrNoRoute", err)
 	}
 	lease := startTime.Add(time.Minute + 123*time.Millisecond)
-	r := syncstore.Route{Username: "alice", State: syncstore.RouteLegacy, Node: "n1", Owner: "run-1", LeaseExpires: lease, Origin: syncstore.RouteLegacy}
+	r := syncstore.Route{Username: "alice", State: syncstore.RouteLegacy, Node: "n1", Shard: "s1", Owner: "run-1", LeaseExpires: lease, Origin: syncstore.RouteLegacy}
 	if ok, err := rt.CompareAndSwapRoute(e.ctx, nil, r); !ok || err != nil {
 		t.Fatalf("insert: %v, %v; want true", ok, err)
 	}
@@ -67,7 +67,7 @@ func testRouteCompareAndSwap(t *testing.T, e *env, rt syncstore.RouteTable) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got.State != r.State || got.Node != "n1" || got.Owner != "run-1" || !got.LeaseExpires.Equal(lease) ||
+	if got.State != r.State || got.Node != "n1" || got.Shard != "s1" || got.Owner != "run-1" || !got.LeaseExpires.Equal(lease) ||
 		got.Origin != syncstore.RouteLegacy || !got.Updated.Equal(startTime) {
 		t.Fatalf("GetRoute = %+v; want %+v updated at %s", got, r, startTime)
 	}
@@ -78,9 +78,10 @@ func testRouteCompareAndSwap(t *testing.T, e *env, rt syncstore.RouteTable) {
 	next := r
 	next.State = syncstore.RouteMigrating
 	for what, old := range map[string]syncstore.Route{
-		"owner": {Username: "alice", State: r.State, Node: r.Node, Owner: "run-0"},
-		"node":  {Username: "alice", State: r.State, Node: "n2", Owner: r.Owner},
-		"state": {Username: "alice", State: syncstore.RouteNative, Node: r.Node, Owner: r.Owner},
+		"owner": {Username: "alice", State: r.State, Node: r.Node, Shard: r.Shard, Owner: "run-0"},
+		"node":  {Username: "alice", State: r.State, Node: "n2", Shard: r.Shard, Owner: r.Owner},
+		"shard": {Username: "alice", State: r.State, Node: r.Node, Shard: "s2", Owner: r.Owner},
+		"state": {Username: "alice", State: syncstore.RouteNative, Node: r.Node, Shard: r.Shard, Owner: r.Owner},
 	} {
 		if ok, err := rt.CompareAndSwapRoute(e.ctx, &old, next); ok || err != nil {
 			t.Fatalf("swap from another %s: %v, %v; want false", what, ok, err)
@@ -90,7 +91,7 @@ func testRouteCompareAndSwap(t *testing.T, e *env, rt syncstore.RouteTable) {
 	if ok, err := rt.CompareAndSwapRoute(e.ctx, &r, next); !ok || err != nil {
 		t.Fatalf("swap: %v, %v; want true", ok, err)
 	}
-	done := syncstore.Route{Username: "alice", State: syncstore.RouteNative, Node: "n1", LastError: "none"}
+	done := syncstore.Route{Username: "alice", State: syncstore.RouteNative, Node: "n1", Shard: "s2", LastError: "none"}
 	if ok, err := rt.CompareAndSwapRoute(e.ctx, &next, done); !ok || err != nil {
 		t.Fatalf("release: %v, %v; want true", ok, err)
 	}
@@ -98,7 +99,7 @@ func testRouteCompareAndSwap(t *testing.T, e *env, rt syncstore.RouteTable) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got.State != syncstore.RouteNative || got.Owner != "" || !got.LeaseExpires.IsZero() || got.Origin != "" ||
+	if got.State != syncstore.RouteNative || got.Shard != "s2" || got.Owner != "" || !got.LeaseExpires.IsZero() || got.Origin != "" ||
 		got.LastError != "none" || !got.Updated.Equal(startTime.Add(time.Second)) {
 		t.Errorf("after release: %+v", got)
 	}

@@ -1,0 +1,5 @@
+-- 0003_route_shard: the native shard a user's data lives on. A native
+-- user is served from this shard's database ('' = the database holding
+-- this table); node keeps naming the legacy node, so a user can be moved
+-- between shards and still be rolled back to their legacy server.
+ALTER TABLE routes ADD COLUMN shard VARCHAR(64) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NOT NULL DEFAULT '' AFTER node;
