@@ -120,7 +120,18 @@ memcached:
 		sleep 0.1; \
 	done; echo "memcached does not answer on $(MEMCACHED_ADDR):$(MEMCACHED_PORT)"; exit 1
 
+# Private mariadbd processes (fault and fleet tests) need the server's
+# binaries even when MariaDB itself answers from elsewhere: mariadbd and
+# mariadb-install-db, both in Debian's mariadb-server(-core).
 mariadb:
+	@if [ ! -x /usr/sbin/mariadbd ] || ! command -v mariadb-install-db >/dev/null; then \
+		if command -v apt-get >/dev/null; then \
+			echo "installing mariadb-server (mariadbd, mariadb-install-db)"; \
+			$(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq mariadb-server; \
+		else \
+			echo "MariaDB's server binaries are missing (/usr/sbin/mariadbd, mariadb-install-db): install mariadb-server"; exit 1; \
+		fi; \
+	fi
 	@if ! timeout 1 bash -c '</dev/tcp/$(MARIADB_ADDR)/$(MARIADB_PORT)' 2>/dev/null; then \
 		if [ ! -x /usr/sbin/mariadbd ]; then \
 			echo "MariaDB is not installed (/usr/sbin/mariadbd) and nothing answers on $(MARIADB_ADDR):$(MARIADB_PORT)"; exit 1; \
