@@ -509,7 +509,7 @@ func (in *fleetInstance) inFlight() float64 {
 
 // admin GETs path from the instance's admin endpoint (a unix socket).
 func (in *fleetInstance) admin(path string) (string, error) {
-	c := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{
+	c := &http.Client{Timeout: time.Minute, Transport: &http.Transport{
 		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
 			var d net.Dialer
 			return d.DialContext(ctx, "unix", filepath.Join(in.dir, "admin.sock"))
