@@ -565,11 +565,16 @@ func TestFleetEndToEnd(t *testing.T) {
 	if t.Failed() {
 		return
 	}
-	t.Run("shard down", func(t *testing.T) { f.shardDown(t, probe1, probe2) })
+	// s2's users now: its own and the canary moved there.
+	on2 := probe2
+	if f.sharded {
+		on2 = slices.Concat(probe2, canary)
+	}
+	t.Run("shard down", func(t *testing.T) { f.shardDown(t, probe1, on2) })
 	if t.Failed() {
 		return
 	}
-	t.Run("shard frozen", func(t *testing.T) { f.shardFrozen(t, probe1, probe2) })
+	t.Run("shard frozen", func(t *testing.T) { f.shardFrozen(t, probe1, on2) })
 	if t.Failed() {
 		return
 	}
@@ -653,6 +658,9 @@ func (f *fleet) rebalanceUnderLoad(t *testing.T, canary []fleetUser) {
 	if err != nil {
 		t.Fatalf("migrate: %v", err)
 	}
+	if !strings.Contains(migrateOut, fmt.Sprintf("moved    %d\n", len(canary))) {
+		t.Errorf("the migrate summary does not count %d users moved", len(canary))
+	}
 	// A few more acknowledged writes each, now served from s2.
 	marks := make([]int, len(writers))
 	for i, w := range writers {
@@ -678,8 +686,8 @@ func (f *fleet) rebalanceUnderLoad(t *testing.T, canary []fleetUser) {
 	}
 
 	for _, w := range writers {
-		if !strings.Contains(migrateOut, w.u.name) {
-			t.Errorf("the migrate summary does not name %s", w.u.name)
+		if !movedInLog(migrateOut, w.u.name) {
+			t.Errorf("the migrate log has no \"moved\" line for %s (user_hash %s)", w.u.name, syncstore.UserHash(w.u.name))
 		}
 		if got := f.routeShard(w.u.name); got != "s2" {
 			t.Errorf("%s's route names shard %q after the move, want s2", w.u.name, got)
@@ -698,6 +706,17 @@ func (f *fleet) rebalanceUnderLoad(t *testing.T, canary []fleetUser) {
 	}
 }
 
+// movedInLog reports whether migrate's log has the user's "user done"
+// line with action "moved" (users are logged by their hash).
+func movedInLog(log, name string) bool {
+	for _, line := range strings.Split(log, "\n") {
+		if strings.Contains(line, "user done") && strings.Contains(line, `"user_hash": "`+syncstore.UserHash(name)+`"`) && strings.Contains(line, `"action": "moved"`) {
+			return true
+		}
+	}
+	return false
+}
+
 func historyBatch(user string, batch, n int) string {
 	recs := make([]map[string]string, n)
 	for i := range recs {
@@ -709,22 +728,24 @@ func historyBatch(user string, batch, n int) string {
 }
 
 // shardDown: phase 2.
-func (f *fleet) shardDown(t *testing.T, probe1, probe2 []fleetUser) {
+func (f *fleet) shardDown(t *testing.T, probe1, on2 []fleetUser) {
 	f.db2.Stop()
-	for _, u := range probe2 {
-		for _, path := range []string{"/info/collections", "/storage/forms"} {
-			method, body := "GET", ""
-			if path == "/storage/forms" {
-				method, body = "POST", `[{"id":"down","payload":"x"}]`
-			}
-			if a := f.request(f.ctx, method, "/1.1/"+u.name+path, &u, body); !a.unavailable() {
-				t.Errorf("%s on s2, s2 down: %s %s answered %s, want 503 with Retry-After", u.name, method, path, a)
-			}
+	for _, u := range on2 {
+		// A collection read (memcached holds none) and a write: both
+		// need s2.
+		if a := f.request(f.ctx, "GET", "/1.1/"+u.name+"/storage/forms?full=1", &u, ""); !a.unavailable() {
+			t.Errorf("%s on s2, s2 down: GET storage/forms answered %s, want 503 with Retry-After", u.name, a)
+		}
+		if a := f.request(f.ctx, "POST", "/1.1/"+u.name+"/storage/forms", &u, `[{"id":"down","payload":"x"}]`); !a.unavailable() {
+			t.Errorf("%s on s2, s2 down: POST storage/forms answered %s, want 503 with Retry-After", u.name, a)
 		}
 	}
 	for _, u := range probe1 {
 		if a := f.request(f.ctx, "POST", "/1.1/"+u.name+"/storage/forms", &u, `[{"id":"up","payload":"x"}]`); a.status != 200 {
 			t.Errorf("%s on s1, s2 down: POST answered %s, want 200", u.name, a)
+		}
+		if a := f.request(f.ctx, "GET", "/1.1/"+u.name+"/storage/forms?full=1", &u, ""); a.status != 200 {
+			t.Errorf("%s on s1, s2 down: GET storage/forms answered %s, want 200", u.name, a)
 		}
 		if a := f.request(f.ctx, "GET", "/1.1/"+u.name+"/info/collections", &u, ""); a.status != 200 {
 			t.Errorf("%s on s1, s2 down: info/collections answered %s, want 200", u.name, a)
@@ -732,7 +753,7 @@ func (f *fleet) shardDown(t *testing.T, probe1, probe2 []fleetUser) {
 	}
 
 	f.db2.Start()
-	for _, u := range probe2 {
+	for _, u := range on2 {
 		waitFor(t, u.name+" served again after s2 restarted", time.Minute, func() bool {
 			return f.request(f.ctx, "POST", "/1.1/"+u.name+"/storage/forms", &u, `[{"id":"back","payload":"x"}]`).status == 200
 		})
@@ -740,10 +761,25 @@ func (f *fleet) shardDown(t *testing.T, probe1, probe2 []fleetUser) {
 			t.Errorf("%s after s2 restarted: %s", u.name, a)
 		}
 	}
+	f.checkNoRestart(t)
+}
+
+// checkNoRestart fails the test if an instance exited: a shard's recovery
+// must need none.
+func (f *fleet) checkNoRestart(t *testing.T) {
+	t.Helper()
+	for _, in := range f.instances {
+		select {
+		case err := <-in.exited:
+			in.exited <- err
+			t.Errorf("instance %s exited: %v\n%s", in.name, err, in.logs)
+		default:
+		}
+	}
 }
 
 // shardFrozen: phase 3.
-func (f *fleet) shardFrozen(t *testing.T, probe1, probe2 []fleetUser) {
+func (f *fleet) shardFrozen(t *testing.T, probe1, on2 []fleetUser) {
 	f.db2.Freeze()
 	frozen := true
 	var mu sync.Mutex // guards frozen
@@ -771,7 +807,7 @@ func (f *fleet) shardFrozen(t *testing.T, probe1, probe2 []fleetUser) {
 		results []result
 		wg      sync.WaitGroup
 	)
-	for _, u := range slices.Concat(probe1, probe2) {
+	for _, u := range slices.Concat(probe1, on2) {
 		wg.Go(func() {
 			for i := 0; ctx.Err() == nil; i++ {
 				a := f.request(context.Background(), "POST", "/1.1/"+u.name+"/storage/forms", &u, fmt.Sprintf(`[{"id":"frozen%d","payload":"x"}]`, i))
@@ -792,22 +828,22 @@ func (f *fleet) shardFrozen(t *testing.T, probe1, probe2 []fleetUser) {
 	mu.Unlock()
 	wg.Wait()
 
-	on2 := map[string]bool{}
-	for _, u := range probe2 {
-		on2[u.name] = true
+	s2Users := map[string]bool{}
+	for _, u := range on2 {
+		s2Users[u.name] = true
 	}
 	// Per user: s1 writes served while s2 was frozen, s2 writes refused
 	// while it was still frozen.
 	served, refused := map[string]int{}, map[string]int{}
 	for _, r := range results {
 		switch {
-		case on2[r.user] && r.stillFroze:
+		case s2Users[r.user] && r.stillFroze:
 			if !r.a.unavailable() {
 				t.Errorf("%s on s2, s2 frozen: POST answered %s, want 503 with Retry-After", r.user, r.a)
 			} else {
 				refused[r.user]++
 			}
-		case on2[r.user]:
+		case s2Users[r.user]:
 			// Sent during the freeze, answered after it: either answer.
 		case !r.stillFroze:
 			// An s1 request answered after the thaw proves nothing.
@@ -817,7 +853,7 @@ func (f *fleet) shardFrozen(t *testing.T, probe1, probe2 []fleetUser) {
 			served[r.user]++
 		}
 	}
-	for _, u := range probe2 {
+	for _, u := range on2 {
 		if refused[u.name] == 0 {
 			t.Errorf("%s on s2: no POST answered (503) before the %s freeze ended", u.name, fleetFreeze)
 		}
@@ -829,11 +865,12 @@ func (f *fleet) shardFrozen(t *testing.T, probe1, probe2 []fleetUser) {
 	}
 	t.Logf("during the %s freeze of s2: s1 writes served %v, s2 writes refused with 503 %v", fleetFreeze, served, refused)
 
-	for _, u := range probe2 {
+	for _, u := range on2 {
 		waitFor(t, u.name+" served again after s2 thawed", time.Minute, func() bool {
 			return f.request(f.ctx, "POST", "/1.1/"+u.name+"/storage/forms", &u, `[{"id":"thawed","payload":"x"}]`).status == 200
 		})
 	}
+	f.checkNoRestart(t)
 }
 
 // instanceKilled: phase 4.
