@@ -144,6 +144,12 @@ http://127.0.0.1:%d {
 		%s
 		memcached %s {
 			prefix %s
+			# Above the 100ms default: on this shared 2-core box a starved
+			# memcached call can pass 100ms, and an instance whose
+			# generation bump failed leaves the other instances serving
+			# the old info/collections until its retry lands (1s
+			# cooldown), which the bench reports as stale-info-collections.
+			timeout 1s
 		}
 		public_url http://%s/
 		registration open
