@@ -107,11 +107,13 @@ func TestFleetBench(t *testing.T) {
 		}
 		fmt.Fprintf(&report, " bench %.1fs\n", benchCPU.Seconds())
 		if profile != "" {
-			top, err := exec.Command("go", "tool", "pprof", "-top", "-nodecount=25", profile).CombinedOutput()
-			if err != nil {
-				t.Logf("go tool pprof: %v\n%s", err, top)
+			for _, view := range []string{"-top", "-cum"} {
+				top, err := exec.Command("go", "tool", "pprof", "-top", view, "-nodecount=30", profile).CombinedOutput()
+				if err != nil {
+					t.Logf("go tool pprof: %v\n%s", err, top)
+				}
+				fmt.Fprintf(&report, "  instance A, CPU profile (20 s of the run), pprof %s:\n%s", view, top)
 			}
-			fmt.Fprintf(&report, "  instance A, CPU profile (20 s of the run), top 25:\n%s", top)
 		}
 	}
 	if err := os.WriteFile(filepath.Join(out, "fleet-bench.txt"), []byte(report.String()), 0o644); err != nil {
