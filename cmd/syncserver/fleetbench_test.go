@@ -107,7 +107,7 @@ func TestFleetBench(t *testing.T) {
 		}
 		fmt.Fprintf(&report, " bench %.1fs\n", benchCPU.Seconds())
 		if profile != "" {
-			for _, view := range []string{"-top", "-cum"} {
+			for _, view := range []string{"-flat", "-cum"} {
 				top, err := exec.Command("go", "tool", "pprof", "-top", view, "-nodecount=30", profile).CombinedOutput()
 				if err != nil {
 					t.Logf("go tool pprof: %v\n%s", err, top)
