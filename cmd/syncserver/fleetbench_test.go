@@ -106,6 +106,11 @@ func TestFleetBench(t *testing.T) {
 			fmt.Fprintf(&report, " %s %.1fs", name, (cpu1[name] - cpu0[name]).Seconds())
 		}
 		fmt.Fprintf(&report, " bench %.1fs\n", benchCPU.Seconds())
+		fmt.Fprintf(&report, "  memcached errors so far (syncserver_memcache_errors_total):")
+		for _, in := range f.instances {
+			fmt.Fprintf(&report, " %s %v", in.name, in.metric("syncserver_memcache_errors_total"))
+		}
+		fmt.Fprintln(&report)
 		if profile != "" {
 			for _, view := range []string{"-flat", "-cum"} {
 				top, err := exec.Command("go", "tool", "pprof", "-top", view, "-nodecount=30", profile).CombinedOutput()

@@ -477,34 +477,30 @@ func (f *fleet) runBench(ctx context.Context, out string, args ...string) (*benc
 }
 
 // requestsServed is the number of requests the instances have answered
-// (syncserver_requests_total, from each admin endpoint's /metrics).
+// (syncserver_requests_total).
 func (f *fleet) requestsServed() float64 {
 	total := 0.0
 	for _, in := range f.instances {
-		body, err := in.admin("/metrics")
-		if err != nil {
-			continue // a killed instance
-		}
-		for _, line := range strings.Split(body, "\n") {
-			if strings.HasPrefix(line, "syncserver_requests_total{") {
-				if v, err := strconv.ParseFloat(line[strings.LastIndexByte(line, ' ')+1:], 64); err == nil {
-					total += v
-				}
-			}
-		}
+		total += in.metric("syncserver_requests_total")
 	}
 	return total
 }
 
 // inFlight is Caddy's gauge of the requests an instance is serving.
 func (in *fleetInstance) inFlight() float64 {
+	return in.metric("caddy_http_requests_in_flight")
+}
+
+// metric sums the series of a metric on the instance's admin /metrics (0
+// when the instance does not answer: a killed one).
+func (in *fleetInstance) metric(name string) float64 {
 	body, err := in.admin("/metrics")
 	if err != nil {
 		return 0
 	}
 	total := 0.0
 	for _, line := range strings.Split(body, "\n") {
-		if strings.HasPrefix(line, "caddy_http_requests_in_flight{") {
+		if strings.HasPrefix(line, name+"{") || strings.HasPrefix(line, name+" ") {
 			if v, err := strconv.ParseFloat(line[strings.LastIndexByte(line, ' ')+1:], 64); err == nil {
 				total += v
 			}
@@ -681,6 +677,11 @@ func (f *fleet) rebalanceUnderLoad(t *testing.T, canary []fleetUser) {
 	r := <-benchDone
 	if r.err != nil {
 		t.Errorf("bench through the balancer: %v\n%s", r.err, r.out)
+		// A failed memcached call defers that instance's invalidations,
+		// and the others serve old cached answers meanwhile.
+		for _, in := range f.instances {
+			t.Logf("instance %s: syncserver_memcache_errors_total %v", in.name, in.metric("syncserver_memcache_errors_total"))
+		}
 	}
 	if r.res != nil {
 		for _, st := range r.res.Targets[0].Steps {
