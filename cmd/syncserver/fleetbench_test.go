@@ -88,6 +88,9 @@ func TestFleetBench(t *testing.T) {
 		wall := time.Since(start)
 		cpu1, total1 := cpuTimes(t, procs), machineCPU(t)
 		if err != nil {
+			for _, in := range f.instances {
+				t.Logf("instance %s: syncserver_memcache_errors_total %v", in.name, in.metric("syncserver_memcache_errors_total"))
+			}
 			t.Fatalf("bench over %d instances: %v\n%s", n, err, output)
 		}
 		res, err := bench.ReadResults(filepath.Join(dir, "results.json"))
