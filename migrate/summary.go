@@ -47,7 +47,7 @@ func (r *Report) WriteSummary(w io.Writer) {
 	elapsed := r.End.Sub(r.Start)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintf(tw, "outcome\tusers\n")
-	for _, a := range []Action{ActionMigrated, ActionRolledBack, ActionAlreadyNative, ActionAlreadyLegacy, ActionDryRun, ActionFailed} {
+	for _, a := range []Action{ActionMigrated, ActionMoved, ActionRolledBack, ActionAlreadyNative, ActionAlreadyMoved, ActionAlreadyLegacy, ActionDryRun, ActionFailed} {
 		if counts[a] > 0 {
 			fmt.Fprintf(tw, "%s\t%d\n", a, counts[a])
 		}

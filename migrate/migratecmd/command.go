@@ -100,6 +100,7 @@ Examples:
 			o.selectionFlags(cmd)
 			cmd.Flags().BoolVar(&o.dryRun, "dry-run", false, "read and verify only; write nothing anywhere")
 			cmd.Flags().BoolVar(&o.allowOverQuota, "allow-over-quota", false, "migrate users who store at least --quota bytes although they could not upload any more once native")
+			o.shard.addFlags(cmd.Flags())
 			cmd.RunE = func(cmd *cobra.Command, args []string) error { return o.run(cmd, args, false) }
 			cmd.Args = cobra.ArbitraryArgs
 
@@ -146,6 +147,8 @@ type options struct {
 	allowOverQuota             bool
 	logFormat                  string
 	cache                      cacheOptions
+	shard                      shardOptions
+	server                     *serverConfig // --config's databases, read once
 }
 
 func (o *options) persistentFlags(cmd *cobra.Command) {
@@ -223,6 +226,16 @@ func (o *options) status(cmd *cobra.Command) error {
 	}
 	out := cmd.OutOrStdout()
 	st.Write(out, o.recent)
+	server, err := o.serverConfig()
+	if err != nil {
+		return err
+	}
+	if server != nil && len(server.Shards) > 0 {
+		fmt.Fprintln(out)
+		if err := writeShardStatus(ctx, out, server, n, n, time.Now()); err != nil {
+			return err
+		}
+	}
 	if o.legacyDSN == "" {
 		fmt.Fprintln(out, "\n(give --legacy-dsn to list legacy users at or above the native quota)")
 		return nil
@@ -267,24 +280,43 @@ func (o *options) openLegacy(ctx context.Context) (*migrate.LegacyDB, error) {
 	return migrate.OpenLegacy(ctx, o.legacyDSN, migrate.LegacyOptions{Variant: variant, Prefix: o.prefix, Shards: o.shards})
 }
 
+// selection is the users the arguments and selection flags name; the
+// returned function closes --file.
+func (o *options) selection(args []string) (*migrate.Selection, func(), error) {
+	sel := &migrate.Selection{Users: args, Canary: o.canary, All: o.all}
+	closeFile := func() {}
+	if o.file != "" {
+		f, err := os.Open(o.file)
+		if err != nil {
+			return nil, nil, fmt.Errorf("opening the user file: %w", err)
+		}
+		closeFile = func() { f.Close() }
+		sel.File = f
+	}
+	if sel.Empty() {
+		closeFile()
+		return nil, nil, migrate.ErrNothingSelected
+	}
+	return sel, closeFile, nil
+}
+
 func (o *options) run(cmd *cobra.Command, args []string, rollback bool) error {
 	ctx, cancel := signalContext()
 	defer cancel()
 	if err := o.check(); err != nil {
 		return err
 	}
-	sel := migrate.Selection{Users: args, Canary: o.canary, All: o.all}
-	if o.file != "" {
-		f, err := os.Open(o.file)
-		if err != nil {
-			return fmt.Errorf("opening the user file: %w", err)
-		}
-		defer f.Close()
-		sel.File = f
+	if !rollback && o.shard.moving(cmd.Flags()) {
+		return o.move(ctx, cmd, args)
 	}
-	if sel.Empty() {
-		return migrate.ErrNothingSelected
+	if !rollback && cmd.Flags().Changed("keep-source") {
+		return errors.New("--keep-source goes with --from (a move between shards); a migration from legacy never deletes the legacy data")
 	}
+	sel, closeFile, err := o.selection(args)
+	if err != nil {
+		return err
+	}
+	defer closeFile()
 	lg, err := o.openLegacy(ctx)
 	if err != nil {
 		return err
@@ -338,13 +370,37 @@ func (o *options) run(cmd *cobra.Command, args []string, rollback bool) error {
 		}
 	}
 
+	// The shards: a rollback reads from each user's shard, a migration
+	// writes to the --to shard or the one the weights pick.
+	server, err := o.serverConfig()
+	if err != nil {
+		return err
+	}
+	var target func(string) string
+	var shardNames []string
+	if rollback {
+		if server != nil {
+			for _, sc := range server.Shards {
+				shardNames = append(shardNames, sc.Name)
+			}
+		}
+	} else if target, shardNames, err = targets(server, o.shard.to, cmd.Flags().Changed("to"), ""); err != nil {
+		return err
+	}
+	create, _ := cmd.Flags().GetBool("create")
+	shards, err := openShards(ctx, server, shardNames, create, cmd.ErrOrStderr())
+	if err != nil {
+		return err
+	}
+	defer shards.Close()
+
 	out := cmd.ErrOrStderr()
 	rep := newReporter(out, isTerminal(out), len(users), o.logFormat == "json")
 	defer rep.logger.Sync()
 	cfg := migrate.Config{
 		Legacy: lg, Native: n, Routes: n, Logger: rep.logger,
 		Drain: o.drainWait(cmd), LeaseTTL: o.lease, Node: o.node, DryRun: o.dryRun,
-		OnCopy: rep.progress.Observe,
+		OnCopy: rep.progress.Observe, Shards: shards.migrateShards(), Target: target,
 	}
 	if o.rate > 0 {
 		cfg.Limiter = rate.NewLimiter(rate.Limit(o.rate), max(int(o.rate/10), 100))
@@ -367,6 +423,12 @@ func (o *options) run(cmd *cobra.Command, args []string, rollback bool) error {
 			}
 			defer cs.Close()
 			cfg.Cache = cs
+			sc, closeShardCaches, err := shards.caches(cacheCfgs)
+			if err != nil {
+				return err
+			}
+			defer closeShardCaches()
+			cfg.ShardCaches = sc
 		}
 	}
 	m, err := migrate.New(cfg)
