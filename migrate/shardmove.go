@@ -31,8 +31,9 @@ var (
 //     destination holds and the source does not are deleted;
 //  3. set the row to migrating (clients get 503) and wait the drain for
 //     writes already in flight on the source;
-//  4. copy the delta by digest, and the account again (password, e-mail,
-//     last write timestamp);
+//  4. copy the delta by digest (none when the source's last write
+//     timestamp has not moved since the bulk copy), and the account again
+//     (password, e-mail, last write timestamp);
 //  5. verify: every record's digest (expiry included), meta/global and
 //     crypto/keys byte for byte, info/collections of both shards, the
 //     credential, the last write timestamp;
@@ -169,6 +170,15 @@ func (m *Migrator) moveUser(ctx context.Context, res *UserResult, from, to strin
 	if err != nil {
 		return at(stepBulk, fmt.Errorf("reading what shard %s already holds: %w", ShardLabel(to), err))
 	}
+	// Every protocol write gives the user a new, larger last write
+	// timestamp (syncstore.Store.UserTimestamp), in its own transaction:
+	// if it is the same after the drain as before the bulk copy read the
+	// source, nothing changed since, and the delta is empty without
+	// reading the source again in the 503 window.
+	last0, err := src.UserTimestamp(ctx, su.ID)
+	if err != nil {
+		return at(stepBulk, fmt.Errorf("reading the last write timestamp on shard %s: %w", ShardLabel(from), err))
+	}
 	bulk, err := m.shardCopy(ctx, src, su.ID, dst, du.ID, have, l, res)
 	if err != nil {
 		return at(stepBulk, err)
@@ -192,14 +202,16 @@ func (m *Migrator) moveUser(ctx context.Context, res *UserResult, from, to strin
 	if su, err = src.LookupUser(ctx, res.User); err != nil {
 		return at(stepDelta, fmt.Errorf("loading %q from shard %s again: %w", res.User, ShardLabel(from), err))
 	}
-	delta, err := m.shardCopy(ctx, src, su.ID, dst, du.ID, bulk.digests, nil, res)
-	if err != nil {
-		return at(stepDelta, err)
-	}
-	res.DeltaWritten, res.DeltaDeleted = int(delta.written), delta.deleted
 	last, err := src.UserTimestamp(ctx, su.ID)
 	if err != nil {
 		return at(stepDelta, fmt.Errorf("reading the last write timestamp on shard %s: %w", ShardLabel(from), err))
+	}
+	delta := bulk
+	if last != last0 {
+		if delta, err = m.shardCopy(ctx, src, su.ID, dst, du.ID, bulk.digests, nil, res); err != nil {
+			return at(stepDelta, err)
+		}
+		res.DeltaWritten, res.DeltaDeleted = int(delta.written), delta.deleted
 	}
 	if _, err := dst.ImportUser(ctx, accountOf(su), max(last, delta.sum.Newest())); err != nil {
 		return at(stepDelta, fmt.Errorf("updating the account on shard %s: %w", ShardLabel(to), err))

@@ -565,3 +565,46 @@ func TestMoveFromDefaultRowless(t *testing.T) {
 		t.Error("the default database still holds the user")
 	}
 }
+
+// TestMoveVerifyCatchesCorruption: a destination copy that differs from
+// the source after the delta — a payload, only a TTL, an extra record —
+// is not flipped; the user stays on s1 and the next run repairs the copy.
+func TestMoveVerifyCatchesCorruption(t *testing.T) {
+	e := newShardEnv(t, openSQLite)
+	ctx := testContext(t)
+	e.seed("s1", "ivan", 200)
+	before := e.snapshot("s1", "ivan")
+	mg := before.records["meta/global"]
+	for _, corrupt := range []struct {
+		name, coll string
+		rec        syncstore.StoredRecord
+	}{
+		{"meta/global payload", "meta", syncstore.StoredRecord{ID: "global", Modified: mg.Modified, Payload: ptr(`{"syncID":"other"}`), Expiry: syncstore.NoExpiry}},
+		{"a TTL", "meta", syncstore.StoredRecord{ID: "global", Modified: mg.Modified, Payload: mg.Payload, Expiry: 4102444800}},
+		{"extra record", "history", syncstore.StoredRecord{ID: "intruder", Modified: 1, Expiry: syncstore.NoExpiry}},
+	} {
+		migrate.SetFault(e.m, func(s string) error {
+			if s == migrate.StepVerify {
+				u, err := e.shards["s2"].LookupUser(ctx, "ivan")
+				if err != nil {
+					return err
+				}
+				return e.shards["s2"].ReplaceRecords(ctx, u.ID, corrupt.coll, []syncstore.StoredRecord{corrupt.rec})
+			}
+			return nil
+		})
+		res, err := e.m.MoveUser(ctx, "ivan", "s1", "s2")
+		var ve *migrate.VerifyError
+		if !errors.As(err, &ve) || res.Step != migrate.StepVerify {
+			t.Fatalf("%s: %+v, %v", corrupt.name, res, err)
+		}
+		if r := e.route("ivan"); r.State != syncstore.RouteNative || r.Shard != "s1" || !strings.Contains(r.LastError, "verifying") {
+			t.Errorf("%s: route %+v", corrupt.name, r)
+		}
+	}
+	migrate.SetFault(e.m, nil)
+	if res, err := e.m.MoveUser(ctx, "ivan", "s1", "s2"); err != nil || res.Action != migrate.ActionMoved {
+		t.Fatalf("repair: %+v, %v", res, err)
+	}
+	e.sameData("s2 after the repair", before, e.snapshot("s2", "ivan"))
+}

@@ -34,7 +34,7 @@ type cacheOptions struct {
 func (c *cacheOptions) addFlags(f *pflag.FlagSet) {
 	f.StringSliceVar(&c.servers, "memcached", nil, `the server's memcached (its "memcached" directive): host:port or socket path, comma-separated; migrated users' cached answers are invalidated there before they go native. "off": the server has none`)
 	f.StringVar(&c.prefix, "memcached-prefix", memcache.DefaultPrefix, `with --memcached: the server's memcached key prefix (its memcached "prefix" setting)`)
-	f.StringVar(&c.config, "config", "", `the server's config (Caddyfile or JSON): its memcached settings are used unless --memcached is given`)
+	f.StringVar(&c.config, "config", "", `the server's config (Caddyfile or JSON): its database and shards are used unless --db/--data/--dsn name the database, its memcached settings unless --memcached is given`)
 }
 
 // check refuses a prefix that no --memcached would use.
