@@ -37,7 +37,7 @@ func (m *Migrator) MigrateUser(ctx context.Context, name string) (*UserResult, e
 	if err != nil {
 		m.log.Error("migration failed", m.userField(res.User), zap.String("step", res.Step), zap.Error(err))
 	} else {
-		m.log.Info("user done", m.userField(res.User), zap.String("action", string(res.Action)), zap.Int64("records", res.Records),
+		m.log.Info("user done", m.userField(res.User), zap.String("action", string(res.Action)), optString("shard", res.To), zap.Int64("records", res.Records),
 			zap.Int64("bytes", res.Bytes), zap.Duration("window", res.Window), zap.Duration("duration", res.Duration))
 	}
 	return res, err

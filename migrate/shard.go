@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 
+	"go.uber.org/zap"
+
 	"github.com/syncserver/syncserver/syncstore"
 )
 
@@ -108,3 +110,12 @@ func (m *Migrator) targetOf(user string) string {
 
 // errNoLegacy: MigrateUser or RollbackUser on a migrator built for moves.
 var errNoLegacy = errors.New("no legacy database (give --legacy-dsn)")
+
+// optString is a log field left out when v is empty: runs without shards
+// log as before.
+func optString(k, v string) zap.Field {
+	if v == "" {
+		return zap.Skip()
+	}
+	return zap.String(k, v)
+}
