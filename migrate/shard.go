@@ -46,6 +46,9 @@ func (m *Migrator) bulkOf(shard string) (syncstore.BulkStore, error) {
 	if s, ok := m.cfg.Shards[shard]; ok {
 		return s, nil
 	}
+	if len(m.cfg.Shards) == 0 {
+		return nil, fmt.Errorf("%w %q: no shards are configured here (the command reads them from the server's config, --config)", ErrUnknownShard, shard)
+	}
 	return nil, fmt.Errorf("%w %q: the configuration defines %s", ErrUnknownShard, shard, m.shardNames())
 }
 

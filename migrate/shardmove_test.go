@@ -548,14 +548,28 @@ func TestMoveRacingWrites(t *testing.T) {
 func TestMoveFromDefaultRowless(t *testing.T) {
 	e := newShardEnv(t, openSQLite)
 	ctx := testContext(t)
-	e.seedData("", "frank", 120)
+	e.seedData("", "frank", 1200)
 	if res, err := e.m.MoveUser(ctx, "frank", "", "s1"); !errors.Is(err, migrate.ErrNotNative) {
 		t.Fatalf("rowless user while rowless users are legacy: %+v, %v", res, err)
 	}
 	before := e.snapshot("", "frank")
-	m := e.migrator(migrate.Config{RowlessNative: true})
-	if res, err := m.MoveUser(ctx, "frank", "", "s1"); err != nil || res.Action != migrate.ActionMoved {
+	// The lease is renewed in the route table, which is in the database
+	// the export reads (SQLite: one writer, readers alongside): time
+	// passes with each batch so that renewals happen during the export.
+	routes := &countingRoutes{RouteTable: e.def}
+	m, err := migrate.New(migrate.Config{Native: e.def, Routes: routes, Clock: e.clock.now, Drain: time.Millisecond, LeaseTTL: 10 * time.Second,
+		Shards: map[string]migrate.ShardStore{"s1": e.shards["s1"]}, RowlessNative: true,
+		OnCopy: func(int64, int64) { e.clock.advance(3 * time.Second) }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := m.MoveUser(ctx, "frank", "", "s1")
+	if err != nil || res.Action != migrate.ActionMoved {
 		t.Fatalf("move: %+v, %v", res, err)
+	}
+	// Lease, migrating, flip, release: 4 swaps; more are renewals.
+	if routes.swaps <= 4 {
+		t.Errorf("%d route swaps: the lease was never renewed during the export", routes.swaps)
 	}
 	e.sameData("s1", before, e.snapshot("s1", "frank"))
 	if r := e.route("frank"); r == nil || r.State != syncstore.RouteNative || r.Shard != "s1" {
@@ -607,4 +621,15 @@ func TestMoveVerifyCatchesCorruption(t *testing.T) {
 		t.Fatalf("repair: %+v, %v", res, err)
 	}
 	e.sameData("s2 after the repair", before, e.snapshot("s2", "ivan"))
+}
+
+// countingRoutes counts the compare-and-swaps of a route table.
+type countingRoutes struct {
+	syncstore.RouteTable
+	swaps int
+}
+
+func (c *countingRoutes) CompareAndSwapRoute(ctx context.Context, old *syncstore.Route, next syncstore.Route) (bool, error) {
+	c.swaps++
+	return c.RouteTable.CompareAndSwapRoute(ctx, old, next)
 }
