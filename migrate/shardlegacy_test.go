@@ -7,6 +7,7 @@ import (
 
 	"github.com/syncserver/syncserver/migrate"
 	"github.com/syncserver/syncserver/syncstore"
+	"github.com/syncserver/syncserver/syncstore/storetest/testservices"
 )
 
 // shardedEnv is a legacy env whose native side has shards s1 and s2 next
@@ -112,9 +113,10 @@ func TestMoveInvalidatesDestinationCache(t *testing.T) {
 	e := newShardEnv(t, openMySQL)
 	ctx := testContext(t)
 	prefix := cachePrefix(t)
-	srv := newCache(t, e.shards["s2"], testMemcached, prefix+"s2:") // the server's layer over s2
+	mc := testservices.Memcached(t)
+	srv := newCache(t, e.shards["s2"], mc, prefix+"s2:") // the server's layer over s2
 	keep := e.migrator(migrate.Config{KeepSource: true,
-		ShardCaches: map[string]migrate.UserCache{"s2": newCache(t, e.shards["s2"], testMemcached, prefix+"s2:")}})
+		ShardCaches: map[string]migrate.UserCache{"s2": newCache(t, e.shards["s2"], mc, prefix+"s2:")}})
 
 	// memcached unreachable from the migrate tool: the user is not moved.
 	e.seed("s1", "hugo", 50)

@@ -12,6 +12,7 @@ import (
 	"github.com/syncserver/syncserver/syncstore"
 	"github.com/syncserver/syncserver/syncstore/memcache"
 	"github.com/syncserver/syncserver/syncstore/storeopen"
+	"github.com/syncserver/syncserver/syncstore/storetest/testservices"
 )
 
 // shardedConfig writes a server config (JSON, as Caddy adapts the
@@ -19,13 +20,13 @@ import (
 // the given shards, memcached with prefix, and a legacy block whose
 // route_cache_ttl is 0 (no wait before a moved user's source copy is
 // deleted).
-func shardedConfig(t *testing.T, def map[string]any, shards []map[string]any, prefix string) string {
+func shardedConfig(t *testing.T, def map[string]any, shards []map[string]any, memcached, prefix string) string {
 	t.Helper()
 	handler := map[string]any{
 		"handler":   "firefox_sync",
 		"database":  def,
 		"shards":    shards,
-		"memcached": map[string]any{"servers": []string{testMemcached}, "prefix": prefix},
+		"memcached": map[string]any{"servers": []string{memcached}, "prefix": prefix},
 		"legacy":    map[string]any{"nodes": map[string]any{}, "route_cache_ttl": 0},
 	}
 	cfg := map[string]any{"apps": map[string]any{"http": map[string]any{"servers": map[string]any{"srv": map[string]any{
@@ -62,12 +63,13 @@ func TestCommandShards(t *testing.T) {
 	s1Name, _ := legacytest.NewDatabase(t, "mig_", "")
 	defDir, s2Dir, s3Dir := t.TempDir(), t.TempDir(), t.TempDir()
 	prefix := randomPrefix(t)
+	mc := testservices.Memcached(t)
 	s1DSN := legacytest.DSN(t, s1Name)
 	cfg := shardedConfig(t, map[string]any{"dir": defDir}, []map[string]any{
 		{"name": "s1", "database": map[string]any{"driver": "mysql", "dsn": s1DSN, "max_open_conns": 4}},
 		{"name": "s2", "database": map[string]any{"dir": s2Dir}, "weight": 2},
 		{"name": "s3", "database": map[string]any{"dir": s3Dir}, "closed": true},
-	}, prefix)
+	}, mc, prefix)
 	common := []string{"--config", cfg, "--drain", "10ms", "--lease", "5s"}
 	run := func(args ...string) (string, error) { return execute(t, append(args, common...)...) }
 
@@ -139,7 +141,7 @@ func TestCommandShards(t *testing.T) {
 		}
 	}
 	inner := openStore(t, storeopen.Config{Dir: s2Dir})
-	srv, err := memcache.New(unclosable{inner}, memcache.Config{Servers: []string{testMemcached}, Prefix: prefix + "s2:"}, nil)
+	srv, err := memcache.New(unclosable{inner}, memcache.Config{Servers: []string{mc}, Prefix: prefix + "s2:"}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -208,7 +210,7 @@ func TestCommandShards(t *testing.T) {
 	closed := shardedConfig(t, map[string]any{"dir": defDir}, []map[string]any{
 		{"name": "s1", "database": map[string]any{"driver": "mysql", "dsn": s1DSN}},
 		{"name": "s2", "database": map[string]any{"dir": s2Dir}, "weight": 0},
-	}, prefix)
+	}, mc, prefix)
 	if out, err := execute(t, "--config", closed, "--from", "s1", "--all"); err == nil || !strings.Contains(err.Error(), "no shard besides s1 is open") {
 		t.Errorf("no open destination: %v\n%s", err, out)
 	}
