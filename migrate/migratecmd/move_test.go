@@ -157,8 +157,10 @@ func TestCommandShards(t *testing.T) {
 	}
 
 	// The moves: both users to s2, the source copies deleted.
-	out, err = run("--from", "s1", "--to", "s2", mover, cached)
-	if err != nil || outcome(out, "moved") != 2 || !strings.Contains(out, "unavailability window") {
+	out, err = run("--from", "s1", "--to", "s2", "--log-format", "json", mover, cached)
+	if err != nil || outcome(out, "moved") != 2 || !strings.Contains(out, "unavailability window") ||
+		!strings.Contains(out, `"msg":"user done"`) || !strings.Contains(out, `"action":"moved","from":"s1","to":"s2"`) ||
+		!strings.Contains(out, "users moved in, per shard: s2 2") {
 		t.Fatalf("move: %v\n%s", err, out)
 	}
 	for _, n := range []string{mover, cached} {
