@@ -241,3 +241,25 @@ func outcome(out, action string) int {
 	}
 	return -1
 }
+
+// TestConfigDatabaseUnset: a config whose database DSN comes from an
+// unset environment variable is fine while --data names the database
+// (the production Caddyfile read for its memcached only), and otherwise
+// an error that says what is missing — for the handler's database and for
+// a shard.
+func TestConfigDatabaseUnset(t *testing.T) {
+	dir := t.TempDir()
+	unset := map[string]any{"driver": "mysql", "dsn": "{env.SYNCSERVER_TEST_SURELY_UNSET_DSN}"}
+	cfg := shardedConfig(t, unset, []map[string]any{{"name": "s1", "database": unset}}, "127.0.0.1:1", "x:")
+	if out, err := execute(t, "status", "--config", cfg, "--data", dir, "--create"); err != nil || !strings.Contains(out, "shard") {
+		t.Errorf("status with --data: %v\n%s", err, out)
+	}
+	out, err := execute(t, "status", "--config", cfg)
+	if err == nil || !strings.Contains(err.Error(), "native database of --config") || !strings.Contains(err.Error(), "is the environment variable set") {
+		t.Errorf("status without --data: %v\n%s", err, out)
+	}
+	out, err = execute(t, "--config", cfg, "--data", dir, "--from", "s1", "--to", "default", "--all")
+	if err == nil || !strings.Contains(err.Error(), "shard s1: database:") || !strings.Contains(err.Error(), "is the environment variable set") {
+		t.Errorf("move from a shard without its DSN: %v\n%s", err, out)
+	}
+}

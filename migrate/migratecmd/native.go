@@ -67,6 +67,9 @@ func (o *options) openNative(ctx context.Context, cmd *cobra.Command) (nativeSto
 		// The server's own database, as its config names it.
 		c = server.Database
 		c.Create, _ = f.GetBool("create")
+		if err := c.Validate(); err != nil {
+			return nil, fmt.Errorf("native database of --config %s: %w%s", o.cache.config, err, emptyDSNHint(c))
+		}
 		s, err = storeopen.Open(ctx, c)
 		if errors.Is(err, storeopen.ErrNoDatabase) {
 			err = fmt.Errorf("%w (the database of --config %s; a relative SQLite dir is relative to the directory the server runs in: "+

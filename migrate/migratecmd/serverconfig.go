@@ -185,10 +185,14 @@ func (hj *handlerJSON) serverConfig(repl *caddy.Replacer) (*serverConfig, error)
 	if hj.Legacy != nil && hj.Legacy.RouteCacheTTL != nil {
 		sc.RouteCacheTTL = time.Duration(*hj.Legacy.RouteCacheTTL)
 	}
-	if err := sc.Database.Validate(); err != nil {
-		return nil, fmt.Errorf("database: %w", err)
+	// Databases are validated when opened: a run given --data or --dsn
+	// never opens the config's own database, whose {env.…} DSN may be
+	// unset where migrate runs. Only databases that are complete take
+	// part in the check for one database named twice.
+	ids := map[string]string{}
+	if sc.Database.Validate() == nil {
+		ids[databaseID(sc.Database)] = migrate.DefaultShard
 	}
-	ids := map[string]string{databaseID(sc.Database): migrate.DefaultShard}
 	for _, s := range hj.Shards {
 		if !shardNameSyntax.MatchString(s.Name) || s.Name == migrate.DefaultShard {
 			return nil, fmt.Errorf("shard name %q: want 1 to 32 characters of a-z, 0-9, _ and -, not %q", s.Name, migrate.DefaultShard)
@@ -203,14 +207,13 @@ func (hj *handlerJSON) serverConfig(repl *caddy.Replacer) (*serverConfig, error)
 		if s.Closed {
 			c.Weight = 0
 		}
-		if err := c.Database.Validate(); err != nil {
-			return nil, fmt.Errorf("shard %s: database: %w", s.Name, err)
+		if c.Database.Validate() == nil {
+			id := databaseID(c.Database)
+			if other, dup := ids[id]; dup {
+				return nil, fmt.Errorf("shard %s: its database is already shard %s's (%s)", s.Name, other, c.Database.Label())
+			}
+			ids[id] = s.Name
 		}
-		id := databaseID(c.Database)
-		if other, dup := ids[id]; dup {
-			return nil, fmt.Errorf("shard %s: its database is already shard %s's (%s)", s.Name, other, c.Database.Label())
-		}
-		ids[id] = s.Name
 		for _, o := range sc.Shards {
 			if o.Name == s.Name {
 				return nil, fmt.Errorf("shard name %q is used twice", s.Name)

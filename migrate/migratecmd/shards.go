@@ -67,6 +67,10 @@ func openShards(ctx context.Context, cfg *serverConfig, names []string, create b
 		}
 		c := sc.Database
 		c.Create = create
+		if err := c.Validate(); err != nil {
+			set.Close()
+			return nil, fmt.Errorf("shard %s: database: %w%s", name, err, emptyDSNHint(c))
+		}
 		s, err := storeopen.Open(ctx, c)
 		if errors.Is(err, storeopen.ErrNoDatabase) {
 			err = fmt.Errorf("%w (the server creates its shards' databases when it starts; --create makes them here)", err)
@@ -280,4 +284,13 @@ func eachUser(ctx context.Context, s syncstore.Store, fn func(*syncstore.User)) 
 		}
 		after = us[len(us)-1].Name
 	}
+}
+
+// emptyDSNHint explains an empty MySQL DSN read from a config: most often
+// an {env.…} placeholder whose variable is not set where migrate runs.
+func emptyDSNHint(c storeopen.Config) string {
+	if c.DriverName() == storeopen.DriverMySQL && c.DSN == "" {
+		return " (empty after replacing placeholders: is the environment variable set here as for the server?)"
+	}
+	return ""
 }
