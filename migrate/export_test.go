@@ -20,3 +20,6 @@ const (
 	StepFlip      = stepFlip
 	StepExport    = stepExport
 )
+
+// StepDelete is the deletion of a moved user's source copy.
+const StepDelete = stepDelete

@@ -101,6 +101,22 @@ func (l *lease) release(ctx context.Context, state syncstore.RouteState, lastErr
 	return l.swap(ctx, next)
 }
 
+// flipTo moves the row to native on shard, keeping the lease (a move
+// still deletes the source copy under it) when keep is set, ending it
+// otherwise.
+func (l *lease) flipTo(ctx context.Context, shard string, keep bool) error {
+	next := l.cur
+	next.State = syncstore.RouteNative
+	next.Shard = shard
+	next.LastError = ""
+	if keep {
+		next.LeaseExpires = l.m.now().Add(l.m.cfg.LeaseTTL)
+	} else {
+		next.Owner, next.Origin, next.LeaseExpires = "", "", time.Time{}
+	}
+	return l.swap(ctx, next)
+}
+
 func (l *lease) swap(ctx context.Context, next syncstore.Route) error {
 	old := l.cur
 	ok, err := l.m.cfg.Routes.CompareAndSwapRoute(ctx, &old, next)

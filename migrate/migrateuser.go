@@ -24,7 +24,7 @@ import (
 //     crypto/keys byte for byte, collection timestamps, the credential;
 //  6. invalidate the user's answers in the server's memcached (Config.Cache),
 //     which the direct writes above did not;
-//  7. flip the route to native.
+//  7. flip the route to native on the target shard (Config.Target).
 //
 // Any failure puts the route back to legacy with the reason, leaving the
 // native copy for the next attempt. It is safe to run again at any time:
@@ -37,13 +37,16 @@ func (m *Migrator) MigrateUser(ctx context.Context, name string) (*UserResult, e
 	if err != nil {
 		m.log.Error("migration failed", m.userField(res.User), zap.String("step", res.Step), zap.Error(err))
 	} else {
-		m.log.Info("user done", m.userField(res.User), zap.String("action", string(res.Action)), zap.Int64("records", res.Records),
+		m.log.Info("user done", m.userField(res.User), zap.String("action", string(res.Action)), optString("shard", res.To), zap.Int64("records", res.Records),
 			zap.Int64("bytes", res.Bytes), zap.Duration("window", res.Window), zap.Duration("duration", res.Duration))
 	}
 	return res, err
 }
 
 func (m *Migrator) migrateUser(ctx context.Context, name string, res *UserResult) (err error) {
+	if m.cfg.Legacy == nil {
+		return at(stepLookup, errNoLegacy)
+	}
 	if err := m.step(stepLookup); err != nil {
 		return at(stepLookup, err)
 	}
@@ -54,6 +57,15 @@ func (m *Migrator) migrateUser(ctx context.Context, name string, res *UserResult
 	res.User = lu.NativeName()
 	if !syncstore.ValidUsername(res.User) {
 		return at(stepLookup, fmt.Errorf("legacy username %q is not valid in the native store ([A-Za-z0-9._-]{1,32})", lu.Name))
+	}
+	// The shard the data goes to (Config.Target); the migrator works on
+	// its store from here on.
+	target := m.targetOf(res.User)
+	if len(m.cfg.Shards) > 0 {
+		res.To = ShardLabel(target)
+	}
+	if m, err = m.onShard(target); err != nil {
+		return at(stepLookup, err)
 	}
 	if m.cfg.DryRun {
 		return m.dryRun(ctx, lu, res)
@@ -152,7 +164,7 @@ func (m *Migrator) migrateUser(ctx context.Context, name string, res *UserResult
 	if err := m.step(stepFlip); err != nil {
 		return at(stepFlip, err)
 	}
-	if err := l.release(ctx, syncstore.RouteNative, ""); err != nil {
+	if err := l.flipTo(ctx, target, false); err != nil {
 		return at(stepFlip, err)
 	}
 	res.Window = time.Since(res.windowStart)

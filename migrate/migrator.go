@@ -65,7 +65,36 @@ type Config struct {
 	// on legacy, migrated again) would otherwise be served the answers
 	// cached before the rollback until they expire. A failed invalidation
 	// fails the user, who stays on legacy. Nil: the server has no cache.
+	// It is the default database's cache; ShardCaches hold the shards'.
 	Cache UserCache
+
+	// Shards are the native shards besides the default database
+	// (Native), by name as syncstore.Route.Shard holds it; see shard.go.
+	// A legacy user goes to Target's shard; rollbacks read from the
+	// user's current shard; MoveUser copies between two of them.
+	Shards map[string]ShardStore
+	// Target chooses the shard a legacy user's data is copied to ("" =
+	// the default database, Native); the flip writes it into the route
+	// row. Nil: the default database.
+	Target func(user string) string
+	// ShardCaches are the server's memcached layers of the shards, by
+	// name (key prefix "<prefix><shard>:"), invalidated before a flip to
+	// that shard as Cache is for the default database.
+	ShardCaches map[string]UserCache
+	// KeepSource keeps a moved user's copy on the source shard; by
+	// default MoveUser deletes it once the route names the destination.
+	KeepSource bool
+	// SourceGrace is how long after a move's migrating swap the source
+	// copy is kept before it is deleted: reads may follow a route row an
+	// instance cached before the swap for up to its route_cache_ttl, and
+	// must still find the data there. The user is served from the
+	// destination meanwhile; only the deletion waits.
+	SourceGrace time.Duration
+	// RowlessNative says the server serves users without a route row
+	// natively from the default database (no legacy block, or
+	// default_state native): a move from the default database takes
+	// them, and writes their row.
+	RowlessNative bool
 }
 
 // UserCache is the native server's cache of per-user answers
@@ -99,6 +128,7 @@ const (
 	stepVerify    = "verify"
 	stepCache     = "invalidate cache"
 	stepFlip      = "flip"
+	stepDelete    = "delete source"
 )
 
 // errKilled is returned by a test fault to simulate the process dying:
@@ -107,9 +137,8 @@ var errKilled = errors.New("killed")
 
 // New checks cfg and returns a Migrator.
 func New(cfg Config) (*Migrator, error) {
-	if cfg.Legacy == nil {
-		return nil, errors.New("migrate: no legacy database")
-	}
+	// A run that only moves users between native shards has no legacy
+	// database; MigrateUser and RollbackUser refuse to run without one.
 	if cfg.Native == nil {
 		return nil, errors.New("migrate: no native store")
 	}
@@ -162,6 +191,8 @@ const (
 	ActionRolledBack    Action = "rolled back"
 	ActionAlreadyLegacy Action = "already legacy"
 	ActionDryRun        Action = "dry run"
+	ActionMoved         Action = "moved"
+	ActionAlreadyMoved  Action = "already moved"
 	ActionFailed        Action = "failed"
 )
 
@@ -187,6 +218,9 @@ type UserResult struct {
 	// Notes are informational findings (dry-run differences, a password
 	// hash the legacy server cannot verify, …).
 	Notes []string
+	// From and To name the shards of a move or of a migration into a
+	// shard ("default" for the default database); empty otherwise.
+	From, To string
 
 	windowStart time.Time
 }

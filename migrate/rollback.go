@@ -42,6 +42,9 @@ func (m *Migrator) RollbackUser(ctx context.Context, name string) (*UserResult, 
 }
 
 func (m *Migrator) rollbackUser(ctx context.Context, name string, res *UserResult) (err error) {
+	if m.cfg.Legacy == nil {
+		return at(stepLookup, errNoLegacy)
+	}
 	if m.cfg.DryRun {
 		return at(stepLease, errors.New("rollback has no dry run"))
 	}
@@ -58,6 +61,10 @@ func (m *Migrator) rollbackUser(ctx context.Context, name string, res *UserResul
 			}
 		}
 		return nil
+	}
+	// The native data is on the user's shard.
+	if m, err = m.onShard(cur.Shard); err != nil {
+		return at(stepLookup, fmt.Errorf("user %q: %w", res.User, err))
 	}
 	nu, err := m.cfg.Native.LookupUser(ctx, res.User)
 	if err != nil {

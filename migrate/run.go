@@ -6,6 +6,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/syncserver/syncserver/syncstore"
 )
 
 // Report is the outcome of a run over many users.
@@ -78,6 +80,27 @@ const drainWorkers = 4
 // copying at once, after putting back stale leases of earlier runs. It stops
 // starting users when ctx ends; the report holds every user started.
 func (m *Migrator) Run(ctx context.Context, users []string, concurrency int, rollback bool, p *Progress) (*Report, error) {
+	return m.run(ctx, users, concurrency, p, func(ctx context.Context, name string) *UserResult {
+		var res *UserResult
+		if rollback {
+			res, _ = m.RollbackUser(ctx, name)
+		} else {
+			res, _ = m.MigrateUser(ctx, name)
+		}
+		return res
+	})
+}
+
+// RunMove moves users from shard from to the shard to(user) names
+// (MoveUser), like Run.
+func (m *Migrator) RunMove(ctx context.Context, users []string, from string, to func(user string) string, concurrency int, p *Progress) (*Report, error) {
+	return m.run(ctx, users, concurrency, p, func(ctx context.Context, name string) *UserResult {
+		res, _ := m.MoveUser(ctx, name, from, to(syncstore.NormalizeUsername(name)))
+		return res
+	})
+}
+
+func (m *Migrator) run(ctx context.Context, users []string, concurrency int, p *Progress, one func(context.Context, string) *UserResult) (*Report, error) {
 	rep := &Report{Start: time.Now()}
 	if _, err := m.RecoverStale(ctx); err != nil {
 		return rep, err
@@ -100,12 +123,7 @@ func (m *Migrator) Run(ctx context.Context, users []string, concurrency int, rol
 				if err != nil {
 					continue // ctx ended: the user was not started
 				}
-				var res *UserResult
-				if rollback {
-					res, _ = m.RollbackUser(uctx, name)
-				} else {
-					res, _ = m.MigrateUser(uctx, name)
-				}
+				res := one(uctx, name)
 				slot.release()
 				if p != nil {
 					p.done.Add(1)

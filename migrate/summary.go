@@ -47,7 +47,7 @@ func (r *Report) WriteSummary(w io.Writer) {
 	elapsed := r.End.Sub(r.Start)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintf(tw, "outcome\tusers\n")
-	for _, a := range []Action{ActionMigrated, ActionRolledBack, ActionAlreadyNative, ActionAlreadyLegacy, ActionDryRun, ActionFailed} {
+	for _, a := range []Action{ActionMigrated, ActionMoved, ActionRolledBack, ActionAlreadyNative, ActionAlreadyMoved, ActionAlreadyLegacy, ActionDryRun, ActionFailed} {
 		if counts[a] > 0 {
 			fmt.Fprintf(tw, "%s\t%d\n", a, counts[a])
 		}
@@ -59,6 +59,9 @@ func (r *Report) WriteSummary(w io.Writer) {
 		fmt.Fprintf(w, " = %.0f records/s, %s/s", float64(records)/s, FormatBytes(int64(float64(bytes)/s)))
 	}
 	fmt.Fprintln(w)
+	if by := r.byShard(); by != "" {
+		fmt.Fprintf(w, "users moved in, per shard: %s\n", by)
+	}
 	if ws := r.Windows(); len(ws) > 0 {
 		fmt.Fprintf(w, "unavailability window (503): p50 %s, p99 %s, max %s over %d users\n",
 			Percentile(ws, 50).Round(time.Millisecond), Percentile(ws, 99).Round(time.Millisecond), Percentile(ws, 100).Round(time.Millisecond), len(ws))
@@ -106,4 +109,24 @@ func FormatBytes(n int64) string {
 		exp++
 	}
 	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
+}
+
+// byShard counts the users migrated or moved into each shard, "" when
+// the run names no shards.
+func (r *Report) byShard() string {
+	counts := map[string]int{}
+	for _, res := range r.Results {
+		if res.To != "" && (res.Action == ActionMigrated || res.Action == ActionMoved) {
+			counts[res.To]++
+		}
+	}
+	names := map[string]bool{}
+	for n := range counts {
+		names[n] = true
+	}
+	var parts []string
+	for _, n := range sortedKeys(names) {
+		parts = append(parts, fmt.Sprintf("%s %d", n, counts[n]))
+	}
+	return strings.Join(parts, ", ")
 }

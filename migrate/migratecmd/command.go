@@ -27,8 +27,8 @@ import (
 func init() {
 	caddycmd.RegisterCommand(caddycmd.Command{
 		Name:  "migrate",
-		Usage: "[USER…] [--file F] [--canary N] [--all] --legacy-dsn DSN [--db sqlite|mysql] [--data DIR] [--dsn DSN] [--config Caddyfile | --memcached host:port…] …",
-		Short: "Moves users from a legacy PHP Sync database to the native store, online",
+		Usage: "[USER…] [--file F] [--canary N] [--all] {--legacy-dsn DSN [--to SHARD] | --from SHARD [--to SHARD] [--keep-source]} [--config Caddyfile] [--db sqlite|mysql] [--data DIR] [--dsn DSN] [--memcached host:port…] …",
+		Short: "Moves users from a legacy PHP Sync database to the native store, or between native shards, online",
 		Long: `
 Moves Firefox Sync users from a legacy PHP database (FSyncMS, an FSyncMS fork
 with a table prefix, or Mozilla's PHP 1.0 server; detected from the tables)
@@ -57,8 +57,9 @@ with --file (one per line), --canary N (the N% of users whose stable bucket
 is below N) or --all. A named user that does not exist is an error. --dry-run
 reads and verifies only.
 
-The native database is chosen with the same flags as the server's other
-commands: --db sqlite|mysql, --data DIR, --dsn DSN (or SYNCSERVER_MYSQL_DSN,
+The native database is the one of the server's config (--config), or is
+chosen with the same flags as the server's other commands, which win over the
+config: --db sqlite|mysql, --data DIR, --dsn DSN (or SYNCSERVER_MYSQL_DSN,
 which selects MySQL when set). It must exist already (start the server once,
 or pass --create). The legacy DSN can come from SYNCSERVER_LEGACY_DSN.
 
@@ -86,12 +87,39 @@ and dry runs write nothing the server caches and do not need it.
 Errors are printed as "Error: …" and exit with status 1; progress lines are
 plain text, or JSON with --log-format json.
 
-Subcommands: "migrate status" (users per route state, recent failures) and
-"migrate rollback USER…|--all" (native → legacy).
+Native shards. With --config, migrate reads the server's databases from its
+config: the handler's own database (route table and "default" shard) and
+every "shard NAME { database … }". A legacy user goes to --to SHARD when
+given (a closed shard too: naming it is explicit), else to the shard the
+shards' weights pick for the name (the one a registration would get), else to
+the default database. A rollback reads from the user's current shard.
+
+--from SHARD moves native users between shards instead ("default" names the
+server's own database), with the same protocol as a migration: lease, bulk
+copy while the user is served from the source, "migrating" (503) and --drain,
+delta copy, verification (every record with its TTL, meta/global and
+crypto/keys byte for byte, info/collections, password hash, last write
+timestamp), invalidation of the user's cached answers in the destination's
+memcached (key prefix "<prefix><shard>:"), flip of the route to the
+destination. Then the copy on the source is deleted, once the server's
+route_cache_ttl has passed (reads may follow a cached route that long), unless
+--keep-source. A failure before the flip leaves the user on the source with
+the reason; a killed run's users are served from the source once the lease
+expires, and the same command run again resumes, and finishes users whose
+source copy a killed run had not deleted yet. Without --to each user goes to
+the shard the weights pick among the open ones other than --from (draining a
+closed shard). --all and --canary select the native users of --from. No
+--legacy-dsn is needed.
+
+Subcommands: "migrate status" (users per route state and per shard, recent
+failures) and "migrate rollback USER…|--all" (native → legacy).
 
 Examples:
   $ syncserver migrate --legacy-dsn 'sync:secret@tcp(db:3306)/fsyncms' --dry-run --canary 5
   $ syncserver migrate --legacy-dsn 'sync:secret@tcp(db:3306)/fsyncms' --config Caddyfile carol@example.com
+  $ syncserver migrate --legacy-dsn 'sync:secret@tcp(db:3306)/fsyncms' --config Caddyfile --to s2 --canary 5
+  $ syncserver migrate --config Caddyfile --from s1 --to s2 --canary 10
+  $ syncserver migrate --config Caddyfile --from s1 --all --dry-run
   $ syncserver migrate rollback alice@example.com
   $ syncserver migrate status --legacy-dsn 'sync:secret@tcp(db:3306)/fsyncms'`,
 		CobraFunc: func(cmd *cobra.Command) {
@@ -100,6 +128,7 @@ Examples:
 			o.selectionFlags(cmd)
 			cmd.Flags().BoolVar(&o.dryRun, "dry-run", false, "read and verify only; write nothing anywhere")
 			cmd.Flags().BoolVar(&o.allowOverQuota, "allow-over-quota", false, "migrate users who store at least --quota bytes although they could not upload any more once native")
+			o.shard.addFlags(cmd.Flags())
 			cmd.RunE = func(cmd *cobra.Command, args []string) error { return o.run(cmd, args, false) }
 			cmd.Args = cobra.ArbitraryArgs
 
@@ -146,6 +175,8 @@ type options struct {
 	allowOverQuota             bool
 	logFormat                  string
 	cache                      cacheOptions
+	shard                      shardOptions
+	server                     *serverConfig // --config's databases, read once
 }
 
 func (o *options) persistentFlags(cmd *cobra.Command) {
@@ -223,6 +254,16 @@ func (o *options) status(cmd *cobra.Command) error {
 	}
 	out := cmd.OutOrStdout()
 	st.Write(out, o.recent)
+	server, err := o.serverConfig()
+	if err != nil {
+		return err
+	}
+	if server != nil && len(server.Shards) > 0 {
+		fmt.Fprintln(out)
+		if err := writeShardStatus(ctx, out, server, n, n, time.Now()); err != nil {
+			return err
+		}
+	}
 	if o.legacyDSN == "" {
 		fmt.Fprintln(out, "\n(give --legacy-dsn to list legacy users at or above the native quota)")
 		return nil
@@ -267,24 +308,43 @@ func (o *options) openLegacy(ctx context.Context) (*migrate.LegacyDB, error) {
 	return migrate.OpenLegacy(ctx, o.legacyDSN, migrate.LegacyOptions{Variant: variant, Prefix: o.prefix, Shards: o.shards})
 }
 
+// selection is the users the arguments and selection flags name; the
+// returned function closes --file.
+func (o *options) selection(args []string) (*migrate.Selection, func(), error) {
+	sel := &migrate.Selection{Users: args, Canary: o.canary, All: o.all}
+	closeFile := func() {}
+	if o.file != "" {
+		f, err := os.Open(o.file)
+		if err != nil {
+			return nil, nil, fmt.Errorf("opening the user file: %w", err)
+		}
+		closeFile = func() { f.Close() }
+		sel.File = f
+	}
+	if sel.Empty() {
+		closeFile()
+		return nil, nil, migrate.ErrNothingSelected
+	}
+	return sel, closeFile, nil
+}
+
 func (o *options) run(cmd *cobra.Command, args []string, rollback bool) error {
 	ctx, cancel := signalContext()
 	defer cancel()
 	if err := o.check(); err != nil {
 		return err
 	}
-	sel := migrate.Selection{Users: args, Canary: o.canary, All: o.all}
-	if o.file != "" {
-		f, err := os.Open(o.file)
-		if err != nil {
-			return fmt.Errorf("opening the user file: %w", err)
-		}
-		defer f.Close()
-		sel.File = f
+	if !rollback && o.shard.moving(cmd.Flags()) {
+		return o.move(ctx, cmd, args)
 	}
-	if sel.Empty() {
-		return migrate.ErrNothingSelected
+	if !rollback && cmd.Flags().Changed("keep-source") {
+		return errors.New("--keep-source goes with --from (a move between shards); a migration from legacy never deletes the legacy data")
 	}
+	sel, closeFile, err := o.selection(args)
+	if err != nil {
+		return err
+	}
+	defer closeFile()
 	lg, err := o.openLegacy(ctx)
 	if err != nil {
 		return err
@@ -338,13 +398,37 @@ func (o *options) run(cmd *cobra.Command, args []string, rollback bool) error {
 		}
 	}
 
+	// The shards: a rollback reads from each user's shard, a migration
+	// writes to the --to shard or the one the weights pick.
+	server, err := o.serverConfig()
+	if err != nil {
+		return err
+	}
+	var target func(string) string
+	var shardNames []string
+	if rollback {
+		if server != nil {
+			for _, sc := range server.Shards {
+				shardNames = append(shardNames, sc.Name)
+			}
+		}
+	} else if target, shardNames, err = targets(server, o.shard.to, cmd.Flags().Changed("to"), ""); err != nil {
+		return err
+	}
+	create, _ := cmd.Flags().GetBool("create")
+	shards, err := openShards(ctx, server, shardNames, create, cmd.ErrOrStderr())
+	if err != nil {
+		return err
+	}
+	defer shards.Close()
+
 	out := cmd.ErrOrStderr()
 	rep := newReporter(out, isTerminal(out), len(users), o.logFormat == "json")
 	defer rep.logger.Sync()
 	cfg := migrate.Config{
 		Legacy: lg, Native: n, Routes: n, Logger: rep.logger,
 		Drain: o.drainWait(cmd), LeaseTTL: o.lease, Node: o.node, DryRun: o.dryRun,
-		OnCopy: rep.progress.Observe,
+		OnCopy: rep.progress.Observe, Shards: shards.migrateShards(), Target: target,
 	}
 	if o.rate > 0 {
 		cfg.Limiter = rate.NewLimiter(rate.Limit(o.rate), max(int(o.rate/10), 100))
@@ -367,6 +451,12 @@ func (o *options) run(cmd *cobra.Command, args []string, rollback bool) error {
 			}
 			defer cs.Close()
 			cfg.Cache = cs
+			sc, closeShardCaches, err := shards.caches(cacheCfgs)
+			if err != nil {
+				return err
+			}
+			defer closeShardCaches()
+			cfg.ShardCaches = sc
 		}
 	}
 	m, err := migrate.New(cfg)

@@ -2,15 +2,12 @@ package migratecmd
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"os"
 	"slices"
 	"strings"
 
 	"github.com/caddyserver/caddy/v2"
-	"github.com/caddyserver/caddy/v2/caddyconfig"
 	"github.com/spf13/pflag"
 
 	"github.com/syncserver/syncserver/syncstore"
@@ -37,7 +34,7 @@ type cacheOptions struct {
 func (c *cacheOptions) addFlags(f *pflag.FlagSet) {
 	f.StringSliceVar(&c.servers, "memcached", nil, `the server's memcached (its "memcached" directive): host:port or socket path, comma-separated; migrated users' cached answers are invalidated there before they go native. "off": the server has none`)
 	f.StringVar(&c.prefix, "memcached-prefix", memcache.DefaultPrefix, `with --memcached: the server's memcached key prefix (its memcached "prefix" setting)`)
-	f.StringVar(&c.config, "config", "", `the server's config (Caddyfile or JSON): its memcached settings are used unless --memcached is given`)
+	f.StringVar(&c.config, "config", "", `the server's config (Caddyfile or JSON): its database and shards are used unless --db/--data/--dsn name the database, its memcached settings unless --memcached is given`)
 }
 
 // check refuses a prefix that no --memcached would use.
@@ -135,25 +132,9 @@ func (unclosable) Close() error { return nil }
 // of its firefox_sync handlers, with global placeholders such as
 // {env.NAME} resolved as the server resolves them.
 func configMemcached(path string) ([]memcache.Config, error) {
-	body, err := os.ReadFile(path)
+	cfg, err := adaptConfig(path)
 	if err != nil {
-		return nil, fmt.Errorf("reading the server config: %w", err)
-	}
-	var cfg any
-	if json.Unmarshal(body, &cfg) != nil {
-		// The binary links the firefox_sync directive and Caddy's
-		// Caddyfile adapter; this package does not import them.
-		adapter := caddyconfig.GetAdapter("caddyfile")
-		if adapter == nil {
-			return nil, fmt.Errorf("%s is not JSON and no Caddyfile adapter is built in", path)
-		}
-		adapted, _, err := adapter.Adapt(body, map[string]any{"filename": path})
-		if err != nil {
-			return nil, fmt.Errorf("adapting %s: %w", path, err)
-		}
-		if err := json.Unmarshal(adapted, &cfg); err != nil {
-			return nil, fmt.Errorf("adapting %s: %w", path, err)
-		}
+		return nil, err
 	}
 	repl := caddy.NewReplacer()
 	var out []memcache.Config

@@ -2,6 +2,7 @@ package migratecmd
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 
@@ -56,8 +57,29 @@ func (o *options) openNative(ctx context.Context, cmd *cobra.Command) (nativeSto
 			}
 		}
 	}
-	s, c, err := storeopen.OpenFlags(ctx, f, nativeGetenv, cmd.ErrOrStderr())
+	server, err := o.serverConfig()
 	if err != nil {
+		return nil, err
+	}
+	var s syncstore.Store
+	var c storeopen.Config
+	if server != nil && !dbFlagsGiven(f) {
+		// The server's own database, as its config names it.
+		c = server.Database
+		c.Create, _ = f.GetBool("create")
+		if err := c.Validate(); err != nil {
+			return nil, fmt.Errorf("native database of --config %s: %w%s", o.cache.config, err, emptyDSNHint(c))
+		}
+		s, err = storeopen.Open(ctx, c)
+		if errors.Is(err, storeopen.ErrNoDatabase) {
+			err = fmt.Errorf("%w (the database of --config %s; a relative SQLite dir is relative to the directory the server runs in: "+
+				"run migrate there, or name the database with --data or --dsn)", err, o.cache.config)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("native database: %w", err)
+		}
+		fmt.Fprintf(cmd.ErrOrStderr(), "database: %s (from %s)\n", c.Label(), o.cache.config)
+	} else if s, c, err = storeopen.OpenFlags(ctx, f, nativeGetenv, cmd.ErrOrStderr()); err != nil {
 		return nil, fmt.Errorf("native database: %w", err)
 	}
 	n, ok := s.(nativeStore)
@@ -67,4 +89,31 @@ func (o *options) openNative(ctx context.Context, cmd *cobra.Command) (nativeSto
 	}
 	o.nativeLabel = c.Label()
 	return n, nil
+}
+
+// dbFlagsGiven reports whether the command line names the native
+// database itself, which then wins over the one of --config.
+func dbFlagsGiven(f *pflag.FlagSet) bool {
+	for _, name := range []string{"db", "data", "dsn"} {
+		if f.Changed(name) {
+			return true
+		}
+	}
+	return false
+}
+
+// serverConfig reads --config's databases and shards once; nil without
+// --config.
+func (o *options) serverConfig() (*serverConfig, error) {
+	if o.cache.config == "" {
+		return nil, nil
+	}
+	if o.server == nil {
+		sc, err := readServerConfig(o.cache.config)
+		if err != nil {
+			return nil, fmt.Errorf("--config: %w", err)
+		}
+		o.server = sc
+	}
+	return o.server, nil
 }

@@ -1,0 +1,213 @@
+package migrate
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/binary"
+	"fmt"
+	"maps"
+
+	"github.com/syncserver/syncserver/syncstore"
+)
+
+// The copy of a shard move: native records from one shard's BulkStore to
+// another's, compared by digest. Unlike a legacy source, a native one
+// stores TTLs, so the digests here cover the expiry too (moveDigest), and
+// expired records are copied like any other: the destination must hold
+// exactly what the source holds.
+
+// moveDigest is the record digest of digest.go extended with the expiry.
+func moveDigest(d *digester, collection string, r *syncstore.StoredRecord) RecordDigest {
+	rd := d.full(collection, r)
+	var b [sha256.Size + 8]byte
+	copy(b[:], rd.Sum[:])
+	binary.BigEndian.PutUint64(b[sha256.Size:], uint64(r.Expiry))
+	rd.Sum = sha256.Sum256(b[:])
+	return rd
+}
+
+// shardDigests digests what a shard holds for the user.
+func shardDigests(ctx context.Context, s syncstore.BulkStore, uid int64) (digestMap, error) {
+	out := digestMap{}
+	d := newDigester()
+	err := s.ExportRecords(ctx, uid, func(c string, r *syncstore.StoredRecord) error {
+		out.put(c, r.ID, moveDigest(d, c, r).Sum)
+		return nil
+	})
+	return out, err
+}
+
+// shardWriter batches records per collection into ReplaceRecords calls
+// on the destination, renewing the lease after each batch.
+type shardWriter struct {
+	m       *Migrator
+	dst     syncstore.BulkStore
+	uid     int64
+	coll    string
+	recs    []syncstore.StoredRecord
+	bytes   int64
+	written int64
+	lease   *lease
+}
+
+func (w *shardWriter) add(ctx context.Context, collection string, r *syncstore.StoredRecord) error {
+	if collection != w.coll || len(w.recs) >= batchRows || w.bytes >= batchBytes {
+		if err := w.flush(ctx); err != nil {
+			return err
+		}
+		w.coll = collection
+	}
+	w.recs = append(w.recs, *r)
+	w.bytes += r.PayloadSize() + int64(len(r.ID))
+	return nil
+}
+
+func (w *shardWriter) flush(ctx context.Context) error {
+	if len(w.recs) == 0 {
+		return nil
+	}
+	if err := w.dst.ReplaceRecords(ctx, w.uid, w.coll, w.recs); err != nil {
+		return fmt.Errorf("writing %d records of %q to the destination: %w", len(w.recs), w.coll, err)
+	}
+	w.written += int64(len(w.recs))
+	if w.m.cfg.OnCopy != nil {
+		w.m.cfg.OnCopy(int64(len(w.recs)), w.bytes)
+	}
+	clear(w.recs)
+	w.recs = w.recs[:0]
+	w.bytes = 0
+	if w.lease != nil {
+		return w.lease.renew(ctx)
+	}
+	return nil
+}
+
+// shardCopy makes the destination copy equal to the source as read now:
+// it writes the records whose digest differs from what the destination
+// holds (have), deletes those the source does not hold, and returns the
+// digests and summary of the source as read, with its critical records.
+// Batches are written while the source is read: ExportRecords forbids
+// writing to the store it reads, and the destination is another database
+// (the command refuses two shards on one).
+func (m *Migrator) shardCopy(ctx context.Context, src ShardStore, srcID int64, dst syncstore.BulkStore, dstID int64,
+	have digestMap, l *lease, res *UserResult) (*shardRead, error) {
+	read, sum, critical := digestMap{}, NewSummary(), map[string]*syncstore.StoredRecord{}
+	d := newDigester()
+	w := &shardWriter{m: m, dst: dst, uid: dstID, lease: l}
+	err := src.ExportRecords(ctx, srcID, func(c string, r *syncstore.StoredRecord) error {
+		if m.cfg.Limiter != nil {
+			if err := m.cfg.Limiter.Wait(ctx); err != nil {
+				return err
+			}
+		}
+		rd := moveDigest(d, c, r)
+		read.put(c, r.ID, rd.Sum)
+		sum.Add(c, rd)
+		if isCritical(c, r.ID) {
+			critical[c+"/"+r.ID] = r
+		}
+		if old, ok := have[c][r.ID]; ok && old == rd.Sum {
+			return nil
+		}
+		return w.add(ctx, c, r)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("copying from the source: %w", err)
+	}
+	if err := w.flush(ctx); err != nil {
+		return nil, err
+	}
+	res.Written += w.written
+	out := &shardRead{digests: read, sum: sum, critical: critical, written: w.written}
+	for c, ids := range have {
+		var gone []string
+		for id := range ids {
+			if _, ok := read[c][id]; !ok {
+				gone = append(gone, id)
+			}
+		}
+		if len(gone) > 0 {
+			if err := dst.DeleteRecordIDs(ctx, dstID, c, gone); err != nil {
+				return nil, fmt.Errorf("deleting %d records of %q the source does not hold: %w", len(gone), c, err)
+			}
+			out.deleted += len(gone)
+		}
+	}
+	res.Records, res.Bytes = sum.Records(), sum.Bytes()
+	return out, nil
+}
+
+// shardRead is what one pass of shardCopy read and did.
+type shardRead struct {
+	digests  digestMap // the source's records by digest
+	sum      *Summary
+	critical map[string]*syncstore.StoredRecord // meta/global, crypto/keys of the source
+	written  int64                              // records written to the destination
+	deleted  int                                // records deleted from the destination
+}
+
+// verifyShard compares the destination copy with the source as the delta
+// read it: per collection counts, newest modified and checksums of every
+// record (expiry included), meta/global and crypto/keys byte for byte,
+// info/collections of both shards, the credential and the user's last
+// write timestamp.
+func (m *Migrator) verifyShard(ctx context.Context, src ShardStore, su *syncstore.User, want *Summary, critical map[string]*syncstore.StoredRecord,
+	dst ShardStore, du *syncstore.User) error {
+	got := NewSummary()
+	d := newDigester()
+	gotCritical := map[string]*syncstore.StoredRecord{}
+	err := dst.ExportRecords(ctx, du.ID, func(c string, r *syncstore.StoredRecord) error {
+		got.Add(c, moveDigest(d, c, r))
+		if isCritical(c, r.ID) {
+			gotCritical[c+"/"+r.ID] = r
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("reading the destination copy: %w", err)
+	}
+	mismatches := want.Compare(got)
+	for _, cr := range criticalRecords {
+		k := cr[0] + "/" + cr[1]
+		if msg := compareCritical(cr[0], cr[1], critical[k], gotCritical[k]); msg != "" {
+			mismatches = append(mismatches, msg)
+		}
+	}
+	srcTS, err := src.CollectionTimestamps(ctx, su.ID)
+	if err != nil {
+		return fmt.Errorf("reading the source's info/collections: %w", err)
+	}
+	dstTS, err := dst.CollectionTimestamps(ctx, du.ID)
+	if err != nil {
+		return fmt.Errorf("reading the destination's info/collections: %w", err)
+	}
+	if !maps.Equal(srcTS, dstTS) {
+		mismatches = append(mismatches, fmt.Sprintf("info/collections differ: source %v, destination %v", srcTS, dstTS))
+	}
+	mismatches = append(mismatches, want.CompareTimestamps(dstTS)...)
+	nu, err := dst.LookupUser(ctx, su.Name)
+	if err != nil {
+		return fmt.Errorf("reading the destination's user: %w", err)
+	}
+	if nu.PasswordHash != su.PasswordHash {
+		mismatches = append(mismatches, "password hash differs")
+	}
+	if nu.Email != su.Email {
+		mismatches = append(mismatches, "e-mail differs")
+	}
+	srcLast, err := src.UserTimestamp(ctx, su.ID)
+	if err != nil {
+		return fmt.Errorf("reading the source's last write timestamp: %w", err)
+	}
+	dstLast, err := dst.UserTimestamp(ctx, du.ID)
+	if err != nil {
+		return fmt.Errorf("reading the destination's last write timestamp: %w", err)
+	}
+	if dstLast < srcLast {
+		mismatches = append(mismatches, fmt.Sprintf("last write timestamp %s on the destination, %s on the source", dstLast, srcLast))
+	}
+	if len(mismatches) > 0 {
+		return &VerifyError{User: su.Name, Mismatches: mismatches}
+	}
+	return nil
+}
