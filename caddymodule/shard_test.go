@@ -204,3 +204,146 @@ func TestShardsServeUsersByRow(t *testing.T) {
 		t.Errorf("user on an unknown shard: %d %v %q, want 503 with Retry-After", rec.Code, rec.Header(), rec.Body)
 	}
 }
+
+// register creates an account through the User API of h.
+func register(t *testing.T, h *Handler, user string) *httptest.ResponseRecorder {
+	t.Helper()
+	body := fmt.Sprintf(`{"email":"%s@example.com","password":"password %s"}`, user, user)
+	return serve(t, h, "PUT", "/user/1.0/"+user, "", body)
+}
+
+// routeOf reads the user's row from the handler's directory, nil when
+// there is none.
+func routeOf(t *testing.T, h *Handler, user string) *syncstore.Route {
+	t.Helper()
+	r, err := h.stacks[0].pooled.routes.Table().GetRoute(context.Background(), user)
+	if errors.Is(err, syncstore.ErrNoRoute) {
+		return nil
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+// TestShardRegistration: new users are created on the shard PickShard
+// names over the open shards (by weight; a closed shard gets none), with
+// their row written; the account exists on that shard only and is served
+// from it. A name the directory database already holds is answered there
+// and gets no row; a second instance registering a taken name picks the
+// same shard and is told it exists.
+func TestShardRegistration(t *testing.T) {
+	h := shardedHandler(t, Shard{Name: "s1"}, Shard{Name: "s2", Weight: ptr(3)}, Shard{Name: "s3", Weight: ptr(5), Closed: true})
+	ctx := context.Background()
+	weights := h.shardWeights()
+	counts := map[string]int{}
+	const n = 120
+	for i := range n {
+		user := fmt.Sprintf("reg%03d", i)
+		if rec := register(t, h, user); rec.Code != 200 || rec.Body.String() != user {
+			t.Fatalf("registering %s: %d %q", user, rec.Code, rec.Body)
+		}
+		want, _ := syncstore.PickShard(user, weights)
+		row := routeOf(t, h, user)
+		if row == nil || row.State != syncstore.RouteNative || row.Shard != want {
+			t.Fatalf("%s: row %+v, want native on %s", user, row, want)
+		}
+		counts[row.Shard]++
+		for _, st := range h.stacks {
+			_, err := st.store.LookupUser(ctx, user)
+			if found := err == nil; found != (st.shard == want) {
+				t.Fatalf("%s (on %s): found on %s = %v (%v)", user, want, st.label(), found, err)
+			}
+		}
+	}
+	if counts["s3"] != 0 || counts[""] != 0 {
+		t.Errorf("new users on the closed shard or the default database: %v", counts)
+	}
+	if counts["s2"] <= counts["s1"] || counts["s1"] == 0 {
+		t.Errorf("users per shard %v: want s2 (weight 3) well ahead of s1 (weight 1), s1 not empty", counts)
+	}
+	// Served from their shard: a first write and read.
+	if rec := serve(t, h, "PUT", "/1.1/reg007/storage/bookmarks/b", "reg007", `{"payload":"x"}`); rec.Code != 200 {
+		t.Fatalf("PUT for a new user: %d %q", rec.Code, rec.Body)
+	}
+	if rec := serve(t, h, "GET", "/1.1/reg007/info/collections", "reg007", ""); rec.Code != 200 || !strings.Contains(rec.Body.String(), "bookmarks") {
+		t.Errorf("info/collections of a new user: %d %q", rec.Code, rec.Body)
+	}
+
+	// A rowless account of the directory database keeps its name.
+	nativeUser(t, h, "", "olduser", false)
+	if rec := register(t, h, "olduser"); rec.Code != 400 {
+		t.Errorf("registering a name the default database holds: %d %q, want 400", rec.Code, rec.Body)
+	}
+	if row := routeOf(t, h, "olduser"); row != nil {
+		t.Errorf("a refused registration wrote the row %+v", row)
+	}
+
+	// Another instance (its own handler and shim on the same databases)
+	// registering a taken name goes to the same shard and is refused.
+	other := &Handler{Database: h.Database, Shards: h.Shards, PurgeInterval: h.PurgeInterval, BcryptCost: 4, AllowPlainUsernames: true}
+	provisioned(t, other)
+	defer other.Cleanup()
+	before := routeOf(t, h, "reg042")
+	if rec := register(t, other, "reg042"); rec.Code != 400 {
+		t.Errorf("second instance registering a taken name: %d %q, want 400", rec.Code, rec.Body)
+	}
+	if after := routeOf(t, h, "reg042"); after.Shard != before.Shard || after.State != before.State {
+		t.Errorf("row changed from %+v to %+v", before, after)
+	}
+}
+
+// TestShardRegistrationAllClosed: with every shard closed, new users go
+// to the default database, with a native row naming no shard.
+func TestShardRegistrationAllClosed(t *testing.T) {
+	h := shardedHandler(t, Shard{Name: "s1", Closed: true}, Shard{Name: "s2", Weight: ptr(0)})
+	if rec := register(t, h, "newbie"); rec.Code != 200 {
+		t.Fatalf("registering: %d %q", rec.Code, rec.Body)
+	}
+	row := routeOf(t, h, "newbie")
+	if row == nil || row.State != syncstore.RouteNative || row.Shard != "" {
+		t.Fatalf("row %+v, want native on the default database", row)
+	}
+	if _, err := h.stackOf(t, "").store.LookupUser(context.Background(), "newbie"); err != nil {
+		t.Errorf("account not on the default database: %v", err)
+	}
+}
+
+// TestShardMetrics: native requests are counted under their shard's name
+// in the node label, "default" for the handler's own database.
+func TestShardMetrics(t *testing.T) {
+	ctx, cancel := caddy.NewContext(caddy.Context{Context: context.Background()})
+	t.Cleanup(cancel)
+	off := caddy.Duration(0)
+	h := &Handler{Database: &Database{Dir: t.TempDir()}, Shards: []Shard{{Name: "s1", Database: &Database{Dir: t.TempDir()}}},
+		PurgeInterval: &off, BcryptCost: 4}
+	if err := h.Provision(ctx); err != nil {
+		t.Fatal(err)
+	}
+	defer h.Cleanup()
+	nativeUser(t, h, "", "alice", false)
+	nativeUser(t, h, "s1", "bob", true)
+	whereIs(t, h, "alice")
+	whereIs(t, h, "bob")
+	whereIs(t, h, "bob")
+	families, err := ctx.GetMetricsRegistry().Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]float64{}
+	for _, f := range families {
+		if f.GetName() != "syncserver_backend_requests_total" {
+			continue
+		}
+		for _, m := range f.GetMetric() {
+			labels := map[string]string{}
+			for _, l := range m.GetLabel() {
+				labels[l.GetName()] = l.GetValue()
+			}
+			got[labels["backend"]+"/"+labels["node"]] = m.GetCounter().GetValue()
+		}
+	}
+	if got["native/default"] != 1 || got["native/s1"] != 2 {
+		t.Errorf("backend requests %v, want native/default 1 and native/s1 2", got)
+	}
+}
