@@ -347,3 +347,92 @@ func TestShardMetrics(t *testing.T) {
 		t.Errorf("backend requests %v, want native/default 1 and native/s1 2", got)
 	}
 }
+
+// TestShardsThroughCaddy: the Caddyfile syntax of SHARDS.md, loaded in
+// Caddy on MariaDB with a SQLite shard: a client registers (the only open
+// shard gets it), syncs from its shard, node/weave answers public_url;
+// the admin API shows the row's shard and refuses a shard change unless
+// forced.
+func TestShardsThroughCaddy(t *testing.T) {
+	dsn := freshMySQLDatabase(t)
+	t.Setenv("SHARD_TEST_DSN", dsn)
+	shardDir := t.TempDir()
+	publicURL := fmt.Sprintf("http://127.0.0.1:%d/", httpPort)
+	unloadAtEnd(t)
+	initServer(t, siteCaddyfile(fmt.Sprintf(`database mysql {env.SHARD_TEST_DSN}
+		shard s1 {
+			database sqlite %s {
+				db_timeout 3s
+			}
+			weight 2
+		}
+		public_url %s`, shardDir, publicURL)))
+
+	const email = "shardy@example.com"
+	c := newSyncClient(t, email, "correct horse battery")
+	c.register(email)
+	c.firstSync(publicURL)
+	if _, err := openSQLite(t, shardDir, nil).LookupUser(context.Background(), c.user); err != nil {
+		t.Fatalf("the account is not on shard s1: %v", err)
+	}
+
+	status, body := adminRequest(t, "GET", shim.AdminPath+c.user, "")
+	var row shim.RouteJSON
+	if err := json.Unmarshal([]byte(body), &row); status != 200 || err != nil || row.Shard != "s1" || row.State != "native" {
+		t.Fatalf("admin GET: %d %s (%v), want native on s1", status, body, err)
+	}
+	status, body = adminRequest(t, "PUT", shim.AdminPath+c.user, `{"state":"native","shard":"default"}`)
+	if status != http.StatusConflict || !strings.Contains(body, "syncserver migrate --from s1 --to default") {
+		t.Errorf("admin PUT of another shard: %d %s, want 409 pointing at the migrate tool", status, body)
+	}
+	// Native on its own shard: the account is found there.
+	if status, body = adminRequest(t, "PUT", shim.AdminPath+c.user, `{"state":"native"}`); status != 200 || !strings.Contains(body, `"shard":"s1"`) {
+		t.Errorf("admin PUT native (shard kept): %d %s", status, body)
+	}
+	if status, body = adminRequest(t, "PUT", shim.AdminPath+c.user, `{"state":"native","shard":"default","force":true}`); status != 200 || !strings.Contains(body, `"shard":"default"`) {
+		t.Errorf("forced shard change: %d %s", status, body)
+	}
+	// Now routed to the default database, which does not hold the account.
+	if r := c.do("GET", "/1.1/"+c.user+"/info/collections", "", true); r.status != 401 {
+		t.Errorf("after a forced move without data: %d %q, want 401 from the default database", r.status, r.body)
+	}
+	if !strings.Contains(scrapeMetrics(t), `syncserver_backend_requests_total{backend="native",node="s1"}`) {
+		t.Errorf("no per-shard native request count in the metrics:\n%s", grepLines(scrapeMetrics(t), "backend_requests"))
+	}
+}
+
+// TestShardsShareLoginThrottle: failed logins are counted per client
+// address once for the whole handler, whichever shard the users guessed
+// at live on: three failures spread over the default database and two
+// shards throttle the address on all of them.
+func TestShardsShareLoginThrottle(t *testing.T) {
+	off := caddy.Duration(0)
+	h := &Handler{Database: &Database{Dir: t.TempDir()},
+		Shards:        []Shard{{Name: "s1", Database: &Database{Dir: t.TempDir()}}, {Name: "s2", Database: &Database{Dir: t.TempDir()}}},
+		PurgeInterval: &off, BcryptCost: 4, AuthThrottle: &AuthThrottle{PerUser: -1, PerAddress: 3}}
+	provisioned(t, h)
+	t.Cleanup(func() { h.Cleanup() })
+	nativeUser(t, h, "", "alice", false)
+	nativeUser(t, h, "s1", "bob", true)
+	nativeUser(t, h, "s2", "carol", true)
+	guess := func(user string) int {
+		r := httptest.NewRequest("GET", "/1.1/"+user+"/info/collections", nil)
+		r.RemoteAddr = "192.0.2.7:4000"
+		r.SetBasicAuth(user, "wrong guess")
+		rec := httptest.NewRecorder()
+		if err := h.ServeHTTP(rec, r, nil); err != nil {
+			t.Fatal(err)
+		}
+		return rec.Code
+	}
+	for _, user := range []string{"alice", "bob", "carol"} {
+		if code := guess(user); code != http.StatusUnauthorized {
+			t.Fatalf("guess at %s: %d, want 401", user, code)
+		}
+	}
+	for _, user := range []string{"alice", "bob", "carol"} {
+		if code := guess(user); code != http.StatusServiceUnavailable {
+			t.Errorf("guess at %s after 3 failures from the address: %d, want 503 (address throttled)", user, code)
+		}
+	}
+}
