@@ -2,6 +2,7 @@ package caddymodule
 
 import (
 	"context"
+	"database/sql"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -434,5 +435,84 @@ func TestShardsShareLoginThrottle(t *testing.T) {
 		if code := guess(user); code != http.StatusServiceUnavailable {
 			t.Errorf("guess at %s after 3 failures from the address: %d, want 503 (address throttled)", user, code)
 		}
+	}
+}
+
+// TestShardRegistrationRouteFailure: when the row of a new user cannot be
+// written, the client gets 503 and the account is removed again from the
+// shard it was created on; a retry then succeeds there.
+func TestShardRegistrationRouteFailure(t *testing.T) {
+	dsn := freshMySQLDatabase(t)
+	off := caddy.Duration(0)
+	h := &Handler{Database: &Database{Driver: DriverMySQL, DSN: dsn},
+		Shards:        []Shard{{Name: "s1", Database: &Database{Dir: t.TempDir()}}},
+		PurgeInterval: &off, BcryptCost: 4, AllowPlainUsernames: true}
+	provisioned(t, h)
+	t.Cleanup(func() { h.Cleanup() })
+	db, err := sql.Open("mysql", dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	// Reads of the route table work; inserts fail, as on a full disk.
+	if _, err := db.Exec("CREATE TRIGGER shard_routes_fail BEFORE INSERT ON routes FOR EACH ROW " +
+		"SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = 'injected failure'"); err != nil {
+		t.Fatal(err)
+	}
+	if rec := register(t, h, "uma"); rec.Code != http.StatusServiceUnavailable || rec.Header().Get("Retry-After") == "" {
+		t.Errorf("registration without a row: %d %q, want 503 with Retry-After", rec.Code, rec.Body)
+	}
+	if _, err := h.stackOf(t, "s1").store.LookupUser(context.Background(), "uma"); !errors.Is(err, syncstore.ErrNotFound) {
+		t.Errorf("the account on s1 survived the failed row write: %v", err)
+	}
+	if _, err := db.Exec("DROP TRIGGER shard_routes_fail"); err != nil {
+		t.Fatal(err)
+	}
+	if rec := register(t, h, "uma"); rec.Code != 200 {
+		t.Fatalf("retry: %d %q", rec.Code, rec.Body)
+	}
+	if row := routeOf(t, h, "uma"); row == nil || row.Shard != "s1" {
+		t.Errorf("row after the retry: %+v", row)
+	}
+}
+
+// TestShardRegistrationBehindLegacy: with a legacy block whose rowless
+// users stay legacy and new users native, a name free on the legacy node
+// is created on a shard; a registration of a name the legacy node holds
+// is passed to the node and creates nothing natively.
+func TestShardRegistrationBehindLegacy(t *testing.T) {
+	e := newShimEnv(t)
+	shardDir := t.TempDir()
+	initServer(t, siteCaddyfile(fmt.Sprintf(`database mysql {env.SHM_NATIVE_DSN}
+		public_url %s
+		shard s1 {
+			database sqlite %s
+		}
+		legacy {
+			node node1 {
+				reverse_proxy %s
+			}
+			default_state legacy
+			new_users native
+		}`, e.publicURL, shardDir, e.legacy.Addr)))
+	c := newSyncClient(t, "nina@example.com", "correct horse battery")
+	c.register("nina@example.com")
+	if rt := e.route(c.user); rt == nil || rt.State != syncstore.RouteNative || rt.Shard != "s1" {
+		t.Fatalf("route of a new user: %+v, want native on s1", rt)
+	}
+	c.firstSync(e.publicURL)
+	old := e.legacyUser("olga@example.com", "olga's password")
+	body, _ := json.Marshal(map[string]string{"email": "olga@example.com", "password": "another password"})
+	// The legacy node answers it, as it would without the shim.
+	n := e.legacy.count()
+	old.do("PUT", "/user/1.0/"+old.user, string(body), false)
+	if got := e.legacy.since(n); len(got) == 0 || got[len(got)-1].method != "PUT" {
+		t.Errorf("the registration did not reach the legacy node: %+v", got)
+	}
+	if rt := e.route(old.user); rt != nil {
+		t.Errorf("a registration answered by the legacy node wrote the row %+v", rt)
+	}
+	if _, err := openSQLite(t, shardDir, nil).LookupUser(context.Background(), old.user); err == nil {
+		t.Error("a name the legacy node holds was created on s1")
 	}
 }
