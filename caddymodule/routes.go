@@ -6,8 +6,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"net/url"
+	"slices"
 	"text/tabwriter"
 	"time"
 
@@ -87,7 +89,7 @@ func routesStatusCommand() *cobra.Command {
 			return fmt.Errorf("reading the route table: %w", err)
 		}
 		st.Write(cmd.OutOrStdout(), recent)
-		return nil
+		return writeShardCounts(cmd, table, stores.config)
 	}
 	return cmd
 }
@@ -155,6 +157,38 @@ func routesListCommand() *cobra.Command {
 		return tw.Flush()
 	}
 	return cmd
+}
+
+// writeShardCounts adds the native users per shard to the status, when
+// rows name shards or --config has some: a shard's load at a glance, and
+// a drained shard's zero.
+func writeShardCounts(cmd *cobra.Command, table routeTable, sc *serverConfig) error {
+	counts := map[string]int{}
+	if sc != nil {
+		for _, s := range sc.shards {
+			counts[s.Name] = 0
+		}
+	}
+	sharded := len(counts) > 0
+	err := syncstore.EachRoute(commandContext(cmd), table, func(r *syncstore.Route) error {
+		if r.State == syncstore.RouteNative {
+			counts[r.Shard]++
+			sharded = sharded || r.Shard != ""
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("counting native users per shard: %w", err)
+	}
+	if !sharded {
+		return nil
+	}
+	out := cmd.OutOrStdout()
+	fmt.Fprintln(out, "\nnative rows per shard (rowless native users are on default):")
+	for _, name := range slices.Sorted(maps.Keys(counts)) {
+		fmt.Fprintf(out, "  %-12s %d\n", shim.ShardLabel(name), counts[name])
+	}
+	return nil
 }
 
 // stateText shows the stored state, and the effective one when an

@@ -150,6 +150,10 @@ func TestShardRoutesCommands(t *testing.T) {
 	if err != nil || strings.Contains(out, "zed") {
 		t.Errorf("routes list --shard %s: %q, %v", other, out, err)
 	}
+	out, err = routes("status")
+	if err != nil || !strings.Contains(out, "native rows per shard") || !strings.Contains(out, shard+"  ") {
+		t.Errorf("routes status: %q, %v", out, err)
+	}
 	out, err = routes("get", "zed")
 	if err != nil || !strings.Contains(out, "shard:     "+shard) {
 		t.Errorf("routes get: %q, %v", out, err)
