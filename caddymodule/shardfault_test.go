@@ -234,7 +234,11 @@ func TestShardMemcachedPrefixes(t *testing.T) {
 		Memcached:     &Memcached{Servers: []string{mc}, Prefix: prefix},
 		PurgeInterval: &off, BcryptCost: 4,
 	}
-	provisioned(t, h)
+	cctx, cancel := caddy.NewContext(caddy.Context{Context: context.Background()})
+	t.Cleanup(cancel)
+	if err := h.Provision(cctx); err != nil {
+		t.Fatal(err)
+	}
 	t.Cleanup(func() { h.Cleanup() })
 	nativeUser(t, h, "", "alice", false)
 	nativeUser(t, h, "s1", "bob", true)
@@ -258,6 +262,29 @@ func TestShardMemcachedPrefixes(t *testing.T) {
 		if !strings.Contains(a, "history") || strings.Contains(a, "tabs") || !strings.Contains(b, "tabs") || strings.Contains(b, "history") {
 			t.Fatalf("info/collections: alice %s, bob %s: one user's answer reached the other", a, b)
 		}
+	}
+	// Each shard's cache is counted under its label.
+	families, err := cctx.GetMetricsRegistry().Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	hits := map[string]float64{}
+	for _, f := range families {
+		if f.GetName() != "syncserver_memcache_reads_total" {
+			continue
+		}
+		for _, m := range f.GetMetric() {
+			labels := map[string]string{}
+			for _, l := range m.GetLabel() {
+				labels[l.GetName()] = l.GetValue()
+			}
+			if labels["result"] == "hit" {
+				hits[labels["shard"]] = m.GetCounter().GetValue()
+			}
+		}
+	}
+	if hits["default"] == 0 || hits["s1"] == 0 {
+		t.Errorf("memcache hits per shard %v: want both counted", hits)
 	}
 	if got := h.Memcached.forShard("s1").Prefix; got != prefix+"s1:" {
 		t.Errorf("s1's prefix %q, want %q", got, prefix+"s1:")

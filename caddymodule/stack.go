@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
+	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
 
 	"github.com/syncserver/syncserver/caddymodule/shim"
@@ -60,7 +61,13 @@ func (h *Handler) openStack(ctx caddy.Context, shard string, db Database) (st *n
 	st.poolKey, st.pooled = key, pooled
 	st.logger.Info("database ready", append(db.zapFields(), zap.Bool("reused", reused))...)
 
-	store, closeCache, err := h.Memcached.forShard(shard).wrap(ctx, pooled.Store, st.logger)
+	// With shards, every stack's memcached counters carry its shard, so
+	// that they do not collide and an operator sees each shard's hits.
+	var reg prometheus.Registerer = ctx.GetMetricsRegistry()
+	if len(h.Shards) > 0 {
+		reg = prometheus.WrapRegistererWith(prometheus.Labels{"shard": st.label()}, reg)
+	}
+	store, closeCache, err := h.Memcached.forShard(shard).wrap(pooled.Store, reg, st.logger)
 	st.closeCache = closeCache
 	if err != nil {
 		return st, err

@@ -66,8 +66,7 @@ func New(ctx caddy.Context, l *Legacy, c Config) (*Shim, error) {
 	s.setShards(c)
 	s.countLookups()
 	s.releaseNodes = c.Routes.nodes.add(l.NodeNames())
-	releaseShards := c.Routes.shards.add(c.Shards)
-	s.releaseShards = releaseShards
+	s.releaseShards = c.Routes.shards.add(c.Shards)
 	s.stats = startRouteStats(c.Routes.table, c.Metrics.routeUsers, l.statsInterval(), c.Logger)
 	c.Logger.Info("migration shim ready",
 		zap.Strings("nodes", l.NodeNames()),
