@@ -177,6 +177,10 @@ type Handler struct {
 	stacks []*nativeStack
 	api    *httpapi.Handler // the own database's, stacks[0].api
 	shim   *shim.Shim       // nil without a legacy block or shards
+	// pending open the shards whose database was unreachable at
+	// provisioning; shardRetry is how often they try (0: every 5s).
+	pending    []*pendingShard
+	shardRetry time.Duration
 	// helper is the Caddyfile adapter's, while parsing only: the legacy
 	// nodes' reverse_proxy blocks may hold routes.
 	helper *httpcaddyfile.Helper
@@ -215,20 +219,30 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	h.stacks = append(h.stacks, own)
 	own.pooled.directories.Add(1)
 	h.api = own.api
+	shards := make([]*nativeStack, len(h.Shards)) // nil: not open yet
+	unopened := map[int]error{}
 	for i := range h.Shards {
 		sh := &h.Shards[i]
 		st, err := h.openStack(ctx, sh.Name, *sh.Database)
+		if isStoreOpenError(err) {
+			unopened[i] = err
+			continue
+		}
 		if err != nil {
 			return err // Caddy calls Cleanup, which releases what is open
 		}
 		st.api.ShareLimits(own.api)
 		h.stacks = append(h.stacks, st)
+		shards[i] = st
 	}
 
 	if h.Legacy != nil || len(h.Shards) > 0 {
-		if err := h.provisionShim(ctx); err != nil {
+		if err := h.provisionShim(ctx, shards); err != nil {
 			return err
 		}
+	}
+	for i, err := range unopened {
+		h.pending = append(h.pending, h.openShardLater(ctx, i, err))
 	}
 	return nil
 }
@@ -363,6 +377,12 @@ func (h *Handler) Cleanup() error {
 		h.shim = nil
 	}
 	var errs []error
+	for _, p := range h.pending {
+		if err := p.stop(); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	h.pending = nil
 	for i, st := range h.stacks {
 		if i == 0 {
 			st.pooled.directories.Add(-1)

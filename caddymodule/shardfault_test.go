@@ -15,6 +15,7 @@ import (
 	"github.com/go-sql-driver/mysql"
 
 	"github.com/syncserver/syncserver/syncstore"
+	"github.com/syncserver/syncserver/syncstore/mysqlstore"
 	"github.com/syncserver/syncserver/syncstore/storetest/testservices"
 )
 
@@ -369,4 +370,69 @@ func dbName(t *testing.T, dsn string) string {
 		t.Fatal(err)
 	}
 	return cfg.DBName
+}
+
+// TestShardUnreachableAtStart: an instance started while a shard's
+// MariaDB is unreachable still starts and serves everyone else; the
+// shard's users get 503 with Retry-After until its database answers,
+// then they are served without a restart.
+func TestShardUnreachableAtStart(t *testing.T) {
+	realDSN := freshMySQLDatabase(t)
+	s1DSN, proxy := viaProxy(t, realDSN)
+	ctx := context.Background()
+	// bob's account and data on s1, written directly.
+	direct, err := mysqlstore.Open(ctx, mysqlstore.Config{DSN: realDSN})
+	if err != nil {
+		t.Fatal(err)
+	}
+	hash, err := syncstore.HashPassword("password bob", 4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	u := &syncstore.User{Name: "bob", PasswordHash: hash}
+	payload := "on s1"
+	if err := direct.CreateUser(ctx, u); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := direct.PutRecords(ctx, u.ID, "bookmarks", []syncstore.WBO{{ID: "where", Payload: &payload}}, syncstore.WriteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	direct.Close()
+
+	proxy.stop()
+	off := caddy.Duration(0)
+	h := &Handler{
+		Database:      &Database{Dir: t.TempDir()},
+		Shards:        []Shard{{Name: "s1", Database: &Database{Driver: DriverMySQL, DSN: s1DSN}}},
+		PurgeInterval: &off, BcryptCost: 4, AllowPlainUsernames: true,
+		shardRetry: 100 * time.Millisecond,
+	}
+	provisioned(t, h)
+	t.Cleanup(func() { h.Cleanup() })
+	nativeUser(t, h, "", "alice", false)
+	if err := h.stacks[0].pooled.routes.Table().SetRoute(ctx, syncstore.Route{Username: "bob", State: syncstore.RouteNative, Shard: "s1"}); err != nil {
+		t.Fatal(err)
+	}
+	if code, got := whereIs(t, h, "alice"); code != 200 || got != "on default" {
+		t.Errorf("alice while s1 is unreachable: %d %q", code, got)
+	}
+	rec := serve(t, h, "GET", "/1.1/bob/storage/bookmarks/where", "bob", "")
+	if rec.Code != http.StatusServiceUnavailable || rec.Header().Get("Retry-After") == "" {
+		t.Errorf("bob while s1 is unreachable: %d %v, want 503 with Retry-After", rec.Code, rec.Header())
+	}
+	// A new user placed on s1 (the only open shard) is told to retry.
+	if rec := register(t, h, "newbie"); rec.Code != http.StatusServiceUnavailable {
+		t.Errorf("registration on an unopened shard: %d %q, want 503", rec.Code, rec.Body)
+	}
+	if row := routeOf(t, h, "newbie"); row != nil {
+		t.Errorf("a registration answered 503 wrote the row %+v", row)
+	}
+	proxy.start()
+	waitServed(t, h, "bob")
+	if code, got := whereIs(t, h, "bob"); code != 200 || got != "on s1" {
+		t.Errorf("bob once s1 is open: %d %q", code, got)
+	}
+	if rec := register(t, h, "newbie"); rec.Code != 200 {
+		t.Errorf("registration once s1 is open: %d %q", rec.Code, rec.Body)
+	}
 }

@@ -12,7 +12,9 @@ import (
 // handlers: the migration shim of a legacy block, and the dispatch of
 // native users to their shard. The route table is the handler's own
 // database's (stacks[0]), with its shared cache and configured nodes.
-func (h *Handler) provisionShim(ctx caddy.Context) error {
+// shards are the shards' stacks in config order, nil for one not open
+// yet.
+func (h *Handler) provisionShim(ctx caddy.Context, shards []*nativeStack) error {
 	own := h.stacks[0]
 	if own.pooled.routes == nil {
 		what := "legacy"
@@ -30,8 +32,12 @@ func (h *Handler) provisionShim(ctx caddy.Context) error {
 	}
 	if len(h.Shards) > 0 {
 		c.Shards = make([]shim.Shard, 0, len(h.Shards))
-		for i, st := range h.stacks[1:] {
-			c.Shards = append(c.Shards, shim.Shard{Name: st.shard, Native: st.api, Users: st.store, Weight: h.Shards[i].weight()})
+		for i, st := range shards {
+			sh := shim.Shard{Name: h.Shards[i].Name, Weight: h.Shards[i].weight()}
+			if st != nil {
+				sh.Native, sh.Users = st.api, st.store
+			}
+			c.Shards = append(c.Shards, sh)
 		}
 	}
 	s, err := shim.New(ctx, h.Legacy, c)

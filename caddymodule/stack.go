@@ -54,7 +54,7 @@ func (h *Handler) openStack(ctx caddy.Context, shard string, db Database) (st *n
 	pooled, key, reused, err := acquireStore(ctx, db)
 	if err != nil {
 		if shard != "" {
-			return st, fmt.Errorf("shard %s: %w", shard, err)
+			return st, &storeOpenError{fmt.Errorf("shard %s: %w", shard, err)}
 		}
 		return st, err
 	}

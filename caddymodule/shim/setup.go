@@ -66,7 +66,7 @@ func New(ctx caddy.Context, l *Legacy, c Config) (*Shim, error) {
 	s.setShards(c)
 	s.countLookups()
 	s.releaseNodes = c.Routes.nodes.add(l.NodeNames())
-	s.releaseShards = c.Routes.shards.add(c.Shards)
+	s.releaseShards = c.Routes.shards.add(s.backends)
 	s.stats = startRouteStats(c.Routes.table, c.Metrics.routeUsers, l.statsInterval(), c.Logger)
 	c.Logger.Info("migration shim ready",
 		zap.Strings("nodes", l.NodeNames()),
@@ -91,7 +91,7 @@ func (s *Shim) Stop() {
 // setShards sets up the native backends: the directory database's under
 // "", each shard's under its name.
 func (s *Shim) setShards(c Config) {
-	own := &backend{api: c.Native, users: c.Users}
+	own := newBackend("", c.Native, c.Users)
 	s.backends = map[string]*backend{"": own}
 	if len(c.Shards) == 0 {
 		return
@@ -99,7 +99,7 @@ func (s *Shim) setShards(c Config) {
 	own.label = DefaultShard
 	s.weights = make([]syncstore.ShardWeight, 0, len(c.Shards))
 	for _, sh := range c.Shards {
-		s.backends[sh.Name] = &backend{api: sh.Native, users: sh.Users, label: sh.Name}
+		s.backends[sh.Name] = newBackend(sh.Name, sh.Native, sh.Users)
 		s.weights = append(s.weights, syncstore.ShardWeight{Name: sh.Name, Weight: sh.Weight})
 	}
 }

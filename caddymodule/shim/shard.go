@@ -3,7 +3,9 @@ package shim
 import (
 	"fmt"
 	"regexp"
+	"slices"
 	"sync"
+	"sync/atomic"
 
 	"github.com/syncserver/syncserver/syncstore"
 	"github.com/syncserver/syncserver/syncstore/httpapi"
@@ -44,7 +46,9 @@ func ParseShardFlag(s string) (string, error) {
 }
 
 // Shard is one native shard a shim dispatches to, besides the directory
-// database's own handler.
+// database's own handler. Native and Users are nil while the shard's
+// database has not opened yet (it was unreachable when the config
+// loaded): its users get 503 until Shim.ShardReady brings them.
 type Shard struct {
 	Name string
 	// Native is the protocol handler over the shard's store.
@@ -56,11 +60,33 @@ type Shard struct {
 	Weight int
 }
 
-// backend is where a native user's requests go.
+// backend is where a native user's requests go: one per shard, and one
+// for the directory database.
 type backend struct {
+	label string // the metrics node label
+	open  atomic.Pointer[openBackend]
+}
+
+// openBackend is a backend whose database is open.
+type openBackend struct {
 	api   *httpapi.Handler
 	users Accounts
-	label string // the metrics node label
+}
+
+func newBackend(label string, api *httpapi.Handler, users Accounts) *backend {
+	b := &backend{label: label}
+	if api != nil && users != nil {
+		b.open.Store(&openBackend{api: api, users: users})
+	}
+	return b
+}
+
+// ShardReady brings in a shard whose database opened after the config
+// loaded; from now on its users are served.
+func (s *Shim) ShardReady(name string, api *httpapi.Handler, users Accounts) {
+	if b, ok := s.backends[name]; ok {
+		b.open.Store(&openBackend{api: api, users: users})
+	}
 }
 
 // ShardUsers finds the native accounts of a shard ("" = the directory
@@ -85,37 +111,29 @@ func OneDatabase(users UserFinder) ShardUsers {
 // wins.
 type shardSet struct {
 	mu      sync.Mutex
-	entries map[string][]*shardEntry
+	entries map[string][]*backend
 }
 
-type shardEntry struct{ users UserFinder }
-
-// add records shards and returns the function that forgets them again.
-func (s *shardSet) add(shards []Shard) (release func()) {
+// add records a shim's shard backends and returns the function that
+// forgets them again.
+func (s *shardSet) add(backends map[string]*backend) (release func()) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.entries == nil {
-		s.entries = map[string][]*shardEntry{}
+		s.entries = map[string][]*backend{}
 	}
-	added := make(map[string]*shardEntry, len(shards))
-	for _, sh := range shards {
-		e := &shardEntry{users: sh.Users}
-		s.entries[sh.Name] = append(s.entries[sh.Name], e)
-		added[sh.Name] = e
+	for name, b := range backends {
+		if name != "" {
+			s.entries[name] = append(s.entries[name], b)
+		}
 	}
 	var once sync.Once
 	return func() {
 		once.Do(func() {
 			s.mu.Lock()
 			defer s.mu.Unlock()
-			for name, e := range added {
-				list := s.entries[name]
-				for i := range list {
-					if list[i] == e {
-						list = append(list[:i], list[i+1:]...)
-						break
-					}
-				}
+			for name, b := range backends {
+				list := slices.DeleteFunc(s.entries[name], func(e *backend) bool { return e == b })
 				if len(list) == 0 {
 					delete(s.entries, name)
 				} else {
@@ -139,7 +157,11 @@ func (s *shardSet) users(own UserFinder) ShardUsers {
 		if len(list) == 0 {
 			return nil, fmt.Errorf("shard %q is not configured by any loaded firefox_sync handler on this database", shard)
 		}
-		return list[len(list)-1].users, nil
+		ob := list[len(list)-1].open.Load()
+		if ob == nil {
+			return nil, fmt.Errorf("shard %q: its database has not opened yet", shard)
+		}
+		return ob.users, nil
 	}
 }
 

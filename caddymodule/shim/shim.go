@@ -218,7 +218,16 @@ func (s *Shim) serveNative(w *StatusWriter, r *http.Request, req *httpapi.Reques
 		s.metrics.observeBackend(backendUnrouted, "", w.StatusCode(), time.Since(start))
 		return
 	}
-	b.api.ServeRequest(w, r, req)
+	ob := b.open.Load()
+	if ob == nil {
+		// Configured, but its database has not opened since the config
+		// loaded; a retry is under way (see caddymodule's pending shards).
+		s.logger.Warn("native shard not open yet", syncstore.UserField(s.logger, t.user), zap.String("shard", shard))
+		s.native.Unavailable(w, s.retryAfter, "native shard unavailable")
+		s.metrics.observeBackend(backendNative, b.label, w.StatusCode(), time.Since(start))
+		return
+	}
+	ob.api.ServeRequest(w, r, req)
 	s.metrics.observeBackend(backendNative, b.label, w.StatusCode(), time.Since(start))
 }
 
@@ -285,8 +294,8 @@ func (s *Shim) register(w *StatusWriter, r *http.Request, req *httpapi.Request, 
 	cw.fail = func(err error) {
 		s.logger.Error("writing the route of a new user failed", syncstore.UserField(s.logger, t.user),
 			zap.String("shard", ShardLabel(row.Shard)), zap.Error(err))
-		if row.State == syncstore.RouteNative {
-			s.dropAccount(r.Context(), s.backends[row.Shard].users, t.user)
+		if ob := s.backends[row.Shard].open.Load(); row.State == syncstore.RouteNative && ob != nil {
+			s.dropAccount(r.Context(), ob.users, t.user)
 		}
 		clear(w.Header())
 		s.native.Unavailable(w, s.retryAfter, "route table unavailable")
