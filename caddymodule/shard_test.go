@@ -516,3 +516,23 @@ func TestShardRegistrationBehindLegacy(t *testing.T) {
 		t.Error("a name the legacy node holds was created on s1")
 	}
 }
+
+// TestShardsReload: a reload provisions the new handler before cleaning
+// up the old one; the shards' pooled stores are shared, not reopened, and
+// stay open for the new handler after the old one is gone.
+func TestShardsReload(t *testing.T) {
+	h := shardedHandler(t, Shard{Name: "s1"})
+	nativeUser(t, h, "s1", "bob", true)
+	next := &Handler{Database: h.Database, Shards: h.Shards, PurgeInterval: h.PurgeInterval, BcryptCost: 4}
+	provisioned(t, next)
+	defer next.Cleanup()
+	if h.stackOf(t, "s1").pooled != next.stackOf(t, "s1").pooled {
+		t.Error("the reloaded handler reopened the shard's database")
+	}
+	if err := h.Cleanup(); err != nil {
+		t.Fatal(err)
+	}
+	if code, got := whereIs(t, next, "bob"); code != 200 || got != "on s1" {
+		t.Errorf("bob after the old config's cleanup: %d %q", code, got)
+	}
+}
