@@ -89,7 +89,7 @@ func shardedHandler(t *testing.T, shards ...Shard) *Handler {
 }
 
 // stackOf is the handler's stack of a shard ("" = its own database).
-func (h *Handler) stackOf(t *testing.T, shard string) *nativeStack {
+func (h *Handler) stackOf(t testing.TB, shard string) *nativeStack {
 	t.Helper()
 	for _, st := range h.stacks {
 		if st.shard == shard {
@@ -102,7 +102,7 @@ func (h *Handler) stackOf(t *testing.T, shard string) *nativeStack {
 
 // nativeUser creates an account with one bookmark on a shard's store and,
 // unless route is false, its route row naming the shard.
-func nativeUser(t *testing.T, h *Handler, shard, name string, route bool) {
+func nativeUser(t testing.TB, h *Handler, shard, name string, route bool) {
 	t.Helper()
 	ctx := context.Background()
 	hash, err := syncstore.HashPassword("password "+name, 4)
