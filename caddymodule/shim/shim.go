@@ -81,10 +81,13 @@ func (s *Shim) countLookups() {
 
 // target is where a request goes.
 type target struct {
-	user  string // normalized; "" when the path names no user
-	row   *syncstore.Route
-	state syncstore.RouteState
-	node  string // legacy node, for state legacy
+	user string // normalized; "" when the path names no user
+	row  *syncstore.Route
+	// cached: row came from the route cache, and may be up to
+	// route_cache_ttl old.
+	cached bool
+	state  syncstore.RouteState
+	node   string // legacy node, for state legacy
 }
 
 // decide routes a request by its method and parsed path. Paths that name
@@ -113,10 +116,10 @@ func (s *Shim) decide(ctx context.Context, method string, req *httpapi.Request) 
 	var (
 		row *syncstore.Route
 		err error
+		hit bool
 	)
 	counter := s.lookupWrite
 	if method == http.MethodGet || method == http.MethodHead {
-		var hit bool
 		row, hit, err = s.routes.lookup(ctx, user, s.ttl, now)
 		if hit && row != nil && row.State == syncstore.RouteMigrating {
 			row, err = s.routes.refresh(ctx, user, s.ttl, now)
@@ -134,7 +137,9 @@ func (s *Shim) decide(ctx context.Context, method string, req *httpapi.Request) 
 		return target{user: user}, err
 	}
 	counter.Inc()
-	return s.targetOf(user, row, now), nil
+	t := s.targetOf(user, row, now)
+	t.cached = hit
+	return t, nil
 }
 
 func (s *Shim) targetOf(user string, row *syncstore.Route, now time.Time) target {
@@ -227,7 +232,14 @@ func (s *Shim) serveNative(w *StatusWriter, r *http.Request, req *httpapi.Reques
 		s.metrics.observeBackend(backendNative, b.label, w.StatusCode(), time.Since(start))
 		return
 	}
-	ob.api.ServeRequest(w, r, req)
+	if t.cached && len(s.weights) > 0 {
+		if moved := s.serveCachedRead(w, r, req, t, ob); moved != nil {
+			s.serveNative(w, r, req, *moved, start)
+			return
+		}
+	} else {
+		ob.api.ServeRequest(w, r, req)
+	}
 	s.metrics.observeBackend(backendNative, b.label, w.StatusCode(), time.Since(start))
 }
 
