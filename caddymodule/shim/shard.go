@@ -93,17 +93,6 @@ func (s *Shim) ShardReady(name string, api *httpapi.Handler, users Accounts) {
 // database); an error says the shard cannot be reached from here.
 type ShardUsers func(shard string) (UserFinder, error)
 
-// OneDatabase is the ShardUsers of a caller that knows only the directory
-// database.
-func OneDatabase(users UserFinder) ShardUsers {
-	return func(shard string) (UserFinder, error) {
-		if shard == "" {
-			return users, nil
-		}
-		return nil, fmt.Errorf("shard %q is not known here (give the server's config with --config)", shard)
-	}
-}
-
 // shardSet holds the shards the loaded shims on one database configure,
 // so that the admin API can check native accounts on the right shard. It
 // is reference counted because a reload provisions the new handlers
