@@ -15,7 +15,6 @@ import (
 	"go.uber.org/zap"
 	"golang.org/x/term"
 
-	"github.com/syncserver/syncserver/caddymodule/shim"
 	"github.com/syncserver/syncserver/syncstore"
 	"github.com/syncserver/syncserver/syncstore/deadline"
 	"github.com/syncserver/syncserver/syncstore/mysqlstore"
@@ -222,7 +221,7 @@ func setupPurgeCommand(cmd *cobra.Command) {
 			if err != nil {
 				// The other shards are still worth purging.
 				fmt.Fprintf(cmd.ErrOrStderr(), "purge: %v\n", err)
-				failed = append(failed, shim.ShardLabel(shard))
+				failed = append(failed, syncstore.ShardLabel(shard))
 			}
 		}
 		if len(failed) > 0 {
@@ -245,7 +244,7 @@ func purgeOne(cmd *cobra.Command, stores *commandStores, shard string, batch int
 	p.finish()
 	where := ""
 	if named {
-		where = "shard " + shim.ShardLabel(shard) + ": "
+		where = "shard " + syncstore.ShardLabel(shard) + ": "
 	}
 	if err != nil {
 		if errors.Is(err, context.Canceled) {

@@ -112,7 +112,7 @@ func routesListCommand() *cobra.Command {
 		var shard string
 		if shardFlag != "" {
 			var err error
-			if shard, err = shim.ParseShardFlag(shardFlag); err != nil {
+			if shard, err = syncstore.ParseShardName(shardFlag); err != nil {
 				return fmt.Errorf("--shard: %w", err)
 			}
 		}
@@ -143,7 +143,7 @@ func routesListCommand() *cobra.Command {
 				if (state != "" && string(r.Effective(now)) != state) || (node != "" && r.Node != node) || (shardFlag != "" && r.Shard != shard) {
 					continue
 				}
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%s\t%s\n", r.Username, stateText(r, now), r.Node, shim.ShardLabel(r.Shard),
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%s\t%s\n", r.Username, stateText(r, now), r.Node, syncstore.ShardLabel(r.Shard),
 					syncstore.Bucket(r.Username), leaseText(r, now), r.LastError)
 				if listed++; limit > 0 && listed == limit {
 					break
@@ -186,7 +186,7 @@ func writeShardCounts(cmd *cobra.Command, table routeTable, sc *serverConfig) er
 	out := cmd.OutOrStdout()
 	fmt.Fprintln(out, "\nnative rows per shard (rowless native users are on default):")
 	for _, name := range slices.Sorted(maps.Keys(counts)) {
-		fmt.Fprintf(out, "  %-12s %d\n", shim.ShardLabel(name), counts[name])
+		fmt.Fprintf(out, "  %-12s %d\n", syncstore.ShardLabel(name), counts[name])
 	}
 	return nil
 }
@@ -258,9 +258,9 @@ func routesGetCommand() *cobra.Command {
 		}
 		now := time.Now()
 		fmt.Fprintf(out, "state:     %s\nnode:      %s\nshard:     %s\nlease:     %s\nupdated:   %s\n", stateText(r, now), r.Node,
-			shim.ShardLabel(r.Shard), leaseText(r, now), r.Updated.UTC().Format(time.RFC3339))
+			syncstore.ShardLabel(r.Shard), leaseText(r, now), r.Updated.UTC().Format(time.RFC3339))
 		if !hasAccount {
-			fmt.Fprintf(out, "account:   none on shard %s\n", shim.ShardLabel(r.Shard))
+			fmt.Fprintf(out, "account:   none on shard %s\n", syncstore.ShardLabel(r.Shard))
 		}
 		if r.LastError != "" {
 			fmt.Fprintf(out, "last error: %s\n", r.LastError)
@@ -305,7 +305,7 @@ shards.`,
 		update := shim.RouteUpdate{State: args[1], Node: node, Force: force}
 		if cmd.Flags().Changed("shard") {
 			flag, _ := cmd.Flags().GetString("shard")
-			shard, err := shim.ParseShardFlag(flag)
+			shard, err := syncstore.ParseShardName(flag)
 			if err != nil {
 				return fmt.Errorf("--shard: %w", err)
 			}
@@ -373,7 +373,7 @@ func setRouteViaAdmin(cmd *cobra.Command, admin, name string, u shim.RouteUpdate
 	if row.Node != "" {
 		to += " (node " + row.Node + ")"
 	}
-	if row.Shard != "" && row.Shard != shim.DefaultShard {
+	if row.Shard != "" && row.Shard != syncstore.DefaultShard {
 		to += " (shard " + row.Shard + ")"
 	}
 	fmt.Fprintf(cmd.OutOrStdout(), "route of %s: %s; in effect at once on %s, within route_cache_ttl elsewhere\n", name, to, admin)

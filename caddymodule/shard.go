@@ -5,14 +5,13 @@ import (
 
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 
-	"github.com/syncserver/syncserver/caddymodule/shim"
 	"github.com/syncserver/syncserver/syncstore"
 )
 
 // DefaultShardName names the handler's own database (route rows with an
 // empty shard) in logs, metrics, command flags and status output; no
 // configured shard may take it.
-const DefaultShardName = shim.DefaultShard
+const DefaultShardName = syncstore.DefaultShard
 
 // DefaultShardWeight is a shard's share of new users when weight is not
 // set.
@@ -70,7 +69,7 @@ func (s *Shard) validate() error {
 	}
 	// Short, lower-case: safe in a memcached key, a metrics label and a
 	// command line.
-	if !shim.ValidShardName(s.Name) {
+	if !syncstore.ValidShardName(s.Name) {
 		return fmt.Errorf("shards: name %q: want 1 to 32 characters of a-z, 0-9, _ and -, starting with a letter or digit", s.Name)
 	}
 	if s.Database == nil {

@@ -114,7 +114,7 @@ func nativeUser(t testing.TB, h *Handler, shard, name string, route bool) {
 	if err := store.CreateUser(ctx, u); err != nil {
 		t.Fatal(err)
 	}
-	payload := "on " + shim.ShardLabel(shard)
+	payload := "on " + syncstore.ShardLabel(shard)
 	if _, err := store.PutRecords(ctx, u.ID, "bookmarks", []syncstore.WBO{{ID: "where", Payload: &payload}}, syncstore.WriteOptions{}); err != nil {
 		t.Fatal(err)
 	}

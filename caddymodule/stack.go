@@ -9,7 +9,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
 
-	"github.com/syncserver/syncserver/caddymodule/shim"
 	"github.com/syncserver/syncserver/syncstore"
 	"github.com/syncserver/syncserver/syncstore/httpapi"
 	"github.com/syncserver/syncserver/syncstore/memcache"
@@ -36,7 +35,7 @@ type nativeStack struct {
 }
 
 // label is the shard's name as operators see it.
-func (s *nativeStack) label() string { return shim.ShardLabel(s.shard) }
+func (s *nativeStack) label() string { return syncstore.ShardLabel(s.shard) }
 
 // openStack builds the stack of one database. On error, what it acquired
 // is released again.

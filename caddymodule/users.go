@@ -159,7 +159,7 @@ func usersListCommand() *cobra.Command {
 		shard := ""
 		if flag, _ := cmd.Flags().GetString("shard"); flag != "" {
 			var err error
-			if shard, err = shim.ParseShardFlag(flag); err != nil {
+			if shard, err = syncstore.ParseShardName(flag); err != nil {
 				return fmt.Errorf("--shard: %w", err)
 			}
 		}
@@ -350,7 +350,7 @@ func usersShowCommand() *cobra.Command {
 			return err
 		}
 		out := cmd.OutOrStdout()
-		fmt.Fprintf(out, "user:      %s\nemail:     %s\nshard:     %s\n", u.Name, u.Email, shim.ShardLabel(shard))
+		fmt.Fprintf(out, "user:      %s\nemail:     %s\nshard:     %s\n", u.Name, u.Email, syncstore.ShardLabel(shard))
 		if table, err := routesOf(stores.own); err == nil {
 			r, err := table.GetRoute(ctx, u.Name)
 			switch {

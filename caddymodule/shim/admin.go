@@ -142,7 +142,7 @@ func (a *Admin) put(w http.ResponseWriter, r *http.Request, db Database, acct sy
 	var err error
 	if u.Shard != nil {
 		var shard string
-		if shard, err = ParseShardFlag(*u.Shard); err != nil {
+		if shard, err = syncstore.ParseShardName(*u.Shard); err != nil {
 			err = fmt.Errorf("%w: %v", errBadRoute, err)
 		}
 		change.Shard = &shard
@@ -176,7 +176,7 @@ func (a *Admin) put(w http.ResponseWriter, r *http.Request, db Database, acct sy
 	}
 	a.Logger.Info("route changed through the admin API", syncstore.UserField(a.Logger, user),
 		zap.String("from", from), zap.String("to", string(next.State)), zap.String("node", next.Node),
-		zap.String("shard", ShardLabel(next.Shard)), zap.Bool("force", u.Force))
+		zap.String("shard", syncstore.ShardLabel(next.Shard)), zap.Bool("force", u.Force))
 	row, err := db.Routes.table.GetRoute(r.Context(), user)
 	if err != nil {
 		return apiError(http.StatusServiceUnavailable, err)
@@ -205,7 +205,7 @@ func routeView(r *syncstore.Route, now time.Time) RouteJSON {
 		State:     string(r.State),
 		Effective: string(r.Effective(now)),
 		Node:      r.Node,
-		Shard:     ShardLabel(r.Shard),
+		Shard:     syncstore.ShardLabel(r.Shard),
 		Bucket:    syncstore.Bucket(r.Username),
 		Owner:     r.Owner,
 		Origin:    string(r.Origin),

@@ -69,19 +69,19 @@ func ChangeRoute(ctx context.Context, table syncstore.RouteTable, users ShardUse
 	if c.Shard != nil && *c.Shard != next.Shard {
 		if !c.Force {
 			return old, next, fmt.Errorf("%w: moving %s from shard %s to %s this way moves no data; use `syncserver migrate --from %s --to %s %s`, or force",
-				errShardMove, c.User, ShardLabel(next.Shard), ShardLabel(*c.Shard), ShardLabel(next.Shard), ShardLabel(*c.Shard), c.User)
+				errShardMove, c.User, syncstore.ShardLabel(next.Shard), syncstore.ShardLabel(*c.Shard), syncstore.ShardLabel(next.Shard), syncstore.ShardLabel(*c.Shard), c.User)
 		}
 		next.Shard = *c.Shard
 	}
 	if c.State == syncstore.RouteNative && !c.Force {
 		finder, err := users(next.Shard)
 		if err != nil {
-			return old, next, fmt.Errorf("looking up %s on shard %s: %w", c.User, ShardLabel(next.Shard), err)
+			return old, next, fmt.Errorf("looking up %s on shard %s: %w", c.User, syncstore.ShardLabel(next.Shard), err)
 		}
 		if _, err := finder.LookupUser(ctx, c.User); errors.Is(err, syncstore.ErrNotFound) {
-			return old, next, fmt.Errorf("%w for %s on shard %s: migrate the user first (syncserver migrate), or force", errNoAccount, c.User, ShardLabel(next.Shard))
+			return old, next, fmt.Errorf("%w for %s on shard %s: migrate the user first (syncserver migrate), or force", errNoAccount, c.User, syncstore.ShardLabel(next.Shard))
 		} else if err != nil {
-			return old, next, fmt.Errorf("looking up %s on shard %s: %w", c.User, ShardLabel(next.Shard), err)
+			return old, next, fmt.Errorf("looking up %s on shard %s: %w", c.User, syncstore.ShardLabel(next.Shard), err)
 		}
 	}
 	ok, err := table.CompareAndSwapRoute(ctx, old, next)
@@ -102,8 +102,8 @@ func (c RouteChange) validate() error {
 	if len(c.Node) > maxNodeName {
 		return fmt.Errorf("%w: node %q: at most %d bytes", errBadRoute, c.Node, maxNodeName)
 	}
-	if c.Shard != nil && *c.Shard != "" && !ValidShardName(*c.Shard) {
-		return fmt.Errorf("%w: shard %q: want %q or a shard name (a-z, 0-9, _ and -, at most 32 characters)", errBadRoute, *c.Shard, DefaultShard)
+	if c.Shard != nil && *c.Shard != "" && !syncstore.ValidShardName(*c.Shard) {
+		return fmt.Errorf("%w: shard %q: want %q or a shard name (a-z, 0-9, _ and -, at most 32 characters)", errBadRoute, *c.Shard, syncstore.DefaultShard)
 	}
 	return nil
 }

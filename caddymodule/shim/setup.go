@@ -96,7 +96,7 @@ func (s *Shim) setShards(c Config) {
 	if len(c.Shards) == 0 {
 		return
 	}
-	own.label = DefaultShard
+	own.label = syncstore.DefaultShard
 	s.weights = make([]syncstore.ShardWeight, 0, len(c.Shards))
 	for _, sh := range c.Shards {
 		s.backends[sh.Name] = newBackend(sh.Name, sh.Native, sh.Users)

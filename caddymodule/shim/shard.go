@@ -2,7 +2,6 @@ package shim
 
 import (
 	"fmt"
-	"regexp"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -10,40 +9,6 @@ import (
 	"github.com/syncserver/syncserver/syncstore"
 	"github.com/syncserver/syncserver/syncstore/httpapi"
 )
-
-// DefaultShard names the directory database (route rows whose shard is
-// "") wherever a shard is named: flags, logs, metrics, status output.
-const DefaultShard = "default"
-
-// shardNameRule is the syntax of configured shard names.
-var shardNameRule = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,31}$`)
-
-// ValidShardName reports whether name can name a configured shard: 1 to
-// 32 characters of a-z, 0-9, "_" and "-", starting with a letter or digit,
-// and not the reserved DefaultShard.
-func ValidShardName(name string) bool {
-	return name != DefaultShard && shardNameRule.MatchString(name)
-}
-
-// ShardLabel shows a route row's shard: DefaultShard for "".
-func ShardLabel(shard string) string {
-	if shard == "" {
-		return DefaultShard
-	}
-	return shard
-}
-
-// ParseShardFlag reads a shard as an operator names it: DefaultShard is
-// the directory database (""), anything else must be a valid name.
-func ParseShardFlag(s string) (string, error) {
-	if s == DefaultShard {
-		return "", nil
-	}
-	if !ValidShardName(s) {
-		return "", fmt.Errorf("shard %q: want %q or a shard name (a-z, 0-9, _ and -, at most 32 characters)", s, DefaultShard)
-	}
-	return s, nil
-}
 
 // Shard is one native shard a shim dispatches to, besides the directory
 // database's own handler. Native and Users are nil while the shard's

@@ -305,7 +305,7 @@ func (s *Shim) register(w *StatusWriter, r *http.Request, req *httpapi.Request, 
 	cw := &commitWriter{ResponseWriter: w, commit: func() error { return s.recordNewUser(r.Context(), row) }}
 	cw.fail = func(err error) {
 		s.logger.Error("writing the route of a new user failed", syncstore.UserField(s.logger, t.user),
-			zap.String("shard", ShardLabel(row.Shard)), zap.Error(err))
+			zap.String("shard", syncstore.ShardLabel(row.Shard)), zap.Error(err))
 		if ob := s.backends[row.Shard].open.Load(); row.State == syncstore.RouteNative && ob != nil {
 			s.dropAccount(r.Context(), ob.users, t.user)
 		}
@@ -329,11 +329,11 @@ func (s *Shim) recordNewUser(ctx context.Context, row syncstore.Route) error {
 			return err
 		}
 		if cur.State != row.State || cur.Node != row.Node || cur.Shard != row.Shard {
-			return fmt.Errorf("the route became %s on node %q, shard %s meanwhile", cur.State, cur.Node, ShardLabel(cur.Shard))
+			return fmt.Errorf("the route became %s on node %q, shard %s meanwhile", cur.State, cur.Node, syncstore.ShardLabel(cur.Shard))
 		}
 	}
 	s.logger.Info("new user homed", syncstore.UserField(s.logger, row.Username), zap.String("state", string(row.State)),
-		zap.String("node", row.Node), zap.String("shard", ShardLabel(row.Shard)))
+		zap.String("node", row.Node), zap.String("shard", syncstore.ShardLabel(row.Shard)))
 	return nil
 }
 
