@@ -50,7 +50,8 @@ func apiError(status int, err error) error {
 func adminDatabase(label string) (shim.Database, error) {
 	var all []*pooledStore
 	databases.Range(func(_, v any) bool {
-		if p, ok := v.(*pooledStore); ok && p.routes != nil {
+		// A shard's database has a route table too, but an unused one.
+		if p, ok := v.(*pooledStore); ok && p.routes != nil && p.directories.Load() > 0 {
 			all = append(all, p)
 		}
 		return true

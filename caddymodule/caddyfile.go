@@ -31,6 +31,11 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //	        conn_max_lifetime <duration>
 //	        db_timeout        <duration>|off
 //	    }
+//	    shard <name> {
+//	        database sqlite|mysql ...   (as above)
+//	        weight   <n>
+//	        closed
+//	    }
 //	    memcached <host:port...> {
 //	        prefix  <string>
 //	        ttl     <duration>
@@ -89,6 +94,10 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 		switch sub := d.Val(); sub {
 		case "database":
 			h.Database, err = parseDatabase(d)
+		case "shard":
+			var sh Shard
+			sh, err = parseShard(d)
+			h.Shards = append(h.Shards, sh)
 		case "memcached":
 			h.Memcached, err = parseMemcached(d)
 		case "public_url":

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"path/filepath"
 	"strconv"
+	"sync/atomic"
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
@@ -138,6 +139,23 @@ func (d Database) poolKey() (string, error) {
 	}
 }
 
+// identity names the data d opens, whatever the pool settings: two
+// databases with one identity are the same data (shards must differ).
+// The password is not part of it.
+func (d Database) identity() (string, error) {
+	if d.driver() == DriverSQLite {
+		abs, err := filepath.Abs(d.dir())
+		if err != nil {
+			return "", fmt.Errorf("database dir %q: %w", d.dir(), err)
+		}
+		return DriverSQLite + "|" + abs, nil
+	}
+	if cfg, err := mysql.ParseDSN(d.DSN); err == nil {
+		return DriverMySQL + "|" + cfg.Net + "|" + cfg.Addr + "/" + cfg.DBName, nil
+	}
+	return DriverMySQL + "|" + d.DSN, nil
+}
+
 // label names the database for operators (admin API) without secrets:
 // the SQLite directory, or the MySQL server address and database name.
 func (d Database) label() string {
@@ -177,6 +195,9 @@ type pooledStore struct {
 	syncstore.Store
 	label  string       // names the database to operators, without secrets
 	routes *shim.Routes // nil when the store has no route table
+	// directories counts the loaded handlers whose own database (their
+	// route table) this is; the admin API lists only those, not shards.
+	directories atomic.Int32
 }
 
 func (p *pooledStore) Destruct() error {

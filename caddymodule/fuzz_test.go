@@ -36,6 +36,8 @@ func FuzzUnmarshalCaddyfile(f *testing.F) {
 		"firefox_sync {\n\tquota off\n\tretry_after 30m\n\tbcrypt_cost 12\n\tauth_cache_ttl 5m\n\tauth_cache_size off\n\tpurge_interval off\n}",
 		"firefox_sync {\n\tauth_cache_size -1\n\tpurge_interval 1d\n\tretry_after -5s\n}",
 		"firefox_sync {\n\tlegacy {\n\t\tnode n1 {\n\t\t\treverse_proxy 127.0.0.1:8080\n\t\t}\n\t\tdefault_state legacy\n\t}\n}",
+		"firefox_sync {\n\tdatabase mysql {env.SYNC_DSN}\n\tshard s1 {\n\t\tdatabase mysql {env.S1_DSN} {\n\t\t\tmax_open_conns 20\n\t\t}\n\t\tweight 2\n\t}\n\tshard s2 {\n\t\tdatabase sqlite /d2\n\t\tclosed\n\t}\n}",
+		"firefox_sync {\n\tshard default {\n\t\tdatabase sqlite /d\n\t\tweight -1\n\t}\n}",
 		"firefox_sync arg",
 		"firefox_sync {\n\tquota 1EiB\n\tmax_post_records 99999999999999999999\n}",
 		"firefox_sync {\n\tdatabase\n}",

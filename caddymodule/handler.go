@@ -7,6 +7,7 @@
 package caddymodule
 
 import (
+	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -18,7 +19,6 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/syncserver/syncserver/caddymodule/shim"
-	"github.com/syncserver/syncserver/syncstore"
 	"github.com/syncserver/syncserver/syncstore/httpapi"
 )
 
@@ -56,6 +56,13 @@ type Handler struct {
 	// SQLite in ./data. Open databases are shared across config reloads:
 	// a reload that keeps the same database does not reopen it.
 	Database *Database `json:"database,omitempty"`
+
+	// Shards are native databases besides Database, each holding the
+	// users whose route row names it; Database stays the directory (the
+	// route table) and the "default" shard. New users are spread over
+	// the open shards by weight. With shards the route table is read
+	// for every user even without a legacy block. In config order.
+	Shards []Shard `json:"shards,omitempty"`
 
 	// Memcached, when set, caches the hot reads (info/collections, quota,
 	// meta/global, crypto/keys) in memcached. The database stays
@@ -163,14 +170,17 @@ type Handler struct {
 	// running `syncserver purge` does it.
 	PurgeInterval *caddy.Duration `json:"purge_interval,omitempty"`
 
-	logger     *zap.Logger
-	metrics    *metrics
-	api        *httpapi.Handler
-	shim       *shim.Shim // nil without a legacy block
-	auth       *syncstore.Authenticator
-	poolKey    string       // set while this handler holds a pooled store
-	closeCache func() error // nil or stops the memcached layer
-	purge      *purger      // nil when purging is off
+	logger  *zap.Logger
+	metrics *metrics
+	// stacks serve the native users: the handler's own database first,
+	// then one per shard in config order.
+	stacks []*nativeStack
+	api    *httpapi.Handler // the own database's, stacks[0].api
+	shim   *shim.Shim       // nil without a legacy block or shards
+	// pending open the shards whose database was unreachable at
+	// provisioning; shardRetry is how often they try (0: every 5s).
+	pending    []*pendingShard
+	shardRetry time.Duration
 	// helper is the Caddyfile adapter's, while parsing only: the legacy
 	// nodes' reverse_proxy blocks may hold routes.
 	helper *httpcaddyfile.Helper
@@ -186,7 +196,9 @@ func (Handler) CaddyModule() caddy.ModuleInfo {
 
 // Provision replaces placeholders, validates the configuration (before
 // touching any database, so a typo never opens connections), acquires the
-// shared store and builds the protocol handler.
+// shared stores (its own database's and each shard's) and builds their
+// protocol handlers, and the route dispatch in front of them when a legacy
+// block or shards need one.
 func (h *Handler) Provision(ctx caddy.Context) error {
 	h.logger = ctx.Logger()
 	h.replacePlaceholders(caddy.NewReplacer())
@@ -200,65 +212,37 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	}
 	h.metrics = m
 
-	db := h.database()
-	pooled, key, reused, err := acquireStore(ctx, db)
+	own, err := h.openStack(ctx, "", h.database())
 	if err != nil {
 		return err
 	}
-	h.poolKey = key
-	h.logger.Info("database ready", append(db.zapFields(), zap.Bool("reused", reused))...)
-
-	store, closeCache, err := h.Memcached.wrap(ctx, pooled.Store, h.logger)
-	h.closeCache = closeCache
-	if err != nil {
-		return err
+	h.stacks = append(h.stacks, own)
+	own.pooled.directories.Add(1)
+	h.api = own.api
+	shards := make([]*nativeStack, len(h.Shards)) // nil: not open yet
+	unopened := map[int]error{}
+	for i := range h.Shards {
+		sh := &h.Shards[i]
+		st, err := h.openStack(ctx, sh.Name, *sh.Database)
+		if isStoreOpenError(err) {
+			unopened[i] = err
+			continue
+		}
+		if err != nil {
+			return err // Caddy calls Cleanup, which releases what is open
+		}
+		st.api.ShareLimits(own.api)
+		h.stacks = append(h.stacks, st)
+		shards[i] = st
 	}
 
-	auth, err := syncstore.NewAuthenticator(store, syncstore.AuthConfig{
-		BcryptCost: h.BcryptCost,
-		CacheTTL:   time.Duration(h.AuthCacheTTL),
-		CacheSize:  h.AuthCacheSize,
-		Logger:     h.logger,
-	})
-	if err != nil {
-		return fmt.Errorf("setting up authentication: %w", err)
-	}
-	h.auth = auth
-
-	api, err := httpapi.New(httpapi.Config{
-		Store:               store,
-		Auth:                auth,
-		Logger:              h.logger,
-		PublicURL:           h.PublicURL,
-		Registration:        httpapi.RegistrationMode(h.registration()),
-		Allowlist:           h.Allowlist,
-		AllowPlainUsernames: h.AllowPlainUsernames,
-		Captcha:             h.Captcha.httpapi(),
-		SharedSecret:        h.SharedSecret,
-		QuotaBytes:          h.quotaBytes(),
-		MaxPostRecords:      h.MaxPostRecords,
-		MaxPostBytes:        h.MaxPostBytes,
-		MaxPayloadBytes:     h.MaxPayloadBytes,
-		MaxRequestBytes:     h.MaxRequestBytes,
-		BodyBudgetBytes:     h.BodyBudgetBytes,
-		BodyWait:            time.Duration(h.BodyWait),
-		RetryAfter:          time.Duration(h.RetryAfter),
-		AuthThrottle:        h.AuthThrottle.httpapi(),
-		ClientAddr:          clientIP,
-	})
-	if err != nil {
-		return fmt.Errorf("setting up the sync protocol handler: %w", err)
-	}
-	h.api = api
-
-	if h.Legacy != nil {
-		if err := h.provisionShim(ctx, pooled, store); err != nil {
+	if h.Legacy != nil || len(h.Shards) > 0 {
+		if err := h.provisionShim(ctx, shards); err != nil {
 			return err
 		}
 	}
-
-	if every := h.purgeInterval(); every > 0 {
-		h.purge = startPurger(store, every, h.logger)
+	for i, err := range unopened {
+		h.pending = append(h.pending, h.openShardLater(ctx, i, err))
 	}
 	return nil
 }
@@ -269,10 +253,12 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 // alone: they are probably part of a password.
 func (h *Handler) replacePlaceholders(repl *caddy.Replacer) {
 	r := func(s string) string { return repl.ReplaceKnown(s, "") }
-	if h.Database != nil {
-		h.Database.Driver = r(h.Database.Driver)
-		h.Database.Dir = r(h.Database.Dir)
-		h.Database.DSN = r(h.Database.DSN)
+	for _, db := range append([]*Database{h.Database}, h.shardDatabases()...) {
+		if db != nil {
+			db.Driver = r(db.Driver)
+			db.Dir = r(db.Dir)
+			db.DSN = r(db.DSN)
+		}
 	}
 	if h.Memcached != nil {
 		for i, s := range h.Memcached.Servers {
@@ -291,6 +277,9 @@ func (h *Handler) replacePlaceholders(repl *caddy.Replacer) {
 // Validate reports configuration mistakes with the field's JSON name.
 func (h *Handler) Validate() error {
 	if err := h.database().validate(); err != nil {
+		return err
+	}
+	if err := h.validateShards(); err != nil {
 		return err
 	}
 	if err := h.Memcached.validate(); err != nil {
@@ -380,40 +369,30 @@ func (h *Handler) maxRequestBytes() int64 {
 	return httpapi.MaxRequestBytesFor(records, bytes)
 }
 
-// Cleanup stops the purger and releases this handler's hold on the shared
-// database; the last holder closes it.
+// Cleanup stops the purgers and releases this handler's hold on the
+// shared databases; the last holder closes each.
 func (h *Handler) Cleanup() error {
 	if h.shim != nil {
 		h.shim.Stop()
 		h.shim = nil
 	}
-	if h.purge != nil {
-		h.purge.stop()
-		h.purge = nil
-	}
-	if h.auth != nil {
-		h.auth.Close() // drop remembered passwords with the config
-	}
-	if h.closeCache != nil {
-		// Delivers pending invalidations; the pooled store stays open.
-		if err := h.closeCache(); err != nil {
-			h.logger.Error("closing the memcached layer", zap.Error(err))
+	var errs []error
+	for _, p := range h.pending {
+		if err := p.stop(); err != nil {
+			errs = append(errs, err)
 		}
-		h.closeCache = nil
 	}
-	if h.poolKey == "" {
-		return nil
+	h.pending = nil
+	for i, st := range h.stacks {
+		if i == 0 {
+			st.pooled.directories.Add(-1)
+		}
+		if err := st.close(); err != nil {
+			errs = append(errs, err)
+		}
 	}
-	key := h.poolKey
-	h.poolKey = ""
-	closed, err := releaseStore(key)
-	if closed && h.logger != nil {
-		h.logger.Info("database closed", h.database().zapFields()...)
-	}
-	if err != nil {
-		return fmt.Errorf("closing database: %w", err)
-	}
-	return nil
+	h.stacks = nil
+	return errors.Join(errs...)
 }
 
 // ServeHTTP answers every request itself, natively or, with a legacy

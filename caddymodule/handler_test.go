@@ -77,7 +77,7 @@ func TestServeHTTPIsTerminal(t *testing.T) {
 	h := &Handler{Database: &Database{Dir: t.TempDir()}, PurgeInterval: &off}
 	provisioned(t, h)
 	t.Cleanup(func() { h.Cleanup() })
-	if h.purge != nil {
+	if h.stacks[0].purge != nil {
 		t.Error("purge_interval 0 started a purger")
 	}
 	for path, status := range map[string]int{"/__heartbeat__": 200, "/no/such/path": 404, "/1.1/alice/info/collections": 401} {
@@ -109,7 +109,7 @@ func TestProvisionErrors(t *testing.T) {
 	if err := h.Provision(ctx); err == nil || !strings.Contains(err.Error(), "needs a dsn") {
 		t.Errorf("mysql without dsn: %v", err)
 	}
-	if h.poolKey != "" {
+	if len(h.stacks) != 0 {
 		t.Error("a failed Provision holds a pooled store")
 	}
 

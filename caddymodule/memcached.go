@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
+	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
 
 	"github.com/syncserver/syncserver/caddymodule/shim"
@@ -66,7 +67,7 @@ func (m *Memcached) validate() error {
 // closer must be called at Cleanup: it stops the cache's background
 // invalidation retries but leaves store open, because store belongs to
 // the database pool and outlives this handler.
-func (m *Memcached) wrap(ctx caddy.Context, store syncstore.Store, logger *zap.Logger) (syncstore.Store, func() error, error) {
+func (m *Memcached) wrap(store syncstore.Store, reg prometheus.Registerer, logger *zap.Logger) (syncstore.Store, func() error, error) {
 	if m == nil {
 		return store, func() error { return nil }, nil
 	}
@@ -79,9 +80,10 @@ func (m *Memcached) wrap(ctx caddy.Context, store syncstore.Store, logger *zap.L
 	if err != nil {
 		return nil, nil, fmt.Errorf("memcached: %w", err)
 	}
-	// With several cached handlers in one config, only the first one's
-	// counters are exported: the series have no label to tell them apart.
-	if _, err := shim.Register(ctx.GetMetricsRegistry(), cached.Collector()); err != nil {
+	// With several cached handlers on one database in one config, only
+	// the first one's counters are exported: the series have no label to
+	// tell them apart. (Shards label theirs, see nativeStack.)
+	if _, err := shim.Register(reg, cached.Collector()); err != nil {
 		cached.Close()
 		return nil, nil, fmt.Errorf("memcached: %w", err)
 	}

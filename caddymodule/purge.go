@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 	"sync"
 	"time"
 
@@ -176,6 +177,9 @@ between them: the one holding the database's purge lock does. Run this
 instead from cron when purge_interval is off everywhere. It takes no
 lock: a purge running at the same time only costs it some wasted work.
 
+With --config (the server's config) the command purges the server's own
+database and every shard, one after the other.
+
 Records go in transactions of --batch records, so writers wait at most
 for one of them. On a terminal a spinner counts the records deleted so
 far and their rate; otherwise a line every 10 seconds does.
@@ -184,35 +188,72 @@ Examples:
   $ syncserver purge
   $ syncserver purge --data /var/lib/syncserver
   $ SYNCSERVER_MYSQL_DSN='sync:secret@tcp(db:3306)/sync' syncserver purge --db mysql
+  $ syncserver purge --config /etc/syncserver/Caddyfile
 `
 
 func setupPurgeCommand(cmd *cobra.Command) {
 	storeopen.AddFlags(cmd.Flags())
 	cmd.Flags().Int("batch", purgeBatch, "records deleted per transaction")
+	cmd.Flags().String("config", "", "The server's config (Caddyfile or JSON): purge its database (unless --db, --data or --dsn say otherwise) and every shard")
 	cmd.Args = cobra.NoArgs
 	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
 		batch, _ := cmd.Flags().GetInt("batch")
 		if batch < 1 {
 			return fmt.Errorf("--batch %d: must be at least 1", batch)
 		}
-		store, err := openFromFlags(cmd)
+		stores, err := openCommandStores(cmd)
 		if err != nil {
 			return err
 		}
-		defer store.Close()
-		errOut := cmd.ErrOrStderr()
-		p := newPurgeProgress(errOut, isTerminal(errOut), purgeLogEvery)
-		n, err := purgeExpired(commandContext(cmd), store, time.Now(), batch, p.batch)
-		p.finish()
-		if err != nil {
-			if errors.Is(err, context.Canceled) {
-				return fmt.Errorf("interrupted after deleting %d expired records: %w", n, err)
+		defer stores.close()
+		shards := []string{""}
+		if stores.config != nil {
+			for _, s := range stores.config.shards {
+				shards = append(shards, s.Name)
 			}
-			return err
 		}
-		fmt.Fprintf(cmd.OutOrStdout(), "deleted %d expired records\n", n)
+		var failed []string
+		for _, shard := range shards {
+			err := purgeOne(cmd, stores, shard, batch, len(shards) > 1)
+			if errors.Is(err, context.Canceled) {
+				return err
+			}
+			if err != nil {
+				// The other shards are still worth purging.
+				fmt.Fprintf(cmd.ErrOrStderr(), "purge: %v\n", err)
+				failed = append(failed, syncstore.ShardLabel(shard))
+			}
+		}
+		if len(failed) > 0 {
+			return fmt.Errorf("purging failed on shard %s", strings.Join(failed, ", "))
+		}
 		return nil
 	}
+}
+
+// purgeOne purges one shard ("" = the server's own database); named says
+// whether to name the shard in the output.
+func purgeOne(cmd *cobra.Command, stores *commandStores, shard string, batch int, named bool) error {
+	store, err := stores.store(shard)
+	if err != nil {
+		return err
+	}
+	errOut := cmd.ErrOrStderr()
+	p := newPurgeProgress(errOut, isTerminal(errOut), purgeLogEvery)
+	n, err := purgeExpired(commandContext(cmd), store, time.Now(), batch, p.batch)
+	p.finish()
+	where := ""
+	if named {
+		where = "shard " + syncstore.ShardLabel(shard) + ": "
+	}
+	if err != nil {
+		if errors.Is(err, context.Canceled) {
+			return fmt.Errorf("%sinterrupted after deleting %d expired records: %w", where, n, err)
+		}
+		return fmt.Errorf("%s%w", where, err)
+	}
+	fmt.Fprintf(cmd.OutOrStdout(), "%sdeleted %d expired records\n", where, n)
+	return nil
 }
 
 // purgeLogEvery is how often the purge command prints a progress line

@@ -6,8 +6,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"net/url"
+	"slices"
 	"text/tabwriter"
 	"time"
 
@@ -43,6 +45,7 @@ command prints the database it used on standard error.
 
 func setupRoutesCommand(cmd *cobra.Command) {
 	storeopen.AddFlags(cmd.PersistentFlags())
+	cmd.PersistentFlags().String("config", "", "The server's config (Caddyfile or JSON): its database (unless --db, --data or --dsn say otherwise), its shards and its legacy nodes")
 	cmd.Example = `  $ syncserver routes status
   $ syncserver routes list --state migrating
   $ syncserver routes get alice@example.com
@@ -52,18 +55,19 @@ func setupRoutesCommand(cmd *cobra.Command) {
 	cmd.RunE = func(cmd *cobra.Command, _ []string) error { return cmd.Help() }
 }
 
-// openRoutes opens the flags' database and its route table.
-func openRoutes(cmd *cobra.Command) (syncstore.Store, routeTable, error) {
-	store, err := openFromFlags(cmd)
+// openRoutes opens the directory database, its route table and, with
+// --config, the shards when needed.
+func openRoutes(cmd *cobra.Command) (*commandStores, routeTable, error) {
+	stores, err := openCommandStores(cmd)
 	if err != nil {
 		return nil, nil, err
 	}
-	t, err := routesOf(store)
+	t, err := routesOf(stores.own)
 	if err != nil {
-		store.Close()
+		stores.close()
 		return nil, nil, err
 	}
-	return store, t, nil
+	return stores, t, nil
 }
 
 func routesStatusCommand() *cobra.Command {
@@ -75,17 +79,17 @@ func routesStatusCommand() *cobra.Command {
 	cmd.Flags().Int("recent", 10, "Failures to list")
 	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
 		recent, _ := cmd.Flags().GetInt("recent")
-		store, table, err := openRoutes(cmd)
+		stores, table, err := openRoutes(cmd)
 		if err != nil {
 			return err
 		}
-		defer store.Close()
+		defer stores.close()
 		st, err := syncstore.ReadRouteStatus(commandContext(cmd), table, time.Now())
 		if err != nil {
 			return fmt.Errorf("reading the route table: %w", err)
 		}
 		st.Write(cmd.OutOrStdout(), recent)
-		return nil
+		return writeShardCounts(cmd, table, stores.config)
 	}
 	return cmd
 }
@@ -98,11 +102,20 @@ func routesListCommand() *cobra.Command {
 	}
 	cmd.Flags().String("state", "", "Only rows whose effective state is this (legacy, migrating, native)")
 	cmd.Flags().String("node", "", "Only rows on this legacy node")
+	cmd.Flags().String("shard", "", "Only rows on this native shard (\"default\": the server's own database)")
 	cmd.Flags().String("after", "", "Start after this username (for paging)")
 	cmd.Flags().Int("limit", 0, "List at most this many rows (0: all)")
 	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
 		state, _ := cmd.Flags().GetString("state")
 		node, _ := cmd.Flags().GetString("node")
+		shardFlag, _ := cmd.Flags().GetString("shard")
+		var shard string
+		if shardFlag != "" {
+			var err error
+			if shard, err = syncstore.ParseShardName(shardFlag); err != nil {
+				return fmt.Errorf("--shard: %w", err)
+			}
+		}
 		after, _ := cmd.Flags().GetString("after")
 		limit, _ := cmd.Flags().GetInt("limit")
 		if state != "" && !syncstore.RouteState(state).Valid() {
@@ -111,14 +124,14 @@ func routesListCommand() *cobra.Command {
 		if limit < 0 {
 			return fmt.Errorf("--limit %d: must not be negative", limit)
 		}
-		store, table, err := openRoutes(cmd)
+		stores, table, err := openRoutes(cmd)
 		if err != nil {
 			return err
 		}
-		defer store.Close()
+		defer stores.close()
 		now := time.Now()
 		tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 8, 2, ' ', 0)
-		fmt.Fprintln(tw, "USERNAME\tSTATE\tNODE\tBUCKET\tLEASE\tLAST ERROR")
+		fmt.Fprintln(tw, "USERNAME\tSTATE\tNODE\tSHARD\tBUCKET\tLEASE\tLAST ERROR")
 		const page = 1000
 		for listed := 0; limit == 0 || listed < limit; {
 			rows, err := table.ListRoutes(commandContext(cmd), after, page)
@@ -127,10 +140,11 @@ func routesListCommand() *cobra.Command {
 			}
 			for i := range rows {
 				r := &rows[i]
-				if (state != "" && string(r.Effective(now)) != state) || (node != "" && r.Node != node) {
+				if (state != "" && string(r.Effective(now)) != state) || (node != "" && r.Node != node) || (shardFlag != "" && r.Shard != shard) {
 					continue
 				}
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s\n", r.Username, stateText(r, now), r.Node, syncstore.Bucket(r.Username), leaseText(r, now), r.LastError)
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%s\t%s\n", r.Username, stateText(r, now), r.Node, syncstore.ShardLabel(r.Shard),
+					syncstore.Bucket(r.Username), leaseText(r, now), r.LastError)
 				if listed++; limit > 0 && listed == limit {
 					break
 				}
@@ -143,6 +157,38 @@ func routesListCommand() *cobra.Command {
 		return tw.Flush()
 	}
 	return cmd
+}
+
+// writeShardCounts adds the native users per shard to the status, when
+// rows name shards or --config has some: a shard's load at a glance, and
+// a drained shard's zero.
+func writeShardCounts(cmd *cobra.Command, table routeTable, sc *serverConfig) error {
+	counts := map[string]int{}
+	if sc != nil {
+		for _, s := range sc.shards {
+			counts[s.Name] = 0
+		}
+	}
+	sharded := len(counts) > 0
+	err := syncstore.EachRoute(commandContext(cmd), table, func(r *syncstore.Route) error {
+		if r.State == syncstore.RouteNative {
+			counts[r.Shard]++
+			sharded = sharded || r.Shard != ""
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("counting native users per shard: %w", err)
+	}
+	if !sharded {
+		return nil
+	}
+	out := cmd.OutOrStdout()
+	fmt.Fprintln(out, "\nnative rows per shard (rowless native users are on default):")
+	for _, name := range slices.Sorted(maps.Keys(counts)) {
+		fmt.Fprintf(out, "  %-12s %d\n", syncstore.ShardLabel(name), counts[name])
+	}
+	return nil
 }
 
 // stateText shows the stored state, and the effective one when an
@@ -177,11 +223,11 @@ func routesGetCommand() *cobra.Command {
 			return err
 		}
 		name := acct.Name
-		store, table, err := openRoutes(cmd)
+		stores, table, err := openRoutes(cmd)
 		if err != nil {
 			return err
 		}
-		defer store.Close()
+		defer stores.close()
 		ctx := commandContext(cmd)
 		r, err := table.GetRoute(ctx, name)
 		if errors.Is(err, syncstore.ErrNoRoute) {
@@ -189,7 +235,15 @@ func routesGetCommand() *cobra.Command {
 		} else if err != nil {
 			return fmt.Errorf("reading the route of %s: %w", acct, err)
 		}
-		hasAccount, err := shim.UserExists(ctx, store, name)
+		shard := ""
+		if r != nil {
+			shard = r.Shard
+		}
+		users, err := stores.store(shard)
+		if err != nil {
+			return fmt.Errorf("%s is on shard %s: %w", name, shard, err)
+		}
+		hasAccount, err := shim.UserExists(ctx, users, name)
 		if err != nil {
 			return err
 		}
@@ -203,8 +257,11 @@ func routesGetCommand() *cobra.Command {
 			return nil
 		}
 		now := time.Now()
-		fmt.Fprintf(out, "state:     %s\nnode:      %s\nlease:     %s\nupdated:   %s\n", stateText(r, now), r.Node, leaseText(r, now),
-			r.Updated.UTC().Format(time.RFC3339))
+		fmt.Fprintf(out, "state:     %s\nnode:      %s\nshard:     %s\nlease:     %s\nupdated:   %s\n", stateText(r, now), r.Node,
+			syncstore.ShardLabel(r.Shard), leaseText(r, now), r.Updated.UTC().Format(time.RFC3339))
+		if !hasAccount {
+			fmt.Fprintf(out, "account:   none on shard %s\n", syncstore.ShardLabel(r.Shard))
+		}
 		if r.LastError != "" {
 			fmt.Fprintf(out, "last error: %s\n", r.LastError)
 		}
@@ -221,15 +278,20 @@ func routesSetCommand() *cobra.Command {
 Sets one user's route. "legacy" sends the user to a legacy node (--node, or
 the node already in the row; empty means the server's host_node),
 "migrating" answers 503 until changed (maintenance), "native" serves the
-user from the native database and needs a native account.`,
+user from the native shard their row names (the server's own database
+unless it names one) and needs a native account there. The row's shard is
+kept; --shard changes it only with --force, because it moves no data:
+"syncserver migrate --from <shard> --to <shard>" moves users between
+shards.`,
 		Example: `  $ syncserver routes set alice@example.com native
   $ syncserver routes set bob legacy --node node2 --config /etc/syncserver/Caddyfile
-  $ syncserver routes set --force carol native`,
+  $ syncserver routes set --force carol native
+  $ syncserver routes set --force --config /etc/syncserver/Caddyfile dave native --shard s2`,
 		Args: cobra.ExactArgs(2),
 	}
 	cmd.Flags().String("node", "", "Legacy node of the user (default: keep the row's); must be a node a route row or --config's legacy block names")
-	cmd.Flags().String("config", "", "The server's config (Caddyfile or JSON), whose legacy nodes --node may name")
-	cmd.Flags().Bool("force", false, "Override a migrate run's lease; allow native without a native account, an unknown user or an unknown node")
+	cmd.Flags().String("shard", "", "Native shard the row names (\"default\": the server's own database); needs --force, moves no data")
+	cmd.Flags().Bool("force", false, "Override a migrate run's lease; allow native without a native account, an unknown user or node, a shard change")
 	cmd.Flags().String("admin", "", "Make the change through this running server's admin endpoint (host:port), which applies it there at once")
 	cmd.RunE = func(cmd *cobra.Command, args []string) error {
 		acct, err := syncstore.ParseAccount(args[0])
@@ -239,39 +301,41 @@ user from the native database and needs a native account.`,
 		name := acct.Name
 		node, _ := cmd.Flags().GetString("node")
 		force, _ := cmd.Flags().GetBool("force")
-		if admin, _ := cmd.Flags().GetString("admin"); admin != "" {
-			return setRouteViaAdmin(cmd, admin, name, shim.RouteUpdate{State: args[1], Node: node, Force: force})
+		change := shim.RouteChange{User: name, State: syncstore.RouteState(args[1]), Node: node, Force: force}
+		update := shim.RouteUpdate{State: args[1], Node: node, Force: force}
+		if cmd.Flags().Changed("shard") {
+			flag, _ := cmd.Flags().GetString("shard")
+			shard, err := syncstore.ParseShardName(flag)
+			if err != nil {
+				return fmt.Errorf("--shard: %w", err)
+			}
+			if !force {
+				return fmt.Errorf("--shard %s moves no data, so the user would be served from a shard that does not hold it; use `syncserver migrate --from <shard> --to %s %s` to move the user, or add --force to only rewrite the row", flag, flag, args[0])
+			}
+			change.Shard, update.Shard = &shard, &flag
 		}
-		store, table, err := openRoutes(cmd)
+		if admin, _ := cmd.Flags().GetString("admin"); admin != "" {
+			return setRouteViaAdmin(cmd, admin, name, update)
+		}
+		stores, table, err := openRoutes(cmd)
 		if err != nil {
 			return err
 		}
-		defer store.Close()
+		defer stores.close()
 		ctx := commandContext(cmd)
 		if !force {
-			configured, where, err := configuredNodes(cmd)
-			if err != nil {
-				return err
-			}
-			if err := shim.CheckRouteTarget(ctx, store, table, acct, node, configured, where, "--force"); err != nil {
+			configured, where := configuredNodes(stores.config)
+			if err := shim.CheckRouteTarget(ctx, stores.shardUsers(), table, acct, node, configured, where, "--force"); err != nil {
 				return err
 			}
 		}
-		old, next, err := shim.ChangeRoute(ctx, table, store,
-			shim.RouteChange{User: name, State: syncstore.RouteState(args[1]), Node: node, Force: force}, time.Now())
+		old, next, err := shim.ChangeRoute(ctx, table, stores.shardUsers(), change, time.Now())
 		if err != nil {
 			return err
 		}
-		from := "no row"
+		from, to := "no row", routeText(&next)
 		if old != nil {
-			from = string(old.State)
-			if old.Node != "" {
-				from += " (node " + old.Node + ")"
-			}
-		}
-		to := string(next.State)
-		if next.Node != "" {
-			to += " (node " + next.Node + ")"
+			from = routeText(old)
 		}
 		fmt.Fprintf(cmd.OutOrStdout(), "route of %s: %s -> %s; running servers follow within their route_cache_ttl\n", name, from, to)
 		return nil
@@ -309,20 +373,30 @@ func setRouteViaAdmin(cmd *cobra.Command, admin, name string, u shim.RouteUpdate
 	if row.Node != "" {
 		to += " (node " + row.Node + ")"
 	}
+	if row.Shard != "" && row.Shard != syncstore.DefaultShard {
+		to += " (shard " + row.Shard + ")"
+	}
 	fmt.Fprintf(cmd.OutOrStdout(), "route of %s: %s; in effect at once on %s, within route_cache_ttl elsewhere\n", name, to, admin)
 	return nil
 }
 
-// configuredNodes reads the legacy nodes of the --config file, and says
-// where they came from.
-func configuredNodes(cmd *cobra.Command) (nodes []string, where string, err error) {
-	path, _ := cmd.Flags().GetString("config")
-	if path == "" {
-		return nil, "no --config names the server's config to accept its legacy nodes", nil
+// configuredNodes are the legacy nodes of the --config file, and where
+// they came from.
+func configuredNodes(sc *serverConfig) (nodes []string, where string) {
+	if sc == nil {
+		return nil, "no --config names the server's config to accept its legacy nodes"
 	}
-	nodes, err = configNodes(path)
-	if err != nil {
-		return nil, "", err
+	return sc.nodes, "the legacy blocks of " + sc.path + " do not configure it"
+}
+
+// routeText shows a row's state with its node and shard.
+func routeText(r *syncstore.Route) string {
+	s := string(r.State)
+	if r.Node != "" {
+		s += " (node " + r.Node + ")"
 	}
-	return nodes, "the legacy blocks of " + path + " do not configure it", nil
+	if r.Shard != "" {
+		s += " (shard " + r.Shard + ")"
+	}
+	return s
 }

@@ -6,23 +6,41 @@ import (
 	"github.com/caddyserver/caddy/v2"
 
 	"github.com/syncserver/syncserver/caddymodule/shim"
-	"github.com/syncserver/syncserver/syncstore"
 )
 
-// provisionShim builds the migration shim in front of the native handler.
-// pooled is the database as opened (it holds the route table, its cache
-// and the configured nodes); store is what the native handler uses.
-func (h *Handler) provisionShim(ctx caddy.Context, pooled *pooledStore, store syncstore.Store) error {
-	if pooled.routes == nil {
-		return fmt.Errorf("legacy: the %s database has no route table", h.database().driver())
+// provisionShim builds the route dispatch in front of the native
+// handlers: the migration shim of a legacy block, and the dispatch of
+// native users to their shard. The route table is the handler's own
+// database's (stacks[0]), with its shared cache and configured nodes.
+// shards are the shards' stacks in config order, nil for one not open
+// yet.
+func (h *Handler) provisionShim(ctx caddy.Context, shards []*nativeStack) error {
+	own := h.stacks[0]
+	if own.pooled.routes == nil {
+		what := "legacy"
+		if h.Legacy == nil {
+			what = "shards"
+		}
+		return fmt.Errorf("%s: the %s database has no route table", what, h.database().driver())
 	}
-	s, err := shim.New(ctx, h.Legacy, shim.Config{
-		Native:  h.api,
-		Routes:  pooled.routes,
-		Users:   store,
+	c := shim.Config{
+		Native:  own.api,
+		Routes:  own.pooled.routes,
+		Users:   own.store,
 		Metrics: h.metrics.shim,
 		Logger:  h.logger,
-	})
+	}
+	if len(h.Shards) > 0 {
+		c.Shards = make([]shim.Shard, 0, len(h.Shards))
+		for i, st := range shards {
+			sh := shim.Shard{Name: h.Shards[i].Name, Weight: h.Shards[i].weight()}
+			if st != nil {
+				sh.Native, sh.Users = st.api, st.store
+			}
+			c.Shards = append(c.Shards, sh)
+		}
+	}
+	s, err := shim.New(ctx, h.Legacy, c)
 	if err != nil {
 		return err
 	}

@@ -33,6 +33,11 @@ database must exist (the server creates it on its first start; --create
 makes a new one on purpose), and every command prints the database it used
 on standard error.
 
+With native shards, give the server's config with --config: "add" places
+a new account on a shard as registration does, "passwd", "delete" and
+"show" act on the shard the user's route row names, and "list --shard"
+lists one shard. Without --config, a user on a shard is an error naming it.
+
 A running server remembers verified passwords for auth_cache_ttl (default
 5m): after "passwd" or "delete" the old password may keep working there
 for that long.
@@ -40,11 +45,12 @@ for that long.
 
 func setupUsersCommand(cmd *cobra.Command) {
 	storeopen.AddFlags(cmd.PersistentFlags())
+	cmd.PersistentFlags().String("config", "", "The server's config (Caddyfile or JSON): its database (unless --db, --data or --dsn say otherwise) and its shards")
 	cmd.Example = `  $ syncserver users add alice@example.com
   $ syncserver users list
   $ syncserver users passwd alice@example.com
   $ syncserver users delete --yes alice@example.com`
-	cmd.AddCommand(usersAddCommand(), usersListCommand(), usersDeleteCommand(), usersPasswdCommand())
+	cmd.AddCommand(usersAddCommand(), usersListCommand(), usersShowCommand(), usersDeleteCommand(), usersPasswdCommand())
 	// Runnable with no arguments, so a mistyped subcommand is an error
 	// rather than a help page with exit status 0.
 	cmd.Args = cobra.NoArgs
@@ -99,22 +105,35 @@ from the username, as on registration.`,
 		if err != nil {
 			return err
 		}
-		store, err := openFromFlags(cmd)
+		stores, err := openCommandStores(cmd)
 		if err != nil {
 			return err
 		}
-		defer store.Close()
+		defer stores.close()
+		ctx := commandContext(cmd)
+		shard, err := stores.newUserShard(ctx, name)
+		if err != nil {
+			return fmt.Errorf("placing user %s: %w", describe(name, email), err)
+		}
+		store, err := stores.store(shard)
+		if err != nil {
+			return err
+		}
 		u := &syncstore.User{Name: name, PasswordHash: hash, Email: email}
-		if err := store.CreateUser(commandContext(cmd), u); err != nil {
+		if err := store.CreateUser(ctx, u); err != nil {
 			if errors.Is(err, syncstore.ErrUserExists) {
 				return fmt.Errorf("user %s already exists", describe(name, email))
 			}
 			return fmt.Errorf("creating user %s: %w", describe(name, email), err)
 		}
-		if err := routeNewUser(commandContext(cmd), store, name); err != nil {
+		if err := routeNewUser(ctx, stores.own, name, shard); err != nil {
 			return fmt.Errorf("user %s created, but: %w", describe(name, email), err)
 		}
-		fmt.Fprintf(cmd.OutOrStdout(), "created user %s\n", describe(name, email))
+		where := ""
+		if shard != "" {
+			where = " on shard " + shard
+		}
+		fmt.Fprintf(cmd.OutOrStdout(), "created user %s%s\n", describe(name, email), where)
 		return nil
 	}
 	return cmd
@@ -130,17 +149,29 @@ func usersListCommand() *cobra.Command {
 	}
 	cmd.Flags().String("after", "", "Start after this username (for paging)")
 	cmd.Flags().Int("limit", 0, "List at most this many accounts (0: all)")
+	cmd.Flags().String("shard", "", "List the accounts of this shard of --config (default: the server's own database)")
 	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
 		after, _ := cmd.Flags().GetString("after")
 		limit, _ := cmd.Flags().GetInt("limit")
 		if limit < 0 {
 			return fmt.Errorf("--limit %d: must not be negative", limit)
 		}
-		store, err := openFromFlags(cmd)
+		shard := ""
+		if flag, _ := cmd.Flags().GetString("shard"); flag != "" {
+			var err error
+			if shard, err = syncstore.ParseShardName(flag); err != nil {
+				return fmt.Errorf("--shard: %w", err)
+			}
+		}
+		stores, err := openCommandStores(cmd)
 		if err != nil {
 			return err
 		}
-		defer store.Close()
+		defer stores.close()
+		store, err := stores.store(shard)
+		if err != nil {
+			return err
+		}
 		tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 8, 2, ' ', 0)
 		fmt.Fprintln(tw, "USERNAME\tEMAIL")
 		const page = 500
@@ -184,12 +215,16 @@ Without --yes the command asks for confirmation at a terminal.`,
 		if err != nil {
 			return err
 		}
-		store, err := openFromFlags(cmd)
+		stores, err := openCommandStores(cmd)
 		if err != nil {
 			return err
 		}
-		defer store.Close()
+		defer stores.close()
 		ctx := commandContext(cmd)
+		store, shard, err := stores.userStore(ctx, acct.Name)
+		if err != nil {
+			return err
+		}
 		u, err := lookupUser(cmd, store, acct)
 		if err != nil {
 			return err
@@ -205,6 +240,13 @@ Without --yes the command asks for confirmation at a terminal.`,
 		}
 		if err := deleteAccount(ctx, store, u); err != nil {
 			return fmt.Errorf("deleting user %s: %w", describe(u.Name, u.Email), err)
+		}
+		if shard != "" {
+			// The row stays: it keeps the name on its shard, so that a new
+			// registration of it lands there again.
+			fmt.Fprintf(cmd.OutOrStdout(), "deleted user %s and its data on shard %s; its route row (native, shard %s) stays\n",
+				describe(u.Name, u.Email), shard, shard)
+			return nil
 		}
 		fmt.Fprintf(cmd.OutOrStdout(), "deleted user %s, its data and its route row\n", describe(u.Name, u.Email))
 		return nil
@@ -231,11 +273,15 @@ key, not with the password).`,
 		if err != nil {
 			return err
 		}
-		store, err := openFromFlags(cmd)
+		stores, err := openCommandStores(cmd)
 		if err != nil {
 			return err
 		}
-		defer store.Close()
+		defer stores.close()
+		store, _, err := stores.userStore(commandContext(cmd), acct.Name)
+		if err != nil {
+			return err
+		}
 		u, err := lookupUser(cmd, store, acct)
 		if err != nil {
 			return err
@@ -260,19 +306,65 @@ key, not with the password).`,
 	return cmd
 }
 
-// routeNewUser writes a native route row for an account just created
-// here, unless the user has a row: behind a migration shim whose
-// default_state is legacy, a rowless user would be sent to the legacy
-// server, where this account does not exist.
-func routeNewUser(ctx context.Context, store syncstore.Store, name string) error {
+// routeNewUser writes a native route row naming the shard of an account
+// just created here, unless the user has a row: behind a migration shim
+// whose default_state is legacy, a rowless user would be sent to the
+// legacy server, where this account does not exist, and a user on a
+// shard is only found through the row.
+func routeNewUser(ctx context.Context, store syncstore.Store, name, shard string) error {
 	table, err := routesOf(store)
 	if err != nil {
 		return nil // no route table, no shim
 	}
-	if _, err := table.CompareAndSwapRoute(ctx, nil, syncstore.Route{Username: name, State: syncstore.RouteNative}); err != nil {
+	if _, err := table.CompareAndSwapRoute(ctx, nil, syncstore.Route{Username: name, State: syncstore.RouteNative, Shard: shard}); err != nil {
 		return fmt.Errorf("writing its native route: %w", err)
 	}
 	return nil
+}
+
+func usersShowCommand() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "show <email | username>",
+		Short: "Shows an account: its shard, e-mail address and route",
+		Example: `  $ syncserver users show alice@example.com
+  $ syncserver users show --config /etc/syncserver/Caddyfile 7qrzrjz52vgwen6e7w2y7v6xknd46wxt`,
+		Args: cobra.ExactArgs(1),
+	}
+	cmd.RunE = func(cmd *cobra.Command, args []string) error {
+		acct, err := syncstore.ParseAccount(args[0])
+		if err != nil {
+			return err
+		}
+		stores, err := openCommandStores(cmd)
+		if err != nil {
+			return err
+		}
+		defer stores.close()
+		ctx := commandContext(cmd)
+		store, shard, err := stores.userStore(ctx, acct.Name)
+		if err != nil {
+			return err
+		}
+		u, err := lookupUser(cmd, store, acct)
+		if err != nil {
+			return err
+		}
+		out := cmd.OutOrStdout()
+		fmt.Fprintf(out, "user:      %s\nemail:     %s\nshard:     %s\n", u.Name, u.Email, syncstore.ShardLabel(shard))
+		if table, err := routesOf(stores.own); err == nil {
+			r, err := table.GetRoute(ctx, u.Name)
+			switch {
+			case errors.Is(err, syncstore.ErrNoRoute):
+				fmt.Fprintln(out, "route:     none (follows the server's default_state)")
+			case err != nil:
+				return fmt.Errorf("reading the route of %s: %w", u.Name, err)
+			default:
+				fmt.Fprintf(out, "route:     %s\n", routeText(r))
+			}
+		}
+		return nil
+	}
+	return cmd
 }
 
 // lookupUser finds the account the operator named; an unknown one is an

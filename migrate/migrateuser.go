@@ -62,7 +62,7 @@ func (m *Migrator) migrateUser(ctx context.Context, name string, res *UserResult
 	// its store from here on.
 	target := m.targetOf(res.User)
 	if len(m.cfg.Shards) > 0 {
-		res.To = ShardLabel(target)
+		res.To = syncstore.ShardLabel(target)
 	}
 	if m, err = m.onShard(target); err != nil {
 		return at(stepLookup, err)

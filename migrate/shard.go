@@ -10,19 +10,6 @@ import (
 	"github.com/syncserver/syncserver/syncstore"
 )
 
-// DefaultShard names the default database (syncstore.Route.Shard "", the
-// database holding the route table) on the command line, in logs and in
-// reports. Shard names never take it (SHARDS.md).
-const DefaultShard = "default"
-
-// ShardLabel is how a shard is named to operators: DefaultShard for "".
-func ShardLabel(shard string) string {
-	if shard == "" {
-		return DefaultShard
-	}
-	return shard
-}
-
 // ShardStore is a native shard as a move uses it: the import/export of a
 // migration on both sides, the user's last write timestamp (carried to
 // the destination so that timestamps never go back), the deletion of the
@@ -60,7 +47,7 @@ func (m *Migrator) shardOf(shard string) (ShardStore, error) {
 	}
 	s, ok := b.(ShardStore)
 	if !ok {
-		return nil, fmt.Errorf("shard %s: the %T store cannot be moved from or to", ShardLabel(shard), b)
+		return nil, fmt.Errorf("shard %s: the %T store cannot be moved from or to", syncstore.ShardLabel(shard), b)
 	}
 	return s, nil
 }
@@ -78,7 +65,7 @@ func (m *Migrator) cacheOf(shard string) UserCache {
 
 // shardNames lists the configured shards for an error message.
 func (m *Migrator) shardNames() string {
-	names := map[string]bool{DefaultShard: true}
+	names := map[string]bool{syncstore.DefaultShard: true}
 	for n := range m.cfg.Shards {
 		names[n] = true
 	}

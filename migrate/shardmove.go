@@ -52,7 +52,7 @@ var (
 // (the row already names the destination: the source copy is deleted).
 func (m *Migrator) MoveUser(ctx context.Context, name, from, to string) (*UserResult, error) {
 	start := time.Now()
-	res := &UserResult{User: syncstore.NormalizeUsername(name), From: ShardLabel(from), To: ShardLabel(to)}
+	res := &UserResult{User: syncstore.NormalizeUsername(name), From: syncstore.ShardLabel(from), To: syncstore.ShardLabel(to)}
 	err := m.moveUser(ctx, res, from, to)
 	finish(res, start, time.Now(), err)
 	if err != nil {
@@ -86,7 +86,7 @@ func (m *Migrator) nativeRoute(ctx context.Context, name string) (*syncstore.Rou
 
 func (m *Migrator) moveUser(ctx context.Context, res *UserResult, from, to string) (err error) {
 	if from == to {
-		return at(stepLookup, fmt.Errorf("moving %q: source and destination are both shard %s", res.User, ShardLabel(from)))
+		return at(stepLookup, fmt.Errorf("moving %q: source and destination are both shard %s", res.User, syncstore.ShardLabel(from)))
 	}
 	src, err := m.shardOf(from)
 	if err != nil {
@@ -115,14 +115,14 @@ func (m *Migrator) moveUser(ctx context.Context, res *UserResult, from, to strin
 		return m.finishMove(ctx, res, cur, exists, src, dst, from, to)
 	case from:
 	default:
-		return at(stepLookup, fmt.Errorf("%w: %q is on shard %s, not %s", ErrWrongShard, res.User, ShardLabel(cur.Shard), ShardLabel(from)))
+		return at(stepLookup, fmt.Errorf("%w: %q is on shard %s, not %s", ErrWrongShard, res.User, syncstore.ShardLabel(cur.Shard), syncstore.ShardLabel(from)))
 	}
 	su, err := src.LookupUser(ctx, res.User)
 	if errors.Is(err, syncstore.ErrNotFound) {
-		return at(stepLookup, fmt.Errorf("user %q has no account on shard %s although its route names it", res.User, ShardLabel(from)))
+		return at(stepLookup, fmt.Errorf("user %q has no account on shard %s although its route names it", res.User, syncstore.ShardLabel(from)))
 	}
 	if err != nil {
-		return at(stepLookup, fmt.Errorf("loading %q from shard %s: %w", res.User, ShardLabel(from), err))
+		return at(stepLookup, fmt.Errorf("loading %q from shard %s: %w", res.User, syncstore.ShardLabel(from), err))
 	}
 	if m.cfg.DryRun {
 		return m.dryRunMove(ctx, res, src, su, dst)
@@ -143,7 +143,7 @@ func (m *Migrator) moveUser(ctx context.Context, res *UserResult, from, to strin
 		}
 		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 		defer cancel()
-		if rerr := l.release(cctx, syncstore.RouteNative, "move to "+ShardLabel(to)+": "+err.Error()); rerr != nil {
+		if rerr := l.release(cctx, syncstore.RouteNative, "move to "+syncstore.ShardLabel(to)+": "+err.Error()); rerr != nil {
 			// The row may name the destination after all (a flip whose
 			// answer was lost): the destination copy must stay.
 			m.log.Error("putting the route back to the source failed; the lease will expire", m.userField(res.User), zap.Error(rerr))
@@ -155,7 +155,7 @@ func (m *Migrator) moveUser(ctx context.Context, res *UserResult, from, to strin
 		if du != nil {
 			if derr := dst.DeleteUser(cctx, du.ID); derr != nil {
 				m.log.Warn("removing the partial destination copy failed; the next attempt overwrites it", m.userField(res.User),
-					zap.String("shard", ShardLabel(to)), zap.Error(derr))
+					zap.String("shard", syncstore.ShardLabel(to)), zap.Error(derr))
 			}
 		}
 	}()
@@ -164,11 +164,11 @@ func (m *Migrator) moveUser(ctx context.Context, res *UserResult, from, to strin
 		return at(stepBulk, err)
 	}
 	if du, err = dst.ImportUser(ctx, accountOf(su), 0); err != nil {
-		return at(stepBulk, fmt.Errorf("creating the account on shard %s: %w", ShardLabel(to), err))
+		return at(stepBulk, fmt.Errorf("creating the account on shard %s: %w", syncstore.ShardLabel(to), err))
 	}
 	have, err := shardDigests(ctx, dst, du.ID)
 	if err != nil {
-		return at(stepBulk, fmt.Errorf("reading what shard %s already holds: %w", ShardLabel(to), err))
+		return at(stepBulk, fmt.Errorf("reading what shard %s already holds: %w", syncstore.ShardLabel(to), err))
 	}
 	// Every protocol write gives the user a new, larger last write
 	// timestamp (syncstore.Store.UserTimestamp), in its own transaction:
@@ -177,7 +177,7 @@ func (m *Migrator) moveUser(ctx context.Context, res *UserResult, from, to strin
 	// reading the source again in the 503 window.
 	last0, err := src.UserTimestamp(ctx, su.ID)
 	if err != nil {
-		return at(stepBulk, fmt.Errorf("reading the last write timestamp on shard %s: %w", ShardLabel(from), err))
+		return at(stepBulk, fmt.Errorf("reading the last write timestamp on shard %s: %w", syncstore.ShardLabel(from), err))
 	}
 	bulk, err := m.shardCopy(ctx, src, su.ID, dst, du.ID, have, l, res)
 	if err != nil {
@@ -200,11 +200,11 @@ func (m *Migrator) moveUser(ctx context.Context, res *UserResult, from, to strin
 	}
 	// The password may have changed during the bulk copy.
 	if su, err = src.LookupUser(ctx, res.User); err != nil {
-		return at(stepDelta, fmt.Errorf("loading %q from shard %s again: %w", res.User, ShardLabel(from), err))
+		return at(stepDelta, fmt.Errorf("loading %q from shard %s again: %w", res.User, syncstore.ShardLabel(from), err))
 	}
 	last, err := src.UserTimestamp(ctx, su.ID)
 	if err != nil {
-		return at(stepDelta, fmt.Errorf("reading the last write timestamp on shard %s: %w", ShardLabel(from), err))
+		return at(stepDelta, fmt.Errorf("reading the last write timestamp on shard %s: %w", syncstore.ShardLabel(from), err))
 	}
 	delta := bulk
 	if last != last0 {
@@ -214,7 +214,7 @@ func (m *Migrator) moveUser(ctx context.Context, res *UserResult, from, to strin
 		res.DeltaWritten, res.DeltaDeleted = int(delta.written), delta.deleted
 	}
 	if _, err := dst.ImportUser(ctx, accountOf(su), max(last, delta.sum.Newest())); err != nil {
-		return at(stepDelta, fmt.Errorf("updating the account on shard %s: %w", ShardLabel(to), err))
+		return at(stepDelta, fmt.Errorf("updating the account on shard %s: %w", syncstore.ShardLabel(to), err))
 	}
 
 	if err := m.step(stepVerify); err != nil {
@@ -229,7 +229,7 @@ func (m *Migrator) moveUser(ctx context.Context, res *UserResult, from, to strin
 	}
 	if c := m.cacheOf(to); c != nil {
 		if err := c.InvalidateUser(ctx, du.ID); err != nil {
-			return at(stepCache, fmt.Errorf("invalidating the user in shard %s's memcached: %w", ShardLabel(to), err))
+			return at(stepCache, fmt.Errorf("invalidating the user in shard %s's memcached: %w", syncstore.ShardLabel(to), err))
 		}
 	}
 
@@ -245,7 +245,7 @@ func (m *Migrator) moveUser(ctx context.Context, res *UserResult, from, to strin
 	res.Window = time.Since(res.windowStart)
 	res.Action = ActionMoved
 	if m.cfg.KeepSource {
-		res.Notes = append(res.Notes, "the copy on shard "+ShardLabel(from)+" was kept (--keep-source)")
+		res.Notes = append(res.Notes, "the copy on shard "+syncstore.ShardLabel(from)+" was kept (--keep-source)")
 		return nil
 	}
 	return m.deleteSource(ctx, res, l, src, su, from, res.windowStart)
@@ -268,7 +268,7 @@ func (m *Migrator) deleteSource(ctx context.Context, res *UserResult, l *lease, 
 		return at(stepDelete, err)
 	}
 	if err := src.DeleteUser(ctx, su.ID); err != nil {
-		return at(stepDelete, m.leftSource(ctx, l, from, fmt.Errorf("deleting the copy on shard %s: %w", ShardLabel(from), err)))
+		return at(stepDelete, m.leftSource(ctx, l, from, fmt.Errorf("deleting the copy on shard %s: %w", syncstore.ShardLabel(from), err)))
 	}
 	if err := l.release(ctx, syncstore.RouteNative, ""); err != nil {
 		return at(stepDelete, err)
@@ -282,7 +282,7 @@ func (m *Migrator) deleteSource(ctx context.Context, res *UserResult, l *lease, 
 func (m *Migrator) leftSource(ctx context.Context, l *lease, from string, err error) error {
 	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 	defer cancel()
-	err = fmt.Errorf("moved, but the copy on shard %s is still there (run the move again to delete it): %w", ShardLabel(from), err)
+	err = fmt.Errorf("moved, but the copy on shard %s is still there (run the move again to delete it): %w", syncstore.ShardLabel(from), err)
 	if rerr := l.release(cctx, syncstore.RouteNative, err.Error()); rerr != nil {
 		m.log.Error("ending the lease failed; it will expire", m.userField(l.cur.Username), zap.Error(rerr))
 	}
@@ -304,16 +304,16 @@ func (m *Migrator) finishMove(ctx context.Context, res *UserResult, cur *syncsto
 		return nil
 	}
 	if err != nil {
-		return at(stepLookup, fmt.Errorf("loading %q from shard %s: %w", res.User, ShardLabel(from), err))
+		return at(stepLookup, fmt.Errorf("loading %q from shard %s: %w", res.User, syncstore.ShardLabel(from), err))
 	}
 	// The route is the only proof of where the data is; without an
 	// account on the destination the source copy is all there is.
 	if _, err := dst.LookupUser(ctx, res.User); err != nil {
 		return at(stepLookup, fmt.Errorf("%q's route names shard %s, which does not hold the account (%v): the copy on shard %s is kept",
-			res.User, ShardLabel(to), err, ShardLabel(from)))
+			res.User, syncstore.ShardLabel(to), err, syncstore.ShardLabel(from)))
 	}
 	if m.cfg.DryRun {
-		res.Notes = append(res.Notes, "would delete the copy left on shard "+ShardLabel(from)+" by a run stopped after its flip")
+		res.Notes = append(res.Notes, "would delete the copy left on shard "+syncstore.ShardLabel(from)+" by a run stopped after its flip")
 		return nil
 	}
 	l, err := m.acquire(ctx, cur, exists, syncstore.RouteNative)
@@ -323,7 +323,7 @@ func (m *Migrator) finishMove(ctx context.Context, res *UserResult, cur *syncsto
 	if err := m.deleteSource(ctx, res, l, src, su, from, time.Time{}); err != nil {
 		return err
 	}
-	res.Notes = append(res.Notes, "deleted the copy left on shard "+ShardLabel(from)+" by a run stopped after its flip")
+	res.Notes = append(res.Notes, "deleted the copy left on shard "+syncstore.ShardLabel(from)+" by a run stopped after its flip")
 	return nil
 }
 

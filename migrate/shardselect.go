@@ -75,7 +75,7 @@ func (s *Selection) ResolveShard(ctx context.Context, routes syncstore.RouteTabl
 			}
 		})
 		if err != nil {
-			return nil, fmt.Errorf("listing the accounts of shard %s: %w", ShardLabel(src.Shard), err)
+			return nil, fmt.Errorf("listing the accounts of shard %s: %w", syncstore.ShardLabel(src.Shard), err)
 		}
 	}
 	return dedupe(names), nil

@@ -1,6 +1,7 @@
 package syncstore
 
 import (
+	"fmt"
 	"hash/fnv"
 	"math"
 )
@@ -52,4 +53,50 @@ func mix64(x uint64) uint64 {
 	x *= 0x94d049bb133111eb
 	x ^= x >> 31
 	return x
+}
+
+// DefaultShard names the database that holds the route table (a route
+// row's Shard "") wherever a shard is named to operators: flags, logs,
+// metrics, status output. No configured shard may take the name.
+const DefaultShard = "default"
+
+// ValidShardName reports whether name can name a configured shard: 1 to
+// 32 characters of a-z, 0-9, "_" and "-", starting with a letter or digit,
+// and not DefaultShard. The rule keeps names usable as memcached key
+// prefixes, metric labels and command-line words.
+func ValidShardName(name string) bool {
+	if name == DefaultShard || len(name) == 0 || len(name) > 32 {
+		return false
+	}
+	for i := 0; i < len(name); i++ {
+		c := name[i]
+		switch {
+		case c >= 'a' && c <= 'z', c >= '0' && c <= '9':
+		case (c == '_' || c == '-') && i > 0:
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+// ShardLabel shows a route row's shard to operators: DefaultShard for "".
+func ShardLabel(shard string) string {
+	if shard == "" {
+		return DefaultShard
+	}
+	return shard
+}
+
+// ParseShardName reads a shard as an operator names it: DefaultShard is
+// the route table's own database (""), anything else must be a valid
+// shard name.
+func ParseShardName(s string) (string, error) {
+	if s == DefaultShard {
+		return "", nil
+	}
+	if !ValidShardName(s) {
+		return "", fmt.Errorf("shard %q: want %q or a shard name (a-z, 0-9, _ and -, at most 32 characters)", s, DefaultShard)
+	}
+	return s, nil
 }

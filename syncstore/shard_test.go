@@ -62,3 +62,24 @@ func TestPickShardClosingKeepsOthers(t *testing.T) {
 		}
 	}
 }
+
+func TestShardNames(t *testing.T) {
+	for name, want := range map[string]bool{
+		"s1": true, "eu-west_2": true, "0": true, "abcdefghijabcdefghijabcdefghij12": true,
+		"": false, "default": false, "S1": false, "-s1": false, "_s": false, "s 1": false, "s:1": false,
+		"abcdefghijabcdefghijabcdefghij123": false, "é": false,
+	} {
+		if got := ValidShardName(name); got != want {
+			t.Errorf("ValidShardName(%q) = %v, want %v", name, got, want)
+		}
+	}
+	if got, err := ParseShardName("default"); got != "" || err != nil {
+		t.Errorf(`ParseShardName("default") = %q, %v; want "" (the route table's database)`, got, err)
+	}
+	if _, err := ParseShardName("Bad!"); err == nil {
+		t.Error(`ParseShardName("Bad!") accepted`)
+	}
+	if ShardLabel("") != DefaultShard || ShardLabel("s2") != "s2" {
+		t.Errorf("ShardLabel: %q, %q", ShardLabel(""), ShardLabel("s2"))
+	}
+}

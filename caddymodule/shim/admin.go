@@ -29,13 +29,19 @@ type Database struct {
 	Users UserFinder
 }
 
+// shardUsers finds accounts on the database's shards: its own store for
+// "", the shards of the shims loaded on it for the others.
+func (d Database) shardUsers() ShardUsers {
+	return d.Routes.shards.users(d.Users)
+}
+
 // Admin serves the migration route table on Caddy's admin endpoint
 // (never on a site), so that operators and scripts can flip users without
 // a shell on the database:
 //
 //	GET /firefox-sync/routes/?after=<user>&limit=<n>   rows in name order
 //	GET /firefox-sync/routes/<user>                    one row (404: none)
-//	PUT /firefox-sync/routes/<user>                    {"state": "native", "node": "", "force": false}
+//	PUT /firefox-sync/routes/<user>                    {"state": "native", "node": "", "shard": "s1", "force": false}
 //
 // A change made here takes effect at once on this instance (its route
 // cache is invalidated) and within route_cache_ttl on the others. With
@@ -113,7 +119,11 @@ func (a *Admin) list(w http.ResponseWriter, r *http.Request, db Database) error 
 type RouteUpdate struct {
 	State string `json:"state"`
 	Node  string `json:"node,omitempty"`
-	Force bool   `json:"force,omitempty"`
+	// Shard, when given, is the native shard the row is to name
+	// ("default" for the directory database); it moves no data, so it
+	// needs Force.
+	Shard *string `json:"shard,omitempty"`
+	Force bool    `json:"force,omitempty"`
 }
 
 // put applies a route change. Unless forced it refuses, as `syncserver
@@ -129,22 +139,32 @@ func (a *Admin) put(w http.ResponseWriter, r *http.Request, db Database, acct sy
 		return apiError(http.StatusBadRequest, fmt.Errorf("decoding the body, want {\"state\": \"legacy|migrating|native\", \"node\": \"\", \"force\": false}: %w", err))
 	}
 	change := RouteChange{User: user, State: syncstore.RouteState(u.State), Node: u.Node, Force: u.Force}
-	err := change.validate()
+	var err error
+	if u.Shard != nil {
+		var shard string
+		if shard, err = syncstore.ParseShardName(*u.Shard); err != nil {
+			err = fmt.Errorf("%w: %v", errBadRoute, err)
+		}
+		change.Shard = &shard
+	}
+	if err == nil {
+		err = change.validate()
+	}
 	if err == nil && !u.Force {
-		err = CheckRouteTarget(r.Context(), db.Users, db.Routes.table, acct, u.Node, db.Routes.nodes.list(),
+		err = CheckRouteTarget(r.Context(), db.shardUsers(), db.Routes.table, acct, u.Node, db.Routes.nodes.list(),
 			"no legacy block loaded on this database configures it", `"force": true`)
 	}
 	now := time.Now()
 	var old *syncstore.Route
 	var next syncstore.Route
 	if err == nil {
-		old, next, err = ChangeRoute(r.Context(), db.Routes.table, db.Users, change, now)
+		old, next, err = ChangeRoute(r.Context(), db.Routes.table, db.shardUsers(), change, now)
 	}
 	var unknown *unknownTargetError
 	switch {
 	case errors.Is(err, errBadRoute):
 		return apiError(http.StatusBadRequest, err)
-	case errors.Is(err, errRouteConflict), errors.Is(err, errNoAccount), errors.As(err, &unknown):
+	case errors.Is(err, errRouteConflict), errors.Is(err, errNoAccount), errors.Is(err, errShardMove), errors.As(err, &unknown):
 		return apiError(http.StatusConflict, err)
 	case err != nil:
 		return apiError(http.StatusServiceUnavailable, err)
@@ -155,7 +175,8 @@ func (a *Admin) put(w http.ResponseWriter, r *http.Request, db Database, acct sy
 		from = string(old.State)
 	}
 	a.Logger.Info("route changed through the admin API", syncstore.UserField(a.Logger, user),
-		zap.String("from", from), zap.String("to", string(next.State)), zap.String("node", next.Node), zap.Bool("force", u.Force))
+		zap.String("from", from), zap.String("to", string(next.State)), zap.String("node", next.Node),
+		zap.String("shard", syncstore.ShardLabel(next.Shard)), zap.Bool("force", u.Force))
 	row, err := db.Routes.table.GetRoute(r.Context(), user)
 	if err != nil {
 		return apiError(http.StatusServiceUnavailable, err)
@@ -169,6 +190,7 @@ type RouteJSON struct {
 	State        string     `json:"state"`
 	Effective    string     `json:"effective_state"`
 	Node         string     `json:"node"`
+	Shard        string     `json:"shard"` // "default": the directory database
 	Bucket       int        `json:"bucket"`
 	Owner        string     `json:"owner,omitempty"`
 	Origin       string     `json:"origin,omitempty"`
@@ -183,6 +205,7 @@ func routeView(r *syncstore.Route, now time.Time) RouteJSON {
 		State:     string(r.State),
 		Effective: string(r.Effective(now)),
 		Node:      r.Node,
+		Shard:     syncstore.ShardLabel(r.Shard),
 		Bucket:    syncstore.Bucket(r.Username),
 		Owner:     r.Owner,
 		Origin:    string(r.Origin),

@@ -18,6 +18,7 @@ var (
 	errBadRoute      = errors.New("invalid route")
 	errRouteConflict = errors.New("route conflict")
 	errNoAccount     = errors.New("no native account")
+	errShardMove     = errors.New("shard change refused")
 )
 
 // RouteChange is an operator's override of one user's route (admin API
@@ -27,17 +28,22 @@ type RouteChange struct {
 	State syncstore.RouteState
 	// Node is the legacy node; "" keeps the row's node.
 	Node string
-	// Force breaks a migrate run's lease and allows native without a
-	// native account.
+	// Shard, when set, is the native shard the row is to name ("" the
+	// directory database); nil keeps the row's. Changing it moves no
+	// data, so it needs Force.
+	Shard *string
+	// Force breaks a migrate run's lease, allows native without a
+	// native account and a shard change.
 	Force bool
 }
 
 // ChangeRoute applies c as a compare-and-swap on the user's current row,
 // so it never silently overwrites a concurrent migrate run. Unless forced
-// it refuses to touch a user a migrate run holds, and to make native a
-// user who has no native account yet: routing must never send a user
-// where their data is not.
-func ChangeRoute(ctx context.Context, table syncstore.RouteTable, users UserFinder, c RouteChange, now time.Time) (old *syncstore.Route, next syncstore.Route, err error) {
+// it refuses to touch a user a migrate run holds, to make native a user
+// who has no native account on the row's shard, and to change the shard
+// (the data would stay where it is): routing must never send a user where
+// their data is not. The row's shard is kept unless c names one.
+func ChangeRoute(ctx context.Context, table syncstore.RouteTable, users ShardUsers, c RouteChange, now time.Time) (old *syncstore.Route, next syncstore.Route, err error) {
 	if err := c.validate(); err != nil {
 		return nil, next, err
 	}
@@ -52,19 +58,31 @@ func ChangeRoute(ctx context.Context, table syncstore.RouteTable, users UserFind
 		return old, next, fmt.Errorf("%w: migrate run %q holds %s until %s; wait, or force", errRouteConflict,
 			old.Owner, c.User, old.LeaseExpires.UTC().Format(time.RFC3339))
 	}
-	if c.State == syncstore.RouteNative && !c.Force {
-		if _, err := users.LookupUser(ctx, c.User); errors.Is(err, syncstore.ErrNotFound) {
-			return old, next, fmt.Errorf("%w for %s: migrate the user first (syncserver migrate), or force", errNoAccount, c.User)
-		} else if err != nil {
-			return old, next, fmt.Errorf("looking up %s: %w", c.User, err)
-		}
-	}
 	next = syncstore.Route{Username: c.User, State: c.State, Node: c.Node}
 	if old != nil {
 		if next.Node == "" {
 			next.Node = old.Node
 		}
+		next.Shard = old.Shard
 		next.LastError = old.LastError
+	}
+	if c.Shard != nil && *c.Shard != next.Shard {
+		if !c.Force {
+			return old, next, fmt.Errorf("%w: moving %s from shard %s to %s this way moves no data; use `syncserver migrate --from %s --to %s %s`, or force",
+				errShardMove, c.User, syncstore.ShardLabel(next.Shard), syncstore.ShardLabel(*c.Shard), syncstore.ShardLabel(next.Shard), syncstore.ShardLabel(*c.Shard), c.User)
+		}
+		next.Shard = *c.Shard
+	}
+	if c.State == syncstore.RouteNative && !c.Force {
+		finder, err := users(next.Shard)
+		if err != nil {
+			return old, next, fmt.Errorf("looking up %s on shard %s: %w", c.User, syncstore.ShardLabel(next.Shard), err)
+		}
+		if _, err := finder.LookupUser(ctx, c.User); errors.Is(err, syncstore.ErrNotFound) {
+			return old, next, fmt.Errorf("%w for %s on shard %s: migrate the user first (syncserver migrate), or force", errNoAccount, c.User, syncstore.ShardLabel(next.Shard))
+		} else if err != nil {
+			return old, next, fmt.Errorf("looking up %s on shard %s: %w", c.User, syncstore.ShardLabel(next.Shard), err)
+		}
 	}
 	ok, err := table.CompareAndSwapRoute(ctx, old, next)
 	if err != nil {
@@ -83,6 +101,9 @@ func (c RouteChange) validate() error {
 	}
 	if len(c.Node) > maxNodeName {
 		return fmt.Errorf("%w: node %q: at most %d bytes", errBadRoute, c.Node, maxNodeName)
+	}
+	if c.Shard != nil && *c.Shard != "" && !syncstore.ValidShardName(*c.Shard) {
+		return fmt.Errorf("%w: shard %q: want %q or a shard name (a-z, 0-9, _ and -, at most 32 characters)", errBadRoute, *c.Shard, syncstore.DefaultShard)
 	}
 	return nil
 }
@@ -123,14 +144,18 @@ func NoUserError(a syncstore.Account) error {
 // message; force is how the caller's operator overrides the check).
 // Forced changes skip it. The admin API applies the same rule with the
 // nodes of the legacy blocks loaded on its database.
-func CheckRouteTarget(ctx context.Context, users UserFinder, table syncstore.RouteTable, acct syncstore.Account, node string, configured []string, where, force string) error {
+func CheckRouteTarget(ctx context.Context, users ShardUsers, table syncstore.RouteTable, acct syncstore.Account, node string, configured []string, where, force string) error {
 	_, err := table.GetRoute(ctx, acct.Name)
 	hasRow := err == nil
 	if err != nil && !errors.Is(err, syncstore.ErrNoRoute) {
 		return fmt.Errorf("reading the route of %s: %w", acct, err)
 	}
 	if !hasRow {
-		ok, err := UserExists(ctx, users, acct.Name)
+		own, err := users("")
+		if err != nil {
+			return err
+		}
+		ok, err := UserExists(ctx, own, acct.Name)
 		if err != nil {
 			return err
 		}

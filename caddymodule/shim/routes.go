@@ -12,9 +12,15 @@ type Routes struct {
 	table syncstore.RouteTable
 	cache *routeCache
 	nodes nodeSet
+	// shards are the native shards the loaded shims on the database
+	// configure.
+	shards shardSet
 }
 
 // NewRoutes returns the routing state of a database with this table.
 func NewRoutes(table syncstore.RouteTable) *Routes {
 	return &Routes{table: table, cache: newRouteCache(table)}
 }
+
+// Table is the route table itself.
+func (r *Routes) Table() syncstore.RouteTable { return r.table }

@@ -59,8 +59,13 @@ type Shim struct {
 	clock               func() time.Time
 	stats               *routeStats // keeps the users-per-state gauge
 	// releaseNodes forgets the nodes of this shim in the database's
-	// set of configured nodes.
-	releaseNodes func()
+	// set of configured nodes, releaseShards its shards.
+	releaseNodes, releaseShards func()
+	// backends serve native users by the shard their row names ("" =
+	// the directory database, native).
+	backends map[string]*backend
+	// weights are the shards' shares of new users; nil without shards.
+	weights []syncstore.ShardWeight
 	// Route lookup counters, resolved once: label lookups would cost as
 	// much as the decision itself.
 	lookupHit, lookupMiss, lookupWrite, lookupError prometheus.Counter
@@ -76,10 +81,13 @@ func (s *Shim) countLookups() {
 
 // target is where a request goes.
 type target struct {
-	user  string // normalized; "" when the path names no user
-	row   *syncstore.Route
-	state syncstore.RouteState
-	node  string // legacy node, for state legacy
+	user string // normalized; "" when the path names no user
+	row  *syncstore.Route
+	// cached: row came from the route cache, and may be up to
+	// route_cache_ttl old.
+	cached bool
+	state  syncstore.RouteState
+	node   string // legacy node, for state legacy
 }
 
 // decide routes a request by its method and parsed path. Paths that name
@@ -108,10 +116,10 @@ func (s *Shim) decide(ctx context.Context, method string, req *httpapi.Request) 
 	var (
 		row *syncstore.Route
 		err error
+		hit bool
 	)
 	counter := s.lookupWrite
 	if method == http.MethodGet || method == http.MethodHead {
-		var hit bool
 		row, hit, err = s.routes.lookup(ctx, user, s.ttl, now)
 		if hit && row != nil && row.State == syncstore.RouteMigrating {
 			row, err = s.routes.refresh(ctx, user, s.ttl, now)
@@ -129,7 +137,9 @@ func (s *Shim) decide(ctx context.Context, method string, req *httpapi.Request) 
 		return target{user: user}, err
 	}
 	counter.Inc()
-	return s.targetOf(user, row, now), nil
+	t := s.targetOf(user, row, now)
+	t.cached = hit
+	return t, nil
 }
 
 func (s *Shim) targetOf(user string, row *syncstore.Route, now time.Time) target {
@@ -150,7 +160,7 @@ func (s *Shim) Serve(w *StatusWriter, r *http.Request, req *httpapi.Request, nex
 	start := time.Now()
 	if req.Endpoint() == httpapi.EndpointHeartbeat {
 		// This server's health, not a legacy node's.
-		s.serveNative(w, r, req, start)
+		s.serveNative(w, r, req, target{}, start)
 		return
 	}
 	r = httpapi.MergeSlashes(r)
@@ -185,7 +195,7 @@ func (t *target) nodeLabel() string {
 func (s *Shim) serveTarget(w *StatusWriter, r *http.Request, req *httpapi.Request, t target, next caddyhttp.Handler, start time.Time) {
 	switch t.state {
 	case syncstore.RouteNative:
-		s.serveNative(w, r, req, start)
+		s.serveNative(w, r, req, t, start)
 	case syncstore.RouteMigrating:
 		s.serveMigrating(w)
 		s.metrics.observeBackend(backendMigrating, "", w.StatusCode(), time.Since(start))
@@ -195,9 +205,42 @@ func (s *Shim) serveTarget(w *StatusWriter, r *http.Request, req *httpapi.Reques
 	}
 }
 
-func (s *Shim) serveNative(w *StatusWriter, r *http.Request, req *httpapi.Request, start time.Time) {
-	s.native.ServeRequest(w, r, req)
-	s.metrics.observeBackend(backendNative, "", w.StatusCode(), time.Since(start))
+// serveNative hands the request to the protocol handler of the shard the
+// user's row names. A shard this server does not know (a config that
+// lags behind the route table, a typo in a forced route change) gets 503
+// with Retry-After, as an unknown legacy node does, never the directory
+// database's answer: the user's data is not there.
+func (s *Shim) serveNative(w *StatusWriter, r *http.Request, req *httpapi.Request, t target, start time.Time) {
+	shard := ""
+	if t.row != nil {
+		shard = t.row.Shard
+	}
+	b, ok := s.backends[shard]
+	if !ok {
+		s.logger.Error("route names a native shard this server does not know",
+			syncstore.UserField(s.logger, t.user), zap.String("shard", shard))
+		s.native.Unavailable(w, s.retryAfter, "native shard not configured")
+		s.metrics.observeBackend(backendUnrouted, "", w.StatusCode(), time.Since(start))
+		return
+	}
+	ob := b.open.Load()
+	if ob == nil {
+		// Configured, but its database has not opened since the config
+		// loaded; a retry is under way (see caddymodule's pending shards).
+		s.logger.Warn("native shard not open yet", syncstore.UserField(s.logger, t.user), zap.String("shard", shard))
+		s.native.Unavailable(w, s.retryAfter, "native shard unavailable")
+		s.metrics.observeBackend(backendNative, b.label, w.StatusCode(), time.Since(start))
+		return
+	}
+	if t.cached && len(s.weights) > 0 {
+		if moved := s.serveCachedRead(w, r, req, t, ob); moved != nil {
+			s.serveNative(w, r, req, *moved, start)
+			return
+		}
+	} else {
+		ob.api.ServeRequest(w, r, req)
+	}
+	s.metrics.observeBackend(backendNative, b.label, w.StatusCode(), time.Since(start))
 }
 
 // proxy hands the request to the user's legacy node. The node's
@@ -255,15 +298,16 @@ func (s *Shim) register(w *StatusWriter, r *http.Request, req *httpapi.Request, 
 		s.serveTarget(w, r, req, t, next, start)
 		return
 	}
-	row := syncstore.Route{Username: t.user, State: syncstore.RouteNative}
+	row := syncstore.Route{Username: t.user, State: syncstore.RouteNative, Shard: s.pickShard(t.user)}
 	if s.home != "" {
 		row = syncstore.Route{Username: t.user, State: syncstore.RouteLegacy, Node: s.home}
 	}
 	cw := &commitWriter{ResponseWriter: w, commit: func() error { return s.recordNewUser(r.Context(), row) }}
 	cw.fail = func(err error) {
-		s.logger.Error("writing the route of a new user failed", syncstore.UserField(s.logger, t.user), zap.Error(err))
-		if row.State == syncstore.RouteNative {
-			s.dropAccount(r.Context(), t.user)
+		s.logger.Error("writing the route of a new user failed", syncstore.UserField(s.logger, t.user),
+			zap.String("shard", syncstore.ShardLabel(row.Shard)), zap.Error(err))
+		if ob := s.backends[row.Shard].open.Load(); row.State == syncstore.RouteNative && ob != nil {
+			s.dropAccount(r.Context(), ob.users, t.user)
 		}
 		clear(w.Header())
 		s.native.Unavailable(w, s.retryAfter, "route table unavailable")
@@ -284,21 +328,22 @@ func (s *Shim) recordNewUser(ctx context.Context, row syncstore.Route) error {
 		if err != nil {
 			return err
 		}
-		if cur.State != row.State || cur.Node != row.Node {
-			return fmt.Errorf("the route became %s on %q meanwhile", cur.State, cur.Node)
+		if cur.State != row.State || cur.Node != row.Node || cur.Shard != row.Shard {
+			return fmt.Errorf("the route became %s on node %q, shard %s meanwhile", cur.State, cur.Node, syncstore.ShardLabel(cur.Shard))
 		}
 	}
-	s.logger.Info("new user homed", syncstore.UserField(s.logger, row.Username), zap.String("state", string(row.State)), zap.String("node", row.Node))
+	s.logger.Info("new user homed", syncstore.UserField(s.logger, row.Username), zap.String("state", string(row.State)),
+		zap.String("node", row.Node), zap.String("shard", syncstore.ShardLabel(row.Shard)))
 	return nil
 }
 
 // dropAccount removes a native account whose route row could not be
 // written; a client retrying the registration starts afresh.
-func (s *Shim) dropAccount(ctx context.Context, user string) {
+func (s *Shim) dropAccount(ctx context.Context, users Accounts, user string) {
 	ctx = context.WithoutCancel(ctx)
-	u, err := s.users.LookupUser(ctx, user)
+	u, err := users.LookupUser(ctx, user)
 	if err == nil {
-		err = s.users.DeleteUser(ctx, u.ID)
+		err = users.DeleteUser(ctx, u.ID)
 	}
 	if err != nil {
 		s.logger.Error("removing a native account without a route failed", syncstore.UserField(s.logger, user), zap.Error(err))
@@ -307,14 +352,16 @@ func (s *Shim) dropAccount(ctx context.Context, user string) {
 
 // freeForHome reports whether a new account for t.user may be created at
 // home: at once when home is where rowless users live (it answers
-// "exists" itself); otherwise only if the name is free natively (default
+// "exists" itself) and no shards are configured; with shards only if the
+// directory database does not hold the name (then it answers "exists");
+// otherwise only if the name is free natively (default
 // native) or on every legacy node (default legacy, so that no legacy
 // account, whichever site its clients use, is shadowed). Anything but a
 // clear "free" from a node (another answer, a node without the User API)
 // counts as taken.
 func (s *Shim) freeForHome(r *http.Request, t target) (bool, error) {
 	switch {
-	case t.state == syncstore.RouteNative && s.home == "":
+	case t.state == syncstore.RouteNative && s.home == "" && len(s.weights) == 0:
 		return true, nil
 	case t.state == syncstore.RouteLegacy && s.home == t.node:
 		return true, nil

@@ -11,6 +11,7 @@ import (
 	"golang.org/x/time/rate"
 
 	"github.com/syncserver/syncserver/migrate"
+	"github.com/syncserver/syncserver/syncstore"
 )
 
 // move is `syncserver migrate --from S1 [--to S2] USER…|--canary N|--all`:
@@ -29,7 +30,7 @@ func (o *options) move(ctx context.Context, cmd *cobra.Command, args []string) e
 	}
 	from := shardName(o.shard.from)
 	if f.Changed("to") && shardName(o.shard.to) == from {
-		return fmt.Errorf("--from and --to both name shard %s: users move between two different shards", migrate.ShardLabel(from))
+		return fmt.Errorf("--from and --to both name shard %s: users move between two different shards", syncstore.ShardLabel(from))
 	}
 	for _, name := range []string{"allow-over-quota"} {
 		if f.Changed(name) {
@@ -78,7 +79,7 @@ func (o *options) move(ctx context.Context, cmd *cobra.Command, args []string) e
 		return fmt.Errorf("selecting users: %w", err)
 	}
 	if len(users) == 0 {
-		return sel.NothingSelected("native users on shard " + migrate.ShardLabel(from))
+		return sel.NothingSelected("native users on shard " + syncstore.ShardLabel(from))
 	}
 
 	out := cmd.ErrOrStderr()
@@ -124,7 +125,7 @@ func (o *options) move(ctx context.Context, cmd *cobra.Command, args []string) e
 	if !f.Changed("to") {
 		dest = "by weight: " + strings.Join(toNames, ", ")
 	}
-	rep.logger.Info("moving users", zap.Int("users", len(users)), zap.String("from", migrate.ShardLabel(from)), zap.String("to", dest),
+	rep.logger.Info("moving users", zap.Int("users", len(users)), zap.String("from", syncstore.ShardLabel(from)), zap.String("to", dest),
 		zap.Bool("keep_source", o.shard.keepSource), zap.String("memcached", cacheLabel(!o.dryRun, cacheCfgs, cacheKnown)), zap.Bool("dry_run", o.dryRun))
 	stop := rep.start()
 	report, runErr := m.RunMove(ctx, users, from, to, o.concurrency, rep.progress)

@@ -5,13 +5,11 @@ import (
 	"fmt"
 	"os"
 	"reflect"
-	"regexp"
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig"
 
-	"github.com/syncserver/syncserver/migrate"
 	"github.com/syncserver/syncserver/syncstore"
 	"github.com/syncserver/syncserver/syncstore/storeopen"
 )
@@ -46,9 +44,6 @@ type shardConfig struct {
 // defaultRouteCacheTTL is the server's route_cache_ttl default
 // (caddymodule/shim.DefaultRouteCacheTTL).
 const defaultRouteCacheTTL = 5 * time.Second
-
-// shardNameSyntax is the syntax of shard names (SHARDS.md).
-var shardNameSyntax = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,31}$`)
 
 // handlerJSON is the part of the firefox_sync handler's JSON migrate
 // reads (caddymodule.Handler).
@@ -191,11 +186,11 @@ func (hj *handlerJSON) serverConfig(repl *caddy.Replacer) (*serverConfig, error)
 	// part in the check for one database named twice.
 	ids := map[string]string{}
 	if sc.Database.Validate() == nil {
-		ids[databaseID(sc.Database)] = migrate.DefaultShard
+		ids[databaseID(sc.Database)] = syncstore.DefaultShard
 	}
 	for _, s := range hj.Shards {
-		if !shardNameSyntax.MatchString(s.Name) || s.Name == migrate.DefaultShard {
-			return nil, fmt.Errorf("shard name %q: want 1 to 32 characters of a-z, 0-9, _ and -, not %q", s.Name, migrate.DefaultShard)
+		if !syncstore.ValidShardName(s.Name) {
+			return nil, fmt.Errorf("shard name %q: want 1 to 32 characters of a-z, 0-9, _ and -, not %q", s.Name, syncstore.DefaultShard)
 		}
 		if s.Database == nil {
 			return nil, fmt.Errorf("shard %s has no database", s.Name)
@@ -227,7 +222,7 @@ func (hj *handlerJSON) serverConfig(repl *caddy.Replacer) (*serverConfig, error)
 // shard returns the named shard's config ("default": the handler's own
 // database, as shard "").
 func (sc *serverConfig) shard(name string) (shardConfig, bool) {
-	if name == migrate.DefaultShard || name == "" {
+	if name == syncstore.DefaultShard || name == "" {
 		return shardConfig{Database: sc.Database}, true
 	}
 	for _, s := range sc.Shards {
@@ -240,7 +235,7 @@ func (sc *serverConfig) shard(name string) (shardConfig, bool) {
 
 // names lists the shards for error messages, "default" first.
 func (sc *serverConfig) names() []string {
-	out := []string{migrate.DefaultShard}
+	out := []string{syncstore.DefaultShard}
 	for _, s := range sc.Shards {
 		out = append(out, s.Name)
 	}

@@ -37,7 +37,7 @@ func (s *shardOptions) moving(f *pflag.FlagSet) bool { return f.Changed("from") 
 
 // shardName turns a flag value into a route's shard ("default" = "").
 func shardName(flag string) string {
-	if flag == migrate.DefaultShard {
+	if flag == syncstore.DefaultShard {
 		return ""
 	}
 	return flag
@@ -157,9 +157,9 @@ func unknownShard(cfg *serverConfig, name string) error {
 // checkShardFlag refuses a --from or --to naming no shard of cfg.
 func checkShardFlag(cfg *serverConfig, flag, name string) error {
 	if name == "" {
-		return fmt.Errorf("--%s needs a shard name (%q for the server's own database)", flag, migrate.DefaultShard)
+		return fmt.Errorf("--%s needs a shard name (%q for the server's own database)", flag, syncstore.DefaultShard)
 	}
-	if name == migrate.DefaultShard {
+	if name == syncstore.DefaultShard {
 		return nil
 	}
 	if cfg == nil {
@@ -263,7 +263,7 @@ func writeShardStatus(ctx context.Context, w io.Writer, cfg *serverConfig, route
 		if n == "" && cfg.RowlessNative {
 			users = fmt.Sprintf("%d (+%d without a route row)", counts[n], rowless)
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\n", migrate.ShardLabel(n), users, moving[n], share)
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\n", syncstore.ShardLabel(n), users, moving[n], share)
 	}
 	return tw.Flush()
 }

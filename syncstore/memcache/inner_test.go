@@ -38,6 +38,12 @@ func testConfig(t testing.TB, servers ...string) Config {
 		Servers:  servers,
 		Prefix:   "t" + randomSuffix(t) + ":",
 		Cooldown: 50 * time.Millisecond,
+		// The tests count hits, misses and errors: a call that ran out
+		// of the production 100 ms on a loaded test machine would turn
+		// a hit into an error (TestHotReadsServedFromCache failed so).
+		// A killed memcached still fails at once (refused connection);
+		// the tests of slow servers set their own timeout.
+		Timeout: 5 * time.Second,
 	}
 }
 

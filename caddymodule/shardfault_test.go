@@ -1,0 +1,438 @@
+package caddymodule
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/go-sql-driver/mysql"
+
+	"github.com/syncserver/syncserver/syncstore"
+	"github.com/syncserver/syncserver/syncstore/mysqlstore"
+	"github.com/syncserver/syncserver/syncstore/storetest/testservices"
+)
+
+// shardProxy stands between a shard's pool and MariaDB: stopped, it is a
+// database server that went away (connections cut, new ones refused);
+// frozen, one that hangs (connections accepted, nothing forwarded either
+// way), like a SIGSTOPped mariadbd.
+type shardProxy struct {
+	t      *testing.T
+	target string
+	port   *testservices.Port
+	mu     sync.Mutex
+	l      net.Listener
+	conns  []net.Conn
+	thawed chan struct{} // closed while not frozen
+}
+
+func startShardProxy(t *testing.T, target string) *shardProxy {
+	t.Helper()
+	p := &shardProxy{t: t, target: target, port: testservices.ReservePort(t), thawed: make(chan struct{})}
+	close(p.thawed)
+	p.start()
+	t.Cleanup(func() {
+		p.thaw()
+		p.stop()
+	})
+	return p
+}
+
+func (p *shardProxy) start() {
+	p.t.Helper()
+	l, err := p.port.Listen()
+	if err != nil {
+		p.t.Fatalf("proxy listen: %v", err)
+	}
+	p.mu.Lock()
+	p.l = l
+	p.mu.Unlock()
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			p.wait()
+			up, err := net.Dial("tcp", p.target)
+			if err != nil {
+				c.Close()
+				continue
+			}
+			p.mu.Lock()
+			p.conns = append(p.conns, c, up)
+			p.mu.Unlock()
+			go p.pipe(up, c)
+			go p.pipe(c, up)
+		}
+	}()
+}
+
+// pipe copies src to dst, holding every chunk while the proxy is frozen.
+func (p *shardProxy) pipe(dst, src net.Conn) {
+	defer dst.Close()
+	buf := make([]byte, 32<<10)
+	for {
+		n, err := src.Read(buf)
+		if n > 0 {
+			p.wait()
+			if _, werr := dst.Write(buf[:n]); werr != nil {
+				return
+			}
+		}
+		if err != nil {
+			return // EOF or a closed connection: the other side goes too
+		}
+	}
+}
+
+func (p *shardProxy) wait() {
+	p.mu.Lock()
+	ch := p.thawed
+	p.mu.Unlock()
+	<-ch
+}
+
+func (p *shardProxy) stop() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.l != nil {
+		p.l.Close()
+		p.l = nil
+	}
+	for _, c := range p.conns {
+		c.Close()
+	}
+	p.conns = nil
+}
+
+func (p *shardProxy) freeze() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.thawed = make(chan struct{})
+}
+
+func (p *shardProxy) thaw() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	select {
+	case <-p.thawed:
+	default:
+		close(p.thawed)
+	}
+}
+
+// viaProxy is dsn reaching its server through a new shardProxy.
+func viaProxy(t *testing.T, dsn string) (string, *shardProxy) {
+	t.Helper()
+	cfg, err := mysql.ParseDSN(dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Net != "tcp" {
+		t.Skipf("the test server is reached over %s, not tcp", cfg.Net)
+	}
+	p := startShardProxy(t, cfg.Addr)
+	cfg.Addr = p.port.Addr()
+	cfg.Timeout = time.Second
+	return cfg.FormatDSN(), p
+}
+
+// waitServed polls the user's bookmark until it is answered 200, for at
+// most a generous bound (a pool recovering from dead connections may need
+// a request or two); it fails the test if it never is.
+func waitServed(t *testing.T, h *Handler, user string) {
+	t.Helper()
+	for end := time.Now().Add(30 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		code, _ := whereIs(t, h, user)
+		if code == http.StatusOK {
+			return
+		}
+		if time.Now().After(end) {
+			t.Fatalf("%s not served again after the shard came back (last status %d)", user, code)
+		}
+	}
+}
+
+// TestShardOutage: a shard whose MariaDB goes away, and one whose MariaDB
+// hangs, cost only their own users a 503 with Retry-After (the hang within
+// the shard's db_timeout); users of the default database and of the other
+// shard are served meanwhile; when the server is back the shard's users
+// are served again by the same handler, without a restart.
+func TestShardOutage(t *testing.T) {
+	ownDSN := freshMySQLDatabase(t)
+	s1DSN, proxy := viaProxy(t, freshMySQLDatabase(t))
+	off := caddy.Duration(0)
+	h := &Handler{
+		Database: &Database{Driver: DriverMySQL, DSN: ownDSN},
+		Shards: []Shard{
+			{Name: "s1", Database: &Database{Driver: DriverMySQL, DSN: s1DSN, DBTimeout: DBTimeout(time.Second)}},
+			{Name: "s2", Database: &Database{Dir: t.TempDir()}},
+		},
+		PurgeInterval: &off, BcryptCost: 4, AuthCacheSize: -1,
+	}
+	provisioned(t, h)
+	t.Cleanup(func() { h.Cleanup() })
+	nativeUser(t, h, "", "alice", false)
+	nativeUser(t, h, "s1", "bob", true)
+	nativeUser(t, h, "s2", "carol", true)
+	waitServed(t, h, "bob")
+
+	others := func(when string) {
+		t.Helper()
+		for user, want := range map[string]string{"alice": "on default", "carol": "on s2"} {
+			if code, got := whereIs(t, h, user); code != 200 || got != want {
+				t.Errorf("%s: %s: %d %q, want 200 %q", when, user, code, got, want)
+			}
+		}
+	}
+	unavailable := func(when string) {
+		t.Helper()
+		rec := serve(t, h, "GET", "/1.1/bob/storage/bookmarks/where", "bob", "")
+		if rec.Code != http.StatusServiceUnavailable || rec.Header().Get("Retry-After") == "" {
+			t.Errorf("%s: bob: %d %v %q, want 503 with Retry-After", when, rec.Code, rec.Header(), rec.Body)
+		}
+	}
+
+	proxy.stop()
+	unavailable("s1 down")
+	others("s1 down")
+	proxy.start()
+	waitServed(t, h, "bob")
+	others("s1 back")
+
+	proxy.freeze()
+	var wg sync.WaitGroup
+	wg.Go(func() { unavailable("s1 frozen") })
+	// The others are answered while bob's request hangs on s1.
+	others("s1 frozen")
+	wg.Wait()
+	proxy.thaw()
+	waitServed(t, h, "bob")
+	if code, got := whereIs(t, h, "bob"); code != 200 || got != "on s1" {
+		t.Errorf("bob after the freeze: %d %q", code, got)
+	}
+}
+
+// TestShardMemcachedPrefixes: the default database and a shard each
+// number their users from 1; with one memcached, their cached answers
+// live under different keys (<prefix> and <prefix>s1:), so user 1 of one
+// never sees user 1 of the other.
+func TestShardMemcachedPrefixes(t *testing.T) {
+	mc := testservices.Memcached(t)
+	prefix := fmt.Sprintf("shardtest:%d:", time.Now().UnixNano())
+	off := caddy.Duration(0)
+	h := &Handler{
+		Database:      &Database{Dir: t.TempDir()},
+		Shards:        []Shard{{Name: "s1", Database: &Database{Dir: t.TempDir()}}},
+		Memcached:     &Memcached{Servers: []string{mc}, Prefix: prefix},
+		PurgeInterval: &off, BcryptCost: 4,
+	}
+	cctx, cancel := caddy.NewContext(caddy.Context{Context: context.Background()})
+	t.Cleanup(cancel)
+	if err := h.Provision(cctx); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { h.Cleanup() })
+	nativeUser(t, h, "", "alice", false)
+	nativeUser(t, h, "s1", "bob", true)
+	ctx := context.Background()
+	for user, shard := range map[string]string{"alice": "", "bob": "s1"} {
+		u, err := h.stackOf(t, shard).store.LookupUser(ctx, user)
+		if err != nil || u.ID != 1 {
+			t.Fatalf("%s: id %v, %v; the test needs user id 1 on both databases", user, u, err)
+		}
+	}
+	// Distinct collections per user, read twice (the second from memcached).
+	if rec := serve(t, h, "PUT", "/1.1/alice/storage/history/h", "alice", `{"payload":"x"}`); rec.Code != 200 {
+		t.Fatal(rec.Body)
+	}
+	if rec := serve(t, h, "PUT", "/1.1/bob/storage/tabs/t", "bob", `{"payload":"y"}`); rec.Code != 200 {
+		t.Fatal(rec.Body)
+	}
+	for range 2 {
+		a := serve(t, h, "GET", "/1.1/alice/info/collections", "alice", "").Body.String()
+		b := serve(t, h, "GET", "/1.1/bob/info/collections", "bob", "").Body.String()
+		if !strings.Contains(a, "history") || strings.Contains(a, "tabs") || !strings.Contains(b, "tabs") || strings.Contains(b, "history") {
+			t.Fatalf("info/collections: alice %s, bob %s: one user's answer reached the other", a, b)
+		}
+	}
+	// Each shard's cache is counted under its label.
+	families, err := cctx.GetMetricsRegistry().Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	hits := map[string]float64{}
+	for _, f := range families {
+		if f.GetName() != "syncserver_memcache_reads_total" {
+			continue
+		}
+		for _, m := range f.GetMetric() {
+			labels := map[string]string{}
+			for _, l := range m.GetLabel() {
+				labels[l.GetName()] = l.GetValue()
+			}
+			if labels["result"] == "hit" {
+				hits[labels["shard"]] = m.GetCounter().GetValue()
+			}
+		}
+	}
+	if hits["default"] == 0 || hits["s1"] == 0 {
+		t.Errorf("memcache hits per shard %v: want both counted", hits)
+	}
+	if got := h.Memcached.forShard("s1").Prefix; got != prefix+"s1:" {
+		t.Errorf("s1's prefix %q, want %q", got, prefix+"s1:")
+	}
+	if got := h.Memcached.forShard("").Prefix; got != prefix {
+		t.Errorf("the default database's prefix %q, want %q unchanged", got, prefix)
+	}
+	if got := (&Memcached{Servers: []string{mc}}).forShard("s2").Prefix; got != "syncserver:s2:" {
+		t.Errorf("s2's prefix under the default prefix: %q", got)
+	}
+}
+
+// TestShardPurgeLocks: with two instances on a MariaDB default database
+// and a MariaDB shard, each database's purge lock is taken (one purge per
+// shard across the fleet, not one for all), and the shard's expired
+// records are purged.
+func TestShardPurgeLocks(t *testing.T) {
+	ownDSN, s1DSN := freshMySQLDatabase(t), freshMySQLDatabase(t)
+	every := caddy.Duration(100 * time.Millisecond)
+	newInstance := func(maxOpen int) *Handler {
+		// Different pool settings: each instance its own pools, as two
+		// processes have.
+		h := &Handler{
+			Database:      &Database{Driver: DriverMySQL, DSN: ownDSN, MaxOpenConns: maxOpen},
+			Shards:        []Shard{{Name: "s1", Database: &Database{Driver: DriverMySQL, DSN: s1DSN, MaxOpenConns: maxOpen}}},
+			PurgeInterval: &every, BcryptCost: 4,
+		}
+		provisioned(t, h)
+		t.Cleanup(func() { h.Cleanup() })
+		return h
+	}
+	a, b := newInstance(5), newInstance(6)
+	if a.stackOf(t, "s1").pooled == b.stackOf(t, "s1").pooled {
+		t.Fatal("the two instances share a pool")
+	}
+
+	// An expired record on s1, written with a clock an hour behind.
+	ctx := context.Background()
+	s1 := a.stackOf(t, "s1").store
+	u := &syncstore.User{Name: "expiring", PasswordHash: "x"}
+	if err := s1.CreateUser(ctx, u); err != nil {
+		t.Fatal(err)
+	}
+	admin := testservices.MySQLAdmin(t)
+	ttl, payload := int64(1), "tab"
+	if _, err := s1.PutRecords(ctx, u.ID, "tabs", []syncstore.WBO{{ID: "gone", Payload: &payload, TTL: &ttl}}, syncstore.WriteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	s1Name, ownName := dbName(t, s1DSN), dbName(t, ownDSN)
+	holder := func(db string) sql.NullInt64 {
+		t.Helper()
+		var id sql.NullInt64
+		if err := admin.QueryRow("SELECT IS_USED_LOCK(CONCAT('syncserver.purge.', SHA1(?)))", db).Scan(&id); err != nil {
+			t.Fatal(err)
+		}
+		return id
+	}
+	for end := time.Now().Add(30 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		own, shard := holder(ownName), holder(s1Name)
+		// Reads hide expired records: look at the table itself.
+		var left int
+		if err := admin.QueryRow("SELECT COUNT(*) FROM `" + s1Name + "`.wbo WHERE id = 'gone'").Scan(&left); err != nil {
+			t.Fatal(err)
+		}
+		if own.Valid && shard.Valid && left == 0 {
+			break
+		}
+		if time.Now().After(end) {
+			t.Fatalf("purge locks: default %v, s1 %v; expired records left on s1: %d", own, shard, left)
+		}
+	}
+	own, shard := holder(ownName), holder(s1Name)
+	if own.Int64 == shard.Int64 {
+		t.Errorf("one session %d holds both purge locks", own.Int64)
+	}
+}
+
+func dbName(t *testing.T, dsn string) string {
+	t.Helper()
+	cfg, err := mysql.ParseDSN(dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cfg.DBName
+}
+
+// TestShardUnreachableAtStart: an instance started while a shard's
+// MariaDB is unreachable still starts and serves everyone else; the
+// shard's users get 503 with Retry-After until its database answers,
+// then they are served without a restart.
+func TestShardUnreachableAtStart(t *testing.T) {
+	realDSN := freshMySQLDatabase(t)
+	s1DSN, proxy := viaProxy(t, realDSN)
+	ctx := context.Background()
+	// bob's account and data on s1, written directly.
+	direct, err := mysqlstore.Open(ctx, mysqlstore.Config{DSN: realDSN})
+	if err != nil {
+		t.Fatal(err)
+	}
+	hash, err := syncstore.HashPassword("password bob", 4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	u := &syncstore.User{Name: "bob", PasswordHash: hash}
+	payload := "on s1"
+	if err := direct.CreateUser(ctx, u); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := direct.PutRecords(ctx, u.ID, "bookmarks", []syncstore.WBO{{ID: "where", Payload: &payload}}, syncstore.WriteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	direct.Close()
+
+	proxy.stop()
+	off := caddy.Duration(0)
+	h := &Handler{
+		Database:      &Database{Dir: t.TempDir()},
+		Shards:        []Shard{{Name: "s1", Database: &Database{Driver: DriverMySQL, DSN: s1DSN}}},
+		PurgeInterval: &off, BcryptCost: 4, AllowPlainUsernames: true,
+		shardRetry: 100 * time.Millisecond,
+	}
+	provisioned(t, h)
+	t.Cleanup(func() { h.Cleanup() })
+	nativeUser(t, h, "", "alice", false)
+	if err := h.stacks[0].pooled.routes.Table().SetRoute(ctx, syncstore.Route{Username: "bob", State: syncstore.RouteNative, Shard: "s1"}); err != nil {
+		t.Fatal(err)
+	}
+	if code, got := whereIs(t, h, "alice"); code != 200 || got != "on default" {
+		t.Errorf("alice while s1 is unreachable: %d %q", code, got)
+	}
+	rec := serve(t, h, "GET", "/1.1/bob/storage/bookmarks/where", "bob", "")
+	if rec.Code != http.StatusServiceUnavailable || rec.Header().Get("Retry-After") == "" {
+		t.Errorf("bob while s1 is unreachable: %d %v, want 503 with Retry-After", rec.Code, rec.Header())
+	}
+	// A new user placed on s1 (the only open shard) is told to retry.
+	if rec := register(t, h, "newbie"); rec.Code != http.StatusServiceUnavailable {
+		t.Errorf("registration on an unopened shard: %d %q, want 503", rec.Code, rec.Body)
+	}
+	if row := routeOf(t, h, "newbie"); row != nil {
+		t.Errorf("a registration answered 503 wrote the row %+v", row)
+	}
+	proxy.start()
+	waitServed(t, h, "bob")
+	if code, got := whereIs(t, h, "bob"); code != 200 || got != "on s1" {
+		t.Errorf("bob once s1 is open: %d %q", code, got)
+	}
+	if rec := register(t, h, "newbie"); rec.Code != 200 {
+		t.Errorf("registration once s1 is open: %d %q", rec.Code, rec.Body)
+	}
+}
