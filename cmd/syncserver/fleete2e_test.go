@@ -67,16 +67,13 @@ type fleet struct {
 	lbPort     *testservices.Port
 	configPath string // an instance's Caddyfile, for the commands' --config
 	client     *http.Client
-	// sharded is false in the interim single-database mode (FLEET_SINGLE=1):
-	// every instance serves MariaDB 2 alone, no shards, no rebalance.
-	sharded bool
 }
 
 // startFleet starts the databases, memcached, three instances and the
 // load balancer.
 func startFleet(t *testing.T, ctx context.Context) *fleet {
 	t.Helper()
-	f := &fleet{t: t, ctx: ctx, dsn: map[string]string{}, client: &http.Client{Timeout: time.Minute}, sharded: os.Getenv("FLEET_SINGLE") == ""}
+	f := &fleet{t: t, ctx: ctx, dsn: map[string]string{}, client: &http.Client{Timeout: time.Minute}}
 	f.db1, f.db2 = testservices.NewMariaDB(t), testservices.NewMariaDB(t)
 	f.db1.Start()
 	f.db2.Start()
@@ -129,9 +126,6 @@ func (f *fleet) instanceCaddyfile(port *testservices.Port) string {
 		shard s2 {
 			%s
 		}`, db("default"), db("s1"), db("s2"))
-	if !f.sharded {
-		databases = db("s2")
-	}
 	return fmt.Sprintf(`{
 	admin unix/{dir}/admin.sock
 	storage file_system {dir}/caddy
@@ -198,9 +192,6 @@ type fleetUser struct {
 // homeShard is the shard registration picks for a user: every shard open
 // with weight 1 (syncstore.PickShard, as the instances do).
 func (f *fleet) homeShard(name string) string {
-	if !f.sharded {
-		return "s2"
-	}
 	s, _ := syncstore.PickShard(name, []syncstore.ShardWeight{{Name: "s1", Weight: 1}, {Name: "s2", Weight: 1}})
 	return s
 }
@@ -294,9 +285,6 @@ func (f *fleet) register(users []fleetUser) {
 		a := f.request(f.ctx, "PUT", "/user/1.0/"+u.name, nil, fmt.Sprintf(`{"email":%q,"password":%q}`, u.email, u.password))
 		if a.status != 200 || a.body != u.name {
 			f.t.Fatalf("registering %s: %s", u.name, a)
-		}
-		if !f.sharded {
-			continue
 		}
 		if got := f.routeShard(u.name); got != u.shard {
 			f.t.Fatalf("%s registered on shard %q, want %q (PickShard)", u.name, got, u.shard)
@@ -553,13 +541,8 @@ func TestFleetEndToEnd(t *testing.T) {
 
 	// Accounts of the test's own, besides the bench's: canary users on
 	// s1 that the rebalance moves, and probes on either shard it leaves.
-	var canary, probe1 []fleetUser
-	if f.sharded {
-		canary = f.pickUsers("canary", 4, func(n string) bool { return f.homeShard(n) == "s1" && inCanary(n) })
-		probe1 = f.pickUsers("probe", 2, func(n string) bool { return f.homeShard(n) == "s1" && !inCanary(n) })
-	} else {
-		canary = f.pickUsers("canary", 4, inCanary)
-	}
+	canary := f.pickUsers("canary", 4, func(n string) bool { return f.homeShard(n) == "s1" && inCanary(n) })
+	probe1 := f.pickUsers("probe", 2, func(n string) bool { return f.homeShard(n) == "s1" && !inCanary(n) })
 	probe2 := f.pickUsers("probe", 2, func(n string) bool { return f.homeShard(n) == "s2" })
 	f.register(slices.Concat(canary, probe1, probe2))
 
@@ -568,10 +551,7 @@ func TestFleetEndToEnd(t *testing.T) {
 		return
 	}
 	// s2's users now: its own and the canary moved there.
-	on2 := probe2
-	if f.sharded {
-		on2 = slices.Concat(probe2, canary)
-	}
+	on2 := slices.Concat(probe2, canary)
 	t.Run("shard down", func(t *testing.T) { f.shardDown(t, probe1, on2) })
 	if t.Failed() {
 		return
@@ -637,22 +617,6 @@ func (f *fleet) rebalanceUnderLoad(t *testing.T, canary []fleetUser) {
 	default:
 	}
 
-	if !f.sharded {
-		t.Log("single-database mode: no rebalance")
-		r := <-benchDone
-		if r.err != nil {
-			t.Errorf("bench through the balancer: %v\n%s", r.err, r.out)
-		}
-		for _, st := range r.res.Targets[0].Steps {
-			t.Logf("bench step %s: %d requests, %.1f req/s, p50 %.1f ms, p99 %.1f ms, %d errors", st.Label, st.Requests, st.RequestsPerSec, st.Latency.P50MS, st.Latency.P99MS, st.Errors)
-		}
-		stopWriters()
-		wg.Wait()
-		for _, w := range writers {
-			w.verify(t, f)
-		}
-		return
-	}
 	cmd, out := syncserver(f.ctx, t.TempDir(), "migrate", "--config", f.configPath, "--from", "s1", "--to", "s2", "--canary", strconv.Itoa(fleetCanary), "--drain", "200ms")
 	err := cmd.Run()
 	migrateOut := out.String()
