@@ -96,7 +96,7 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 	reader.SetConnMaxIdleTime(0)
 	s.reader = reader
 
-	s.Store, err = sqlstore.New(ctx, sqlstore.Config{Dialect: dialect, Read: reader, Write: writer, Clock: cfg.Clock})
+	s.Store, err = sqlstore.New(ctx, sqlstore.Config{Dialect: dialect, Read: reader, Write: writer, Clock: cfg.Clock, SerialWrites: true})
 	if err != nil {
 		s.Close()
 		return nil, fmt.Errorf("opening SQLite database %q: %w", path, err)

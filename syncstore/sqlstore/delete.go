@@ -19,7 +19,7 @@ func (s *Store) DeleteRecords(ctx context.Context, userID int64, collection stri
 		q = &syncstore.Query{}
 	}
 	var ts syncstore.Timestamp
-	err = s.inTx(ctx, func(tx *sql.Tx) error {
+	err = s.inSizedTx(ctx, deleteSize(q), func(tx *sql.Tx) error {
 		lock, err := s.lockUser(ctx, tx, userID)
 		if err != nil {
 			return err
@@ -40,6 +40,18 @@ func (s *Store) DeleteRecords(ctx context.Context, userID int64, collection stri
 		return 0, fmt.Errorf("deleting from %s of user %d: %w", collection, userID, err)
 	}
 	return ts, nil
+}
+
+// deleteSize is about how many rows a delete touches: its ids, or its
+// limit; without either it may be a whole collection.
+func deleteSize(q *syncstore.Query) txSize {
+	switch {
+	case len(q.IDs) > 0 && (q.Limit <= 0 || q.Limit > len(q.IDs)):
+		return txSize(len(q.IDs))
+	case q.Limit > 0:
+		return txSize(q.Limit)
+	}
+	return txLong
 }
 
 // Heads of the statements that size and delete a selection.

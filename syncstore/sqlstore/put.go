@@ -28,7 +28,7 @@ func (s *Store) PutRecords(ctx context.Context, userID int64, collection string,
 	}
 	batch, index := mergeBatch(recs)
 	var res *syncstore.WriteResult
-	err = s.inTx(ctx, func(tx *sql.Tx) error {
+	err = s.inSizedTx(ctx, txSize(len(batch)), func(tx *sql.Tx) error {
 		now := s.clock()
 		var lock *userLock
 		var old map[string]oldRow

@@ -17,8 +17,21 @@ const maxDeadlockRetries = 3
 
 // inTx runs fn in a write transaction and commits it when fn returns nil.
 // fn may run more than once, so it must derive everything it returns from
-// what it reads in the transaction.
+// what it reads in the transaction. It counts as a long transaction for
+// the write gate; inSizedTx names its size.
 func (s *Store) inTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
+	return s.inSizedTx(ctx, txLong, fn)
+}
+
+// inSizedTx is inTx for a transaction that touches about size rows:
+// where writes run one at a time, short ones go first (writegate.go).
+func (s *Store) inSizedTx(ctx context.Context, size txSize, fn func(tx *sql.Tx) error) error {
+	if s.gate != nil {
+		if err := s.gate.enter(ctx, size); err != nil {
+			return fmt.Errorf("waiting for the write lock: %w", err)
+		}
+		defer s.gate.leave()
+	}
 	for attempt := 1; ; attempt++ {
 		err := s.tryTx(ctx, fn)
 		if err == nil || !s.d.IsDeadlock(err) || attempt == maxDeadlockRetries {
