@@ -17,7 +17,8 @@ import (
 // overtaken by at most maxOvertakes short ones in a row so it is never
 // starved.
 
-// shortTxRows is the most rows a short write transaction touches.
+// shortTxRows is the most rows a short write transaction touches (a
+// delete by ids weighs less per id: deleteSize).
 const shortTxRows = 16
 
 // maxOvertakes bounds how many short writes in a row may go before the

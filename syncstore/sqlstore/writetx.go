@@ -40,6 +40,22 @@ func (s *Store) inSizedTx(ctx context.Context, size txSize, fn func(tx *sql.Tx) 
 	}
 }
 
+// HoldWrites runs fn while no write transaction of this store runs and
+// none starts, where writes run one at a time (Config.SerialWrites): fn
+// waits its turn in the write gate as a long write, and the writes that
+// arrive meanwhile queue behind it. Elsewhere it just runs fn. SQLite's
+// checkpointer restarts the WAL under it (sqlitestore/checkpoint.go).
+func (s *Store) HoldWrites(ctx context.Context, fn func() error) error {
+	if s.gate == nil {
+		return fn()
+	}
+	if err := s.gate.enter(ctx, txLong); err != nil {
+		return fmt.Errorf("waiting for the write lock: %w", err)
+	}
+	defer s.gate.leave()
+	return fn()
+}
+
 func (s *Store) tryTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
 	tx, err := s.write.BeginTx(ctx, nil)
 	if err != nil {
