@@ -173,15 +173,11 @@ func (s *Store) lockRowsTail() string {
 	return s.d.ForUpdate + ")"
 }
 
-// lockUserWithRows is lockUser plus the stored rows among batch's ids
-// (expired ones included: they are updated in place), in one statement.
-// The rows are read after the user's lock is held, so they cannot change
-// before the upsert.
-func (s *Store) lockUserWithRows(ctx context.Context, tx *sql.Tx, userID int64, collID int, batch []syncstore.WBO) (*userLock, map[string]oldRow, error) {
-	ids := make([]string, len(batch))
-	for i := range batch {
-		ids[i] = batch[i].ID
-	}
+// lockUserWithRows is lockUser plus the stored rows among ids (expired
+// ones included: an upsert updates them in place, a delete removes them),
+// in one statement. The rows are read after the user's lock is held, so
+// they cannot change before the upsert or delete.
+func (s *Store) lockUserWithRows(ctx context.Context, tx *sql.Tx, userID int64, collID int, ids []string) (*userLock, map[string]oldRow, error) {
 	sel := s.newSelector(s.lockRowsHead(), userID, collID)
 	sel.ids(ids)
 	sel.sql.WriteString(s.lockRowsTail())
