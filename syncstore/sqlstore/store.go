@@ -20,6 +20,7 @@ type Store struct {
 	write *sql.DB
 	clock func() time.Time
 	colls sqlschema.CollectionNames
+	names collectionNames
 	stmts statements
 	// reads are the per-request reads, prepared on the read pool
 	// (database/sql prepares them on each connection at its first use).
