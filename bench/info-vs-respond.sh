@@ -13,6 +13,8 @@
 #
 # The server's CPU profile during one round of info/collections:
 #   PROFILE=info.pprof bash bench/info-vs-respond.sh
+# Another build of syncserver (to compare two versions in turn):
+#   SYNCSERVER_BIN=/tmp/old/syncserver bash bench/info-vs-respond.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
 rounds="${ROUNDS:-3}"
@@ -21,7 +23,11 @@ command -v wrk >/dev/null || { echo "wrk is not installed (apt-get install wrk)"
 work="$(mktemp -d)"
 pid=""
 trap '[ -n "$pid" ] && kill "$pid" 2>/dev/null; wait 2>/dev/null; rm -rf "$work"' EXIT
-go build -o "$work/syncserver" ./cmd/syncserver
+if [ -n "${SYNCSERVER_BIN:-}" ]; then
+	cp "$SYNCSERVER_BIN" "$work/syncserver"
+else
+	go build -o "$work/syncserver" ./cmd/syncserver
+fi
 port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 sync_port=$(port); static_port=$(port); admin_port=$(port)
 user=alice@example.com
@@ -75,19 +81,36 @@ run_server "$body"
 [ "$(curl -fsS -H "$auth" "http://127.0.0.1:$static_port/")" = "$body" ] || { echo "the static body differs" >&2; exit 1; }
 echo "body: ${#body} bytes: $body"
 
-rps() { wrk -t2 -c16 -d"$duration" -H "$auth" "$1" | awk '/^Requests\/sec/ {print $2}'; }
-sum_info=0; sum_static=0
+# On a machine shared with other work, throughput moves with that work;
+# the server's CPU time per request (user + system, from /proc) moves
+# much less, so it is printed too.
+ticks=$(getconf CLK_TCK)
+cpu() { awk '{print $14 + $15}' "/proc/$pid/stat"; }
+rps() {
+	local before out after
+	before=$(cpu)
+	out=$(wrk -t2 -c16 -d"$duration" -H "$auth" "$1")
+	after=$(cpu)
+	awk -v b="$before" -v a="$after" -v t="$ticks" '
+		/requests in/ {n = $1}
+		/^Requests\/sec/ {r = $2}
+		END {printf "%s %.1f", r, (a - b) / t * 1e6 / n}' <<<"$out"
+}
+sum_info=0; sum_static=0; cpu_info=0; cpu_static=0
 for r in $(seq "$rounds"); do
 	if [ "$r" = 1 ] && [ -n "${PROFILE:-}" ]; then
 		secs=${duration%s}
 		curl -fsS -o "$PROFILE" "http://127.0.0.1:$admin_port/debug/pprof/profile?seconds=$secs" &
 		prof=$!
 	fi
-	info=$(rps "$base/info/collections")
+	read -r info info_us <<<"$(rps "$base/info/collections")"
 	[ -n "${prof:-}" ] && { wait "$prof"; prof=""; echo "profile: $PROFILE"; }
-	static=$(rps "http://127.0.0.1:$static_port/")
-	echo "round $r: info/collections $info req/s, respond $static req/s"
+	read -r static static_us <<<"$(rps "http://127.0.0.1:$static_port/")"
+	echo "round $r: info/collections $info req/s ($info_us µs CPU each), respond $static req/s ($static_us µs CPU each)"
 	sum_info=$(echo "$sum_info + $info" | bc); sum_static=$(echo "$sum_static + $static" | bc)
+	cpu_info=$(echo "$cpu_info + $info_us" | bc); cpu_static=$(echo "$cpu_static + $static_us" | bc)
 done
 printf 'info/collections / respond: %.2f (%s / %s req/s summed over %s rounds)\n' \
 	"$(echo "$sum_info / $sum_static" | bc -l)" "$sum_info" "$sum_static" "$rounds"
+printf 'server CPU per request, respond / info/collections: %.2f (%.1f / %.1f µs, mean of %s rounds)\n' \
+	"$(echo "$cpu_static / $cpu_info" | bc -l)" "$(echo "$cpu_static / $rounds" | bc -l)" "$(echo "$cpu_info / $rounds" | bc -l)" "$rounds"
