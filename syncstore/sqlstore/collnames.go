@@ -20,8 +20,8 @@ type collectionNames struct {
 
 const collectionNameSQL = "SELECT name FROM collections WHERE id = ?"
 
-// name returns the name of collection id, ok false when the id names no
-// collection.
+// collectionName returns the name of collection id; an id that names no
+// collection is an error (user_collections only holds existing ids).
 func (s *Store) collectionName(ctx context.Context, id int) (string, error) {
 	c := &s.names
 	c.mu.RLock()
