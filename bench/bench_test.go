@@ -361,3 +361,62 @@ func TestProgressLines(t *testing.T) {
 		t.Errorf("%d progress lines", lines)
 	}
 }
+
+// TestStepsInterleaveTargets runs two targets with each step cut into
+// three slices: the servers must see the targets take turns, slice by
+// slice (a b a b a b, one target at a time), and each target's slices
+// must add up to one step result.
+func TestStepsInterleaveTargets(t *testing.T) {
+	var mu sync.Mutex
+	var order []string // the target of each answered workload request
+	seen := func(name string) func(endpoint, *capture) {
+		return func(endpoint, *capture) {
+			mu.Lock()
+			order = append(order, name)
+			mu.Unlock()
+		}
+	}
+	a, b := startTestServer(t, seen("a")), startTestServer(t, seen("b"))
+	a.target.Name, b.target.Name = "a", "b"
+	cfg := tinyConfig(a)
+	cfg.Targets = []Target{a.target, b.target}
+	cfg.Concurrency = []int{2}
+	cfg.StepDuration = 1500 * time.Millisecond
+	cfg.Slice = 500 * time.Millisecond
+	cfg.MaxRequests = 100_000
+	res, err := Run(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Settings.Slice != cfg.Slice {
+		t.Errorf("settings record slice %v", res.Settings.Slice)
+	}
+	for _, tr := range res.Targets {
+		if len(tr.Steps) != 1 {
+			t.Fatalf("%s: %d steps", tr.Name, len(tr.Steps))
+		}
+		s := &tr.Steps[0]
+		checkAccounting(t, s, cfg.MaxRequests)
+		if s.Errors != 0 {
+			t.Errorf("%s: %d errors: %v", tr.Name, s.Errors, s.ErrorExamples)
+		}
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	var runs []string
+	for _, name := range order {
+		if len(runs) == 0 || runs[len(runs)-1] != name {
+			runs = append(runs, name)
+		}
+	}
+	if got := strings.Join(runs, " "); got != "a b a b a b" {
+		t.Errorf("targets took turns as %q, want %q", got, "a b a b a b")
+	}
+	var total int64
+	for _, tr := range res.Targets {
+		total += tr.Steps[0].Requests
+	}
+	if int64(len(order)) != total {
+		t.Errorf("servers saw %d workload requests, bench counted %d", len(order), total)
+	}
+}

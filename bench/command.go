@@ -29,8 +29,11 @@ func init() {
 		Short: "Load-tests Sync servers side by side and writes an HTML report",
 		Long: `
 Replays Firefox Sync 1.1 client sessions against one or more servers, one
-after another, checks every answer, and writes results.json and a
-self-contained report.html (plots included) to --out.
+at a time, checks every answer, and writes results.json and a
+self-contained report.html (plots included) to --out. Each load step runs
+against every target before the next, cut into --slice slices that go
+round the targets, so every target is measured over the same stretch of
+time.
 
 Targets are name=URL pairs of servers on this machine; other addresses are
 refused unless --allow-remote. Legacy targets (--legacy-targets) may show
@@ -122,6 +125,7 @@ func (o *Options) Bind(f *pflag.FlagSet) {
 	f.IntVar(&c.MaxInflight, "max-inflight", c.MaxInflight, "fixed rate: sessions in flight before new ones are dropped")
 	f.DurationVar(&c.StepDuration, "duration", c.StepDuration, "length of each step")
 	f.Int64Var(&c.MaxRequests, "max-requests", c.MaxRequests, "requests per step at most")
+	f.DurationVar(&c.Slice, "slice", c.Slice, "cut every step into slices this long that go round the targets, so all are measured over the same stretch of time (0: each step in one piece, every target's before the next step)")
 	f.DurationVar(&c.Warmup, "warmup", c.Warmup, "unrecorded load before the first step")
 	f.BoolVar(&o.growth, "growth", false, "run the growth scenario first")
 	f.StringVar(&o.growthSizes, "growth-sizes", o.growthSizes, "growth: records on the node at each step")

@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/url"
 	"slices"
+	"strconv"
 	"time"
 
 	"go.uber.org/zap"
@@ -39,6 +40,11 @@ type Config struct {
 	StepDuration time.Duration
 	MaxRequests  int64
 	Warmup       time.Duration // unrecorded load before the first step
+	// Slice cuts every step into slices of at most this long that go
+	// round the targets (runInterleaved), so all targets are measured
+	// over the same stretch of time; 0 runs each step in one piece,
+	// still every target's before the next step.
+	Slice time.Duration
 
 	// Growth scenario (off when GrowthSizes is empty): the mix at
 	// GrowthConcurrency on GrowthUsers accounts of GrowthRecords records,
@@ -79,6 +85,7 @@ func DefaultConfig() Config {
 		StepDuration:      30 * time.Second,
 		MaxRequests:       200_000,
 		Warmup:            3 * time.Second,
+		Slice:             5 * time.Second,
 		GrowthUsers:       10,
 		GrowthRecords:     500,
 		GrowthConcurrency: 10,
@@ -128,6 +135,9 @@ func (c *Config) Validate() error {
 	if c.StepDuration <= 0 || c.MaxRequests <= 0 {
 		errs = append(errs, errors.New("every step needs a duration and a request limit > 0"))
 	}
+	if c.Slice < 0 {
+		errs = append(errs, errors.New("the slice length must be ≥ 0 (0: steps in one piece)"))
+	}
 	if c.Warmup < 0 || c.Timeout <= 0 {
 		errs = append(errs, errors.New("warm-up must be ≥ 0 and the request timeout > 0"))
 	}
@@ -156,6 +166,19 @@ func (c *Config) Validate() error {
 	return errors.Join(errs...)
 }
 
+// steps lists the load steps, unmeasured: the concurrency steps or the
+// rates.
+func (c *Config) steps() []StepResult {
+	steps := make([]StepResult, 0, len(c.Concurrency)+len(c.Rates))
+	for _, n := range c.Concurrency {
+		steps = append(steps, StepResult{Label: "c=" + strconv.Itoa(n), Concurrency: n})
+	}
+	for _, r := range c.Rates {
+		steps = append(steps, StepResult{Label: "rate=" + strconv.FormatFloat(r, 'f', -1, 64) + "/s", Rate: r})
+	}
+	return steps
+}
+
 // maxConns is the most connections a run opens to one target.
 func (c *Config) maxConns() int {
 	n := max(c.SeedConcurrency, c.GrowthConcurrency)
@@ -174,6 +197,7 @@ func (c *Config) settings() Settings {
 		RecordsPerUser: c.RecordsPerUser,
 		Devices:        c.Devices,
 		StepDuration:   c.StepDuration,
+		Slice:          c.Slice,
 		MaxRequests:    c.MaxRequests,
 		Concurrency:    c.Concurrency,
 		Rates:          c.Rates,

@@ -27,11 +27,14 @@ type Settings struct {
 	RecordsPerUser int           `json:"records_per_user"`
 	Devices        int           `json:"devices"`
 	StepDuration   time.Duration `json:"step_duration_ns"`
-	MaxRequests    int64         `json:"max_requests_per_step"`
-	Concurrency    []int         `json:"concurrency,omitempty"`
-	Rates          []float64     `json:"rates,omitempty"`
-	GrowthSizes    []int         `json:"growth_sizes,omitempty"`
-	Mix            Mix           `json:"mix"`
+	// Slice is the length of the slices the steps were cut into, which
+	// went round the targets (0: each step in one piece).
+	Slice       time.Duration `json:"slice_ns,omitempty"`
+	MaxRequests int64         `json:"max_requests_per_step"`
+	Concurrency []int         `json:"concurrency,omitempty"`
+	Rates       []float64     `json:"rates,omitempty"`
+	GrowthSizes []int         `json:"growth_sizes,omitempty"`
+	Mix         Mix           `json:"mix"`
 }
 
 // TargetResult is one server's part of a run.

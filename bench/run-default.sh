@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The short default comparison behind `make bench`, every server started
-# in-process on loopback (--local) and benched one after the other:
+# in-process on loopback (--local) and benched one at a time, each step
+# interleaved across them in --slice slices (bench/README.md):
 # native SQLite, native MariaDB, the shim (Caddy with firefox_sync on
 # SQLite proxying every user to an FSyncMS stand-in) and that legacy
 # stand-in alone. Each is seeded directly (native store, or the stand-in's

@@ -13,9 +13,13 @@ import (
 	"go.uber.org/zap"
 )
 
-// Run benches every target in turn (one at a time, so they never compete
-// for the machine) and returns the results, partial ones with the error
-// when a target fails.
+// Run benches every target and returns the results, partial ones with
+// the error when a target fails. Each target is seeded (and runs the
+// growth scenario) in turn; then every load step runs against every
+// target before the next step starts, cut into slices of cfg.Slice that
+// go round the targets (interleave.go), so the targets share whatever
+// else the machine is doing and their ratios compare like with like. One
+// target runs at a time: they never compete with each other.
 func Run(ctx context.Context, cfg Config) (*Results, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
@@ -31,16 +35,36 @@ func Run(ctx context.Context, cfg Config) (*Results, error) {
 		}
 	}
 	res := &Results{Version: ResultsVersion, Started: time.Now().UTC(), Seed: cfg.Seed, Settings: cfg.settings()}
+	runs := make([]*targetRun, 0, len(cfg.Targets))
+	// finish stops every started target's client and sampler and copies
+	// what each measured into res.
+	finish := func(err error) (*Results, error) {
+		for _, run := range runs {
+			run.close()
+			res.Targets = append(res.Targets, *run.result)
+		}
+		res.Finished = time.Now().UTC()
+		return res, err
+	}
 	for _, t := range cfg.Targets {
-		tr, err := runTarget(ctx, &cfg, t)
-		res.Targets = append(res.Targets, *tr)
-		if err != nil {
-			res.Finished = time.Now().UTC()
-			return res, fmt.Errorf("target %s: %w", t.Name, err)
+		run := newTargetRun(ctx, &cfg, t)
+		runs = append(runs, run)
+		if err := run.prepare(ctx); err != nil {
+			return finish(fmt.Errorf("target %s: %w", t.Name, err))
 		}
 	}
-	res.Finished = time.Now().UTC()
-	return res, nil
+	for _, run := range runs {
+		if err := run.warmUp(ctx); err != nil {
+			return finish(fmt.Errorf("target %s: %w", run.target.Name, err))
+		}
+	}
+	for i, step := range cfg.steps() {
+		if err := ctx.Err(); err != nil {
+			return finish(err)
+		}
+		runInterleaved(ctx, runs, step, i, cfg.StepDuration, cfg.Slice)
+	}
+	return finish(ctx.Err())
 }
 
 // targetRun is the state of one target's run.
@@ -53,6 +77,13 @@ type targetRun struct {
 	devices  int
 	progress *progress
 	log      *zap.Logger
+	result   *TargetResult
+	// pop is the population the load steps drive; active the time the
+	// target has spent in load steps so far (its steps' timelines are
+	// laid end to end on it).
+	pop    *population
+	active time.Duration
+	close  func()
 
 	nodeRecords int64        // records seeded on the target so far
 	created     atomic.Int64 // new records the workload uploaded so far
@@ -73,9 +104,10 @@ const (
 	phaseGrowth
 )
 
-func runTarget(ctx context.Context, cfg *Config, t Target) (*TargetResult, error) {
+// newTargetRun sets up the client, seeder and sampler of one target;
+// close stops them.
+func newTargetRun(ctx context.Context, cfg *Config, t Target) *targetRun {
 	hc := newHTTPClient(cfg.maxConns(), cfg.Timeout, cfg.AllowRemote)
-	defer hc.CloseIdleConnections()
 	run := &targetRun{
 		cfg:      cfg,
 		target:   t,
@@ -93,54 +125,55 @@ func runTarget(ctx context.Context, cfg *Config, t Target) (*TargetResult, error
 		run.seeder = s
 	}
 	tr := &TargetResult{Name: t.Name, URL: t.URL.String(), Legacy: t.Legacy, Seed: SeedResult{Method: run.seeder.Method()}}
+	run.result = tr
+	run.close = hc.CloseIdleConnections
 	if u := cfg.Samples[t.Name]; u != nil {
 		sctx, stop := context.WithCancel(ctx)
 		done := make(chan Resources, 1)
 		s := newSampler(u, cfg.SampleInterval, cfg.AllowRemote, run.log)
 		go func() { done <- s.run(sctx) }()
-		defer func() {
+		run.close = func() {
 			stop()
 			r := <-done
 			tr.Resources = &r
-		}()
+			hc.CloseIdleConnections()
+		}
 	}
+	return run
+}
 
+// prepare runs the growth scenario, when asked, and seeds the accounts
+// the load steps drive.
+func (t *targetRun) prepare(ctx context.Context) error {
 	// The growth scenario goes first: it needs a node that is still small.
-	if len(cfg.GrowthSizes) > 0 {
-		if err := run.growth(ctx, tr); err != nil {
-			return tr, err
+	if len(t.cfg.GrowthSizes) > 0 {
+		if err := t.growth(ctx, t.result); err != nil {
+			return err
 		}
 	}
-	pop, err := run.seed(ctx, tr, roleMain, cfg.Users, cfg.RecordsPerUser)
+	pop, err := t.seed(ctx, t.result, roleMain, t.cfg.Users, t.cfg.RecordsPerUser)
 	if err != nil {
-		return tr, err
+		return err
 	}
-	if cfg.Warmup > 0 {
-		first := StepResult{Label: "warm-up"}
-		if len(cfg.Concurrency) > 0 {
-			first.Concurrency = cfg.Concurrency[0]
-		} else {
-			first.Rate = cfg.Rates[0]
-		}
-		run.step(ctx, pop, &first, phaseWarmup, 0, time.Now(), cfg.Warmup)
-		run.log.Info("warm-up done", zap.Int64("requests", first.Requests), zap.Int64("errors", first.Errors))
+	t.pop = pop
+	return nil
+}
+
+// warmUp runs the unrecorded load that precedes the first step.
+func (t *targetRun) warmUp(ctx context.Context) error {
+	cfg := t.cfg
+	if cfg.Warmup <= 0 {
+		return nil
 	}
-	origin := time.Now()
-	steps := make([]StepResult, 0, len(cfg.Concurrency)+len(cfg.Rates))
-	for _, c := range cfg.Concurrency {
-		steps = append(steps, StepResult{Label: "c=" + strconv.Itoa(c), Concurrency: c})
+	first := StepResult{Label: "warm-up"}
+	if len(cfg.Concurrency) > 0 {
+		first.Concurrency = cfg.Concurrency[0]
+	} else {
+		first.Rate = cfg.Rates[0]
 	}
-	for _, r := range cfg.Rates {
-		steps = append(steps, StepResult{Label: "rate=" + strconv.FormatFloat(r, 'f', -1, 64) + "/s", Rate: r})
-	}
-	for i := range steps {
-		if err := ctx.Err(); err != nil {
-			return tr, err
-		}
-		run.step(ctx, pop, &steps[i], phaseSteps, i, origin, cfg.StepDuration)
-		tr.Steps = append(tr.Steps, steps[i])
-	}
-	return tr, ctx.Err()
+	t.step(ctx, t.pop, &first, phaseWarmup, 0, time.Now(), cfg.Warmup)
+	t.log.Info("warm-up done", zap.Int64("requests", first.Requests), zap.Int64("errors", first.Errors))
+	return ctx.Err()
 }
 
 // seed creates n accounts of a role with records each and returns them as
@@ -217,26 +250,39 @@ func (t *targetRun) growth(ctx context.Context, tr *TargetResult) error {
 	return nil
 }
 
-// rng is the generator of one worker (or, at a fixed rate, one session):
-// the same for every target, so all targets get the same workload.
-func (t *targetRun) rng(phase, step, n int) *rand.Rand {
-	return rand.New(rand.NewPCG(t.cfg.Seed, uint64(phase)<<56|uint64(step)<<40|uint64(n)))
+// rng is the generator of one worker (or, at a fixed rate, one session)
+// in one slice of a step: the same for every target, so all targets get
+// the same workload.
+func (t *targetRun) rng(phase, step, slice, n int) *rand.Rand {
+	return rand.New(rand.NewPCG(t.cfg.Seed, uint64(phase)<<56|uint64(step)<<40|uint64(slice)<<32|uint64(n)))
 }
 
-// step runs one load level and fills the measured fields of s.
+// step runs one load level in one piece and fills the measured fields of
+// s (the warm-up and the growth steps, which are not interleaved).
 func (t *targetRun) step(ctx context.Context, pop *population, s *StepResult, phase, index int, origin time.Time, dur time.Duration) {
 	start := time.Now()
 	rec := newRecorder(origin, start)
-	ctl := newStepControl(rec, start.Add(dur), t.cfg.MaxRequests)
 	s.NodeRecords = t.records()
-	stop := t.progress.trackStep(t.target.Name, s.Label, rec, start)
+	elapsed := t.slice(ctx, pop, rec, s, s.Label, phase, index, 0, dur)
+	rec.result(s, elapsed)
+}
+
+// slice runs load level s for dur (label names it in progress lines), recording into rec, and returns how
+// long it took to its last answer. Slice n of a step draws its own
+// sessions; slice 0 draws those a step in one piece would.
+func (t *targetRun) slice(ctx context.Context, pop *population, rec *recorder, s *StepResult, label string, phase, index, n int, dur time.Duration) time.Duration {
+	start := time.Now()
+	rec.resume(start)
+	budget := t.cfg.MaxRequests - rec.snapshot().requests
+	ctl := newStepControl(rec, start.Add(dur), budget)
+	stop := t.progress.trackStep(t.target.Name, label, rec, start)
 	var wg sync.WaitGroup
 	if s.Rate > 0 {
-		t.openLoop(ctx, pop, ctl, s.Rate, phase, index, &wg)
+		t.openLoop(ctx, pop, ctl, s.Rate, phase, index, n, &wg)
 	} else {
 		for i := range s.Concurrency {
 			wg.Go(func() {
-				w := newWorker(t, ctl, t.rng(phase, index, i))
+				w := newWorker(t, ctl, t.rng(phase, index, n, i))
 				for !ctl.over() && ctx.Err() == nil {
 					rec.session(w.session(ctx, pop))
 				}
@@ -245,12 +291,14 @@ func (t *targetRun) step(ctx context.Context, pop *population, s *StepResult, ph
 	}
 	wg.Wait()
 	stop()
-	rec.result(s, time.Since(start))
+	elapsed := time.Since(start)
+	rec.pause(elapsed)
+	return elapsed
 }
 
 // openLoop starts sessions at a fixed rate whatever the server's speed,
 // up to MaxInflight at once; sessions beyond that are counted as dropped.
-func (t *targetRun) openLoop(ctx context.Context, pop *population, ctl *stepControl, rate float64, phase, index int, wg *sync.WaitGroup) {
+func (t *targetRun) openLoop(ctx context.Context, pop *population, ctl *stepControl, rate float64, phase, index, slice int, wg *sync.WaitGroup) {
 	interval := time.Duration(float64(time.Second) / rate)
 	slots := make(chan struct{}, t.cfg.MaxInflight)
 	next := time.Now()
@@ -267,7 +315,7 @@ func (t *targetRun) openLoop(ctx context.Context, pop *population, ctl *stepCont
 		case slots <- struct{}{}:
 			wg.Go(func() {
 				defer func() { <-slots }()
-				w := newWorker(t, ctl, t.rng(phase, index, n))
+				w := newWorker(t, ctl, t.rng(phase, index, slice, n))
 				ctl.rec.session(w.session(ctx, pop))
 			})
 		default:

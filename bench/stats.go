@@ -57,7 +57,12 @@ type secondStats struct {
 // counts and errors = Σ errors by kind.
 type recorder struct {
 	origin time.Time // start of the target's first step: the timeline's zero
-	start  time.Time // start of this step: seconds are counted from it
+	begun  time.Time // start of this step
+	// start is when the step would have begun had it run in one piece
+	// up to the current slice: seconds are counted from it, so the
+	// slices of a step make one timeline without the gaps between them.
+	start  time.Time
+	active time.Duration // the step's slices so far
 
 	mu            sync.Mutex
 	endpoints     [numEndpoints]endpointStats
@@ -82,6 +87,7 @@ const maxExamples = 3
 func newRecorder(origin, start time.Time) *recorder {
 	return &recorder{
 		origin:        origin,
+		begun:         start,
 		start:         start,
 		errorsByKind:  make(map[string]int64),
 		seconds:       make(map[int]*secondStats),
@@ -144,6 +150,20 @@ func (r *recorder) drop() {
 	r.mu.Unlock()
 }
 
+// resume starts a slice of the step at t.
+func (r *recorder) resume(t time.Time) {
+	r.mu.Lock()
+	r.start = t.Add(-r.active)
+	r.mu.Unlock()
+}
+
+// pause ends a slice that took elapsed.
+func (r *recorder) pause(elapsed time.Duration) {
+	r.mu.Lock()
+	r.active += elapsed
+	r.mu.Unlock()
+}
+
 type progressSnapshot struct {
 	requests, errors, sessions int64
 }
@@ -169,12 +189,13 @@ func summarize(h *Histogram, errors int64) LatencySummary {
 }
 
 // result fills the measured fields of a step; elapsed is the step's wall
-// time from its start to the end of its last request.
+// time from its start to the end of its last request (of its slices
+// together).
 func (r *recorder) result(step *StepResult, elapsed time.Duration) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	secs := elapsed.Seconds()
-	step.StartS = r.start.Sub(r.origin).Seconds()
+	step.StartS = r.begun.Sub(r.origin).Seconds()
 	step.DurationS = secs
 	step.Requests = r.requests
 	step.Errors = r.errors

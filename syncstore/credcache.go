@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"fmt"
+	"hash"
 	"sync"
 	"time"
 
@@ -32,6 +33,10 @@ type credKey [sha256.Size]byte
 // may call into the LRU while holding idxMu.
 type credCache struct {
 	hmacKey []byte
+	// macs recycles keyed HMACs (keyMAC): deriving a key is on every
+	// request, and a new HMAC allocates and hashes its key pads each
+	// time.
+	macs sync.Pool
 	// lru is nil when caching is disabled. Entries expire lazily, on the
 	// lookup that finds them stale, rather than through the expirable
 	// LRU's sweeper goroutine: that goroutine cannot be stopped, and a
@@ -87,13 +92,24 @@ func newCredCache(size int, ttl time.Duration) (*credCache, error) {
 // key derives the cache key of a login attempt. The 0x00 separator keeps
 // ("ab", "c") and ("a", "bc") apart; usernames never contain NUL.
 func (c *credCache) key(name, password string) credKey {
-	m := hmac.New(sha256.New, c.hmacKey)
-	m.Write([]byte(NormalizeUsername(name)))
-	m.Write([]byte{0})
-	m.Write([]byte(password))
+	m, _ := c.macs.Get().(*keyMAC)
+	if m == nil {
+		m = &keyMAC{mac: hmac.New(sha256.New, c.hmacKey)}
+	}
+	m.buf = append(append(append(m.buf[:0], NormalizeUsername(name)...), 0), password...)
+	m.mac.Reset()
+	m.mac.Write(m.buf)
 	var k credKey
-	m.Sum(k[:0])
+	m.mac.Sum(k[:0])
+	clear(m.buf) // the password does not outlive the call in the pool
+	c.macs.Put(m)
 	return k
+}
+
+// keyMAC is an HMAC under the cache's key, with a buffer for its input.
+type keyMAC struct {
+	mac hash.Hash
+	buf []byte
 }
 
 // get returns a copy of the cached user for k.

@@ -40,8 +40,9 @@ func command() *cobra.Command {
 		Short: "syncserver bench against servers it starts in this process",
 		Long: `
 Starts the --local servers in this process on loopback, seeds them
-directly and benches them one after the other, as syncserver bench does
-running servers (bench/README.md):
+directly and benches them one at a time, each step interleaved across
+them in --slice slices, as syncserver bench does running servers
+(bench/README.md):
 
   sqlite   the native handler on SQLite in a temporary directory
   mysql    the native handler on a fresh bch_<random> MariaDB database

@@ -111,6 +111,13 @@ func (h *Handler) writeBatch(w http.ResponseWriter, r *http.Request, rt *route, 
 		// Nothing to write, so no transaction; the precondition and the
 		// quota still decide the answer.
 		return
+	} else {
+		// No commit timestamp: the body's "modified" is the time the
+		// header would carry.
+		var ok bool
+		if modified, ok = settledNow(w, now); !ok {
+			return
+		}
 	}
 
 	out := h.buffers.get()

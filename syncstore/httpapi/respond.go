@@ -91,17 +91,20 @@ func sendUnauthorized(w http.ResponseWriter) {
 }
 
 // setTimestamp replaces the X-Weave-Timestamp set on entry with the
-// timestamp a write committed, so header and body agree.
+// timestamp a write committed (or the one userNow found), so header and
+// body agree; a write's lateStamp then has nothing left to read.
 func setTimestamp(w http.ResponseWriter, ts syncstore.Timestamp) {
 	w.Header().Set(headerTimestamp, ts.String())
+	if l, ok := w.(*lateStamp); ok {
+		l.settled = true
+	}
 }
 
 // sendTimestamp answers a write with its timestamp as a JSON number, the
 // same text as X-Weave-Timestamp.
 func sendTimestamp(w http.ResponseWriter, ts syncstore.Timestamp) {
-	text := ts.String()
-	w.Header().Set(headerTimestamp, text)
-	send(w, http.StatusOK, typeJSON, []byte(text))
+	setTimestamp(w, ts)
+	send(w, http.StatusOK, typeJSON, []byte(ts.String()))
 }
 
 // maxPooledBuffer keeps the pool from pinning the memory of one huge

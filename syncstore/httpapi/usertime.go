@@ -33,3 +33,75 @@ func (h *Handler) userNow(w http.ResponseWriter, r *http.Request, rt *route, u *
 	}
 	return now, true
 }
+
+// lateStamp is userNow for a write, put off until the answer: a write
+// that commits answers with its commit timestamp, which the store made
+// strictly greater than the user's last write whichever instance made
+// that one, so the read userNow does is needed only by the answers that
+// carry no commit timestamp (refusals, bad bodies, store errors, a batch
+// with nothing to write). Those read it when their header is written,
+// just before it goes out; the rest skip a database read per write.
+type lateStamp struct {
+	http.ResponseWriter
+	h   *Handler
+	r   *http.Request
+	rt  *route
+	u   *syncstore.User
+	now syncstore.Timestamp
+	// settled: the header holds a commit timestamp, or userNow ran.
+	settled bool
+	// failed: userNow could not read the user's timestamp and answered
+	// 503 itself; the handler's own answer is dropped.
+	failed bool
+}
+
+// settle runs userNow once and returns the timestamp to answer with;
+// false means userNow has answered 503 instead.
+func (l *lateStamp) settle() (syncstore.Timestamp, bool) {
+	if !l.settled {
+		l.settled = true
+		now, ok := l.h.userNow(l.ResponseWriter, l.r, l.rt, l.u, l.now)
+		l.now, l.failed = now, !ok
+	}
+	return l.now, !l.failed
+}
+
+// WriteHeader sends the header with X-Weave-Timestamp not below the
+// user's last write.
+func (l *lateStamp) WriteHeader(code int) {
+	if _, ok := l.settle(); !ok {
+		return
+	}
+	l.ResponseWriter.WriteHeader(code)
+}
+
+func (l *lateStamp) Write(b []byte) (int, error) {
+	if !l.settled {
+		l.WriteHeader(http.StatusOK)
+	}
+	if l.failed {
+		return len(b), nil
+	}
+	return l.ResponseWriter.Write(b)
+}
+
+// Unwrap lets http.ResponseController reach the connection's writer.
+func (l *lateStamp) Unwrap() http.ResponseWriter {
+	return l.ResponseWriter
+}
+
+// writeMethod reports the methods of the writes whose userNow lateStamp
+// puts off.
+func writeMethod(method string) bool {
+	return method == http.MethodPost || method == http.MethodPut || method == http.MethodDelete
+}
+
+// settledNow is the timestamp a write answers with when it did not
+// commit: userNow's, through the lateStamp w when there is one. false
+// means the request has been answered (503).
+func settledNow(w http.ResponseWriter, now syncstore.Timestamp) (syncstore.Timestamp, bool) {
+	if l, ok := w.(*lateStamp); ok {
+		return l.settle()
+	}
+	return now, true
+}

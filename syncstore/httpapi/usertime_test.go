@@ -2,8 +2,11 @@ package httpapi_test
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"path/filepath"
+	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -85,24 +88,96 @@ func TestTimestampAcrossInstances(t *testing.T) {
 
 		behind := &fakeClock{now: e.clock.Now().Add(-2 * time.Second)}
 		other := secondInstance(t, e, behind.Now)
-		req := func(method, path string) *resp {
+		req := func(method, path, body string, opts ...reqOpt) *resp {
 			t.Helper()
-			r, _ := http.NewRequest(method, "/1.1/alice/"+path, nil)
+			r, _ := http.NewRequest(method, "/1.1/alice/"+path, strings.NewReader(body))
 			r.SetBasicAuth(c.name, c.password)
+			for _, o := range opts {
+				o(r)
+			}
 			w := &recorder{header: http.Header{}}
 			other.ServeHTTP(w, r)
-			return &resp{t: t, req: method + " " + path + " (second instance)", code: w.code, header: w.header}
+			return &resp{t: t, req: method + " " + path + " (second instance)", code: w.code, header: w.header, body: w.body.String()}
 		}
-		req(http.MethodGet, "info/collections").expectStatus(http.StatusOK).notBefore(last)
-		req(http.MethodGet, "storage/col/a").expectStatus(http.StatusOK).notBefore(last)
-		req(http.MethodGet, "storage/col?full=1").expectStatus(http.StatusOK).notBefore(last)
+		// The collection is named although this instance never saw it.
+		info := req(http.MethodGet, "info/collections", "").expectStatus(http.StatusOK).notBefore(last)
+		if !strings.HasPrefix(info.body, `{"col":`) {
+			t.Errorf("info/collections on the second instance: %s", info.body)
+		}
+		req(http.MethodGet, "storage/col/a", "").expectStatus(http.StatusOK).notBefore(last)
+		req(http.MethodGet, "storage/col?full=1", "").expectStatus(http.StatusOK).notBefore(last)
+		// Writes that commit nothing answer without a commit timestamp:
+		// they too must read the user's.
+		req(http.MethodPost, "storage/col", `[{"id":"z","sortindex":"x"}]`).expectStatus(http.StatusOK).notBefore(last)
+		req(http.MethodPost, "storage/col", `[{`).expectStatus(http.StatusBadRequest).notBefore(last)
+		req(http.MethodPut, "storage/col/a", `{"payload":"y"}`, header("X-If-Unmodified-Since", "1.00")).
+			expectStatus(http.StatusPreconditionFailed).notBefore(last)
+		req(http.MethodDelete, "storage/col?ids=a", "", header("X-If-Unmodified-Since", "1.00")).
+			expectStatus(http.StatusPreconditionFailed).notBefore(last)
+		req(http.MethodPut, "storage", "").expectStatus(http.StatusBadRequest).notBefore(last)
+		req(http.MethodDelete, "storage", "").expectStatus(http.StatusBadRequest).notBefore(last)
+		// Writes that commit answer after it, with their own timestamp.
+		put := req(http.MethodPut, "storage/col/d", `{"payload":"y"}`).expectStatus(http.StatusOK)
+		put.notBefore(last)
+		if put.timestamp() == last {
+			t.Errorf("a write on the second instance answered %s, the timestamp of the last write before it", last)
+		}
+		req(http.MethodDelete, "storage/col?ids=a", "").expectStatus(http.StatusOK).notBefore(put.timestamp())
 	})
+}
+
+// countingStore counts the UserTimestamp reads and can make them fail.
+type countingStore struct {
+	syncstore.Store
+	reads atomic.Int64
+	fail  atomic.Bool
+}
+
+func (s *countingStore) UserTimestamp(ctx context.Context, userID int64) (syncstore.Timestamp, error) {
+	s.reads.Add(1)
+	if s.fail.Load() {
+		return 0, errors.New("database gone")
+	}
+	return s.Store.UserTimestamp(ctx, userID)
+}
+
+// TestCommittedWritesSkipUserRead: a write that commits answers with its
+// commit timestamp without reading the user's last write; writes that
+// commit nothing, and reads, still read it, and when that read fails
+// they answer 503 as before, whatever they would have answered.
+func TestCommittedWritesSkipUserRead(t *testing.T) {
+	var counted *countingStore
+	e := newEnv(t, backend{"sqlite", func(t testing.TB, clock func() time.Time) syncstore.Store {
+		counted = &countingStore{Store: openSQLite(t, clock)}
+		return counted
+	}}, nil)
+	c := e.user("alice")
+	c.mustPut("storage/col/a", `{"payload":"1"}`)
+	counted.reads.Store(0)
+	c.post("storage/col", `[{"id":"b","payload":"2"},{"id":"c","payload":"3"}]`).expectStatus(http.StatusOK)
+	c.put("storage/col/d", `{"payload":"4"}`).expectStatus(http.StatusOK)
+	c.del("storage/col?ids=b,c").expectStatus(http.StatusOK)
+	c.del("storage/col/d").expectStatus(http.StatusOK)
+	c.del("storage", header("X-Confirm-Delete", "1")).expectStatus(http.StatusOK)
+	if n := counted.reads.Load(); n != 0 {
+		t.Errorf("committed writes read the user's timestamp %d times", n)
+	}
+	c.post("storage/col", `[{`).expectStatus(http.StatusBadRequest)
+	c.get("storage/col/a").expectStatus(http.StatusNotFound)
+	if n := counted.reads.Load(); n != 2 {
+		t.Errorf("a refused write and a read made %d reads of the user's timestamp, want 2", n)
+	}
+	counted.fail.Store(true)
+	c.post("storage/col", `[{`).expectStatus(http.StatusServiceUnavailable)
+	c.put("storage/col/a", `{"payload":`).expectStatus(http.StatusServiceUnavailable)
+	c.post("storage/col", `[{"id":"z","sortindex":"x"}]`).expectStatus(http.StatusServiceUnavailable)
 }
 
 // recorder keeps a response's status and headers.
 type recorder struct {
 	header http.Header
 	code   int
+	body   strings.Builder
 }
 
 func (r *recorder) Header() http.Header { return r.header }
@@ -115,7 +190,7 @@ func (r *recorder) WriteHeader(code int) {
 
 func (r *recorder) Write(b []byte) (int, error) {
 	r.WriteHeader(http.StatusOK)
-	return len(b), nil
+	return r.body.Write(b)
 }
 
 // secondInstance opens another store on e's database, with its own

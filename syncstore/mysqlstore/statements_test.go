@@ -79,15 +79,18 @@ func TestStatementsPerPutRecords(t *testing.T) {
 			return err
 		}
 	}
-	// BEGIN, lock, size, delete, aggregates + users, COMMIT: the b records
-	// are older than the a records rewritten since, so the collection's
-	// timestamp stays and the newest remaining record need not be found.
-	count("delete by 100 ids", 6, deleteIDs("b"))
+	// BEGIN, lock user + aggregates + the rows to delete (which sizes
+	// them), delete, aggregates + users, COMMIT: the b records are older
+	// than the a records rewritten since, so the collection's timestamp
+	// stays and the newest remaining record need not be found.
+	count("delete by 100 ids", 5, deleteIDs("b"))
 	// … plus that look-up when the newest records go.
 	if err := put(batchOf("c", 100))(); err != nil {
 		t.Fatal(err)
 	}
-	count("delete the newest 100 ids", 7, deleteIDs("c"))
+	count("delete the newest 100 ids", 6, deleteIDs("c"))
+	// Ids of which none is stored: BEGIN, lock, users, COMMIT.
+	count("delete by ids none of which is stored", 4, deleteIDs("z"))
 }
 
 // TestCustomCollectionRace has two instances create the same and different

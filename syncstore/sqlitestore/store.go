@@ -96,12 +96,12 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 	reader.SetConnMaxIdleTime(0)
 	s.reader = reader
 
-	s.Store, err = sqlstore.New(ctx, sqlstore.Config{Dialect: dialect, Read: reader, Write: writer, Clock: cfg.Clock})
+	s.Store, err = sqlstore.New(ctx, sqlstore.Config{Dialect: dialect, Read: reader, Write: writer, Clock: cfg.Clock, SerialWrites: true})
 	if err != nil {
 		s.Close()
 		return nil, fmt.Errorf("opening SQLite database %q: %w", path, err)
 	}
-	if s.checkpoints, err = startCheckpointer(ctx, path, cfg.BusyTimeout); err != nil {
+	if s.checkpoints, err = startCheckpointer(ctx, path, cfg.BusyTimeout, s.Store.HoldWrites); err != nil {
 		s.Close()
 		return nil, fmt.Errorf("opening SQLite database %q: %w", path, err)
 	}
@@ -154,6 +154,8 @@ func dsn(path string, busy time.Duration, role int) string {
 		q.Add("_pragma", "temp_store(MEMORY)")
 		// A WAL that grew during a burst is cut back after a checkpoint.
 		q.Add("_pragma", fmt.Sprintf("journal_size_limit(%d)", walSizeLimit))
+	case roleCheckpointer:
+		q.Set("_busy_timeout", fmt.Sprint(min(busy, restartWait).Milliseconds()))
 	case roleReader:
 		// Readers must never write; this turns a bug into an error.
 		q.Set("_query_only", "1")

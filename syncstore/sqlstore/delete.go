@@ -18,9 +18,20 @@ func (s *Store) DeleteRecords(ctx context.Context, userID int64, collection stri
 	if q == nil {
 		q = &syncstore.Query{}
 	}
+	ids, byIDs := idsOnly(q)
+	byIDs = byIDs && known
 	var ts syncstore.Timestamp
-	err = s.inTx(ctx, func(tx *sql.Tx) error {
-		lock, err := s.lockUser(ctx, tx, userID)
+	err = s.inSizedTx(ctx, deleteSize(q), func(tx *sql.Tx) error {
+		var lock *userLock
+		var old map[string]oldRow
+		var err error
+		if byIDs {
+			// The rows to delete come with the lock, which sizes them:
+			// one statement (a round trip on MySQL) less.
+			lock, old, err = s.lockUserWithRows(ctx, tx, userID, collID, ids)
+		} else {
+			lock, err = s.lockUser(ctx, tx, userID)
+		}
 		if err != nil {
 			return err
 		}
@@ -29,7 +40,12 @@ func (s *Store) DeleteRecords(ctx context.Context, userID int64, collection stri
 			return err
 		}
 		if coll, ok := lock.collection(collID); known && ok {
-			stamped, err := s.deleteMatching(ctx, tx, userID, coll, q, ts)
+			var stamped bool
+			if byIDs {
+				stamped, err = s.deleteRows(ctx, tx, userID, coll, old, ts)
+			} else {
+				stamped, err = s.deleteMatching(ctx, tx, userID, coll, q, ts)
+			}
 			if err != nil || stamped {
 				return err
 			}
@@ -41,6 +57,25 @@ func (s *Store) DeleteRecords(ctx context.Context, userID int64, collection stri
 	}
 	return ts, nil
 }
+
+// deleteSize is what a delete weighs at the write gate. A delete by ids
+// writes no payload and adds no page, so each id counts for an eighth of
+// a row: the bench mix's deletes of 100 ids hold the writer about 0.9 ms
+// at the median against 1.5 ms for its 20–100 record uploads, and the
+// client waits on them as on any request. A limit bounds the rows too;
+// without either it may be a whole collection.
+func deleteSize(q *syncstore.Query) txSize {
+	switch {
+	case len(q.IDs) > 0 && (q.Limit <= 0 || q.Limit > len(q.IDs)):
+		return txSize(len(q.IDs) / deletedPerRow)
+	case q.Limit > 0:
+		return txSize(q.Limit / deletedPerRow)
+	}
+	return txLong
+}
+
+// deletedPerRow is how many deleted ids weigh as much as one row written.
+const deletedPerRow = 8
 
 // Heads of the statements that size and delete a selection.
 const (
@@ -92,6 +127,45 @@ func (s *Store) deleteMatching(ctx context.Context, tx *sql.Tx, userID int64, co
 	}
 	del := s.newSelector(deleteSQL, userID, coll.id)
 	del.filters(q)
+	if _, err := s.exec(ctx, tx, del.sql.String(), del.args...); err != nil {
+		return false, fmt.Errorf("deleting records: %w", err)
+	}
+	return s.shrinkCollection(ctx, tx, userID, coll, g, stamp)
+}
+
+// idsOnly returns the ids a query that selects by id and nothing else may
+// match (those a record can have); ok is false for any other query, or
+// when no id is left.
+func idsOnly(q *syncstore.Query) (ids []string, ok bool) {
+	if len(q.IDs) == 0 || q.ParentID != nil || q.PredecessorID != nil || q.Newer != nil || q.Older != nil ||
+		q.IndexAbove != nil || q.IndexBelow != nil || q.Limit > 0 {
+		return nil, false
+	}
+	ids = make([]string, 0, len(q.IDs))
+	for _, id := range q.IDs {
+		if len(id) <= syncstore.MaxIDLen {
+			ids = append(ids, id)
+		}
+	}
+	return ids, len(ids) > 0
+}
+
+// deleteRows deletes the stored rows old of coll, which the lock read,
+// and updates the aggregates; stamp and stamped as for deleteMatching.
+func (s *Store) deleteRows(ctx context.Context, tx *sql.Tx, userID int64, coll collStats, old map[string]oldRow, stamp syncstore.Timestamp) (stamped bool, err error) {
+	if len(old) == 0 {
+		return false, nil
+	}
+	var g gone
+	ids := make([]string, 0, len(old))
+	for id, o := range old {
+		ids = append(ids, id)
+		g.count++
+		g.bytes += o.size
+		g.newest = max(g.newest, o.modified)
+	}
+	del := s.newSelector(deleteSQL, userID, coll.id)
+	del.ids(ids)
 	if _, err := s.exec(ctx, tx, del.sql.String(), del.args...); err != nil {
 		return false, fmt.Errorf("deleting records: %w", err)
 	}

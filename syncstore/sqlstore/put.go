@@ -27,15 +27,19 @@ func (s *Store) PutRecords(ctx context.Context, userID int64, collection string,
 		return nil, err
 	}
 	batch, index := mergeBatch(recs)
+	ids := make([]string, len(batch))
+	for i := range batch {
+		ids[i] = batch[i].ID
+	}
 	var res *syncstore.WriteResult
-	err = s.inTx(ctx, func(tx *sql.Tx) error {
+	err = s.inSizedTx(ctx, txSize(len(batch)), func(tx *sql.Tx) error {
 		now := s.clock()
 		var lock *userLock
 		var old map[string]oldRow
 		if collID != 0 && len(batch) > 0 {
 			// The stored rows among the batch's ids come with the lock:
 			// one round trip less where statements are round trips.
-			lock, old, err = s.lockUserWithRows(ctx, tx, userID, collID, batch)
+			lock, old, err = s.lockUserWithRows(ctx, tx, userID, collID, ids)
 		} else {
 			lock, err = s.lockUser(ctx, tx, userID)
 		}

@@ -52,8 +52,9 @@ const (
 	recordSQL               = recordColumns + " WHERE user_id = ? AND collection_id = ? AND id = ? AND expiry > ?"
 	collectionTimestampsSQL = `SELECT c.name, uc.modified FROM user_collections uc JOIN collections c ON c.id = uc.collection_id
 WHERE uc.user_id = ?`
-	// The user's row has no name: one statement is one snapshot.
-	collectionTimestampsAndLastSQL = collectionTimestampsSQL + `
+	// The user's row has no collection: one statement is one snapshot.
+	// Collections by id, named by collectionName.
+	collectionTimestampsAndLastSQL = `SELECT collection_id, modified FROM user_collections WHERE user_id = ?
 UNION ALL SELECT NULL, last_modified FROM users WHERE id = ?`
 	collectionCountsSQL = `SELECT c.name, w.n FROM (
   SELECT collection_id, COUNT(*) AS n FROM wbo WHERE user_id = ? AND expiry > ? GROUP BY collection_id
@@ -126,22 +127,36 @@ func (s *Store) CollectionTimestampsAndLast(ctx context.Context, userID int64) (
 		return nil, 0, fmt.Errorf("collection timestamps of user %d: %w", userID, err)
 	}
 	defer rows.Close()
-	m := make(map[string]syncstore.Timestamp)
+	type stamp struct {
+		id       int
+		modified syncstore.Timestamp
+	}
+	var buf [16]stamp
+	stamps := buf[:0]
 	var last syncstore.Timestamp
 	for rows.Next() {
-		var name sql.NullString
+		var id sql.NullInt64
 		var v int64
-		if err := rows.Scan(&name, &v); err != nil {
+		if err := rows.Scan(&id, &v); err != nil {
 			return nil, 0, fmt.Errorf("collection timestamps of user %d: %w", userID, err)
 		}
-		if name.Valid {
-			m[name.String] = syncstore.Timestamp(v)
+		if id.Valid {
+			stamps = append(stamps, stamp{int(id.Int64), syncstore.Timestamp(v)})
 		} else {
 			last = syncstore.Timestamp(v)
 		}
 	}
 	if err := rows.Err(); err != nil {
 		return nil, 0, fmt.Errorf("collection timestamps of user %d: %w", userID, err)
+	}
+	rows.Close()
+	m := make(map[string]syncstore.Timestamp, len(stamps))
+	for _, st := range stamps {
+		name, err := s.collectionName(ctx, st.id)
+		if err != nil {
+			return nil, 0, fmt.Errorf("collection timestamps of user %d: %w", userID, err)
+		}
+		m[name] = st.modified
 	}
 	return m, last, nil
 }

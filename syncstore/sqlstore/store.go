@@ -20,6 +20,7 @@ type Store struct {
 	write *sql.DB
 	clock func() time.Time
 	colls sqlschema.CollectionNames
+	names collectionNames
 	stmts statements
 	// reads are the per-request reads, prepared on the read pool
 	// (database/sql prepares them on each connection at its first use).
@@ -28,6 +29,9 @@ type Store struct {
 	// is the statements' key, and a 100-row text is 3.5 KB to rebuild on
 	// every POST.
 	upserts map[int]string
+	// gate orders the write transactions where they run one at a time
+	// (nil: the engine's row locks order them).
+	gate *writeGate
 }
 
 var (
@@ -45,6 +49,11 @@ type Config struct {
 	// Clock is the time source of write timestamps and expiry (nil:
 	// time.Now).
 	Clock func() time.Time
+	// SerialWrites says Write runs one transaction at a time (SQLite's
+	// one writer connection): write transactions then queue in a
+	// writeGate, short ones first, instead of in database/sql's random
+	// hand-over of the connection.
+	SerialWrites bool
 }
 
 // New returns the query layer over an open, migrated database. It loads
@@ -55,6 +64,9 @@ func New(ctx context.Context, cfg Config) (*Store, error) {
 		cfg.Clock = time.Now
 	}
 	s := &Store{d: cfg.Dialect, read: cfg.Read, write: cfg.Write, clock: cfg.Clock, upserts: map[int]string{}}
+	if cfg.SerialWrites {
+		s.gate = &writeGate{}
+	}
 	for _, k := range preparedShapes(s.d.MaxRows) {
 		s.upserts[k] = s.buildUpsertSQL(k)
 	}

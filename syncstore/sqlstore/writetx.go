@@ -17,14 +17,43 @@ const maxDeadlockRetries = 3
 
 // inTx runs fn in a write transaction and commits it when fn returns nil.
 // fn may run more than once, so it must derive everything it returns from
-// what it reads in the transaction.
+// what it reads in the transaction. It counts as a long transaction for
+// the write gate; inSizedTx names its size.
 func (s *Store) inTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
+	return s.inSizedTx(ctx, txLong, fn)
+}
+
+// inSizedTx is inTx for a transaction that touches about size rows:
+// where writes run one at a time, short ones go first (writegate.go).
+func (s *Store) inSizedTx(ctx context.Context, size txSize, fn func(tx *sql.Tx) error) error {
+	if s.gate != nil {
+		if err := s.gate.enter(ctx, size); err != nil {
+			return fmt.Errorf("waiting for the write lock: %w", err)
+		}
+		defer s.gate.leave()
+	}
 	for attempt := 1; ; attempt++ {
 		err := s.tryTx(ctx, fn)
 		if err == nil || !s.d.IsDeadlock(err) || attempt == maxDeadlockRetries {
 			return err
 		}
 	}
+}
+
+// HoldWrites runs fn while no write transaction of this store runs and
+// none starts, where writes run one at a time (Config.SerialWrites): fn
+// waits its turn in the write gate as a long write, and the writes that
+// arrive meanwhile queue behind it. Elsewhere it just runs fn. SQLite's
+// checkpointer restarts the WAL under it (sqlitestore/checkpoint.go).
+func (s *Store) HoldWrites(ctx context.Context, fn func() error) error {
+	if s.gate == nil {
+		return fn()
+	}
+	if err := s.gate.enter(ctx, txLong); err != nil {
+		return fmt.Errorf("waiting for the write lock: %w", err)
+	}
+	defer s.gate.leave()
+	return fn()
 }
 
 func (s *Store) tryTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
@@ -144,15 +173,11 @@ func (s *Store) lockRowsTail() string {
 	return s.d.ForUpdate + ")"
 }
 
-// lockUserWithRows is lockUser plus the stored rows among batch's ids
-// (expired ones included: they are updated in place), in one statement.
-// The rows are read after the user's lock is held, so they cannot change
-// before the upsert.
-func (s *Store) lockUserWithRows(ctx context.Context, tx *sql.Tx, userID int64, collID int, batch []syncstore.WBO) (*userLock, map[string]oldRow, error) {
-	ids := make([]string, len(batch))
-	for i := range batch {
-		ids[i] = batch[i].ID
-	}
+// lockUserWithRows is lockUser plus the stored rows among ids (expired
+// ones included: an upsert updates them in place, a delete removes them),
+// in one statement. The rows are read after the user's lock is held, so
+// they cannot change before the upsert or delete.
+func (s *Store) lockUserWithRows(ctx context.Context, tx *sql.Tx, userID int64, collID int, ids []string) (*userLock, map[string]oldRow, error) {
 	sel := s.newSelector(s.lockRowsHead(), userID, collID)
 	sel.ids(ids)
 	sel.sql.WriteString(s.lockRowsTail())
