@@ -4,13 +4,11 @@
 # the other on the same fleet (shards s1 and s2 on two private mariadbd,
 # one memcached, the same accounts), with the CPU time each process spent
 # per run and a CPU profile of one instance during the 3-instance run.
-# Then the three balancers again in one bench run whose steps go round them
-# in slices (ratio tables n2/n1, n3/n1 over the same stretches of time).
 # It is TestFleetBench (cmd/syncserver/fleetbench_test.go), which sets the
 # fleet up exactly as the end-to-end test does.
 #
 # Environment: FLEET_BENCH_OUT (fleet-bench-out) receives fleet-bench.txt
-# (the figures), n1/ n2/ n3/ interleaved/ (each run's results.json and report.html) and
+# (the figures), n1/ n2/ n3/ (each run's results.json and report.html) and
 # instance-A.pprof; FLEET_BENCH_ARGS adds syncserver bench flags (the
 # defaults: --users 20 --records 500 --concurrency 4,16 --duration 15s).
 set -euo pipefail

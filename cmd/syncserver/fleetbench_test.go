@@ -42,7 +42,6 @@ func TestFleetBench(t *testing.T) {
 
 	// One balancer per fleet size, in front of the first n instances.
 	var report strings.Builder
-	var targets []string // n=URL of each balancer, for the interleaved run
 	fmt.Fprintf(&report, "syncserver bench %s through Caddy's reverse_proxy (round_robin) over n instances; shards s1, s2 on two mariadbd; one memcached\n", strings.Join(args, " "))
 	for n := 1; n <= len(f.instances); n++ {
 		port := testservices.ReservePort(t)
@@ -51,7 +50,6 @@ func TestFleetBench(t *testing.T) {
 			upstreams = append(upstreams, strings.TrimPrefix(in.base, "http://"))
 		}
 		lb := startSyncserver(t, ctx, fmt.Sprintf("LB%d", n), port, balancerCaddyfile(port, upstreams))
-		targets = append(targets, fmt.Sprintf("n%d=%s/", n, lb.base))
 
 		procs := map[string]int{"LB": lb.proc.Pid, "mariadbd-1": f.db1.Pid(), "mariadbd-2": f.db2.Pid(), "memcached": f.memcached.Pid()}
 		for _, in := range f.instances {
@@ -126,16 +124,6 @@ func TestFleetBench(t *testing.T) {
 			}
 		}
 	}
-	// The same three fleets in one bench run, whose steps go round the
-	// targets in slices: the ratios compare them over the same stretches
-	// of time, which the runs above, one after the other on a shared
-	// machine, cannot.
-	dir := filepath.Join(out, "interleaved")
-	cmd, output := syncserver(ctx, t.TempDir(), append(append([]string{"bench", "--out", dir, "--compare", "n2/n1,n3/n1"}, args...), targets...)...)
-	if err := cmd.Run(); err != nil {
-		t.Fatalf("interleaved bench: %v\n%s", err, output)
-	}
-	fmt.Fprintf(&report, "\nInterleaved, one run over the three balancers (%s):\n%s", strings.Join(targets, " "), output)
 	if err := os.WriteFile(filepath.Join(out, "fleet-bench.txt"), []byte(report.String()), 0o644); err != nil {
 		t.Fatal(err)
 	}
