@@ -2,9 +2,13 @@
 #
 #   make run        serve http://127.0.0.1:5000/ from SQLite in ./data
 #   make test       start MariaDB and memcached if needed, run every test
+#                   (the fleet test last)
 #   make test-race  the concurrent packages' tests under the race detector
+#   make test-fleet the end-to-end fleet test: 2 MariaDB shards, memcached,
+#                   3 instances behind Caddy's load balancer (~2 minutes)
 #   make build      bin/syncserver
 #   make bench      side-by-side bench report in bench-out/ (needs the services)
+#   make bench-fleet bench through a load balancer over 1, 2, 3 instances
 #   make soak       10-minute soak of a default-configured server, report in soak-out/
 #   make gobench    go test -bench of every package
 #   make writebench the write path against its SQL floor, SQLite and MariaDB
@@ -33,7 +37,7 @@ MEMCACHED_PROBE = timeout 1 bash -c 'exec 3<>/dev/tcp/$(MEMCACHED_ADDR)/$(MEMCAC
 # Root for apt-get and daemons; empty when already root.
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: all build run test test-race bench soak gobench writebench lint services memcached mariadb systemd-analyze clean
+.PHONY: all build run test test-race test-fleet bench bench-fleet soak gobench writebench lint services memcached mariadb systemd-analyze clean
 
 all: build
 
@@ -45,8 +49,19 @@ build:
 run:
 	$(GO) run ./cmd/syncserver
 
+# SKIP_FLEET=1 leaves the fleet test out (.ci/run runs it as its own step).
+SKIP_FLEET ?=
 test: services
 	$(GO) test -count=1 -timeout 15m ./...
+	@if [ -z "$(SKIP_FLEET)" ]; then $(MAKE) --no-print-directory test-fleet; fi
+
+# TestFleetEndToEnd (cmd/syncserver/fleete2e_test.go, build tag fleet):
+# private mariadbd processes for shards s1 and s2, one memcached, three
+# syncserver instances and a fourth as Caddy's load balancer, all on
+# loopback; the bench mix and a canary rebalance s1 -> s2 under load, s2
+# stopped, restarted and frozen for 20 s, an instance SIGKILLed mid-POST.
+test-fleet: services
+	$(GO) test -tags fleet -count=1 -timeout 10m -run '^TestFleetEndToEnd$$' ./cmd/syncserver/
 
 test-race: services
 	$(GO) test -race -count=1 -timeout 20m $(RACE_PKGS)
@@ -55,6 +70,12 @@ test-race: services
 # MariaDB (syncserver bench --local); the report lands in bench-out/.
 bench: services
 	bash bench/run-default.sh
+
+# syncserver bench through Caddy's load balancer over 1, 2 and 3 instances
+# of the fleet test's fleet, with each process's CPU time and a profile of
+# one instance; figures in fleet-bench-out/fleet-bench.txt.
+bench-fleet: services
+	bash bench/fleet.sh
 
 # The steady-sync mix for 10 minutes at c=8 against a syncserver process
 # with the default settings (5 MiB quota), 50 accounts x 1,000 records; the
@@ -88,10 +109,10 @@ writebench: services
 lint:
 	@files=$$(gofmt -l $$(find . -name '*.go' -not -path './bin/*')); \
 	if [ -n "$$files" ]; then echo "gofmt needed on:"; echo "$$files"; exit 1; fi
-	$(GO) vet ./...
+	$(GO) vet -tags fleet ./...
 	@if $(GO) run honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION) -version >/dev/null 2>&1; then \
 		echo "staticcheck $(STATICCHECK_VERSION)"; \
-		$(GO) run honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION) ./...; \
+		$(GO) run honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION) -tags fleet ./...; \
 	elif [ -n "$(STATICCHECK_REQUIRED)" ]; then \
 		echo "staticcheck $(STATICCHECK_VERSION) could not be downloaded"; exit 1; \
 	else \
@@ -120,7 +141,18 @@ memcached:
 		sleep 0.1; \
 	done; echo "memcached does not answer on $(MEMCACHED_ADDR):$(MEMCACHED_PORT)"; exit 1
 
+# Private mariadbd processes (fault and fleet tests) need the server's
+# binaries even when MariaDB itself answers from elsewhere: mariadbd and
+# mariadb-install-db, both in Debian's mariadb-server(-core).
 mariadb:
+	@if [ ! -x /usr/sbin/mariadbd ] || ! command -v mariadb-install-db >/dev/null; then \
+		if command -v apt-get >/dev/null; then \
+			echo "installing mariadb-server (mariadbd, mariadb-install-db)"; \
+			$(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq mariadb-server; \
+		else \
+			echo "MariaDB's server binaries are missing (/usr/sbin/mariadbd, mariadb-install-db): install mariadb-server"; exit 1; \
+		fi; \
+	fi
 	@if ! timeout 1 bash -c '</dev/tcp/$(MARIADB_ADDR)/$(MARIADB_PORT)' 2>/dev/null; then \
 		if [ ! -x /usr/sbin/mariadbd ]; then \
 			echo "MariaDB is not installed (/usr/sbin/mariadbd) and nothing answers on $(MARIADB_ADDR):$(MARIADB_PORT)"; exit 1; \

@@ -8,7 +8,6 @@ import (
 	"encoding/hex"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -19,6 +18,8 @@ import (
 	"time"
 
 	"github.com/go-sql-driver/mysql"
+
+	"github.com/syncserver/syncserver/syncstore/storetest/testservices"
 )
 
 // syncedBuffer collects a process's output while the test reads it.
@@ -39,11 +40,12 @@ func (s *syncedBuffer) String() string {
 	return s.b.String()
 }
 
-// fleetInstance is one syncserver process of the fleet test.
+// fleetInstance is one syncserver process of a fleet test.
 type fleetInstance struct {
 	name   string
-	base   string
-	cmd    interface{ Signal(os.Signal) error }
+	base   string // http://127.0.0.1:<port>
+	dir    string // its working directory: Caddyfile, admin socket, storage
+	proc   *os.Process
 	logs   *syncedBuffer
 	exited chan error
 }
@@ -90,23 +92,17 @@ func fleetDatabase(t *testing.T) (string, *sql.DB) {
 }
 
 // startFleetInstance runs `syncserver run` with a Caddyfile serving the
-// shared database and memcached on a listener of its own (fd 3).
+// shared database and memcached on a port held for the test.
 func startFleetInstance(t *testing.T, ctx context.Context, name, dsn, prefix string) *fleetInstance {
 	t.Helper()
-	dir := t.TempDir()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	port := l.Addr().(*net.TCPAddr).Port
-	caddyfile := fmt.Sprintf(`{
-	admin unix/%s
-	storage file_system %s
+	port := testservices.ReservePort(t)
+	return startSyncserver(t, ctx, name, port, fmt.Sprintf(`{
+	admin unix/{dir}/admin.sock
+	storage file_system {dir}/caddy
 	auto_https off
 }
 http://127.0.0.1:%d {
-	bind fd/3
+	bind 127.0.0.1
 	firefox_sync {
 		database mysql "%s"
 		memcached 127.0.0.1:11211 {
@@ -118,46 +114,56 @@ http://127.0.0.1:%d {
 		purge_interval 100ms
 	}
 }
-`, filepath.Join(dir, "admin.sock"), filepath.Join(dir, "caddy"), port, dsn, prefix)
+`, port.Number(), dsn, prefix))
+}
+
+// startSyncserver runs `syncserver run` with caddyfile, in which {dir}
+// stands for the process's own working directory, and waits until
+// /__heartbeat__ answers on the held port. The process is killed when the
+// test ends.
+func startSyncserver(t *testing.T, ctx context.Context, name string, port *testservices.Port, caddyfile string) *fleetInstance {
+	t.Helper()
+	dir := t.TempDir()
+	caddyfile = strings.ReplaceAll(caddyfile, "{dir}", dir)
 	if err := os.WriteFile(filepath.Join(dir, "Caddyfile"), []byte(caddyfile), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	lf, err := l.(*net.TCPListener).File()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer lf.Close()
 	run, _ := syncserver(ctx, dir, "run", "--config", "Caddyfile")
 	logs := new(syncedBuffer)
 	run.Stdout, run.Stderr = logs, logs
-	run.ExtraFiles = []*os.File{lf}
 	if err := run.Start(); err != nil {
 		t.Fatal(err)
 	}
-	in := &fleetInstance{name: name, base: fmt.Sprintf("http://127.0.0.1:%d", port), cmd: run.Process, logs: logs, exited: make(chan error, 1)}
+	in := &fleetInstance{name: name, base: "http://" + port.Addr(), dir: dir, proc: run.Process, logs: logs, exited: make(chan error, 1)}
 	go func() { in.exited <- run.Wait() }()
-	t.Cleanup(func() {
-		if run.ProcessState == nil {
-			_ = run.Process.Kill()
-			<-in.exited
-		}
-	})
+	t.Cleanup(in.kill)
 	for start := time.Now(); ; {
 		resp, err := http.Get(in.base + "/__heartbeat__")
 		if err == nil {
 			resp.Body.Close()
-			break
+			if resp.StatusCode == http.StatusOK {
+				break
+			}
 		}
 		if time.Since(start) > 30*time.Second {
 			t.Fatalf("instance %s did not come up: %v\n%s", name, err, logs)
 		}
 		select {
 		case err := <-in.exited:
+			in.exited <- err
 			t.Fatalf("instance %s exited: %v\n%s", name, err, logs)
 		case <-time.After(100 * time.Millisecond):
 		}
 	}
 	return in
+}
+
+// kill ends the process with SIGKILL, as a crash, and waits for it; a
+// process that already exited is left alone.
+func (in *fleetInstance) kill() {
+	_ = in.proc.Signal(syscall.SIGKILL)
+	err := <-in.exited
+	in.exited <- err
 }
 
 // do sends one request and returns the status and body.
@@ -271,10 +277,7 @@ func TestFleetProcesses(t *testing.T) {
 		t.Fatalf("both instances took the purge lock\n%s:\n%s\n%s:\n%s", leader.name, leader.logs, other.name, other.logs)
 	}
 	// The purging instance dies; its session ends, the other takes over.
-	if err := leader.cmd.Signal(syscall.SIGKILL); err != nil {
-		t.Fatal(err)
-	}
-	<-leader.exited
+	leader.kill()
 	waitFor("the other instance takes over the purge", func() bool {
 		h := purgeLockHolder(t, db)
 		return h != 0 && h != first && strings.Contains(other.logs.String(), purgeLeaderLog)

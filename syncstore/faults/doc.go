@@ -5,6 +5,7 @@
 // stores (issue 7, "Hardening").
 //
 // The tests never touch the shared MariaDB on 3306 beyond databases named
-// hrd_*: the outage test runs its own mariadbd on a free port with its
-// socket and data in a temporary directory.
+// hrd_*: the outage and freeze tests run their own mariadbd
+// (testservices.StartMariaDB) on a held port, with its socket and data in
+// a temporary directory.
 package faults

@@ -1,7 +1,6 @@
 package faults
 
 import (
-	"bytes"
 	"context"
 	"database/sql"
 	"encoding/json"
@@ -9,9 +8,6 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"path/filepath"
-	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -25,6 +21,7 @@ import (
 	"github.com/syncserver/syncserver/syncstore/deadline"
 	"github.com/syncserver/syncserver/syncstore/httpapi"
 	"github.com/syncserver/syncserver/syncstore/mysqlstore"
+	"github.com/syncserver/syncserver/syncstore/storetest/testservices"
 )
 
 // freezeHangBound is how long past the store deadline a request may take
@@ -43,15 +40,15 @@ const freezeHangBound = 5 * time.Second
 // serves every client again without a 503 (no connection of the pool is
 // left broken), and every acknowledged write is stored.
 func TestMariaDBFrozenFailsAtDeadline(t *testing.T) {
-	m := startPrivateMariaDB(t)
-	m.createDatabase("hrd_freeze")
+	m := testservices.StartMariaDB(t)
+	m.CreateDatabase("hrd_freeze")
 	ctx := context.Background()
 	const timeout = 2 * time.Second
 	// As the server sets them from db_timeout: COMMIT takes no context in
 	// database/sql, so only the driver's I/O timeout bounds a commit the
 	// frozen server never answers.
 	inner, err := mysqlstore.Open(ctx, mysqlstore.Config{
-		DSN:          "root@tcp(" + m.addr() + ")/hrd_freeze?readTimeout=2s&writeTimeout=2s",
+		DSN:          "root@tcp(" + m.Addr() + ")/hrd_freeze?readTimeout=2s&writeTimeout=2s",
 		MaxOpenConns: 3,
 		Logger:       zap.NewNop(),
 	})
@@ -91,11 +88,11 @@ func TestMariaDBFrozenFailsAtDeadline(t *testing.T) {
 	}
 
 	time.Sleep(time.Second)
-	m.freeze()
+	m.Freeze()
 	frozen := time.Now()
-	t.Cleanup(func() { m.sendSignal(syscall.SIGCONT) }) // before the kill of startPrivateMariaDB
+	t.Cleanup(func() { m.SendSignal(syscall.SIGCONT) }) // before the kill of StartMariaDB
 	time.Sleep(4 * timeout)
-	m.sendSignal(syscall.SIGCONT)
+	m.SendSignal(syscall.SIGCONT)
 	thawed := time.Now()
 
 	// Recovery: every worker gets a 200 again from the same store.
@@ -191,50 +188,6 @@ func later(a, b time.Time) time.Time {
 		return a
 	}
 	return b
-}
-
-// sendSignal signals the server without waiting for it to exit (SIGSTOP,
-// SIGCONT).
-func (m *privateMariaDB) sendSignal(sig syscall.Signal) {
-	m.t.Helper()
-	if err := m.cmd.Process.Signal(sig); err != nil {
-		m.t.Fatalf("sending %v to mariadbd: %v", sig, err)
-	}
-}
-
-// freeze stops the server with SIGSTOP and waits until every one of its
-// threads is stopped: the signal is delivered asynchronously, and a
-// thread still running could answer a query sent after kill returned.
-func (m *privateMariaDB) freeze() {
-	m.t.Helper()
-	m.sendSignal(syscall.SIGSTOP)
-	tasks := filepath.Join("/proc", strconv.Itoa(m.cmd.Process.Pid), "task")
-	limit := time.Now().Add(10 * time.Second)
-	for {
-		stat, err := filepath.Glob(filepath.Join(tasks, "*", "stat"))
-		if err != nil || len(stat) == 0 {
-			m.t.Fatalf("reading the threads of mariadbd in %s: %v", tasks, err)
-		}
-		stopped := true
-		for _, f := range stat {
-			b, err := os.ReadFile(f)
-			if err != nil {
-				continue // the thread exited
-			}
-			// "pid (comm) S ...": the state follows the last ')'.
-			if i := bytes.LastIndexByte(b, ')'); i < 0 || i+2 >= len(b) || b[i+2] != 'T' {
-				stopped = false
-				break
-			}
-		}
-		if stopped {
-			return
-		}
-		if time.Now().After(limit) {
-			m.t.Fatal("mariadbd not stopped 10 s after SIGSTOP")
-		}
-		time.Sleep(time.Millisecond)
-	}
 }
 
 // freezeWorker uploads and reads as one user and keeps every answer's

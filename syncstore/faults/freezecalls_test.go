@@ -13,6 +13,7 @@ import (
 	"github.com/syncserver/syncserver/syncstore"
 	"github.com/syncserver/syncserver/syncstore/deadline"
 	"github.com/syncserver/syncserver/syncstore/mysqlstore"
+	"github.com/syncserver/syncserver/syncstore/storetest/testservices"
 )
 
 // TestMariaDBFrozenStoreCalls checks at the store boundary what the
@@ -22,11 +23,11 @@ import (
 // context.DeadlineExceeded in the chain; the driver closes the blocked
 // connection, and after SIGCONT the pool serves from a new one.
 func TestMariaDBFrozenStoreCalls(t *testing.T) {
-	m := startPrivateMariaDB(t)
-	m.createDatabase("hrd_freeze_calls")
+	m := testservices.StartMariaDB(t)
+	m.CreateDatabase("hrd_freeze_calls")
 	ctx := context.Background()
 	inner, err := mysqlstore.Open(ctx, mysqlstore.Config{
-		DSN:          "root@tcp(" + m.addr() + ")/hrd_freeze_calls?readTimeout=2s&writeTimeout=2s",
+		DSN:          "root@tcp(" + m.Addr() + ")/hrd_freeze_calls?readTimeout=2s&writeTimeout=2s",
 		MaxOpenConns: 1,
 		Logger:       zap.NewNop(),
 	})
@@ -54,8 +55,8 @@ func TestMariaDBFrozenStoreCalls(t *testing.T) {
 		before = connID()
 	}
 
-	m.freeze()
-	t.Cleanup(func() { m.sendSignal(syscall.SIGCONT) })
+	m.Freeze()
+	t.Cleanup(func() { m.SendSignal(syscall.SIGCONT) })
 	type result struct {
 		err  error
 		took time.Duration
@@ -85,7 +86,7 @@ func TestMariaDBFrozenStoreCalls(t *testing.T) {
 	// be opening the replacement connection, which counts as in use while
 	// the frozen server leaves its handshake unanswered.
 
-	m.sendSignal(syscall.SIGCONT)
+	m.SendSignal(syscall.SIGCONT)
 	thawed := time.Now()
 	if _, err := store.GetRecords(ctx, u.ID, "history", &syncstore.Query{}); err != nil {
 		t.Fatalf("first call after SIGCONT: %v", err)

@@ -22,6 +22,7 @@ import (
 	"github.com/syncserver/syncserver/syncstore"
 	"github.com/syncserver/syncserver/syncstore/httpapi"
 	"github.com/syncserver/syncserver/syncstore/mysqlstore"
+	"github.com/syncserver/syncserver/syncstore/storetest/testservices"
 )
 
 // dsnPassword is accepted by the private server (no grant tables) and
@@ -47,13 +48,13 @@ type loadWorker struct {
 // recovers once the server is back, and every write that got a 200 is
 // there afterwards.
 func TestMariaDBRestartUnderLoad(t *testing.T) {
-	m := startPrivateMariaDB(t)
-	m.createDatabase("hrd_outage")
+	m := testservices.StartMariaDB(t)
+	m.CreateDatabase("hrd_outage")
 	core, logs := observer.New(zapcore.DebugLevel)
 	logger := zap.New(core)
 	ctx := context.Background()
 	store, err := mysqlstore.Open(ctx, mysqlstore.Config{
-		DSN:    "root:" + dsnPassword + "@tcp(" + m.addr() + ")/hrd_outage?timeout=2s&readTimeout=5s&writeTimeout=5s",
+		DSN:    "root:" + dsnPassword + "@tcp(" + m.Addr() + ")/hrd_outage?timeout=2s&readTimeout=5s&writeTimeout=5s",
 		Logger: logger,
 	})
 	if err != nil {
@@ -98,11 +99,11 @@ func TestMariaDBRestartUnderLoad(t *testing.T) {
 	time.Sleep(time.Second)
 	for _, sig := range []syscall.Signal{syscall.SIGTERM, syscall.SIGKILL} {
 		before := totals(ws)
-		m.signal(sig)
+		m.Signal(sig)
 		down := time.Now()
 		time.Sleep(1500 * time.Millisecond)
 		during := totals(ws)
-		m.start()
+		m.Start()
 		up := time.Now()
 		restarted := totals(ws)
 		// Recovery: every worker gets a 200 again with the same store.

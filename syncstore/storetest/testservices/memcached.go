@@ -49,6 +49,15 @@ func StartMemcached(t TB) *MemcachedProcess {
 	return m
 }
 
+// Pid is the process id of the running memcached (0 when it is not
+// running), for tests that account for its CPU time.
+func (m *MemcachedProcess) Pid() int {
+	if m.cmd == nil {
+		return 0
+	}
+	return m.cmd.Process.Pid
+}
+
 // Addr is the memcached's host:port.
 func (m *MemcachedProcess) Addr() string { return m.port.Addr() }
 
