@@ -211,24 +211,13 @@ Without --yes the command asks for confirmation at a terminal.`,
 	}
 	cmd.Flags().Bool("yes", false, "Do not ask for confirmation")
 	cmd.RunE = func(cmd *cobra.Command, args []string) error {
-		acct, err := syncstore.ParseAccount(args[0])
+		found, err := findCommandUser(cmd, args[0])
 		if err != nil {
 			return err
 		}
-		stores, err := openCommandStores(cmd)
-		if err != nil {
-			return err
-		}
-		defer stores.close()
+		defer found.stores.close()
 		ctx := commandContext(cmd)
-		store, shard, err := stores.userStore(ctx, acct.Name)
-		if err != nil {
-			return err
-		}
-		u, err := lookupUser(cmd, store, acct)
-		if err != nil {
-			return err
-		}
+		store, shard, u := found.store, found.shard, found.user
 		if yes, _ := cmd.Flags().GetBool("yes"); !yes {
 			ok, err := confirm(cmd, fmt.Sprintf("Delete user %s and all of its sync data? [y/N] ", describe(u.Name, u.Email)))
 			if err != nil {
@@ -269,23 +258,12 @@ key, not with the password).`,
 	cmd.Flags().Bool("password-stdin", false, "Read the password from the first line of stdin")
 	cmd.Flags().Int("bcrypt-cost", 0, "bcrypt cost of the password hash (default 10)")
 	cmd.RunE = func(cmd *cobra.Command, args []string) error {
-		acct, err := syncstore.ParseAccount(args[0])
+		found, err := findCommandUser(cmd, args[0])
 		if err != nil {
 			return err
 		}
-		stores, err := openCommandStores(cmd)
-		if err != nil {
-			return err
-		}
-		defer stores.close()
-		store, _, err := stores.userStore(commandContext(cmd), acct.Name)
-		if err != nil {
-			return err
-		}
-		u, err := lookupUser(cmd, store, acct)
-		if err != nil {
-			return err
-		}
+		defer found.stores.close()
+		store, u := found.store, found.user
 		password, err := readPassword(cmd)
 		if err != nil {
 			return err
@@ -331,24 +309,13 @@ func usersShowCommand() *cobra.Command {
 		Args: cobra.ExactArgs(1),
 	}
 	cmd.RunE = func(cmd *cobra.Command, args []string) error {
-		acct, err := syncstore.ParseAccount(args[0])
+		found, err := findCommandUser(cmd, args[0])
 		if err != nil {
 			return err
 		}
-		stores, err := openCommandStores(cmd)
-		if err != nil {
-			return err
-		}
-		defer stores.close()
+		defer found.stores.close()
 		ctx := commandContext(cmd)
-		store, shard, err := stores.userStore(ctx, acct.Name)
-		if err != nil {
-			return err
-		}
-		u, err := lookupUser(cmd, store, acct)
-		if err != nil {
-			return err
-		}
+		stores, shard, u := found.stores, found.shard, found.user
 		out := cmd.OutOrStdout()
 		fmt.Fprintf(out, "user:      %s\nemail:     %s\nshard:     %s\n", u.Name, u.Email, syncstore.ShardLabel(shard))
 		if table, err := routesOf(stores.own); err == nil {
@@ -365,6 +332,38 @@ func usersShowCommand() *cobra.Command {
 		return nil
 	}
 	return cmd
+}
+
+// commandUser is the account an operator command names, found on its
+// shard; the caller closes stores.
+type commandUser struct {
+	stores *commandStores
+	store  syncstore.Store
+	shard  string
+	user   *syncstore.User
+}
+
+// findCommandUser opens the command's databases and finds the account arg
+// names (an e-mail address or a Sync username) on the shard its route row
+// names; an unknown account is an error naming what was typed.
+func findCommandUser(cmd *cobra.Command, arg string) (*commandUser, error) {
+	acct, err := syncstore.ParseAccount(arg)
+	if err != nil {
+		return nil, err
+	}
+	stores, err := openCommandStores(cmd)
+	if err != nil {
+		return nil, err
+	}
+	store, shard, err := stores.userStore(commandContext(cmd), acct.Name)
+	if err == nil {
+		var u *syncstore.User
+		if u, err = lookupUser(cmd, store, acct); err == nil {
+			return &commandUser{stores: stores, store: store, shard: shard, user: u}, nil
+		}
+	}
+	stores.close()
+	return nil, err
 }
 
 // lookupUser finds the account the operator named; an unknown one is an
