@@ -75,7 +75,7 @@ func benchMigrate(b *testing.B, name string, open func(testing.TB, func() time.T
 	b.Run(fmt.Sprintf("%s/drain=%v", name, drain), func(b *testing.B) {
 		var records int64
 		var elapsed time.Duration
-		var windows []time.Duration
+		var windows, bulk, delta, verify []time.Duration
 		for range b.N {
 			b.StopTimer()
 			st := open(b, time.Now)
@@ -92,11 +92,17 @@ func benchMigrate(b *testing.B, name string, open func(testing.TB, func() time.T
 			}
 			for _, r := range rep.Results {
 				records += r.Records
+				bulk, delta, verify = append(bulk, r.Bulk), append(delta, r.Delta), append(verify, r.Verify)
 			}
 			windows = append(windows, rep.Windows()...)
 		}
 		b.ReportMetric(float64(records)/elapsed.Seconds(), "records/s")
 		b.ReportMetric(float64(migrate.Percentile(windows, 50).Microseconds())/1000, "window-p50-ms")
 		b.ReportMetric(float64(migrate.Percentile(windows, 99).Microseconds())/1000, "window-p99-ms")
+		// Where the time goes: the bulk copy per user, and the two parts
+		// of the window besides the drain.
+		b.ReportMetric(float64(migrate.Percentile(bulk, 50).Microseconds())/1000, "bulk-p50-ms")
+		b.ReportMetric(float64(migrate.Percentile(delta, 99).Microseconds())/1000, "delta-p99-ms")
+		b.ReportMetric(float64(migrate.Percentile(verify, 99).Microseconds())/1000, "verify-p99-ms")
 	})
 }

@@ -19,6 +19,27 @@ func (d digestMap) put(collection, id string, sum Digest) {
 	c[id] = sum
 }
 
+// bulkRow is what the bulk copy keeps of each legacy record it read: its
+// digest, for the verification's summary, and its fingerprint, to find
+// it changed or not in the delta scan.
+type bulkRow struct {
+	digest RecordDigest
+	check  fingerprint
+	seen   bool // found again by the delta scan
+}
+
+// bulkMap is the bulk copy's rows by collection and id.
+type bulkMap map[string]map[string]bulkRow
+
+func (b bulkMap) put(collection string, row bulkRow) {
+	c := b[collection]
+	if c == nil {
+		c = map[string]bulkRow{}
+		b[collection] = c
+	}
+	c[row.digest.ID] = row
+}
+
 // nativeWriter batches records per collection into ReplaceRecords calls.
 type nativeWriter struct {
 	m       *Migrator
@@ -83,7 +104,7 @@ func (m *Migrator) nativeDigests(ctx context.Context, uid int64) (digestMap, err
 // the digests of what it read. The user keeps being served by legacy.
 // Reading the legacy rows and writing native batches overlap: a writer
 // goroutine takes the batches the reader fills.
-func (m *Migrator) bulkCopy(ctx context.Context, lu *LegacyUser, uid int64, l *lease, res *UserResult) (digestMap, error) {
+func (m *Migrator) bulkCopy(ctx context.Context, lu *LegacyUser, uid int64, l *lease, res *UserResult) (bulkMap, error) {
 	have, err := m.nativeDigests(ctx, uid)
 	if err != nil {
 		return nil, err
@@ -117,7 +138,7 @@ func (m *Migrator) bulkCopy(ctx context.Context, lu *LegacyUser, uid int64, l *l
 		writerDone <- err
 	}()
 
-	read := digestMap{}
+	read := bulkMap{}
 	d := newDigester()
 	s := m.cfg.Legacy.Schema()
 	pending := 0
@@ -149,7 +170,7 @@ func (m *Migrator) bulkCopy(ctx context.Context, lu *LegacyUser, uid int64, l *l
 			}
 		}
 		rd := d.full(c, r)
-		read.put(c, r.ID, rd.Sum)
+		read.put(c, bulkRow{digest: rd, check: d.fingerprint(c, r)})
 		res.Records++
 		res.Bytes += rd.Size
 		if old, ok := have[c][r.ID]; ok && old == rd.Sum {
@@ -196,18 +217,27 @@ func (m *Migrator) bulkCopy(ctx context.Context, lu *LegacyUser, uid int64, l *l
 
 // deltaCopy brings the native copy from the state of the bulk copy to
 // the legacy state now, and returns the legacy summary for verification.
-// Changed records are found by digest, so metadata-only updates that kept
-// their modified are caught too; deletions by comparing id sets.
-func (m *Migrator) deltaCopy(ctx context.Context, lu *LegacyUser, uid int64, bulk digestMap, res *UserResult) (*Summary, error) {
+// It runs while the user is unavailable, so it reads as little as it can:
+// one scan of the legacy rows' fingerprints (fingerprint.go), which finds
+// new and changed records, metadata-only updates that kept their modified
+// included, and deletions by comparing id sets; only the records found
+// changed are read in full. The summary takes the bulk copy's digests for
+// the records that did not change and digests of the records read again
+// for the others.
+func (m *Migrator) deltaCopy(ctx context.Context, lu *LegacyUser, uid int64, bulk bulkMap, res *UserResult) (*Summary, error) {
 	sum := NewSummary()
 	changed := map[string][]string{}
-	seen := digestMap{}
-	err := m.cfg.Legacy.Digests(ctx, lu, func(c string, rd RecordDigest) error {
-		sum.Add(c, rd)
-		seen.put(c, rd.ID, rd.Sum)
-		if old, ok := bulk[c][rd.ID]; !ok || old != rd.Sum {
-			changed[c] = append(changed[c], rd.ID)
+	err := m.cfg.Legacy.fingerprints(ctx, lu, func(c, id string, fp fingerprint) error {
+		rows := bulk[c]
+		if b, ok := rows[id]; ok {
+			b.seen = true
+			rows[id] = b
+			if b.check == fp {
+				sum.Add(c, b.digest)
+				return nil
+			}
 		}
+		changed[c] = append(changed[c], id)
 		return nil
 	})
 	if err != nil {
@@ -215,11 +245,13 @@ func (m *Migrator) deltaCopy(ctx context.Context, lu *LegacyUser, uid int64, bul
 	}
 	s := m.cfg.Legacy.Schema()
 	w := &nativeWriter{m: m, uid: uid}
+	d := newDigester()
 	for c, ids := range changed {
 		err := m.cfg.Legacy.RecordsByID(ctx, lu, c, ids, func(c string, r *syncstore.StoredRecord) error {
 			if err := checkImportable(s, c, r); err != nil {
 				return err
 			}
+			sum.Add(c, d.full(c, r))
 			res.DeltaWritten++
 			return w.add(ctx, c, r)
 		})
@@ -231,10 +263,10 @@ func (m *Migrator) deltaCopy(ctx context.Context, lu *LegacyUser, uid int64, bul
 		return nil, err
 	}
 	res.Written += w.written
-	for c, ids := range bulk {
+	for c, rows := range bulk {
 		var gone []string
-		for id := range ids {
-			if _, ok := seen[c][id]; !ok {
+		for id, b := range rows {
+			if !b.seen {
 				gone = append(gone, id)
 			}
 		}

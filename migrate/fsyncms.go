@@ -155,6 +155,30 @@ func (f *fsyncms) digests(ctx context.Context, u *LegacyUser, fn func(string, Re
 	return rows.Err()
 }
 
+func (f *fsyncms) fingerprints(ctx context.Context, u *LegacyUser, fn func(string, string, fingerprint) error) error {
+	rows, err := f.db.QueryContext(ctx, `SELECT CAST(collection AS BINARY), CAST(id AS BINARY), CAST(parentid AS BINARY), predecessorid, modified, sortindex,
+		LENGTH(payload), CRC32(payload) FROM `+f.s.wboTable(0)+" WHERE username = ?", u.Name)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	d := newDigester()
+	for rows.Next() {
+		var coll, id, parent nullStr
+		var pred, sortIndex, length, crc nullInt
+		var modified nullFloat
+		if err := rows.Scan(&coll, &id, &parent, &pred, &modified, &sortIndex, &length, &crc); err != nil {
+			return err
+		}
+		c, i := coll.String(), id.String()
+		fp := d.fingerprintOf(c, i, secondsToTimestamp(modified.p), sortIndex.p, parent.P, pred.decimal(), length, crc)
+		if err := fn(c, i, fp); err != nil {
+			return err
+		}
+	}
+	return rows.Err()
+}
+
 func (f *fsyncms) replaceUser(ctx context.Context, tx *sql.Tx, u *LegacyUser, each func(emit func(string, *syncstore.StoredRecord) error) error) error {
 	if _, err := tx.ExecContext(ctx, "INSERT INTO "+f.s.usersTable()+" (username, md5) VALUES (CAST(? AS BINARY), CAST(? AS BINARY)) ON DUPLICATE KEY UPDATE md5 = VALUES(md5)",
 		[]byte(u.Name), []byte(u.PasswordHash)); err != nil {

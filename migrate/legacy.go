@@ -44,6 +44,7 @@ type legacyImpl interface {
 	records(ctx context.Context, u *LegacyUser, fn func(collection string, r *syncstore.StoredRecord) error) error
 	recordsByID(ctx context.Context, u *LegacyUser, collection string, ids []string, fn func(collection string, r *syncstore.StoredRecord) error) error
 	digests(ctx context.Context, u *LegacyUser, fn func(collection string, d RecordDigest) error) error
+	fingerprints(ctx context.Context, u *LegacyUser, fn func(collection, id string, fp fingerprint) error) error
 	replaceUser(ctx context.Context, tx *sql.Tx, u *LegacyUser, each func(emit func(collection string, r *syncstore.StoredRecord) error) error) error
 }
 
@@ -167,6 +168,15 @@ func (l *LegacyDB) RecordsByID(ctx context.Context, u *LegacyUser, collection st
 func (l *LegacyDB) Digests(ctx context.Context, u *LegacyUser, fn func(collection string, d RecordDigest) error) error {
 	if err := l.impl.digests(ctx, u, fn); err != nil {
 		return fmt.Errorf("digesting records of legacy user %q: %w", u.Name, err)
+	}
+	return nil
+}
+
+// fingerprints streams the fingerprint (fingerprint.go) of every record
+// of u, in no particular order: the delta copy's cheap scan.
+func (l *LegacyDB) fingerprints(ctx context.Context, u *LegacyUser, fn func(collection, id string, fp fingerprint) error) error {
+	if err := l.impl.fingerprints(ctx, u, fn); err != nil {
+		return fmt.Errorf("scanning records of legacy user %q for changes: %w", u.Name, err)
 	}
 	return nil
 }

@@ -100,7 +100,9 @@ func (m *Migrator) migrateUser(ctx context.Context, name string, res *UserResult
 	if err != nil {
 		return at(stepBulk, fmt.Errorf("creating the native user: %w", err))
 	}
+	t := time.Now()
 	bulk, err := m.bulkCopy(ctx, lu, nu.ID, l, res)
+	res.Bulk = time.Since(t)
 	if err != nil {
 		return at(stepBulk, err)
 	}
@@ -119,6 +121,7 @@ func (m *Migrator) migrateUser(ctx context.Context, name string, res *UserResult
 	if err := m.step(stepDelta); err != nil {
 		return at(stepDelta, err)
 	}
+	t = time.Now()
 	// The password may have changed during the bulk copy.
 	if lu, err = m.cfg.Legacy.LookupUser(ctx, lu.Name); err != nil {
 		return at(stepDelta, err)
@@ -130,13 +133,16 @@ func (m *Migrator) migrateUser(ctx context.Context, name string, res *UserResult
 	if _, err := m.cfg.Native.ImportUser(ctx, nativeUser(lu), sum.Newest()); err != nil {
 		return at(stepDelta, fmt.Errorf("updating the native user: %w", err))
 	}
+	res.Delta = time.Since(t)
 
 	if err := m.step(stepVerify); err != nil {
 		return at(stepVerify, err)
 	}
+	t = time.Now()
 	if err := m.verifyNative(ctx, lu, nu.ID, sum); err != nil {
 		return at(stepVerify, err)
 	}
+	res.Verify = time.Since(t)
 
 	// After the last native write, before clients can see it: a reader
 	// that caches between here and the flip reads the final rows.

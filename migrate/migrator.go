@@ -181,6 +181,9 @@ type UserResult struct {
 	// got 503) — zero if it never got there.
 	Window   time.Duration
 	Duration time.Duration
+	// Bulk, Delta and Verify are the time the migration spent in those
+	// steps (Delta and Verify are part of Window): where a window goes.
+	Bulk, Delta, Verify time.Duration
 	// Step is where a failure happened.
 	Step string
 	Err  error

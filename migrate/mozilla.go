@@ -248,6 +248,38 @@ func (m *mozilla) digests(ctx context.Context, u *LegacyUser, fn func(string, Re
 	return rows.Err()
 }
 
+func (m *mozilla) fingerprints(ctx context.Context, u *LegacyUser, fn func(string, string, fingerprint) error) error {
+	rows, err := m.db.QueryContext(ctx, `SELECT collection, CAST(id AS BINARY), CAST(parentid AS BINARY), CAST(predecessorid AS BINARY), sortindex, modified,
+		LENGTH(payload), CRC32(payload) FROM `+m.s.wboTable(u.ID)+" WHERE username = ?", u.ID)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	names := collectionNames(u)
+	d := newDigester()
+	for rows.Next() {
+		var coll int
+		var id, parent, pred nullStr
+		var sortIndex, modified, length, crc nullInt
+		if err := rows.Scan(&coll, &id, &parent, &pred, &sortIndex, &modified, &length, &crc); err != nil {
+			return err
+		}
+		name, err := m.nameOf(ctx, u, &names, coll)
+		if err != nil {
+			return fmt.Errorf("record %q: %w", id.String(), err)
+		}
+		var ts syncstore.Timestamp
+		if modified.p != nil {
+			ts = syncstore.Timestamp(*modified.p)
+		}
+		i := id.String()
+		if err := fn(name, i, d.fingerprintOf(name, i, ts, sortIndex.p, parent.P, pred.P, length, crc)); err != nil {
+			return err
+		}
+	}
+	return rows.Err()
+}
+
 func (m *mozilla) replaceUser(ctx context.Context, tx *sql.Tx, u *LegacyUser, each func(emit func(string, *syncstore.StoredRecord) error) error) error {
 	userArgs := []any{[]byte(u.Name), []byte(u.PasswordHash), bytesOrNil(u.Email), int64OrNil(u.Status), bytesOrNil(u.Alert), bytesOrNil(u.Reset)}
 	const cols = "username, password_hash, email, status, alert, reset"
