@@ -125,6 +125,10 @@ func (m *Migrator) bulkCopy(ctx context.Context, lu *LegacyUser, uid int64, l *l
 			if err != nil {
 				continue // drain so the reader never blocks
 			}
+			if err = m.urgent.yield(ctx); err != nil {
+				cancel(err)
+				continue
+			}
 			w.coll, w.recs = b.coll, b.recs
 			w.bytes = 0
 			for i := range b.recs {
@@ -147,6 +151,9 @@ func (m *Migrator) bulkCopy(ctx context.Context, lu *LegacyUser, uid int64, l *l
 	send := func() error {
 		if len(cur.recs) == 0 {
 			return nil
+		}
+		if err := m.urgent.yield(ctx); err != nil {
+			return err
 		}
 		select {
 		case batches <- cur:

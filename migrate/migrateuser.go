@@ -117,6 +117,9 @@ func (m *Migrator) migrateUser(ctx context.Context, name string, res *UserResult
 	if err := drain(ctx, m.cfg.Drain); err != nil {
 		return at(stepMigrating, err)
 	}
+	// The user waits for what follows; other users' bulk copies yield.
+	endUrgent := m.urgent.begin()
+	defer endUrgent()
 
 	if err := m.step(stepDelta); err != nil {
 		return at(stepDelta, err)

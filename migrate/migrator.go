@@ -83,6 +83,9 @@ type Migrator struct {
 	log   *zap.Logger
 	now   func() time.Time
 	owner string
+	// urgent is set while users are between their drain and their flip;
+	// bulk copies yield to them (urgency.go).
+	urgent urgency
 	// fault, when set by tests, is called at each protocol step and can
 	// fail it (or, with errKilled, abandon the user without any cleanup,
 	// as kill -9 would).
