@@ -32,6 +32,7 @@ type LegacyOptions struct {
 // concurrent use by several goroutines.
 type LegacyDB struct {
 	db     *sql.DB
+	stmts  *prepared
 	owned  bool
 	schema Schema
 	impl   legacyImpl
@@ -101,12 +102,12 @@ func NewLegacyDB(ctx context.Context, db *sql.DB, opt LegacyOptions) (*LegacyDB,
 	if err != nil {
 		return nil, err
 	}
-	l := &LegacyDB{db: db, schema: schema}
+	l := &LegacyDB{db: db, stmts: &prepared{db: db}, schema: schema}
 	switch schema.Variant {
 	case VariantFSyncMS:
-		l.impl = &fsyncms{db: db, s: schema}
+		l.impl = &fsyncms{db: db, stmts: l.stmts, s: schema}
 	case VariantMozilla:
-		l.impl = &mozilla{db: db, s: schema}
+		l.impl = &mozilla{db: db, stmts: l.stmts, s: schema}
 	}
 	return l, nil
 }
@@ -117,12 +118,14 @@ func (l *LegacyDB) Schema() Schema { return l.schema }
 // DB is the underlying pool (for tests and status queries).
 func (l *LegacyDB) DB() *sql.DB { return l.db }
 
-// Close closes the pool if OpenLegacy opened it.
+// Close releases the prepared statements and closes the pool if
+// OpenLegacy opened it.
 func (l *LegacyDB) Close() error {
+	err := l.stmts.close()
 	if l.owned {
-		return l.db.Close()
+		return errors.Join(err, l.db.Close())
 	}
-	return nil
+	return err
 }
 
 // LookupUser finds a user by name, case-insensitively as the PHP servers
