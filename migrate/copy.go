@@ -3,6 +3,8 @@ package migrate
 import (
 	"context"
 	"fmt"
+	"slices"
+	"strings"
 
 	"github.com/syncserver/syncserver/syncstore"
 )
@@ -40,6 +42,16 @@ func (b bulkMap) put(collection string, row bulkRow) {
 	c[row.digest.ID] = row
 }
 
+// Limits of one native write (ReplaceRecords: one transaction). Larger
+// than the legacy statements' (sqlbatch.go): a typical user's largest
+// collection (history, ~45 % of the records) is then one transaction,
+// written in id order, instead of several interleaved over the whole id
+// range. The native store cuts it into multi-row statements itself.
+const (
+	nativeBatchRows  = 4096
+	nativeBatchBytes = 4 << 20
+)
+
 // nativeWriter batches records per collection into ReplaceRecords calls.
 type nativeWriter struct {
 	m       *Migrator
@@ -52,7 +64,7 @@ type nativeWriter struct {
 }
 
 func (w *nativeWriter) add(ctx context.Context, collection string, r *syncstore.StoredRecord) error {
-	if collection != w.coll || len(w.recs) >= batchRows || w.bytes >= batchBytes {
+	if collection != w.coll || len(w.recs) >= nativeBatchRows || w.bytes >= nativeBatchBytes {
 		if err := w.flush(ctx); err != nil {
 			return err
 		}
@@ -67,6 +79,12 @@ func (w *nativeWriter) flush(ctx context.Context) error {
 	if len(w.recs) == 0 {
 		return nil
 	}
+	// In the native key's order (ids compare as bytes on both backends;
+	// legacy returns them in its collation's order): each row then lands
+	// after the previous one in the b-trees, which fill their pages
+	// instead of splitting them half-full (about a fifth less of
+	// MariaDB's insert CPU, measured on 10.11).
+	slices.SortFunc(w.recs, func(a, b syncstore.StoredRecord) int { return strings.Compare(a.ID, b.ID) })
 	if err := w.m.cfg.Native.ReplaceRecords(ctx, w.uid, w.coll, w.recs); err != nil {
 		return fmt.Errorf("writing %d records of %q to the native store: %w", len(w.recs), w.coll, err)
 	}
@@ -183,7 +201,7 @@ func (m *Migrator) bulkCopy(ctx context.Context, lu *LegacyUser, uid int64, l *l
 		if old, ok := have[c][r.ID]; ok && old == rd.Sum {
 			return nil
 		}
-		if c != cur.coll || len(cur.recs) >= batchRows || curBytes >= batchBytes {
+		if c != cur.coll || len(cur.recs) >= nativeBatchRows || curBytes >= nativeBatchBytes {
 			if err := send(); err != nil {
 				return err
 			}
