@@ -6,6 +6,8 @@ import (
 	"slices"
 	"strings"
 
+	"golang.org/x/sync/errgroup"
+
 	"github.com/syncserver/syncserver/syncstore"
 )
 
@@ -308,44 +310,63 @@ func (m *Migrator) deltaCopy(ctx context.Context, lu *LegacyUser, uid int64, bul
 
 // verifyNative compares the native copy with the legacy summary, the
 // critical records byte for byte, the collection timestamps clients will
-// see and the credential.
+// see and the credential. The small reads (the critical records from
+// legacy, the timestamps, the native user) run beside the export: the
+// user is unavailable meanwhile, and each is a round trip that would
+// otherwise wait for the export to end.
 func (m *Migrator) verifyNative(ctx context.Context, lu *LegacyUser, uid int64, want *Summary) error {
-	got := NewSummary()
-	d := newDigester()
-	critical := map[string]*syncstore.StoredRecord{}
-	err := m.cfg.Native.ExportRecords(ctx, uid, func(c string, r *syncstore.StoredRecord) error {
-		got.Add(c, d.full(c, r))
-		if isCritical(c, r.ID) {
-			critical[c+"/"+r.ID] = r
+	var (
+		legacyCritical = map[string]*syncstore.StoredRecord{}
+		ts             map[string]syncstore.Timestamp
+		nu             *syncstore.User
+	)
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error {
+		for _, cr := range criticalRecords {
+			err := m.cfg.Legacy.RecordsByID(gctx, lu, cr[0], []string{cr[1]}, func(_ string, r *syncstore.StoredRecord) error {
+				legacyCritical[cr[0]+"/"+cr[1]] = r
+				return nil
+			})
+			if err != nil {
+				return err
+			}
+		}
+		var err error
+		if ts, err = m.cfg.Native.CollectionTimestamps(gctx, uid); err != nil {
+			return fmt.Errorf("reading native collection timestamps: %w", err)
+		}
+		if nu, err = m.cfg.Native.LookupUser(gctx, lu.NativeName()); err != nil {
+			return fmt.Errorf("reading the native user: %w", err)
 		}
 		return nil
 	})
-	if err != nil {
-		return fmt.Errorf("reading the native copy: %w", err)
-	}
-	mismatches := want.Compare(got)
-	for _, cr := range criticalRecords {
-		var legacy *syncstore.StoredRecord
-		err := m.cfg.Legacy.RecordsByID(ctx, lu, cr[0], []string{cr[1]}, func(_ string, r *syncstore.StoredRecord) error {
-			legacy = r
+	got := NewSummary()
+	d := newDigester()
+	critical := map[string]*syncstore.StoredRecord{}
+	g.Go(func() error {
+		err := m.cfg.Native.ExportRecords(gctx, uid, func(c string, r *syncstore.StoredRecord) error {
+			got.Add(c, d.full(c, r))
+			if isCritical(c, r.ID) {
+				critical[c+"/"+r.ID] = r
+			}
 			return nil
 		})
 		if err != nil {
-			return err
+			return fmt.Errorf("reading the native copy: %w", err)
 		}
-		if msg := compareCritical(cr[0], cr[1], legacy, critical[cr[0]+"/"+cr[1]]); msg != "" {
+		return nil
+	})
+	if err := g.Wait(); err != nil {
+		return err
+	}
+	mismatches := want.Compare(got)
+	for _, cr := range criticalRecords {
+		key := cr[0] + "/" + cr[1]
+		if msg := compareCritical(cr[0], cr[1], legacyCritical[key], critical[key]); msg != "" {
 			mismatches = append(mismatches, msg)
 		}
 	}
-	ts, err := m.cfg.Native.CollectionTimestamps(ctx, uid)
-	if err != nil {
-		return fmt.Errorf("reading native collection timestamps: %w", err)
-	}
 	mismatches = append(mismatches, want.CompareTimestamps(ts)...)
-	nu, err := m.cfg.Native.LookupUser(ctx, lu.NativeName())
-	if err != nil {
-		return fmt.Errorf("reading the native user: %w", err)
-	}
 	if nu.PasswordHash != lu.PasswordHash {
 		mismatches = append(mismatches, "password hash differs")
 	}

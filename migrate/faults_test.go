@@ -157,6 +157,30 @@ func TestWritesDuringBulkCopy(t *testing.T) {
 
 var errInjected = errors.New("injected fault")
 
+// TestUserReplacedDuringBulkCopy: the delta scans the account the bulk
+// copy read while the user row is read again beside it; an account
+// deleted and registered again meanwhile (a new id) fails the user
+// instead of verifying against the old account's rows.
+func TestUserReplacedDuringBulkCopy(t *testing.T) {
+	e := newEnv(t, layouts[2], smallSpec, openSQLite)
+	u := e.users[0]
+	migrate.SetFault(e.m, func(step string) error {
+		if step == migrate.StepMigrating {
+			if _, err := e.db.ExecContext(context.Background(), "UPDATE users SET id = id + 1000 WHERE id = ?", u.ID); err != nil {
+				t.Fatal(err)
+			}
+		}
+		return nil
+	})
+	res, err := e.m.MigrateUser(testContext(t), u.Name)
+	if err == nil || res.Step != migrate.StepDelta || !strings.Contains(err.Error(), "was replaced") {
+		t.Fatalf("migrating a user replaced during the bulk copy: %+v, %v", res, err)
+	}
+	if r := e.route(u.Name); r == nil || r.State != syncstore.RouteLegacy {
+		t.Errorf("route after the failure: %+v, want legacy", r)
+	}
+}
+
 // TestFaultAtEachStep: a failure at any step leaves the user served by
 // legacy, the legacy data untouched and the reason recorded; the next run
 // completes from the native copy left behind.

@@ -125,14 +125,31 @@ func (m *Migrator) migrateUser(ctx context.Context, name string, res *UserResult
 		return at(stepDelta, err)
 	}
 	t = time.Now()
-	// The password may have changed during the bulk copy.
-	if lu, err = m.cfg.Legacy.LookupUser(ctx, lu.Name); err != nil {
-		return at(stepDelta, err)
+	// The password may have changed during the bulk copy: read the user
+	// again beside the delta's scan, which needs only the name and id.
+	type lookup struct {
+		u   *LegacyUser
+		err error
 	}
+	relookup := make(chan lookup, 1)
+	go func() {
+		u, err := m.cfg.Legacy.LookupUser(ctx, lu.Name)
+		relookup <- lookup{u, err}
+	}()
 	sum, err := m.deltaCopy(ctx, lu, nu.ID, bulk, res)
+	fresh := <-relookup
+	if fresh.err != nil {
+		return at(stepDelta, fresh.err)
+	}
 	if err != nil {
 		return at(stepDelta, err)
 	}
+	if fresh.u.ID != lu.ID || fresh.u.Name != lu.Name {
+		// Deleted and registered again meanwhile: the delta read the old
+		// account's rows.
+		return at(stepDelta, fmt.Errorf("legacy user %q was replaced during the bulk copy (now %q, id %d); run the migration again", lu.Name, fresh.u.Name, fresh.u.ID))
+	}
+	lu = fresh.u
 	if _, err := m.cfg.Native.ImportUser(ctx, nativeUser(lu), sum.Newest()); err != nil {
 		return at(stepDelta, fmt.Errorf("updating the native user: %w", err))
 	}
