@@ -146,7 +146,8 @@ func (m *Migrator) bulkCopy(ctx context.Context, lu *LegacyUser, uid int64, l *l
 			if err != nil {
 				continue // drain so the reader never blocks
 			}
-			if err = m.urgent.yield(ctx); err != nil {
+			var release func()
+			if release, err = m.urgent.yield(ctx); err != nil {
 				cancel(err)
 				continue
 			}
@@ -155,7 +156,9 @@ func (m *Migrator) bulkCopy(ctx context.Context, lu *LegacyUser, uid int64, l *l
 			for i := range b.recs {
 				w.bytes += b.recs[i].PayloadSize() + int64(len(b.recs[i].ID))
 			}
-			if err = w.flush(ctx); err != nil {
+			err = w.flush(ctx)
+			release()
+			if err != nil {
 				cancel(err)
 			}
 		}
@@ -172,9 +175,6 @@ func (m *Migrator) bulkCopy(ctx context.Context, lu *LegacyUser, uid int64, l *l
 	send := func() error {
 		if len(cur.recs) == 0 {
 			return nil
-		}
-		if err := m.urgent.yield(ctx); err != nil {
-			return err
 		}
 		select {
 		case batches <- cur:
