@@ -19,7 +19,9 @@ import (
 //  3. set the route to migrating (clients get 503; the shim reads the
 //     route for every write, so none is forwarded any more) and wait the
 //     drain, so no write forwarded before is still being applied;
-//  4. copy the delta: records whose digest changed, deletions by id set;
+//  4. copy the delta: records whose fingerprint changed (fingerprint.go:
+//     metadata exactly, the payload by length and CRC-32), deletions by
+//     id set; the bulk copy's digests stand for the records unchanged;
 //  5. verify counts, newest modified, checksums, meta/global and
 //     crypto/keys byte for byte, collection timestamps, the credential;
 //  6. invalidate the user's answers in the server's memcached (Config.Cache),
