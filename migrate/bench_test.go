@@ -19,8 +19,14 @@ import (
 	"github.com/syncserver/syncserver/syncstore"
 )
 
-// benchConcurrency is the command's default --concurrency.
-const benchConcurrency = 4
+// benchConcurrency is the users moved at once: the command's default
+// --concurrency, or MIGRATE_BENCH_CONCURRENCY.
+func benchConcurrency() int {
+	if n, err := strconv.Atoi(os.Getenv("MIGRATE_BENCH_CONCURRENCY")); err == nil && n > 0 {
+		return n
+	}
+	return 4
+}
 
 // benchUsers is the number of 6,000-record users of BenchmarkMigrate
 // (MIGRATE_BENCH_USERS, default 10; the target is stated for 100).
@@ -104,7 +110,7 @@ func benchFloor(b *testing.B, name string, open func(testing.TB, func() time.Tim
 			start := time.Now()
 			var n atomic.Int64
 			g, gctx := errgroup.WithContext(ctx)
-			g.SetLimit(benchConcurrency)
+			g.SetLimit(benchConcurrency())
 			for i, u := range names {
 				g.Go(func() error {
 					lu, err := lg.LookupUser(gctx, u)
@@ -202,7 +208,7 @@ func benchMigrate(b *testing.B, name string, open func(testing.TB, func() time.T
 			}
 			b.StartTimer()
 			start := time.Now()
-			rep, err := m.Run(ctx, names, benchConcurrency, false, nil)
+			rep, err := m.Run(ctx, names, benchConcurrency(), false, nil)
 			elapsed += time.Since(start)
 			if err != nil || rep.Failed() > 0 {
 				b.Fatalf("run: %v, %d failed: %v", err, rep.Failed(), rep.Results[0].Err)
