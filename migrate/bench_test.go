@@ -2,15 +2,31 @@ package migrate_test
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 	"os"
+	"slices"
 	"strconv"
+	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
+	"golang.org/x/sync/errgroup"
+
 	"github.com/syncserver/syncserver/migrate"
 	"github.com/syncserver/syncserver/migrate/legacytest"
+	"github.com/syncserver/syncserver/syncstore"
 )
+
+// benchConcurrency is the users moved at once: the command's default
+// --concurrency, or MIGRATE_BENCH_CONCURRENCY.
+func benchConcurrency() int {
+	if n, err := strconv.Atoi(os.Getenv("MIGRATE_BENCH_CONCURRENCY")); err == nil && n > 0 {
+		return n
+	}
+	return 4
+}
 
 // benchUsers is the number of 6,000-record users of BenchmarkMigrate
 // (MIGRATE_BENCH_USERS, default 10; the target is stated for 100).
@@ -35,7 +51,8 @@ func benchVariant() string {
 // concurrency, and reports records/s and the per-user unavailability
 // window, with the command's default drain (what users see) and with
 // none (the protocol's own work: delta copy, verification, route swaps;
-// also the copy rate without the sleeps).
+// also the copy rate without the sleeps), each next to its floor
+// (benchFloor): the bare read and insert of the same records.
 func BenchmarkMigrate(b *testing.B) {
 	ctx := context.Background()
 	l := legacytest.Layout{Variant: benchVariant()}
@@ -60,11 +77,117 @@ func BenchmarkMigrate(b *testing.B) {
 	for _, target := range []struct {
 		name string
 		open func(testing.TB, func() time.Time) native
-	}{{"mysql-to-sqlite", openSQLite}, {"mysql-to-mysql", openMySQL}} {
+		rows int // rows per statement of the floor: the backend's MaxRows
+	}{{"mysql-to-sqlite", openSQLite, 128}, {"mysql-to-mysql", openMySQL, 512}} {
+		benchFloor(b, target.name, target.open, target.rows, lg, names)
 		for _, drain := range []time.Duration{0, migrate.DefaultDrain} {
 			benchMigrate(b, target.name, target.open, drain, lg, names)
 		}
 	}
+}
+
+// benchFloor is what a migration cannot go below: each legacy record read
+// once (the bulk copy's read) and inserted once into the native wbo table
+// with bare prepared multi-row INSERTs in id order, one transaction per
+// user and collection, the same users at once as a run. No aggregates,
+// routes, digests, delta or verification. Its records/s next to the
+// migration's, measured in the same run, is the ratio to watch.
+func benchFloor(b *testing.B, name string, open func(testing.TB, func() time.Time) native, rows int, lg *migrate.LegacyDB, names []string) {
+	ctx := context.Background()
+	b.Run(name+"/floor", func(b *testing.B) {
+		var records int64
+		var elapsed time.Duration
+		for range b.N {
+			b.StopTimer()
+			st := open(b, time.Now)
+			db := st.(interface{ DB() *sql.DB }).DB()
+			ins, err := db.PrepareContext(ctx, "INSERT INTO wbo (user_id, collection_id, id, modified, sortindex, payload, payload_size, parentid, predecessorid, expiry) VALUES "+
+				strings.TrimSuffix(strings.Repeat("(?, ?, ?, ?, ?, ?, ?, ?, ?, ?), ", rows), ", "))
+			if err != nil {
+				b.Fatal(err)
+			}
+			b.StartTimer()
+			start := time.Now()
+			var n atomic.Int64
+			g, gctx := errgroup.WithContext(ctx)
+			g.SetLimit(benchConcurrency())
+			for i, u := range names {
+				g.Go(func() error {
+					lu, err := lg.LookupUser(gctx, u)
+					if err != nil {
+						return err
+					}
+					colls := map[string][]syncstore.StoredRecord{}
+					err = lg.Records(gctx, lu, func(c string, r *syncstore.StoredRecord) error {
+						colls[c] = append(colls[c], *r)
+						return nil
+					})
+					if err != nil {
+						return err
+					}
+					cid := 0
+					for _, recs := range colls {
+						cid++
+						slices.SortFunc(recs, func(a, b syncstore.StoredRecord) int { return strings.Compare(a.ID, b.ID) })
+						if err := floorInsert(gctx, db, ins, int64(i+1), cid, rows, recs); err != nil {
+							return err
+						}
+						n.Add(int64(len(recs)))
+					}
+					return nil
+				})
+			}
+			if err := g.Wait(); err != nil {
+				b.Fatal(err)
+			}
+			elapsed += time.Since(start)
+			records += n.Load()
+			ins.Close()
+		}
+		b.ReportMetric(float64(records)/elapsed.Seconds(), "records/s")
+	})
+}
+
+// floorInsert writes recs in one transaction, rows per statement (the
+// last statement padded with fresh ids).
+func floorInsert(ctx context.Context, db *sql.DB, ins *sql.Stmt, uid int64, cid, rows int, recs []syncstore.StoredRecord) error {
+	tx, err := db.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	st := tx.StmtContext(ctx, ins)
+	args := make([]any, 0, rows*10)
+	for i := 0; i < len(recs); i += rows {
+		args = args[:0]
+		for j := i; j < i+rows; j++ {
+			if j < len(recs) {
+				r := &recs[j]
+				args = append(args, uid, cid, []byte(r.ID), int64(r.Modified), sortIndex(r.SortIndex), optBytes(r.Payload), r.PayloadSize(),
+					optBytes(r.ParentID), optBytes(r.PredecessorID), r.Expiry)
+			} else {
+				args = append(args, uid, cid, []byte(fmt.Sprintf("~pad%d", j)), 0, nil, nil, 0, nil, nil, 0)
+			}
+		}
+		if _, err := st.ExecContext(ctx, args...); err != nil {
+			return err
+		}
+	}
+	return tx.Commit()
+}
+
+func sortIndex(p *int64) any {
+	if p == nil {
+		return nil
+	}
+	return *p
+}
+
+func optBytes(p *string) any {
+	if p == nil {
+		return nil
+	}
+	return []byte(*p)
 }
 
 // benchMigrate runs one BenchmarkMigrate case: every user moved with the
@@ -75,7 +198,7 @@ func benchMigrate(b *testing.B, name string, open func(testing.TB, func() time.T
 	b.Run(fmt.Sprintf("%s/drain=%v", name, drain), func(b *testing.B) {
 		var records int64
 		var elapsed time.Duration
-		var windows []time.Duration
+		var windows, bulk, delta, verify []time.Duration
 		for range b.N {
 			b.StopTimer()
 			st := open(b, time.Now)
@@ -85,18 +208,24 @@ func benchMigrate(b *testing.B, name string, open func(testing.TB, func() time.T
 			}
 			b.StartTimer()
 			start := time.Now()
-			rep, err := m.Run(ctx, names, 4, false, nil)
+			rep, err := m.Run(ctx, names, benchConcurrency(), false, nil)
 			elapsed += time.Since(start)
 			if err != nil || rep.Failed() > 0 {
 				b.Fatalf("run: %v, %d failed: %v", err, rep.Failed(), rep.Results[0].Err)
 			}
 			for _, r := range rep.Results {
 				records += r.Records
+				bulk, delta, verify = append(bulk, r.Bulk), append(delta, r.Delta), append(verify, r.Verify)
 			}
 			windows = append(windows, rep.Windows()...)
 		}
 		b.ReportMetric(float64(records)/elapsed.Seconds(), "records/s")
 		b.ReportMetric(float64(migrate.Percentile(windows, 50).Microseconds())/1000, "window-p50-ms")
 		b.ReportMetric(float64(migrate.Percentile(windows, 99).Microseconds())/1000, "window-p99-ms")
+		// Where the time goes: the bulk copy per user, and the two parts
+		// of the window besides the drain.
+		b.ReportMetric(float64(migrate.Percentile(bulk, 50).Microseconds())/1000, "bulk-p50-ms")
+		b.ReportMetric(float64(migrate.Percentile(delta, 99).Microseconds())/1000, "delta-p99-ms")
+		b.ReportMetric(float64(migrate.Percentile(verify, 99).Microseconds())/1000, "verify-p99-ms")
 	})
 }

@@ -78,7 +78,10 @@ func (e *env) checkNativeEqualsLegacy(name string) {
 // legacyWrites changes the user's legacy data the way the PHP server would
 // while the bulk copy runs: a new record, a payload overwrite, a
 // sortindex-only update that keeps modified, a deletion and a password
-// change. It returns the id of the deleted record.
+// change; and the two changes the delta's fingerprints must still find: a
+// payload overwrite of the same length within the same 10 ms tick (modified
+// kept) and a predecessorid-only update. It returns the id of the deleted
+// record.
 func (e *env) legacyWrites(u legacytest.User) string {
 	e.t.Helper()
 	ctx := context.Background()
@@ -86,7 +89,9 @@ func (e *env) legacyWrites(u legacytest.User) string {
 	var args [][]any
 	add := func(q string, a ...any) { stmts = append(stmts, q); args = append(args, a) }
 	ts := u.Records[len(u.Records)-1].Modified + 10_000
-	upd, sortOnly, del := u.Records[3], u.Records[4], u.Records[5]
+	upd, sortOnly, del, sameTick, predOnly := u.Records[3], u.Records[4], u.Records[5], u.Records[6], u.Records[7]
+	// Same length, other bytes, modified kept.
+	const sameLength = "CONCAT('{\"x\":\"', REPEAT('y', LENGTH(payload) - 8), '\"}')"
 	switch e.layout.Variant {
 	case legacytest.FSyncMS:
 		w, us := e.layout.WboTable(0), e.layout.UsersTable()
@@ -94,6 +99,8 @@ func (e *env) legacyWrites(u legacytest.User) string {
 		add("UPDATE "+w+" SET payload = '{\"changed\":1}', payload_size = 13, modified = ? WHERE username = ? AND collection = ? AND id = ?", float64(ts)/100, u.Name, upd.Collection, upd.ID)
 		add("UPDATE "+w+" SET sortindex = 4242 WHERE username = ? AND collection = ? AND id = ?", u.Name, sortOnly.Collection, sortOnly.ID)
 		add("DELETE FROM "+w+" WHERE username = ? AND collection = ? AND id = ?", u.Name, del.Collection, del.ID)
+		add("UPDATE "+w+" SET payload = "+sameLength+" WHERE username = ? AND collection = ? AND id = ?", u.Name, sameTick.Collection, sameTick.ID)
+		add("UPDATE "+w+" SET predecessorid = 4243 WHERE username = ? AND collection = ? AND id = ?", u.Name, predOnly.Collection, predOnly.ID)
 		add("UPDATE "+us+" SET md5 = '0123456789abcdef0123456789abcdef' WHERE username = ?", u.Name)
 	case legacytest.Mozilla:
 		w := e.layout.WboTable(u.ID)
@@ -101,6 +108,8 @@ func (e *env) legacyWrites(u legacytest.User) string {
 		add("UPDATE "+w+" SET payload = '{\"changed\":1}', payload_size = 13, modified = ? WHERE username = ? AND collection = ? AND id = ?", ts, u.ID, u.PHPCollectionID(upd.Collection), upd.ID)
 		add("UPDATE "+w+" SET sortindex = 4242 WHERE username = ? AND collection = ? AND id = ?", u.ID, u.PHPCollectionID(sortOnly.Collection), sortOnly.ID)
 		add("DELETE FROM "+w+" WHERE username = ? AND collection = ? AND id = ?", u.ID, u.PHPCollectionID(del.Collection), del.ID)
+		add("UPDATE "+w+" SET payload = "+sameLength+" WHERE username = ? AND collection = ? AND id = ?", u.ID, u.PHPCollectionID(sameTick.Collection), sameTick.ID)
+		add("UPDATE "+w+" SET predecessorid = 'pred-4243' WHERE username = ? AND collection = ? AND id = ?", u.ID, u.PHPCollectionID(predOnly.Collection), predOnly.ID)
 		add("UPDATE users SET password_hash = '0123456789abcdef0123456789abcdef' WHERE id = ?", u.ID)
 	}
 	for i, q := range stmts {
@@ -133,8 +142,8 @@ func TestWritesDuringBulkCopy(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if res.DeltaWritten != 3 || res.DeltaDeleted != 1 {
-				t.Errorf("delta wrote %d and deleted %d records, want 3 and 1", res.DeltaWritten, res.DeltaDeleted)
+			if res.DeltaWritten != 5 || res.DeltaDeleted != 1 {
+				t.Errorf("delta wrote %d and deleted %d records, want 5 and 1", res.DeltaWritten, res.DeltaDeleted)
 			}
 			e.checkNativeEqualsLegacy(u.Name)
 			nu, _ := e.native.LookupUser(context.Background(), u.Name)
@@ -147,6 +156,30 @@ func TestWritesDuringBulkCopy(t *testing.T) {
 }
 
 var errInjected = errors.New("injected fault")
+
+// TestUserReplacedDuringBulkCopy: the delta scans the account the bulk
+// copy read while the user row is read again beside it; an account
+// deleted and registered again meanwhile (a new id) fails the user
+// instead of verifying against the old account's rows.
+func TestUserReplacedDuringBulkCopy(t *testing.T) {
+	e := newEnv(t, layouts[2], smallSpec, openSQLite)
+	u := e.users[0]
+	migrate.SetFault(e.m, func(step string) error {
+		if step == migrate.StepMigrating {
+			if _, err := e.db.ExecContext(context.Background(), "UPDATE users SET id = id + 1000 WHERE id = ?", u.ID); err != nil {
+				t.Fatal(err)
+			}
+		}
+		return nil
+	})
+	res, err := e.m.MigrateUser(testContext(t), u.Name)
+	if err == nil || res.Step != migrate.StepDelta || !strings.Contains(err.Error(), "was replaced") {
+		t.Fatalf("migrating a user replaced during the bulk copy: %+v, %v", res, err)
+	}
+	if r := e.route(u.Name); r == nil || r.State != syncstore.RouteLegacy {
+		t.Errorf("route after the failure: %+v, want legacy", r)
+	}
+}
 
 // TestFaultAtEachStep: a failure at any step leaves the user served by
 // legacy, the legacy data untouched and the reason recorded; the next run

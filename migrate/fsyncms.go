@@ -16,8 +16,9 @@ import (
 // keyed by the username as first typed, collection names as strings,
 // modified as DOUBLE seconds, predecessorid as INT.
 type fsyncms struct {
-	db *sql.DB
-	s  Schema
+	db    *sql.DB
+	stmts *prepared // the per-user scans
+	s     Schema
 }
 
 func (f *fsyncms) userQuery() string {
@@ -104,7 +105,7 @@ func (f *fsyncms) scanRecords(rows *sql.Rows, fn func(string, *syncstore.StoredR
 }
 
 func (f *fsyncms) records(ctx context.Context, u *LegacyUser, fn func(string, *syncstore.StoredRecord) error) error {
-	rows, err := f.db.QueryContext(ctx, "SELECT "+fsyncmsRecordColumns+" FROM "+f.s.wboTable(0)+" WHERE username = ? ORDER BY collection, id", u.Name)
+	rows, err := f.stmts.query(ctx, "SELECT "+fsyncmsRecordColumns+" FROM "+f.s.wboTable(0)+" WHERE username = ? ORDER BY collection, id", u.Name)
 	if err != nil {
 		return err
 	}
@@ -149,6 +150,30 @@ func (f *fsyncms) digests(ctx context.Context, u *LegacyUser, fn func(string, Re
 		rd := RecordDigest{ID: id.String(), Modified: ts, Size: size,
 			Sum: d.record(coll.String(), id.String(), ts, sortIndex.p, parent.P, pred.decimal(), ps)}
 		if err := fn(coll.String(), rd); err != nil {
+			return err
+		}
+	}
+	return rows.Err()
+}
+
+func (f *fsyncms) fingerprints(ctx context.Context, u *LegacyUser, fn func(string, string, fingerprint) error) error {
+	rows, err := f.stmts.query(ctx, `SELECT CAST(collection AS BINARY), CAST(id AS BINARY), CAST(parentid AS BINARY), predecessorid, modified, sortindex,
+		LENGTH(payload), CRC32(payload) FROM `+f.s.wboTable(0)+" WHERE username = ?", u.Name)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	d := newDigester()
+	for rows.Next() {
+		var coll, id, parent nullStr
+		var pred, sortIndex, length, crc nullInt
+		var modified nullFloat
+		if err := rows.Scan(&coll, &id, &parent, &pred, &modified, &sortIndex, &length, &crc); err != nil {
+			return err
+		}
+		c, i := coll.String(), id.String()
+		fp := d.fingerprintOf(c, i, secondsToTimestamp(modified.p), sortIndex.p, parent.P, pred.decimal(), length, crc)
+		if err := fn(c, i, fp); err != nil {
 			return err
 		}
 	}

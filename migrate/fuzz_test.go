@@ -340,6 +340,17 @@ func FuzzLegacyRoundTrip(f *testing.F) {
 			if len(digests) != 1 || digests[0] != want {
 				t.Fatalf("%s: database digest %+v, computed %+v", tg.name, digests, want)
 			}
+			wantFP := newDigester().fingerprint(coll, &r.rec)
+			var fps []fingerprint
+			if err := tg.db.fingerprints(ctx, tg.user, func(c, id string, fp fingerprint) error {
+				fps = append(fps, fp)
+				return nil
+			}); err != nil {
+				t.Fatalf("%s: fingerprints: %v", tg.name, err)
+			}
+			if len(fps) != 1 || fps[0] != wantFP {
+				t.Fatalf("%s: database fingerprint differs from the one computed from the record read back", tg.name)
+			}
 		}
 	})
 }

@@ -32,6 +32,7 @@ type LegacyOptions struct {
 // concurrent use by several goroutines.
 type LegacyDB struct {
 	db     *sql.DB
+	stmts  *prepared
 	owned  bool
 	schema Schema
 	impl   legacyImpl
@@ -44,6 +45,7 @@ type legacyImpl interface {
 	records(ctx context.Context, u *LegacyUser, fn func(collection string, r *syncstore.StoredRecord) error) error
 	recordsByID(ctx context.Context, u *LegacyUser, collection string, ids []string, fn func(collection string, r *syncstore.StoredRecord) error) error
 	digests(ctx context.Context, u *LegacyUser, fn func(collection string, d RecordDigest) error) error
+	fingerprints(ctx context.Context, u *LegacyUser, fn func(collection, id string, fp fingerprint) error) error
 	replaceUser(ctx context.Context, tx *sql.Tx, u *LegacyUser, each func(emit func(collection string, r *syncstore.StoredRecord) error) error) error
 }
 
@@ -100,12 +102,12 @@ func NewLegacyDB(ctx context.Context, db *sql.DB, opt LegacyOptions) (*LegacyDB,
 	if err != nil {
 		return nil, err
 	}
-	l := &LegacyDB{db: db, schema: schema}
+	l := &LegacyDB{db: db, stmts: &prepared{db: db}, schema: schema}
 	switch schema.Variant {
 	case VariantFSyncMS:
-		l.impl = &fsyncms{db: db, s: schema}
+		l.impl = &fsyncms{db: db, stmts: l.stmts, s: schema}
 	case VariantMozilla:
-		l.impl = &mozilla{db: db, s: schema}
+		l.impl = &mozilla{db: db, stmts: l.stmts, s: schema}
 	}
 	return l, nil
 }
@@ -116,12 +118,14 @@ func (l *LegacyDB) Schema() Schema { return l.schema }
 // DB is the underlying pool (for tests and status queries).
 func (l *LegacyDB) DB() *sql.DB { return l.db }
 
-// Close closes the pool if OpenLegacy opened it.
+// Close releases the prepared statements and closes the pool if
+// OpenLegacy opened it.
 func (l *LegacyDB) Close() error {
+	err := l.stmts.close()
 	if l.owned {
-		return l.db.Close()
+		return errors.Join(err, l.db.Close())
 	}
-	return nil
+	return err
 }
 
 // LookupUser finds a user by name, case-insensitively as the PHP servers
@@ -167,6 +171,15 @@ func (l *LegacyDB) RecordsByID(ctx context.Context, u *LegacyUser, collection st
 func (l *LegacyDB) Digests(ctx context.Context, u *LegacyUser, fn func(collection string, d RecordDigest) error) error {
 	if err := l.impl.digests(ctx, u, fn); err != nil {
 		return fmt.Errorf("digesting records of legacy user %q: %w", u.Name, err)
+	}
+	return nil
+}
+
+// fingerprints streams the fingerprint (fingerprint.go) of every record
+// of u, in no particular order: the delta copy's cheap scan.
+func (l *LegacyDB) fingerprints(ctx context.Context, u *LegacyUser, fn func(collection, id string, fp fingerprint) error) error {
+	if err := l.impl.fingerprints(ctx, u, fn); err != nil {
+		return fmt.Errorf("scanning records of legacy user %q for changes: %w", u.Name, err)
 	}
 	return nil
 }

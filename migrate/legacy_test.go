@@ -122,6 +122,7 @@ func checkUserRead(t *testing.T, ctx context.Context, lg *LegacyDB, l legacytest
 	}
 	got := 0
 	digests := map[string]RecordDigest{}
+	fingerprints := map[string]fingerprint{}
 	d := newDigester()
 	err = lg.Records(ctx, u, func(c string, r *syncstore.StoredRecord) error {
 		got++
@@ -134,6 +135,7 @@ func checkUserRead(t *testing.T, ctx context.Context, lg *LegacyDB, l legacytest
 			t.Errorf("record %s/%s differs: %s", c, r.ID, diff)
 		}
 		digests[c+"/"+r.ID] = d.full(c, r)
+		fingerprints[c+"/"+r.ID] = d.fingerprint(c, r)
 		return nil
 	})
 	if err != nil {
@@ -156,6 +158,22 @@ func checkUserRead(t *testing.T, ctx context.Context, lg *LegacyDB, l legacytest
 	}
 	if n != len(want.Records) {
 		t.Errorf("user %q: %d digests, want %d", want.Name, n, len(want.Records))
+	}
+	// The database's LENGTH() and CRC32() agree with the payloads read,
+	// so the delta copy finds an unchanged record unchanged.
+	n = 0
+	err = lg.fingerprints(ctx, u, func(c, id string, fp fingerprint) error {
+		n++
+		if fingerprints[c+"/"+id] != fp {
+			t.Errorf("fingerprint of %s/%s from SQL differs from the fingerprint of the record read", c, id)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n != len(want.Records) {
+		t.Errorf("user %q: %d fingerprints, want %d", want.Name, n, len(want.Records))
 	}
 }
 

@@ -19,7 +19,9 @@ import (
 //  3. set the route to migrating (clients get 503; the shim reads the
 //     route for every write, so none is forwarded any more) and wait the
 //     drain, so no write forwarded before is still being applied;
-//  4. copy the delta: records whose digest changed, deletions by id set;
+//  4. copy the delta: records whose fingerprint changed (fingerprint.go:
+//     metadata exactly, the payload by length and CRC-32), deletions by
+//     id set; the bulk copy's digests stand for the records unchanged;
 //  5. verify counts, newest modified, checksums, meta/global and
 //     crypto/keys byte for byte, collection timestamps, the credential;
 //  6. invalidate the user's answers in the server's memcached (Config.Cache),
@@ -108,11 +110,14 @@ func (m *Migrator) migrateUser(ctx context.Context, name string, res *UserResult
 	if err := m.step(stepBulk); err != nil {
 		return at(stepBulk, err)
 	}
-	nu, err := m.cfg.Native.ImportUser(ctx, nativeUser(lu), 0)
+	imported := nativeUser(lu)
+	nu, err := m.cfg.Native.ImportUser(ctx, imported, 0)
 	if err != nil {
 		return at(stepBulk, fmt.Errorf("creating the native user: %w", err))
 	}
+	t := time.Now()
 	bulk, err := m.bulkCopy(ctx, lu, nu.ID, l, res)
+	res.Bulk = time.Since(t)
 	if err != nil {
 		return at(stepBulk, err)
 	}
@@ -127,28 +132,58 @@ func (m *Migrator) migrateUser(ctx context.Context, name string, res *UserResult
 	if err := drain(ctx, m.cfg.Drain); err != nil {
 		return at(stepMigrating, err)
 	}
+	// The user waits for what follows; other users' bulk copies yield.
+	endUrgent := m.urgent.begin()
+	defer endUrgent()
 
 	if err := m.step(stepDelta); err != nil {
 		return at(stepDelta, err)
 	}
-	// The password may have changed during the bulk copy.
-	if lu, err = m.cfg.Legacy.LookupUser(ctx, lu.Name); err != nil {
-		return at(stepDelta, err)
+	t = time.Now()
+	// The password may have changed during the bulk copy: read the user
+	// again beside the delta's scan, which needs only the name and id.
+	type lookup struct {
+		u   *LegacyUser
+		err error
 	}
+	relookup := make(chan lookup, 1)
+	go func() {
+		u, err := m.cfg.Legacy.LookupUser(ctx, lu.Name)
+		relookup <- lookup{u, err}
+	}()
 	sum, err := m.deltaCopy(ctx, lu, nu.ID, bulk, res)
+	fresh := <-relookup
+	if fresh.err != nil {
+		return at(stepDelta, fresh.err)
+	}
 	if err != nil {
 		return at(stepDelta, err)
 	}
-	if _, err := m.cfg.Native.ImportUser(ctx, nativeUser(lu), sum.Newest()); err != nil {
-		return at(stepDelta, fmt.Errorf("updating the native user: %w", err))
+	if fresh.u.ID != lu.ID || fresh.u.Name != lu.Name {
+		// Deleted and registered again meanwhile: the delta read the old
+		// account's rows.
+		return at(stepDelta, fmt.Errorf("legacy user %q was replaced during the bulk copy (now %q, id %d); run the migration again", lu.Name, fresh.u.Name, fresh.u.ID))
 	}
+	lu = fresh.u
+	// Only a changed credential needs a write here: every ReplaceRecords
+	// already raised users.last_modified to its newest record, and a
+	// write in the window waits for the bulk batches queued at SQLite's
+	// writer.
+	if nativeUser(lu) != imported {
+		if _, err := m.cfg.Native.ImportUser(ctx, nativeUser(lu), sum.Newest()); err != nil {
+			return at(stepDelta, fmt.Errorf("updating the native user: %w", err))
+		}
+	}
+	res.Delta = time.Since(t)
 
 	if err := m.step(stepVerify); err != nil {
 		return at(stepVerify, err)
 	}
+	t = time.Now()
 	if err := m.verifyNative(ctx, lu, nu.ID, sum); err != nil {
 		return at(stepVerify, err)
 	}
+	res.Verify = time.Since(t)
 
 	// After the last native write, before clients can see it: a reader
 	// that caches between here and the flip reads the final rows.

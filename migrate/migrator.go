@@ -112,6 +112,9 @@ type Migrator struct {
 	log   *zap.Logger
 	now   func() time.Time
 	owner string
+	// urgent is set while users are between their drain and their flip;
+	// bulk copies yield to them (urgency.go).
+	urgent *urgency
 	// fault, when set by tests, is called at each protocol step and can
 	// fail it (or, with errKilled, abandon the user without any cleanup,
 	// as kill -9 would).
@@ -155,7 +158,7 @@ func New(cfg Config) (*Migrator, error) {
 	if cfg.LeaseTTL < time.Second || cfg.LeaseTTL <= 2*cfg.Drain {
 		return nil, fmt.Errorf("migrate: lease TTL %v must exceed twice the drain %v", cfg.LeaseTTL, cfg.Drain)
 	}
-	m := &Migrator{cfg: cfg, log: cfg.Logger, now: cfg.Clock}
+	m := &Migrator{cfg: cfg, log: cfg.Logger, now: cfg.Clock, urgent: &urgency{}}
 	if m.log == nil {
 		m.log = zap.NewNop()
 	}
@@ -212,6 +215,9 @@ type UserResult struct {
 	// got 503) — zero if it never got there.
 	Window   time.Duration
 	Duration time.Duration
+	// Bulk, Delta and Verify are the time the migration spent in those
+	// steps (Delta and Verify are part of Window): where a window goes.
+	Bulk, Delta, Verify time.Duration
 	// Step is where a failure happened.
 	Step string
 	Err  error

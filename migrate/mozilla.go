@@ -13,8 +13,9 @@ import (
 // per-user collections table from 101), centisecond modified, optional
 // wbo<N> sharding by users.id % N.
 type mozilla struct {
-	db *sql.DB
-	s  Schema
+	db    *sql.DB
+	stmts *prepared // the per-user scans
+	s     Schema
 }
 
 // phpCollectionID is PHP 1.0's built-in map: the standard names 1–10
@@ -177,7 +178,7 @@ func (m *mozilla) scanRecords(ctx context.Context, rows *sql.Rows, u *LegacyUser
 }
 
 func (m *mozilla) records(ctx context.Context, u *LegacyUser, fn func(string, *syncstore.StoredRecord) error) error {
-	rows, err := m.db.QueryContext(ctx, "SELECT "+mozillaRecordColumns+" FROM "+m.s.wboTable(u.ID)+" WHERE username = ? ORDER BY collection, id", u.ID)
+	rows, err := m.stmts.query(ctx, "SELECT "+mozillaRecordColumns+" FROM "+m.s.wboTable(u.ID)+" WHERE username = ? ORDER BY collection, id", u.ID)
 	if err != nil {
 		return err
 	}
@@ -242,6 +243,38 @@ func (m *mozilla) digests(ctx context.Context, u *LegacyUser, fn func(string, Re
 		rd := RecordDigest{ID: id.String(), Modified: ts, Size: size,
 			Sum: d.record(name, id.String(), ts, sortIndex.p, parent.P, pred.P, ps)}
 		if err := fn(name, rd); err != nil {
+			return err
+		}
+	}
+	return rows.Err()
+}
+
+func (m *mozilla) fingerprints(ctx context.Context, u *LegacyUser, fn func(string, string, fingerprint) error) error {
+	rows, err := m.stmts.query(ctx, `SELECT collection, CAST(id AS BINARY), CAST(parentid AS BINARY), CAST(predecessorid AS BINARY), sortindex, modified,
+		LENGTH(payload), CRC32(payload) FROM `+m.s.wboTable(u.ID)+" WHERE username = ?", u.ID)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	names := collectionNames(u)
+	d := newDigester()
+	for rows.Next() {
+		var coll int
+		var id, parent, pred nullStr
+		var sortIndex, modified, length, crc nullInt
+		if err := rows.Scan(&coll, &id, &parent, &pred, &sortIndex, &modified, &length, &crc); err != nil {
+			return err
+		}
+		name, err := m.nameOf(ctx, u, &names, coll)
+		if err != nil {
+			return fmt.Errorf("record %q: %w", id.String(), err)
+		}
+		var ts syncstore.Timestamp
+		if modified.p != nil {
+			ts = syncstore.Timestamp(*modified.p)
+		}
+		i := id.String()
+		if err := fn(name, i, d.fingerprintOf(name, i, ts, sortIndex.p, parent.P, pred.P, length, crc)); err != nil {
 			return err
 		}
 	}

@@ -24,6 +24,13 @@ func (n *nullInt) Scan(src any) error {
 	case int64:
 		n.p = &v
 		return nil
+	case uint64: // an unsigned column in the binary protocol
+		if v > math.MaxInt64 {
+			return fmt.Errorf("integer column holds %d", v)
+		}
+		i := int64(v)
+		n.p = &i
+		return nil
 	case []byte:
 		i, err := strconv.ParseInt(string(v), 10, 64)
 		if err != nil {

@@ -48,6 +48,8 @@ type shardWriter struct {
 	bytes   int64
 	written int64
 	lease   *lease
+	// bulk: the writer of a bulk copy, whose batches yield to windows.
+	bulk bool
 }
 
 func (w *shardWriter) add(ctx context.Context, collection string, r *syncstore.StoredRecord) error {
@@ -66,7 +68,18 @@ func (w *shardWriter) flush(ctx context.Context) error {
 	if len(w.recs) == 0 {
 		return nil
 	}
-	if err := w.dst.ReplaceRecords(ctx, w.uid, w.coll, w.recs); err != nil {
+	// A batch of a bulk copy yields to users in their 503 window, as the
+	// legacy copy's do (urgency.go); the window's own writes do not wait.
+	release := func() {}
+	if w.bulk {
+		var err error
+		if release, err = w.m.urgent.yield(ctx); err != nil {
+			return err
+		}
+	}
+	err := w.dst.ReplaceRecords(ctx, w.uid, w.coll, w.recs)
+	release()
+	if err != nil {
 		return fmt.Errorf("writing %d records of %q to the destination: %w", len(w.recs), w.coll, err)
 	}
 	w.written += int64(len(w.recs))
@@ -90,10 +103,10 @@ func (w *shardWriter) flush(ctx context.Context) error {
 // writing to the store it reads, and the destination is another database
 // (the command refuses two shards on one).
 func (m *Migrator) shardCopy(ctx context.Context, src ShardStore, srcID int64, dst syncstore.BulkStore, dstID int64,
-	have digestMap, l *lease, res *UserResult) (*shardRead, error) {
+	have digestMap, l *lease, bulk bool, res *UserResult) (*shardRead, error) {
 	read, sum, critical := digestMap{}, NewSummary(), map[string]*syncstore.StoredRecord{}
 	d := newDigester()
-	w := &shardWriter{m: m, dst: dst, uid: dstID, lease: l}
+	w := &shardWriter{m: m, dst: dst, uid: dstID, lease: l, bulk: bulk}
 	err := src.ExportRecords(ctx, srcID, func(c string, r *syncstore.StoredRecord) error {
 		if m.cfg.Limiter != nil {
 			if err := m.cfg.Limiter.Wait(ctx); err != nil {

@@ -179,7 +179,7 @@ func (m *Migrator) moveUser(ctx context.Context, res *UserResult, from, to strin
 	if err != nil {
 		return at(stepBulk, fmt.Errorf("reading the last write timestamp on shard %s: %w", syncstore.ShardLabel(from), err))
 	}
-	bulk, err := m.shardCopy(ctx, src, su.ID, dst, du.ID, have, l, res)
+	bulk, err := m.shardCopy(ctx, src, su.ID, dst, du.ID, have, l, true, res)
 	if err != nil {
 		return at(stepBulk, err)
 	}
@@ -194,6 +194,10 @@ func (m *Migrator) moveUser(ctx context.Context, res *UserResult, from, to strin
 	if err := drain(ctx, m.cfg.Drain); err != nil {
 		return at(stepMigrating, err)
 	}
+	// The user waits for what follows, up to the flip; other users' bulk
+	// copies yield (urgency.go).
+	endUrgent := m.urgent.begin()
+	defer endUrgent()
 
 	if err := m.step(stepDelta); err != nil {
 		return at(stepDelta, err)
@@ -208,7 +212,7 @@ func (m *Migrator) moveUser(ctx context.Context, res *UserResult, from, to strin
 	}
 	delta := bulk
 	if last != last0 {
-		if delta, err = m.shardCopy(ctx, src, su.ID, dst, du.ID, bulk.digests, nil, res); err != nil {
+		if delta, err = m.shardCopy(ctx, src, su.ID, dst, du.ID, bulk.digests, nil, false, res); err != nil {
 			return at(stepDelta, err)
 		}
 		res.DeltaWritten, res.DeltaDeleted = int(delta.written), delta.deleted
@@ -243,6 +247,7 @@ func (m *Migrator) moveUser(ctx context.Context, res *UserResult, from, to strin
 	}
 	flipped = true
 	res.Window = time.Since(res.windowStart)
+	endUrgent() // the source's deletion below waits for nobody
 	res.Action = ActionMoved
 	if m.cfg.KeepSource {
 		res.Notes = append(res.Notes, "the copy on shard "+syncstore.ShardLabel(from)+" was kept (--keep-source)")

@@ -20,7 +20,7 @@ const (
 // on every request. Their shapes are powers of two up to MaxRows and the
 // protocol's full batch of 100, with the last row repeated as padding, so
 // every batch is one round trip. With the per-request reads (one pool
-// here serves both) a connection holds at most about 75 prepared statements
+// here serves both) a connection holds at most about 77 prepared statements
 // (well under max_prepared_stmt_count, 16,382 by default, for 20
 // connections of several instances). Other statements are interpolated
 // text: one round trip each instead of prepare + execute + close.

@@ -155,6 +155,16 @@ func (s *Store) DeleteRecordIDs(ctx context.Context, userID int64, collection st
 	return nil
 }
 
+// The export's reads, prepared on the read pool (hotReads): the migrate
+// tool verifies every user with them while the user is unavailable, and
+// MySQL's binary protocol spares the server formatting every number.
+const (
+	exportCollectionsSQL = `SELECT c.id, c.name FROM collections c
+		WHERE c.id IN (SELECT DISTINCT collection_id FROM wbo WHERE user_id = ?)`
+	exportRecordsSQL = `SELECT id, modified, sortindex, payload, parentid, predecessorid, expiry
+		FROM wbo WHERE user_id = ? AND collection_id = ? ORDER BY id`
+)
+
 // ExportRecords streams every record of the user, expired ones included,
 // by collection name then id (syncstore.BulkStore).
 func (s *Store) ExportRecords(ctx context.Context, userID int64, fn func(collection string, r *syncstore.StoredRecord) error) error {
@@ -162,8 +172,7 @@ func (s *Store) ExportRecords(ctx context.Context, userID int64, fn func(collect
 		id   int
 		name string
 	}
-	rows, err := s.read.QueryContext(ctx, `SELECT c.id, c.name FROM collections c
-		WHERE c.id IN (SELECT DISTINCT collection_id FROM wbo WHERE user_id = ?)`, userID)
+	rows, err := s.readQuery(ctx, exportCollectionsSQL, userID)
 	if err != nil {
 		return fmt.Errorf("exporting records of user %d: %w", userID, err)
 	}
@@ -190,8 +199,7 @@ func (s *Store) ExportRecords(ctx context.Context, userID int64, fn func(collect
 }
 
 func (s *Store) exportCollection(ctx context.Context, userID int64, collID int, name string, fn func(string, *syncstore.StoredRecord) error) error {
-	rows, err := s.read.QueryContext(ctx, `SELECT id, modified, sortindex, payload, parentid, predecessorid, expiry
-		FROM wbo WHERE user_id = ? AND collection_id = ? ORDER BY id`, userID, collID)
+	rows, err := s.readQuery(ctx, exportRecordsSQL, userID, collID)
 	if err != nil {
 		return err
 	}
