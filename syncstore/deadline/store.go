@@ -126,6 +126,27 @@ func (s *Store) CollectionTimestamps(ctx context.Context, userID int64) (map[str
 	})
 }
 
+// GetRecordAndLast is GetRecord and UserTimestamp under one deadline: in
+// one call when the store offers it (syncstore.RecordStamper), else as
+// the two calls.
+func (s *Store) GetRecordAndLast(ctx context.Context, userID int64, collection, id string) (*syncstore.WBO, syncstore.Timestamp, error) {
+	var last syncstore.Timestamp
+	w, err := get(ctx, s.timeout, "loading record", func(ctx context.Context) (*syncstore.WBO, error) {
+		if rs, ok := s.inner.(syncstore.RecordStamper); ok {
+			w, l, err := rs.GetRecordAndLast(ctx, userID, collection, id)
+			last = l
+			return w, err
+		}
+		l, err := s.inner.UserTimestamp(ctx, userID)
+		if err != nil {
+			return nil, err
+		}
+		last = l
+		return s.inner.GetRecord(ctx, userID, collection, id)
+	})
+	return w, last, err
+}
+
 // CollectionTimestampsAndLast is CollectionTimestamps and UserTimestamp
 // under one deadline: in one call when the store offers it, else as the
 // two calls (a missing user gives no collections and 0).

@@ -85,6 +85,52 @@ func (s *Store) GetRecord(ctx context.Context, userID int64, collection, id stri
 	return &w, nil
 }
 
+// recordAndLastSQL is recordSQL joined to the user's row: one statement
+// is one snapshot, and a missing record still brings the user's
+// timestamp (NULL record columns).
+const recordAndLastSQL = `SELECT u.last_modified, w.id, w.modified, w.sortindex, w.payload, w.parentid, w.predecessorid
+FROM users u LEFT JOIN wbo w ON w.user_id = u.id AND w.collection_id = ? AND w.id = ? AND w.expiry > ?
+WHERE u.id = ?`
+
+// GetRecordAndLast is GetRecord plus the user's last write timestamp
+// (UserTimestamp) in one statement (syncstore.RecordStamper): GET of a
+// record then costs one read instead of two.
+func (s *Store) GetRecordAndLast(ctx context.Context, userID int64, collection, id string) (*syncstore.WBO, syncstore.Timestamp, error) {
+	collID, ok, err := s.collectionID(ctx, collection)
+	if err != nil {
+		return nil, 0, err
+	}
+	if !ok {
+		// No record can exist: the user's timestamp alone.
+		last, err := s.UserTimestamp(ctx, userID)
+		if err != nil {
+			return nil, 0, err
+		}
+		return nil, last, fmt.Errorf("record %s/%s: %w", collection, id, syncstore.ErrNotFound)
+	}
+	var last int64
+	var rid syncstore.NullText
+	var modified, sortindex sql.NullInt64
+	var payload, parentID, predecessorID syncstore.NullText
+	err = s.readRow(ctx, recordAndLastSQL, collID, s.d.Text(id), s.clock().Unix(), userID).
+		Scan(&last, &rid, &modified, &sortindex, &payload, &parentID, &predecessorID)
+	if isNoRows(err) {
+		return nil, 0, errUserMissing(userID)
+	}
+	if err != nil {
+		return nil, 0, fmt.Errorf("loading record %s/%s of user %d: %w", collection, id, userID, err)
+	}
+	if rid.P == nil {
+		return nil, syncstore.Timestamp(last), fmt.Errorf("record %s/%s: %w", collection, id, syncstore.ErrNotFound)
+	}
+	w := &syncstore.WBO{ID: *rid.P, Modified: syncstore.Timestamp(modified.Int64)}
+	if sortindex.Valid {
+		w.SortIndex = &sortindex.Int64
+	}
+	w.Payload, w.ParentID, w.PredecessorID = payload.P, parentID.P, predecessorID.P
+	return w, syncstore.Timestamp(last), nil
+}
+
 // scanner is a *sql.Row or *sql.Rows.
 type scanner interface {
 	Scan(dest ...any) error

@@ -90,7 +90,7 @@ func (s *Store) readRow(ctx context.Context, query string, args ...any) *sql.Row
 // SQLite.
 func (s *Store) hotReads() []string {
 	return []string{userTimestampSQL, collectionTimestampsSQL, collectionTimestampsAndLastSQL, collectionCountsSQL, collectionUsageSQL,
-		collectionIDSQL, collectionNameSQL, recordSQL, userByNameSQL, routeSQL}
+		collectionIDSQL, collectionNameSQL, recordSQL, recordAndLastSQL, userByNameSQL, routeSQL}
 }
 
 // fullBatch is the extra prepared shape besides the powers of two: the
