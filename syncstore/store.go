@@ -132,3 +132,10 @@ type LastStamper interface {
 type RecordStamper interface {
 	GetRecordAndLast(ctx context.Context, userID int64, collection, id string) (w *WBO, last Timestamp, err error)
 }
+
+// ListStamper is an optional Store method: GET of a collection and the
+// user's last write timestamp, in one read where the store can. A missing
+// user gives no records and 0, as GetRecords gives no records.
+type ListStamper interface {
+	GetRecordsAndLast(ctx context.Context, userID int64, collection string, q *Query) ([]WBO, Timestamp, error)
+}

@@ -166,6 +166,13 @@ func (h *Handler) serveStorage(w http.ResponseWriter, r *http.Request, rt *route
 			return
 		}
 	}
+	if rt.kind == routeCollection && r.Method == http.MethodGet && syncstore.ValidCollection(rt.collection) {
+		if ls, ok := h.store.(syncstore.ListStamper); ok {
+			// The user's timestamp comes with the records.
+			h.getCollectionAndLast(w, r, rt, u, ls, now)
+			return
+		}
+	}
 	if rt.kind != routeInfo && writeMethod(r.Method) {
 		// A committed write answers with its own timestamp: the user's
 		// last write is read only if the answer carries none.

@@ -110,6 +110,10 @@ func TestTimestampAcrossInstances(t *testing.T) {
 		req(http.MethodGet, "storage/col/missing", "").expectStatus(http.StatusNotFound).notBefore(last)
 		req(http.MethodGet, "storage/nocoll/a", "").expectStatus(http.StatusNotFound).notBefore(last)
 		req(http.MethodGet, "storage/col?full=1", "").expectStatus(http.StatusOK).notBefore(last)
+		// Listings that return no row, and refused ones, too.
+		req(http.MethodGet, "storage/col?newer=9999999999", "").expectStatus(http.StatusOK).notBefore(last)
+		req(http.MethodGet, "storage/nocoll", "").expectStatus(http.StatusOK).notBefore(last)
+		req(http.MethodGet, "storage/col?limit=x", "").expectStatus(http.StatusBadRequest).notBefore(last)
 		// Writes that commit nothing answer without a commit timestamp:
 		// they too must read the user's.
 		req(http.MethodPost, "storage/col", `[{"id":"z","sortindex":"x"}]`).expectStatus(http.StatusOK).notBefore(last)
@@ -182,7 +186,13 @@ func TestCommittedWritesSkipUserRead(t *testing.T) {
 type stampingStore struct {
 	*countingStore
 	rs      syncstore.RecordStamper
+	inner   syncstore.Store
 	stamped atomic.Int64
+}
+
+func (s *stampingStore) GetRecordsAndLast(ctx context.Context, userID int64, collection string, q *syncstore.Query) ([]syncstore.WBO, syncstore.Timestamp, error) {
+	s.stamped.Add(1)
+	return s.inner.(syncstore.ListStamper).GetRecordsAndLast(ctx, userID, collection, q)
 }
 
 func (s *stampingStore) GetRecordAndLast(ctx context.Context, userID int64, collection, id string) (*syncstore.WBO, syncstore.Timestamp, error) {
@@ -190,15 +200,15 @@ func (s *stampingStore) GetRecordAndLast(ctx context.Context, userID int64, coll
 	return s.rs.GetRecordAndLast(ctx, userID, collection, id)
 }
 
-// TestGetItemReadsUserWithRecord: GET of a record from a store that reads
-// the user's timestamp with it makes no separate UserTimestamp read, and
+// TestGetItemReadsUserWithRecord: GET of a record or a collection from a
+// store that reads the user's timestamp with it makes no separate UserTimestamp read, and
 // its answer is still not before the user's last write, found or not. The
 // store is behind the deadline wrapper, as the server runs it.
 func TestGetItemReadsUserWithRecord(t *testing.T) {
 	var st *stampingStore
 	e := newEnv(t, backend{"sqlite", func(t testing.TB, clock func() time.Time) syncstore.Store {
 		inner := deadline.Wrap(openSQLite(t, clock), time.Minute)
-		st = &stampingStore{countingStore: &countingStore{Store: inner}, rs: inner.(syncstore.RecordStamper)}
+		st = &stampingStore{countingStore: &countingStore{Store: inner}, rs: inner.(syncstore.RecordStamper), inner: inner}
 		return st
 	}}, nil)
 	c := e.user("alice")
@@ -213,11 +223,17 @@ func TestGetItemReadsUserWithRecord(t *testing.T) {
 	c.get("storage/col/a").expectStatus(http.StatusOK).notBefore(last)
 	c.get("storage/col/missing").expectStatus(http.StatusNotFound).notBefore(last)
 	c.get("storage/nocoll/a").expectStatus(http.StatusNotFound).notBefore(last)
+	// Listings: rows bring the timestamp; an empty one reads it after,
+	// inside the store, still one call.
+	c.get("storage/col?full=1").expectStatus(http.StatusOK).notBefore(last)
+	c.get("storage/col?ids=a,b&sort=index").expectStatus(http.StatusOK).notBefore(last)
+	c.get("storage/col?newer=9999999999").expectStatus(http.StatusOK).notBefore(last)
+	c.get("storage/nocoll").expectStatus(http.StatusOK).notBefore(last)
 	if n := st.reads.Load(); n != 0 {
-		t.Errorf("GETs of records read the user's timestamp separately %d times", n)
+		t.Errorf("GETs of records and collections read the user's timestamp separately %d times", n)
 	}
-	if n := st.stamped.Load(); n != 3 {
-		t.Errorf("GETs of records made %d combined reads, want 3", n)
+	if n := st.stamped.Load(); n != 7 {
+		t.Errorf("GETs of records and collections made %d combined reads, want 7", n)
 	}
 	// Invalid ids and collections are refused before any read of the
 	// record, as before: they still answer after the user's timestamp.

@@ -323,7 +323,7 @@ func TestCollector(t *testing.T) {
 	}
 }
 
-// TestGetRecordAndLast: the combined read agrees with GetRecord and
+// TestGetRecordAndLast: the combined reads agree with GetRecord and
 // UserTimestamp on cached and uncached records, present or not, also
 // after another instance wrote, and an uncached record costs one database
 // read with no separate timestamp read.
@@ -353,6 +353,19 @@ func TestGetRecordAndLast(t *testing.T) {
 		}
 		if _, kept := isCachedRecord(r.coll, r.id); !kept && after["UserTimestamp"] != before["UserTimestamp"] {
 			t.Errorf("%s/%s: an uncached record read the user's timestamp separately", r.coll, r.id)
+		}
+	}
+
+	// Listings are not cached: the inner store's combined read, with the
+	// timestamp also for an empty listing.
+	for _, coll := range []string{"bookmarks", "nocoll"} {
+		want, err := f.direct.GetRecords(f.ctx, uid, coll, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, gotLast, err := f.cached.GetRecordsAndLast(f.ctx, uid, coll, nil)
+		if err != nil || len(got) != len(want) || gotLast != last {
+			t.Errorf("GetRecordsAndLast(%s) = %d records, %s, %v; want %d records, %s", coll, len(got), gotLast, err, len(want), last)
 		}
 	}
 }
