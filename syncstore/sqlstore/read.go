@@ -87,14 +87,14 @@ func (s *Store) listRecords(ctx context.Context, userID int64, collection string
 	if q.Limit > 0 {
 		ws = make([]syncstore.WBO, 0, min(q.Limit, 1000))
 	}
+	var sc recordScan
+	var rs scanner = rows
+	if withLast {
+		rs = lastScanner{rows, &last}
+	}
 	for rows.Next() {
 		ws = append(ws, syncstore.WBO{})
-		if withLast {
-			err = scanRecord(lastScanner{rows, &last}, &ws[len(ws)-1])
-		} else {
-			err = scanRecord(rows, &ws[len(ws)-1])
-		}
-		if err != nil {
+		if err := sc.scan(rs, &ws[len(ws)-1]); err != nil {
 			return nil, last, fmt.Errorf("listing %s of user %d: %w", collection, userID, err)
 		}
 	}
@@ -206,17 +206,30 @@ type scanner interface {
 
 // scanRecord reads the recordColumns of one row into w.
 func scanRecord(row scanner, w *syncstore.WBO) error {
-	var modified int64
-	var sortindex sql.NullInt64
-	var payload, parentID, predecessorID syncstore.NullText
-	if err := row.Scan(&w.ID, &modified, &sortindex, &payload, &parentID, &predecessorID); err != nil {
+	var sc recordScan
+	return sc.scan(row, w)
+}
+
+// recordScan holds the destinations of scanRecord's Scan, which escape:
+// a listing reuses one for all its rows instead of allocating them per
+// row.
+type recordScan struct {
+	modified                         int64
+	sortindex                        sql.NullInt64
+	payload, parentID, predecessorID syncstore.NullText
+}
+
+// scan reads the recordColumns of one row into w.
+func (sc *recordScan) scan(row scanner, w *syncstore.WBO) error {
+	if err := row.Scan(&w.ID, &sc.modified, &sc.sortindex, &sc.payload, &sc.parentID, &sc.predecessorID); err != nil {
 		return err
 	}
-	w.Modified = syncstore.Timestamp(modified)
-	if sortindex.Valid {
-		w.SortIndex = &sortindex.Int64
+	w.Modified = syncstore.Timestamp(sc.modified)
+	if sc.sortindex.Valid {
+		v := sc.sortindex.Int64
+		w.SortIndex = &v
 	}
-	w.Payload, w.ParentID, w.PredecessorID = payload.P, parentID.P, predecessorID.P
+	w.Payload, w.ParentID, w.PredecessorID = sc.payload.P, sc.parentID.P, sc.predecessorID.P
 	return nil
 }
 
@@ -248,9 +261,10 @@ func (s *Store) CollectionTimestampsAndLast(ctx context.Context, userID int64) (
 	var buf [16]stamp
 	stamps := buf[:0]
 	var last syncstore.Timestamp
+	// Scan's destinations escape: one pair per call, not per row.
+	var id sql.NullInt64
+	var v int64
 	for rows.Next() {
-		var id sql.NullInt64
-		var v int64
 		if err := rows.Scan(&id, &v); err != nil {
 			return nil, 0, fmt.Errorf("collection timestamps of user %d: %w", userID, err)
 		}
