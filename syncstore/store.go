@@ -123,3 +123,19 @@ func Expiry(ttl *int64, now time.Time) int64 {
 type LastStamper interface {
 	CollectionTimestampsAndLast(ctx context.Context, userID int64) (map[string]Timestamp, Timestamp, error)
 }
+
+// RecordStamper is an optional Store method: GET of one record and the
+// user's last write timestamp in one read, for the same reason as
+// LastStamper. last is the user's timestamp whenever the user exists,
+// also when the record does not (err wraps ErrNotFound then); a missing
+// user gives ErrNotFound and 0.
+type RecordStamper interface {
+	GetRecordAndLast(ctx context.Context, userID int64, collection, id string) (w *WBO, last Timestamp, err error)
+}
+
+// ListStamper is an optional Store method: GET of a collection and the
+// user's last write timestamp, in one read where the store can. A missing
+// user gives no records and 0, as GetRecords gives no records.
+type ListStamper interface {
+	GetRecordsAndLast(ctx context.Context, userID int64, collection string, q *Query) ([]WBO, Timestamp, error)
+}

@@ -126,6 +126,51 @@ func (s *Store) CollectionTimestamps(ctx context.Context, userID int64) (map[str
 	})
 }
 
+// GetRecordsAndLast is GetRecords and UserTimestamp under one deadline:
+// in one call when the store offers it (syncstore.ListStamper), else as
+// the two calls (a missing user gives no records and 0).
+func (s *Store) GetRecordsAndLast(ctx context.Context, userID int64, collection string, q *syncstore.Query) ([]syncstore.WBO, syncstore.Timestamp, error) {
+	var last syncstore.Timestamp
+	ws, err := get(ctx, s.timeout, "listing records", func(ctx context.Context) ([]syncstore.WBO, error) {
+		if ls, ok := s.inner.(syncstore.ListStamper); ok {
+			ws, l, err := ls.GetRecordsAndLast(ctx, userID, collection, q)
+			last = l
+			return ws, err
+		}
+		l, err := s.inner.UserTimestamp(ctx, userID)
+		switch {
+		case errors.Is(err, syncstore.ErrNotFound):
+			return nil, nil
+		case err != nil:
+			return nil, err
+		}
+		last = l
+		return s.inner.GetRecords(ctx, userID, collection, q)
+	})
+	return ws, last, err
+}
+
+// GetRecordAndLast is GetRecord and UserTimestamp under one deadline: in
+// one call when the store offers it (syncstore.RecordStamper), else as
+// the two calls.
+func (s *Store) GetRecordAndLast(ctx context.Context, userID int64, collection, id string) (*syncstore.WBO, syncstore.Timestamp, error) {
+	var last syncstore.Timestamp
+	w, err := get(ctx, s.timeout, "loading record", func(ctx context.Context) (*syncstore.WBO, error) {
+		if rs, ok := s.inner.(syncstore.RecordStamper); ok {
+			w, l, err := rs.GetRecordAndLast(ctx, userID, collection, id)
+			last = l
+			return w, err
+		}
+		l, err := s.inner.UserTimestamp(ctx, userID)
+		if err != nil {
+			return nil, err
+		}
+		last = l
+		return s.inner.GetRecord(ctx, userID, collection, id)
+	})
+	return w, last, err
+}
+
 // CollectionTimestampsAndLast is CollectionTimestamps and UserTimestamp
 // under one deadline: in one call when the store offers it, else as the
 // two calls (a missing user gives no collections and 0).

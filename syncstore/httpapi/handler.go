@@ -159,6 +159,20 @@ func (h *Handler) serveStorage(w http.ResponseWriter, r *http.Request, rt *route
 			return
 		}
 	}
+	if rt.kind == routeItem && r.Method == http.MethodGet && syncstore.ValidCollection(rt.collection) && syncstore.ValidID(rt.id) {
+		if rs, ok := h.store.(syncstore.RecordStamper); ok {
+			// The user's timestamp comes with the record, in one read.
+			h.getItemAndLast(w, r, rt, u, rs, now)
+			return
+		}
+	}
+	if rt.kind == routeCollection && r.Method == http.MethodGet && syncstore.ValidCollection(rt.collection) {
+		if ls, ok := h.store.(syncstore.ListStamper); ok {
+			// The user's timestamp comes with the records.
+			h.getCollectionAndLast(w, r, rt, u, ls, now)
+			return
+		}
+	}
 	if rt.kind != routeInfo && writeMethod(r.Method) {
 		// A committed write answers with its own timestamp: the user's
 		// last write is read only if the answer carries none.

@@ -105,7 +105,15 @@ func TestTimestampAcrossInstances(t *testing.T) {
 			t.Errorf("info/collections on the second instance: %s", info.body)
 		}
 		req(http.MethodGet, "storage/col/a", "").expectStatus(http.StatusOK).notBefore(last)
+		// A record read carries the user's timestamp also when it is not
+		// there, in a known collection or not.
+		req(http.MethodGet, "storage/col/missing", "").expectStatus(http.StatusNotFound).notBefore(last)
+		req(http.MethodGet, "storage/nocoll/a", "").expectStatus(http.StatusNotFound).notBefore(last)
 		req(http.MethodGet, "storage/col?full=1", "").expectStatus(http.StatusOK).notBefore(last)
+		// Listings that return no row, and refused ones, too.
+		req(http.MethodGet, "storage/col?newer=9999999999", "").expectStatus(http.StatusOK).notBefore(last)
+		req(http.MethodGet, "storage/nocoll", "").expectStatus(http.StatusOK).notBefore(last)
+		req(http.MethodGet, "storage/col?limit=x", "").expectStatus(http.StatusBadRequest).notBefore(last)
 		// Writes that commit nothing answer without a commit timestamp:
 		// they too must read the user's.
 		req(http.MethodPost, "storage/col", `[{"id":"z","sortindex":"x"}]`).expectStatus(http.StatusOK).notBefore(last)
@@ -171,6 +179,65 @@ func TestCommittedWritesSkipUserRead(t *testing.T) {
 	c.post("storage/col", `[{`).expectStatus(http.StatusServiceUnavailable)
 	c.put("storage/col/a", `{"payload":`).expectStatus(http.StatusServiceUnavailable)
 	c.post("storage/col", `[{"id":"z","sortindex":"x"}]`).expectStatus(http.StatusServiceUnavailable)
+}
+
+// stampingStore is a countingStore over a store that reads a record with
+// the user's timestamp (syncstore.RecordStamper).
+type stampingStore struct {
+	*countingStore
+	rs      syncstore.RecordStamper
+	inner   syncstore.Store
+	stamped atomic.Int64
+}
+
+func (s *stampingStore) GetRecordsAndLast(ctx context.Context, userID int64, collection string, q *syncstore.Query) ([]syncstore.WBO, syncstore.Timestamp, error) {
+	s.stamped.Add(1)
+	return s.inner.(syncstore.ListStamper).GetRecordsAndLast(ctx, userID, collection, q)
+}
+
+func (s *stampingStore) GetRecordAndLast(ctx context.Context, userID int64, collection, id string) (*syncstore.WBO, syncstore.Timestamp, error) {
+	s.stamped.Add(1)
+	return s.rs.GetRecordAndLast(ctx, userID, collection, id)
+}
+
+// TestGetItemReadsUserWithRecord: GET of a record or a collection from a
+// store that reads the user's timestamp with it makes no separate UserTimestamp read, and
+// its answer is still not before the user's last write, found or not. The
+// store is behind the deadline wrapper, as the server runs it.
+func TestGetItemReadsUserWithRecord(t *testing.T) {
+	var st *stampingStore
+	e := newEnv(t, backend{"sqlite", func(t testing.TB, clock func() time.Time) syncstore.Store {
+		inner := deadline.Wrap(openSQLite(t, clock), time.Minute)
+		st = &stampingStore{countingStore: &countingStore{Store: inner}, rs: inner.(syncstore.RecordStamper), inner: inner}
+		return st
+	}}, nil)
+	c := e.user("alice")
+	var last string
+	for _, id := range []string{"a", "b", "c"} {
+		last = c.mustPut("storage/col/"+id, `{"payload":"x"}`)
+	}
+	if now := e.clock.ts(); now >= last {
+		t.Fatalf("test premise: the clock (%s) must be behind the last write (%s)", now, last)
+	}
+	st.reads.Store(0)
+	c.get("storage/col/a").expectStatus(http.StatusOK).notBefore(last)
+	c.get("storage/col/missing").expectStatus(http.StatusNotFound).notBefore(last)
+	c.get("storage/nocoll/a").expectStatus(http.StatusNotFound).notBefore(last)
+	// Listings: rows bring the timestamp; an empty one reads it after,
+	// inside the store, still one call.
+	c.get("storage/col?full=1").expectStatus(http.StatusOK).notBefore(last)
+	c.get("storage/col?ids=a,b&sort=index").expectStatus(http.StatusOK).notBefore(last)
+	c.get("storage/col?newer=9999999999").expectStatus(http.StatusOK).notBefore(last)
+	c.get("storage/nocoll").expectStatus(http.StatusOK).notBefore(last)
+	if n := st.reads.Load(); n != 0 {
+		t.Errorf("GETs of records and collections read the user's timestamp separately %d times", n)
+	}
+	if n := st.stamped.Load(); n != 7 {
+		t.Errorf("GETs of records and collections made %d combined reads, want 7", n)
+	}
+	// Invalid ids and collections are refused before any read of the
+	// record, as before: they still answer after the user's timestamp.
+	c.get("storage/col/" + strings.Repeat("x", 65)).expectStatus(http.StatusNotFound).notBefore(last)
 }
 
 // recorder keeps a response's status and headers.

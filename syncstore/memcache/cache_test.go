@@ -322,3 +322,50 @@ func TestCollector(t *testing.T) {
 		t.Errorf("hits = %d, want 4", st.Hits)
 	}
 }
+
+// TestGetRecordAndLast: the combined reads agree with GetRecord and
+// UserTimestamp on cached and uncached records, present or not, also
+// after another instance wrote, and an uncached record costs one database
+// read with no separate timestamp read.
+func TestGetRecordAndLast(t *testing.T) {
+	f := newFixture(t, testservices.Memcached(t))
+	uid := f.user(t, "alice")
+	f.put(t, f.cached, uid, "meta", wbo("global", `{"syncID":"a"}`))
+	f.put(t, f.cached, uid, "bookmarks", wbo("b1", "12345"))
+	// Another instance writes: the cache's answers must follow.
+	last := f.put(t, f.another(t, f.cfg), uid, "bookmarks", wbo("b2", "6"))
+	for _, r := range []struct{ coll, id string }{
+		{"meta", "global"}, {"crypto", "keys"}, {"bookmarks", "b1"}, {"bookmarks", "none"}, {"nocoll", "x"},
+	} {
+		want, werr := f.direct.GetRecord(f.ctx, uid, r.coll, r.id)
+		before := f.cached.Stats().InnerCallsByMethod
+		got, gotLast, err := f.cached.GetRecordAndLast(f.ctx, uid, r.coll, r.id)
+		after := f.cached.Stats().InnerCallsByMethod
+		if (werr == nil) != (err == nil) || (err != nil && !errors.Is(err, syncstore.ErrNotFound)) {
+			t.Errorf("%s/%s: error %v, want %v", r.coll, r.id, err, werr)
+			continue
+		}
+		if gotLast != last {
+			t.Errorf("%s/%s: last %s, want %s", r.coll, r.id, gotLast, last)
+		}
+		if want != nil && (got == nil || got.ID != want.ID || *got.Payload != *want.Payload || got.Modified != want.Modified) {
+			t.Errorf("%s/%s: got %+v, want %+v", r.coll, r.id, got, want)
+		}
+		if _, kept := isCachedRecord(r.coll, r.id); !kept && after["UserTimestamp"] != before["UserTimestamp"] {
+			t.Errorf("%s/%s: an uncached record read the user's timestamp separately", r.coll, r.id)
+		}
+	}
+
+	// Listings are not cached: the inner store's combined read, with the
+	// timestamp also for an empty listing.
+	for _, coll := range []string{"bookmarks", "nocoll"} {
+		want, err := f.direct.GetRecords(f.ctx, uid, coll, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, gotLast, err := f.cached.GetRecordsAndLast(f.ctx, uid, coll, nil)
+		if err != nil || len(got) != len(want) || gotLast != last {
+			t.Errorf("GetRecordsAndLast(%s) = %d records, %s, %v; want %d records, %s", coll, len(got), gotLast, err, len(want), last)
+		}
+	}
+}

@@ -133,6 +133,24 @@ func (s *Store) CollectionUsage(ctx context.Context, userID int64) (map[string]i
 	})
 }
 
+// GetRecordAndLast is GetRecord and UserTimestamp (syncstore.RecordStamper).
+// A record this cache keeps comes from the cache, with the cached
+// timestamp; any other is read with the user's timestamp in one database
+// read when the inner store can, instead of a cache look-up and a read.
+func (s *Store) GetRecordAndLast(ctx context.Context, userID int64, collection, id string) (*syncstore.WBO, syncstore.Timestamp, error) {
+	rs, ok := s.inner.(syncstore.RecordStamper)
+	if _, kept := isCachedRecord(collection, id); kept || !ok {
+		last, err := s.UserTimestamp(ctx, userID)
+		if err != nil {
+			return nil, 0, err
+		}
+		w, err := s.GetRecord(ctx, userID, collection, id)
+		return w, last, err
+	}
+	s.count.inner[mGetRecord].Add(1)
+	return rs.GetRecordAndLast(ctx, userID, collection, id)
+}
+
 // GetRecord caches meta/global and crypto/keys, present or absent, unless
 // the user gave one of them a TTL; other records go to the inner store.
 func (s *Store) GetRecord(ctx context.Context, userID int64, collection, id string) (*syncstore.WBO, error) {

@@ -151,6 +151,25 @@ func (s *Store) GetRecords(ctx context.Context, userID int64, collection string,
 	return s.inner.GetRecords(ctx, userID, collection, q)
 }
 
+// GetRecordsAndLast is GetRecords and UserTimestamp
+// (syncstore.ListStamper): listings are not cached, so it is the inner
+// store's combined read when it has one, else the two reads.
+func (s *Store) GetRecordsAndLast(ctx context.Context, userID int64, collection string, q *syncstore.Query) ([]syncstore.WBO, syncstore.Timestamp, error) {
+	if ls, ok := s.inner.(syncstore.ListStamper); ok {
+		s.count.inner[mGetRecords].Add(1)
+		return ls.GetRecordsAndLast(ctx, userID, collection, q)
+	}
+	last, err := s.UserTimestamp(ctx, userID)
+	switch {
+	case errors.Is(err, syncstore.ErrNotFound):
+		return nil, 0, nil
+	case err != nil:
+		return nil, 0, err
+	}
+	ws, err := s.GetRecords(ctx, userID, collection, q)
+	return ws, last, err
+}
+
 // PutRecords writes through to the inner store and invalidates the user's
 // cached answers after the commit.
 func (s *Store) PutRecords(ctx context.Context, userID int64, collection string, recs []syncstore.WBO, opt syncstore.WriteOptions) (*syncstore.WriteResult, error) {

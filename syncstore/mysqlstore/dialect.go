@@ -42,6 +42,15 @@ func dialect(maxPayload int) sqlstore.Dialect {
 		PadRows:           true,
 		SaveAndStamp: "UPDATE users u JOIN user_collections uc ON uc.user_id = u.id AND uc.collection_id = ?" +
 			" SET u.last_modified = ?, uc.modified = ?, uc.record_count = ?, uc.total_bytes = ? WHERE u.id = ?",
+		// Runs after the DELETE in the same transaction, under the user's
+		// lock: the newest remaining row is read as this transaction left
+		// the collection, and no other writer of the user can change it.
+		// The aggregates say rows remain (the caller drops them at 0);
+		// COALESCE only keeps the statement valid if they overcounted.
+		SaveNewestAndStamp: "UPDATE users u JOIN user_collections uc ON uc.user_id = u.id AND uc.collection_id = ?" +
+			" SET u.last_modified = ?, uc.modified = COALESCE((SELECT MAX(w.modified) FROM wbo w" +
+			" WHERE w.user_id = uc.user_id AND w.collection_id = uc.collection_id), uc.modified)," +
+			" uc.record_count = ?, uc.total_bytes = ? WHERE u.id = ?",
 		IsDuplicate: func(err error) bool { return errorNumber(err) == errDuplicateKey },
 		IsDeadlock:  func(err error) bool { return errorNumber(err) == errLockDeadlock },
 	}

@@ -208,6 +208,12 @@ func (s *Store) shrinkCollection(ctx context.Context, tx *sql.Tx, userID int64, 
 		return false, s.dropAggregates(ctx, tx, userID, coll.id)
 	}
 	if g.newest >= coll.modified {
+		if stamp != 0 && s.d.SaveNewestAndStamp != "" {
+			if _, err := s.exec(ctx, tx, s.d.SaveNewestAndStamp, coll.id, int64(stamp), coll.count, coll.bytes, userID); err != nil {
+				return false, fmt.Errorf("updating collection aggregates, newest record and timestamp: %w", err)
+			}
+			return true, nil
+		}
 		var newest sql.NullInt64
 		// Served by the (user_id, collection_id, modified) index.
 		if err := s.queryRow(ctx, tx, newestSQL, userID, coll.id).Scan(&newest); err != nil {

@@ -45,6 +45,13 @@ type Dialect struct {
 	// total_bytes, user_id): one round trip less per write where
 	// statements are round trips.
 	SaveAndStamp string
+	// SaveNewestAndStamp, when not empty, is SaveAndStamp for a delete
+	// that removed the collection's newest rows: it sets the collection's
+	// timestamp to its newest remaining row itself, with the arguments
+	// (collection_id, last_modified, record_count, total_bytes, user_id),
+	// instead of a look-up first. One round trip less for almost every
+	// delete of recent records (the bench mix's churn: 99% of them).
+	SaveNewestAndStamp string
 	// IsDuplicate reports a unique-key violation.
 	IsDuplicate func(error) bool
 	// IsDeadlock reports a transaction the engine aborted to break a

@@ -3,6 +3,7 @@ package sqlstore
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 
 	"github.com/syncserver/syncserver/syncstore"
@@ -16,35 +17,102 @@ func (s *Store) GetRecords(ctx context.Context, userID int64, collection string,
 	if err != nil || !ok {
 		return nil, err
 	}
+	ws, _, err := s.listRecords(ctx, userID, collection, collID, q, false)
+	return ws, err
+}
+
+// GetRecordsAndLast is GetRecords plus the user's last write timestamp
+// (syncstore.ListStamper): a listing that returns rows carries it in the
+// same statement, so GET of a collection costs one read instead of two;
+// an empty one reads it after (UserTimestamp). A missing user gives no
+// records and 0, as GetRecords gives none.
+func (s *Store) GetRecordsAndLast(ctx context.Context, userID int64, collection string, q *syncstore.Query) ([]syncstore.WBO, syncstore.Timestamp, error) {
+	collID, ok, err := s.collectionID(ctx, collection)
+	if err != nil {
+		return nil, 0, err
+	}
+	var ws []syncstore.WBO
+	var last sql.NullInt64
+	if ok {
+		if ws, last, err = s.listRecords(ctx, userID, collection, collID, q, true); err != nil {
+			return nil, 0, err
+		}
+	}
+	if last.Valid {
+		return ws, syncstore.Timestamp(last.Int64), nil
+	}
+	l, err := s.UserTimestamp(ctx, userID)
+	if errors.Is(err, syncstore.ErrNotFound) {
+		return ws, 0, nil
+	}
+	if err != nil {
+		return nil, 0, err
+	}
+	return ws, l, nil
+}
+
+// recordColumnsAndLast is recordColumns plus the user's last write
+// timestamp on every row: an uncorrelated subquery, which both engines
+// evaluate once per statement.
+const recordColumnsAndLast = "SELECT id, modified, sortindex, payload, parentid, predecessorid, (SELECT last_modified FROM users WHERE users.id = ?) FROM wbo"
+
+// listRecords runs GetRecords' query on collection collID; withLast adds
+// the user's timestamp, NULL when no row came back.
+func (s *Store) listRecords(ctx context.Context, userID int64, collection string, collID int, q *syncstore.Query, withLast bool) ([]syncstore.WBO, sql.NullInt64, error) {
+	var last sql.NullInt64
 	if q == nil {
 		q = &syncstore.Query{}
 	}
-	sel := s.newSelector(recordColumns, userID, collID)
+	head := recordColumns
+	if withLast {
+		head = recordColumnsAndLast
+	}
+	sel := s.newSelector(head, userID, collID)
 	sel.and("expiry > ?", s.clock().Unix())
 	if !sel.filters(q) {
-		return nil, nil
+		return nil, last, nil
 	}
 	sel.order(q)
 	sel.limit(q)
-	rows, err := s.read.QueryContext(ctx, sel.sql.String(), sel.args...)
+	args := sel.args
+	if withLast {
+		args = append(append(make([]any, 0, len(args)+1), userID), args...)
+	}
+	rows, err := s.read.QueryContext(ctx, sel.sql.String(), args...)
 	if err != nil {
-		return nil, fmt.Errorf("listing %s of user %d: %w", collection, userID, err)
+		return nil, last, fmt.Errorf("listing %s of user %d: %w", collection, userID, err)
 	}
 	defer rows.Close()
 	var ws []syncstore.WBO
 	if q.Limit > 0 {
 		ws = make([]syncstore.WBO, 0, min(q.Limit, 1000))
 	}
+	var sc recordScan
+	var rs scanner = rows
+	if withLast {
+		rs = lastScanner{rows, &last}
+	}
 	for rows.Next() {
 		ws = append(ws, syncstore.WBO{})
-		if err := scanRecord(rows, &ws[len(ws)-1]); err != nil {
-			return nil, fmt.Errorf("listing %s of user %d: %w", collection, userID, err)
+		if err := sc.scan(rs, &ws[len(ws)-1]); err != nil {
+			return nil, last, fmt.Errorf("listing %s of user %d: %w", collection, userID, err)
 		}
 	}
 	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("listing %s of user %d: %w", collection, userID, err)
+		return nil, last, fmt.Errorf("listing %s of user %d: %w", collection, userID, err)
 	}
-	return ws, nil
+	return ws, last, nil
+}
+
+// lastScanner scans recordColumnsAndLast's last column into last and the
+// others as scanRecord asks.
+type lastScanner struct {
+	rows *sql.Rows
+	last *sql.NullInt64
+}
+
+func (l lastScanner) Scan(dest ...any) error {
+	return l.rows.Scan(append(dest, l.last)...)
 }
 
 // The per-request reads of fixed text (prepared: hotReads).
@@ -85,6 +153,52 @@ func (s *Store) GetRecord(ctx context.Context, userID int64, collection, id stri
 	return &w, nil
 }
 
+// recordAndLastSQL is recordSQL joined to the user's row: one statement
+// is one snapshot, and a missing record still brings the user's
+// timestamp (NULL record columns).
+const recordAndLastSQL = `SELECT u.last_modified, w.id, w.modified, w.sortindex, w.payload, w.parentid, w.predecessorid
+FROM users u LEFT JOIN wbo w ON w.user_id = u.id AND w.collection_id = ? AND w.id = ? AND w.expiry > ?
+WHERE u.id = ?`
+
+// GetRecordAndLast is GetRecord plus the user's last write timestamp
+// (UserTimestamp) in one statement (syncstore.RecordStamper): GET of a
+// record then costs one read instead of two.
+func (s *Store) GetRecordAndLast(ctx context.Context, userID int64, collection, id string) (*syncstore.WBO, syncstore.Timestamp, error) {
+	collID, ok, err := s.collectionID(ctx, collection)
+	if err != nil {
+		return nil, 0, err
+	}
+	if !ok {
+		// No record can exist: the user's timestamp alone.
+		last, err := s.UserTimestamp(ctx, userID)
+		if err != nil {
+			return nil, 0, err
+		}
+		return nil, last, fmt.Errorf("record %s/%s: %w", collection, id, syncstore.ErrNotFound)
+	}
+	var last int64
+	var rid syncstore.NullText
+	var modified, sortindex sql.NullInt64
+	var payload, parentID, predecessorID syncstore.NullText
+	err = s.readRow(ctx, recordAndLastSQL, collID, s.d.Text(id), s.clock().Unix(), userID).
+		Scan(&last, &rid, &modified, &sortindex, &payload, &parentID, &predecessorID)
+	if isNoRows(err) {
+		return nil, 0, errUserMissing(userID)
+	}
+	if err != nil {
+		return nil, 0, fmt.Errorf("loading record %s/%s of user %d: %w", collection, id, userID, err)
+	}
+	if rid.P == nil {
+		return nil, syncstore.Timestamp(last), fmt.Errorf("record %s/%s: %w", collection, id, syncstore.ErrNotFound)
+	}
+	w := &syncstore.WBO{ID: *rid.P, Modified: syncstore.Timestamp(modified.Int64)}
+	if sortindex.Valid {
+		w.SortIndex = &sortindex.Int64
+	}
+	w.Payload, w.ParentID, w.PredecessorID = payload.P, parentID.P, predecessorID.P
+	return w, syncstore.Timestamp(last), nil
+}
+
 // scanner is a *sql.Row or *sql.Rows.
 type scanner interface {
 	Scan(dest ...any) error
@@ -92,17 +206,30 @@ type scanner interface {
 
 // scanRecord reads the recordColumns of one row into w.
 func scanRecord(row scanner, w *syncstore.WBO) error {
-	var modified int64
-	var sortindex sql.NullInt64
-	var payload, parentID, predecessorID syncstore.NullText
-	if err := row.Scan(&w.ID, &modified, &sortindex, &payload, &parentID, &predecessorID); err != nil {
+	var sc recordScan
+	return sc.scan(row, w)
+}
+
+// recordScan holds the destinations of scanRecord's Scan, which escape:
+// a listing reuses one for all its rows instead of allocating them per
+// row.
+type recordScan struct {
+	modified                         int64
+	sortindex                        sql.NullInt64
+	payload, parentID, predecessorID syncstore.NullText
+}
+
+// scan reads the recordColumns of one row into w.
+func (sc *recordScan) scan(row scanner, w *syncstore.WBO) error {
+	if err := row.Scan(&w.ID, &sc.modified, &sc.sortindex, &sc.payload, &sc.parentID, &sc.predecessorID); err != nil {
 		return err
 	}
-	w.Modified = syncstore.Timestamp(modified)
-	if sortindex.Valid {
-		w.SortIndex = &sortindex.Int64
+	w.Modified = syncstore.Timestamp(sc.modified)
+	if sc.sortindex.Valid {
+		v := sc.sortindex.Int64
+		w.SortIndex = &v
 	}
-	w.Payload, w.ParentID, w.PredecessorID = payload.P, parentID.P, predecessorID.P
+	w.Payload, w.ParentID, w.PredecessorID = sc.payload.P, sc.parentID.P, sc.predecessorID.P
 	return nil
 }
 
@@ -134,9 +261,10 @@ func (s *Store) CollectionTimestampsAndLast(ctx context.Context, userID int64) (
 	var buf [16]stamp
 	stamps := buf[:0]
 	var last syncstore.Timestamp
+	// Scan's destinations escape: one pair per call, not per row.
+	var id sql.NullInt64
+	var v int64
 	for rows.Next() {
-		var id sql.NullInt64
-		var v int64
 		if err := rows.Scan(&id, &v); err != nil {
 			return nil, 0, fmt.Errorf("collection timestamps of user %d: %w", userID, err)
 		}

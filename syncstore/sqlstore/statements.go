@@ -91,7 +91,7 @@ func (s *Store) readRow(ctx context.Context, query string, args ...any) *sql.Row
 // every user it verifies.
 func (s *Store) hotReads() []string {
 	return []string{userTimestampSQL, collectionTimestampsSQL, collectionTimestampsAndLastSQL, collectionCountsSQL, collectionUsageSQL,
-		collectionIDSQL, collectionNameSQL, recordSQL, userByNameSQL, routeSQL, exportCollectionsSQL, exportRecordsSQL}
+		collectionIDSQL, collectionNameSQL, recordSQL, recordAndLastSQL, userByNameSQL, routeSQL, exportCollectionsSQL, exportRecordsSQL}
 }
 
 // fullBatch is the extra prepared shape besides the powers of two: the
