@@ -31,6 +31,9 @@ func TestSampleResources(t *testing.T) {
 	cfg := tinyConfig(ts)
 	cfg.Concurrency = []int{2}
 	cfg.StepDuration = time.Second
+	// The step must last its second: with tinyConfig's 400-request cap a
+	// fast machine ended it after 0.2 s, two samples (start and end).
+	cfg.MaxRequests = 1_000_000
 	cfg.Samples = map[string]*url.URL{ts.target.Name: mu}
 	cfg.SampleInterval = 200 * time.Millisecond
 	res, err := Run(context.Background(), cfg)
