@@ -435,30 +435,11 @@ func (o *options) run(cmd *cobra.Command, args []string, rollback bool) error {
 	}
 	// Rollbacks and dry runs write nothing the server's cache holds:
 	// only flips to native need it.
-	needCache := !rollback && !o.dryRun
-	cacheCfgs, cacheKnown, err := o.cache.resolve()
+	cacheText, closeCaches, err := o.wireCaches(&cfg, n, shards, !rollback && !o.dryRun, rep.logger)
 	if err != nil {
 		return err
 	}
-	if needCache {
-		if !cacheKnown {
-			rep.logger.Warn(noCacheWarning)
-		}
-		if len(cacheCfgs) > 0 {
-			cs, err := openCaches(n, cacheCfgs)
-			if err != nil {
-				return err
-			}
-			defer cs.Close()
-			cfg.Cache = cs
-			sc, closeShardCaches, err := shards.caches(cacheCfgs)
-			if err != nil {
-				return err
-			}
-			defer closeShardCaches()
-			cfg.ShardCaches = sc
-		}
-	}
+	defer closeCaches()
 	m, err := migrate.New(cfg)
 	if err != nil {
 		return err
@@ -468,7 +449,7 @@ func (o *options) run(cmd *cobra.Command, args []string, rollback bool) error {
 		what = "rolling back"
 	}
 	rep.logger.Info(what+" users", zap.Int("users", len(users)), zap.String("legacy", lg.Schema().String()),
-		zap.String("native", o.nativeLabel), zap.String("memcached", cacheLabel(needCache, cacheCfgs, cacheKnown)), zap.Bool("dry_run", o.dryRun))
+		zap.String("native", o.nativeLabel), zap.String("memcached", cacheText), zap.Bool("dry_run", o.dryRun))
 	stop := rep.start()
 	report, runErr := m.Run(ctx, users, o.concurrency, rollback, rep.progress)
 	stop()

@@ -9,7 +9,9 @@ import (
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/spf13/pflag"
+	"go.uber.org/zap"
 
+	"github.com/syncserver/syncserver/migrate"
 	"github.com/syncserver/syncserver/syncstore"
 	"github.com/syncserver/syncserver/syncstore/memcache"
 )
@@ -207,3 +209,39 @@ const noCacheWarning = "no --memcached or --config given: if the server runs wit
 	"may be served info/collections, meta/global and crypto/keys from before the rollback until the cache ttl (default 5m) runs out; " +
 	"give the server's config with --config, or its memcached servers with --memcached (and its prefix with --memcached-prefix), " +
 	"or --memcached off when it has none"
+
+// wireCaches gives cfg the server's memcached, for the default database
+// and for every shard, when the run writes (needed) and a memcached is
+// configured; it warns when the run writes and nobody said whether the
+// server has one. It returns the run's memcached for its first log line
+// and a func that closes what was opened.
+func (o *options) wireCaches(cfg *migrate.Config, native syncstore.Store, shards *shardSet, needed bool, log *zap.Logger) (string, func(), error) {
+	cacheCfgs, known, err := o.cache.resolve()
+	if err != nil {
+		return "", nil, err
+	}
+	label := cacheLabel(needed, cacheCfgs, known)
+	if !needed {
+		return label, func() {}, nil
+	}
+	if !known {
+		log.Warn(noCacheWarning)
+	}
+	if len(cacheCfgs) == 0 {
+		return label, func() {}, nil
+	}
+	cs, err := openCaches(native, cacheCfgs)
+	if err != nil {
+		return "", nil, err
+	}
+	sc, closeShardCaches, err := shards.caches(cacheCfgs)
+	if err != nil {
+		cs.Close()
+		return "", nil, err
+	}
+	cfg.Cache, cfg.ShardCaches = cs, sc
+	return label, func() {
+		closeShardCaches()
+		cs.Close()
+	}, nil
+}

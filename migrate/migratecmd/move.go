@@ -94,29 +94,11 @@ func (o *options) move(ctx context.Context, cmd *cobra.Command, args []string) e
 	if o.rate > 0 {
 		cfg.Limiter = rate.NewLimiter(rate.Limit(o.rate), max(int(o.rate/10), 100))
 	}
-	cacheCfgs, cacheKnown, err := o.cache.resolve()
+	cacheText, closeCaches, err := o.wireCaches(&cfg, n, shards, !o.dryRun, rep.logger)
 	if err != nil {
 		return err
 	}
-	if !o.dryRun {
-		if !cacheKnown {
-			rep.logger.Warn(noCacheWarning)
-		}
-		if len(cacheCfgs) > 0 {
-			cs, err := openCaches(n, cacheCfgs)
-			if err != nil {
-				return err
-			}
-			defer cs.Close()
-			cfg.Cache = cs
-			sc, closeShardCaches, err := shards.caches(cacheCfgs)
-			if err != nil {
-				return err
-			}
-			defer closeShardCaches()
-			cfg.ShardCaches = sc
-		}
-	}
+	defer closeCaches()
 	m, err := migrate.New(cfg)
 	if err != nil {
 		return err
@@ -126,7 +108,7 @@ func (o *options) move(ctx context.Context, cmd *cobra.Command, args []string) e
 		dest = "by weight: " + strings.Join(toNames, ", ")
 	}
 	rep.logger.Info("moving users", zap.Int("users", len(users)), zap.String("from", syncstore.ShardLabel(from)), zap.String("to", dest),
-		zap.Bool("keep_source", o.shard.keepSource), zap.String("memcached", cacheLabel(!o.dryRun, cacheCfgs, cacheKnown)), zap.Bool("dry_run", o.dryRun))
+		zap.Bool("keep_source", o.shard.keepSource), zap.String("memcached", cacheText), zap.Bool("dry_run", o.dryRun))
 	stop := rep.start()
 	report, runErr := m.RunMove(ctx, users, from, to, o.concurrency, rep.progress)
 	stop()
