@@ -37,64 +37,6 @@ func shardDigests(ctx context.Context, s syncstore.BulkStore, uid int64) (digest
 	return out, err
 }
 
-// shardWriter batches records per collection into ReplaceRecords calls
-// on the destination, renewing the lease after each batch.
-type shardWriter struct {
-	m       *Migrator
-	dst     syncstore.BulkStore
-	uid     int64
-	coll    string
-	recs    []syncstore.StoredRecord
-	bytes   int64
-	written int64
-	lease   *lease
-	// bulk: the writer of a bulk copy, whose batches yield to windows.
-	bulk bool
-}
-
-func (w *shardWriter) add(ctx context.Context, collection string, r *syncstore.StoredRecord) error {
-	if collection != w.coll || len(w.recs) >= batchRows || w.bytes >= batchBytes {
-		if err := w.flush(ctx); err != nil {
-			return err
-		}
-		w.coll = collection
-	}
-	w.recs = append(w.recs, *r)
-	w.bytes += r.PayloadSize() + int64(len(r.ID))
-	return nil
-}
-
-func (w *shardWriter) flush(ctx context.Context) error {
-	if len(w.recs) == 0 {
-		return nil
-	}
-	// A batch of a bulk copy yields to users in their 503 window, as the
-	// legacy copy's do (urgency.go); the window's own writes do not wait.
-	release := func() {}
-	if w.bulk {
-		var err error
-		if release, err = w.m.urgent.yield(ctx); err != nil {
-			return err
-		}
-	}
-	err := w.dst.ReplaceRecords(ctx, w.uid, w.coll, w.recs)
-	release()
-	if err != nil {
-		return fmt.Errorf("writing %d records of %q to the destination: %w", len(w.recs), w.coll, err)
-	}
-	w.written += int64(len(w.recs))
-	if w.m.cfg.OnCopy != nil {
-		w.m.cfg.OnCopy(int64(len(w.recs)), w.bytes)
-	}
-	clear(w.recs)
-	w.recs = w.recs[:0]
-	w.bytes = 0
-	if w.lease != nil {
-		return w.lease.renew(ctx)
-	}
-	return nil
-}
-
 // shardCopy makes the destination copy equal to the source as read now:
 // it writes the records whose digest differs from what the destination
 // holds (have), deletes those the source does not hold, and returns the
@@ -106,7 +48,7 @@ func (m *Migrator) shardCopy(ctx context.Context, src ShardStore, srcID int64, d
 	have digestMap, l *lease, bulk bool, res *UserResult) (*shardRead, error) {
 	read, sum, critical := digestMap{}, NewSummary(), map[string]*syncstore.StoredRecord{}
 	d := newDigester()
-	w := &shardWriter{m: m, dst: dst, uid: dstID, lease: l, bulk: bulk}
+	w := &nativeWriter{m: m, dst: dst, uid: dstID, lease: l, yield: bulk}
 	err := src.ExportRecords(ctx, srcID, func(c string, r *syncstore.StoredRecord) error {
 		if m.cfg.Limiter != nil {
 			if err := m.cfg.Limiter.Wait(ctx); err != nil {
