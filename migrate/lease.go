@@ -173,3 +173,21 @@ func (m *Migrator) RecoverStale(ctx context.Context) (int, error) {
 		after = page[len(page)-1].Username
 	}
 }
+
+// openWindow starts the user's 503 window: the route goes to migrating,
+// the drain lets writes already forwarded finish, and the user's work
+// becomes urgent so that other users' bulk copies yield (urgency.go). It
+// records the window's start in res; the returned func ends the urgency.
+func (m *Migrator) openWindow(ctx context.Context, l *lease, res *UserResult) (endUrgent func(), err error) {
+	if err := m.step(stepMigrating); err != nil {
+		return nil, at(stepMigrating, err)
+	}
+	if err := l.set(ctx, syncstore.RouteMigrating); err != nil {
+		return nil, at(stepMigrating, err)
+	}
+	res.windowStart = time.Now()
+	if err := drain(ctx, m.cfg.Drain); err != nil {
+		return nil, at(stepMigrating, err)
+	}
+	return m.urgent.begin(), nil
+}

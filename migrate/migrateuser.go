@@ -122,18 +122,10 @@ func (m *Migrator) migrateUser(ctx context.Context, name string, res *UserResult
 		return at(stepBulk, err)
 	}
 
-	if err := m.step(stepMigrating); err != nil {
-		return at(stepMigrating, err)
+	endUrgent, err := m.openWindow(ctx, l, res)
+	if err != nil {
+		return err
 	}
-	if err := l.set(ctx, syncstore.RouteMigrating); err != nil {
-		return at(stepMigrating, err)
-	}
-	res.windowStart = time.Now()
-	if err := drain(ctx, m.cfg.Drain); err != nil {
-		return at(stepMigrating, err)
-	}
-	// The user waits for what follows; other users' bulk copies yield.
-	endUrgent := m.urgent.begin()
 	defer endUrgent()
 
 	if err := m.step(stepDelta); err != nil {

@@ -184,19 +184,11 @@ func (m *Migrator) moveUser(ctx context.Context, res *UserResult, from, to strin
 		return at(stepBulk, err)
 	}
 
-	if err := m.step(stepMigrating); err != nil {
-		return at(stepMigrating, err)
+	// Urgent up to the flip: the source's deletion waits for nobody.
+	endUrgent, err := m.openWindow(ctx, l, res)
+	if err != nil {
+		return err
 	}
-	if err := l.set(ctx, syncstore.RouteMigrating); err != nil {
-		return at(stepMigrating, err)
-	}
-	res.windowStart = time.Now()
-	if err := drain(ctx, m.cfg.Drain); err != nil {
-		return at(stepMigrating, err)
-	}
-	// The user waits for what follows, up to the flip; other users' bulk
-	// copies yield (urgency.go).
-	endUrgent := m.urgent.begin()
 	defer endUrgent()
 
 	if err := m.step(stepDelta); err != nil {
