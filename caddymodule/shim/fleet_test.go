@@ -2,60 +2,20 @@ package shim
 
 import (
 	"context"
-	"crypto/rand"
-	"database/sql"
-	"encoding/hex"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/go-sql-driver/mysql"
 	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
 
 	"github.com/syncserver/syncserver/syncstore"
 	"github.com/syncserver/syncserver/syncstore/httpapi"
 	"github.com/syncserver/syncserver/syncstore/mysqlstore"
+	"github.com/syncserver/syncserver/syncstore/storetest/testservices"
 )
-
-// fleetDatabase creates an empty MariaDB database for the test (dropped at
-// its end) and returns its DSN.
-func fleetDatabase(t *testing.T) string {
-	t.Helper()
-	base := os.Getenv("SYNCSERVER_TEST_MYSQL")
-	if base == "" {
-		base = "root@tcp(127.0.0.1:3306)/"
-	}
-	cfg, err := mysql.ParseDSN(base)
-	if err != nil {
-		t.Fatalf("SYNCSERVER_TEST_MYSQL: %v", err)
-	}
-	cfg.DBName = ""
-	admin, err := sql.Open("mysql", cfg.FormatDSN())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { admin.Close() })
-	if err := admin.Ping(); err != nil {
-		t.Fatalf("MariaDB at %s is not reachable (make services starts it): %v", cfg.Addr, err)
-	}
-	var b [6]byte
-	_, _ = rand.Read(b[:])
-	name := "shf_" + hex.EncodeToString(b[:])
-	if _, err := admin.Exec("CREATE DATABASE " + name); err != nil {
-		t.Fatalf("creating database %s: %v", name, err)
-	}
-	t.Cleanup(func() {
-		if _, err := admin.Exec("DROP DATABASE IF EXISTS " + name); err != nil {
-			t.Errorf("dropping database %s: %v", name, err)
-		}
-	})
-	cfg.DBName = name
-	return cfg.FormatDSN()
-}
 
 // TestFleetRouteFlipReachesOtherInstanceWrites: two instances on one
 // MariaDB database, each with its own pool and route cache (an hour's
@@ -63,7 +23,7 @@ func fleetDatabase(t *testing.T) string {
 // B's next write at once, though B cached the old row for its reads; B's
 // reads follow within route_cache_ttl.
 func TestFleetRouteFlipReachesOtherInstanceWrites(t *testing.T) {
-	dsn := fleetDatabase(t)
+	dsn := testservices.NewMySQLDatabase(t, "shf_")
 	ctx := context.Background()
 	open := func() *mysqlstore.Store {
 		s, err := mysqlstore.Open(ctx, mysqlstore.Config{DSN: dsn})

@@ -17,8 +17,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/go-sql-driver/mysql"
-
 	"github.com/syncserver/syncserver/syncstore/storetest/testservices"
 )
 
@@ -54,41 +52,13 @@ type fleetInstance struct {
 // ends; it returns the DSN and a connection to it for the test's checks.
 func fleetDatabase(t *testing.T) (string, *sql.DB) {
 	t.Helper()
-	base := os.Getenv("SYNCSERVER_TEST_MYSQL")
-	if base == "" {
-		base = "root@tcp(127.0.0.1:3306)/"
-	}
-	cfg, err := mysql.ParseDSN(base)
-	if err != nil {
-		t.Fatalf("SYNCSERVER_TEST_MYSQL: %v", err)
-	}
-	cfg.DBName = ""
-	admin, err := sql.Open("mysql", cfg.FormatDSN())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { admin.Close() })
-	if err := admin.Ping(); err != nil {
-		t.Fatalf("MariaDB at %s is not reachable (make services starts it): %v", cfg.Addr, err)
-	}
-	var b [6]byte
-	_, _ = rand.Read(b[:])
-	name := "fleet_" + hex.EncodeToString(b[:])
-	if _, err := admin.Exec("CREATE DATABASE " + name); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if _, err := admin.Exec("DROP DATABASE IF EXISTS " + name); err != nil {
-			t.Errorf("dropping %s: %v", name, err)
-		}
-	})
-	cfg.DBName = name
-	db, err := sql.Open("mysql", cfg.FormatDSN())
+	dsn := testservices.NewMySQLDatabase(t, "fleet_")
+	db, err := sql.Open("mysql", dsn)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { db.Close() })
-	return cfg.FormatDSN(), db
+	return dsn, db
 }
 
 // startFleetInstance runs `syncserver run` with a Caddyfile serving the
