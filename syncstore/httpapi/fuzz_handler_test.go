@@ -35,9 +35,14 @@ type fuzzEnv struct {
 	logs *observer.ObservedLogs
 }
 
-func newFuzzEnv(f *testing.F) *fuzzEnv {
+func newFuzzEnv(f *testing.F, mutate ...func(*httpapi.Config)) *fuzzEnv {
 	core, logs := observer.New(zapcore.DebugLevel)
-	e := newEnv(f, backend{"sqlite", openSQLite}, func(c *httpapi.Config) { c.Logger = zap.New(core) })
+	e := newEnv(f, backend{"sqlite", openSQLite}, func(c *httpapi.Config) {
+		c.Logger = zap.New(core)
+		for _, m := range mutate {
+			m(c)
+		}
+	})
 	fe := &fuzzEnv{env: e, logs: logs}
 	for name, pw := range fuzzUsers {
 		e.addUser(name, pw)
@@ -242,6 +247,11 @@ func FuzzHandler(f *testing.F) {
 // credentials (name in any case) may read alice's data, everything else
 // is 401 with the challenge.
 func FuzzBasicAuth(f *testing.F) {
+	// Wrong passwords first, more than the throttle's default limit: a
+	// worker that starts this way must still accept alice's own password.
+	for i := range httpapi.DefaultThrottlePerUser + 2 {
+		f.Add(basic("alice:wrong-" + strconv.Itoa(i)))
+	}
 	for _, s := range []string{
 		basic("alice:password-alice"), basic("ALICE:password-alice"), basic("alice:password-alicE"),
 		basic("bob:password-bob"), basic("alice:password-alice:"), basic("alice"), basic(":password-alice"),
@@ -251,7 +261,14 @@ func FuzzBasicAuth(f *testing.F) {
 	} {
 		f.Add(s)
 	}
-	fe := newFuzzEnv(f)
+	// Without the login throttle: its clock stands still, so a worker
+	// whose first inputs are wrong passwords for alice would throttle her
+	// for good, and her right password would then get the throttled 401
+	// (throttle_test.go covers that). This target checks only which
+	// credentials are alice's.
+	fe := newFuzzEnv(f, func(c *httpapi.Config) {
+		c.AuthThrottle = httpapi.AuthThrottleConfig{PerUser: -1, PerAddress: -1}
+	})
 	f.Fuzz(func(t *testing.T, authorization string) {
 		if !httpguts.ValidHeaderFieldValue(authorization) {
 			return // not a header value an HTTP server passes on
