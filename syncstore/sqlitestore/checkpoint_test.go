@@ -19,8 +19,8 @@ func walFrames(t *testing.T, s *Store) int64 {
 	return frames
 }
 
-// TestCheckpointRestartsLongWAL: once the WAL is longer than
-// restartFrames, a checkpoint lets the next write start it over, and the
+// TestCheckpointRestartsLongWAL: once the WAL is longer than the restart
+// threshold, a checkpoint lets the next write start it over, and the
 // data stays whole.
 func TestCheckpointRestartsLongWAL(t *testing.T) {
 	ctx := context.Background()
@@ -29,6 +29,10 @@ func TestCheckpointRestartsLongWAL(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer s.Close()
+	// The default threshold (128 MiB of WAL) would make this test write
+	// a quarter of a gigabyte; the mechanism is the same at 16 MiB.
+	const restartAt = 4096
+	s.checkpoints.restartAt.Store(restartAt)
 	u := &syncstore.User{Name: "alice", PasswordHash: "x"}
 	if err := s.CreateUser(ctx, u); err != nil {
 		t.Fatal(err)
@@ -44,7 +48,7 @@ func TestCheckpointRestartsLongWAL(t *testing.T) {
 		}
 	}
 	// A reader that stays in its snapshot keeps the WAL from starting
-	// over while it grows past restartFrames (about 16 MiB).
+	// over while it grows past restartAt.
 	conn, err := s.reader.Conn(ctx)
 	if err != nil {
 		t.Fatal(err)
@@ -57,11 +61,11 @@ func TestCheckpointRestartsLongWAL(t *testing.T) {
 		t.Fatal(err)
 	}
 	batches := 0
-	for ; batches*100*len(payload) < 2*restartFrames*4096; batches++ {
+	for ; batches*100*len(payload) < 2*restartAt*4096; batches++ {
 		write(batches)
 	}
-	if n := walFrames(t, s); n < restartFrames {
-		t.Fatalf("test premise: the WAL holds %d frames, want at least %d", n, restartFrames)
+	if n := walFrames(t, s); n < restartAt {
+		t.Fatalf("test premise: the WAL holds %d frames, want at least %d", n, restartAt)
 	}
 	if _, err := conn.ExecContext(ctx, "COMMIT"); err != nil {
 		t.Fatal(err)
@@ -72,7 +76,7 @@ func TestCheckpointRestartsLongWAL(t *testing.T) {
 	}
 	write(batches)
 	batches++
-	if n := walFrames(t, s); n >= restartFrames {
+	if n := walFrames(t, s); n >= restartAt {
 		t.Errorf("after a checkpoint of the long WAL and one write, the WAL holds %d frames", n)
 	}
 	counts, err := s.CollectionCounts(ctx, u.ID)
