@@ -3,6 +3,7 @@ package sqlstore
 import (
 	"context"
 	"database/sql"
+	"database/sql/driver"
 	"errors"
 	"fmt"
 
@@ -249,35 +250,17 @@ func (s *Store) CollectionTimestamps(ctx context.Context, userID int64) (map[str
 // info/collections costs one read instead of two. A missing user has no
 // collections and a zero timestamp.
 func (s *Store) CollectionTimestampsAndLast(ctx context.Context, userID int64) (map[string]syncstore.Timestamp, syncstore.Timestamp, error) {
-	rows, err := s.readQuery(ctx, collectionTimestampsAndLastSQL, userID, userID)
+	var buf [16]collStamp
+	stamps, last, err := buf[:0], syncstore.Timestamp(0), error(nil)
+	if s.rawReads {
+		stamps, last, err = s.rawCollectionStamps(ctx, userID, stamps)
+	}
+	if !s.rawReads || errors.Is(err, errBadRawConn) {
+		stamps, last, err = s.collectionStamps(ctx, userID, buf[:0])
+	}
 	if err != nil {
 		return nil, 0, fmt.Errorf("collection timestamps of user %d: %w", userID, err)
 	}
-	defer rows.Close()
-	type stamp struct {
-		id       int
-		modified syncstore.Timestamp
-	}
-	var buf [16]stamp
-	stamps := buf[:0]
-	var last syncstore.Timestamp
-	// Scan's destinations escape: one pair per call, not per row.
-	var id sql.NullInt64
-	var v int64
-	for rows.Next() {
-		if err := rows.Scan(&id, &v); err != nil {
-			return nil, 0, fmt.Errorf("collection timestamps of user %d: %w", userID, err)
-		}
-		if id.Valid {
-			stamps = append(stamps, stamp{int(id.Int64), syncstore.Timestamp(v)})
-		} else {
-			last = syncstore.Timestamp(v)
-		}
-	}
-	if err := rows.Err(); err != nil {
-		return nil, 0, fmt.Errorf("collection timestamps of user %d: %w", userID, err)
-	}
-	rows.Close()
 	m := make(map[string]syncstore.Timestamp, len(stamps))
 	for _, st := range stamps {
 		name, err := s.collectionName(ctx, st.id)
@@ -287,6 +270,62 @@ func (s *Store) CollectionTimestampsAndLast(ctx context.Context, userID int64) (
 		m[name] = st.modified
 	}
 	return m, last, nil
+}
+
+// collStamp is one row of collectionTimestampsAndLastSQL naming a
+// collection.
+type collStamp struct {
+	id       int
+	modified syncstore.Timestamp
+}
+
+// collectionStamps reads collectionTimestampsAndLastSQL through
+// database/sql, appending the collections' rows to stamps.
+func (s *Store) collectionStamps(ctx context.Context, userID int64, stamps []collStamp) ([]collStamp, syncstore.Timestamp, error) {
+	rows, err := s.readQuery(ctx, collectionTimestampsAndLastSQL, userID, userID)
+	if err != nil {
+		return nil, 0, err
+	}
+	defer rows.Close()
+	var last syncstore.Timestamp
+	// Scan's destinations escape: one pair per call, not per row.
+	var id sql.NullInt64
+	var v int64
+	for rows.Next() {
+		if err := rows.Scan(&id, &v); err != nil {
+			return nil, 0, err
+		}
+		if id.Valid {
+			stamps = append(stamps, collStamp{int(id.Int64), syncstore.Timestamp(v)})
+		} else {
+			last = syncstore.Timestamp(v)
+		}
+	}
+	return stamps, last, rows.Err()
+}
+
+// rawCollectionStamps is collectionStamps on a read connection's own
+// statement (rawRead).
+func (s *Store) rawCollectionStamps(ctx context.Context, userID int64, stamps []collStamp) ([]collStamp, syncstore.Timestamp, error) {
+	var last syncstore.Timestamp
+	args := []driver.NamedValue{{Ordinal: 1, Value: userID}, {Ordinal: 2, Value: userID}}
+	err := s.rawRead(ctx, collectionTimestampsAndLastSQL, args, func(row []driver.Value) error {
+		id, isColl, err := rawInt64(row[0])
+		if err != nil {
+			return err
+		}
+		v, _, err := rawInt64(row[1])
+		if err != nil {
+			return err
+		}
+		if isColl {
+			stamps = append(stamps, collStamp{int(id), syncstore.Timestamp(v)})
+		} else {
+			last = syncstore.Timestamp(v)
+		}
+		return nil
+	})
+	return stamps, last, err
 }
 
 // CollectionCounts counts unexpired records per collection. Expiry is
