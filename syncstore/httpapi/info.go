@@ -94,7 +94,10 @@ func (h *Handler) infoCollections(w http.ResponseWriter, r *http.Request, rt *ro
 // appendObject renders m as a JSON object with keys in sorted order, so
 // answers are stable.
 func appendObject[V any](dst []byte, m map[string]V, appendValue func([]byte, V) []byte) []byte {
-	keys := make([]string, 0, len(m))
+	// A user has a dozen collections or so: their names stay on the
+	// stack.
+	var buf [32]string
+	keys := buf[:0]
 	for k := range m {
 		keys = append(keys, k)
 	}
