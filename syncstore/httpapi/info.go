@@ -73,7 +73,8 @@ func (h *Handler) serveInfo(w http.ResponseWriter, r *http.Request, rt *route, u
 // the user's last write timestamp with the collections', which then
 // stands in for userNow.
 func (h *Handler) infoCollections(w http.ResponseWriter, r *http.Request, rt *route, u *syncstore.User, ls syncstore.LastStamper, now syncstore.Timestamp) {
-	stamps, last, err := ls.CollectionTimestampsAndLast(r.Context(), u.ID)
+	var sbuf [16]syncstore.CollectionStamp
+	stamps, last, err := ls.CollectionTimestampsAndLast(r.Context(), u.ID, sbuf[:0])
 	if err != nil {
 		h.storeFailed(w, r, rt, err)
 		return
@@ -83,9 +84,16 @@ func (h *Handler) infoCollections(w http.ResponseWriter, r *http.Request, rt *ro
 	}
 	buf := h.buffers.get()
 	defer h.buffers.put(buf)
-	b := appendObject(*buf, stamps, func(dst []byte, ts syncstore.Timestamp) []byte {
-		return ts.AppendText(dst)
-	})
+	b := append(*buf, '{')
+	for i, st := range stamps {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = syncstore.AppendJSONString(b, st.Name)
+		b = append(b, ':')
+		b = st.Modified.AppendText(b)
+	}
+	b = append(b, '}')
 	*buf = b
 	w.Header().Set(headerRecords, strconv.Itoa(len(stamps)))
 	send(w, http.StatusOK, typeJSON, b)

@@ -248,8 +248,9 @@ func (s *Store) CollectionTimestamps(ctx context.Context, userID int64) (map[str
 // CollectionTimestampsAndLast is CollectionTimestamps plus the user's
 // last write timestamp (UserTimestamp), read in one statement, so
 // info/collections costs one read instead of two. A missing user has no
-// collections and a zero timestamp.
-func (s *Store) CollectionTimestampsAndLast(ctx context.Context, userID int64) (map[string]syncstore.Timestamp, syncstore.Timestamp, error) {
+// collections and a zero timestamp. The collections are appended to dst
+// sorted by name (syncstore.LastStamper).
+func (s *Store) CollectionTimestampsAndLast(ctx context.Context, userID int64, dst []syncstore.CollectionStamp) ([]syncstore.CollectionStamp, syncstore.Timestamp, error) {
 	var buf [16]collStamp
 	stamps, last, err := buf[:0], syncstore.Timestamp(0), error(nil)
 	if s.rawReads {
@@ -261,15 +262,16 @@ func (s *Store) CollectionTimestampsAndLast(ctx context.Context, userID int64) (
 	if err != nil {
 		return nil, 0, fmt.Errorf("collection timestamps of user %d: %w", userID, err)
 	}
-	m := make(map[string]syncstore.Timestamp, len(stamps))
+	start := len(dst)
 	for _, st := range stamps {
 		name, err := s.collectionName(ctx, st.id)
 		if err != nil {
 			return nil, 0, fmt.Errorf("collection timestamps of user %d: %w", userID, err)
 		}
-		m[name] = st.modified
+		dst = append(dst, syncstore.CollectionStamp{Name: name, Modified: st.modified})
 	}
-	return m, last, nil
+	syncstore.SortCollectionStamps(dst[start:])
+	return dst, last, nil
 }
 
 // collStamp is one row of collectionTimestampsAndLastSQL naming a
