@@ -73,8 +73,13 @@ func (h *Handler) serveInfo(w http.ResponseWriter, r *http.Request, rt *route, u
 // the user's last write timestamp with the collections', which then
 // stands in for userNow.
 func (h *Handler) infoCollections(w http.ResponseWriter, r *http.Request, rt *route, u *syncstore.User, ls syncstore.LastStamper, now syncstore.Timestamp) {
-	var sbuf [16]syncstore.CollectionStamp
-	stamps, last, err := ls.CollectionTimestampsAndLast(r.Context(), u.ID, sbuf[:0])
+	sp, _ := h.stamps.Get().(*[]syncstore.CollectionStamp)
+	if sp == nil {
+		sp = new([]syncstore.CollectionStamp)
+	}
+	defer h.stamps.Put(sp)
+	stamps, last, err := ls.CollectionTimestampsAndLast(r.Context(), u.ID, (*sp)[:0])
+	*sp = stamps[:0]
 	if err != nil {
 		h.storeFailed(w, r, rt, err)
 		return
