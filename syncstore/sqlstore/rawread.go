@@ -69,7 +69,7 @@ func (s *Store) rawRead(ctx context.Context, query string, args []driver.NamedVa
 			return err
 		}
 		var buf [4]driver.Value
-		dest := buf[:0]
+		var dest []driver.Value
 		if n := len(rows.Columns()); n <= len(buf) {
 			dest = buf[:n]
 		} else {
