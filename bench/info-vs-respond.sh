@@ -15,6 +15,9 @@
 #   PROFILE=info.pprof bash bench/info-vs-respond.sh
 # Another build of syncserver (to compare two versions in turn):
 #   SYNCSERVER_BIN=/tmp/old/syncserver bash bench/info-vs-respond.sh
+# The same handler chain without the network, with allocations per
+# request (also part of `make gobench`):
+#   go test -run '^$' -bench InfoCollectionsChain -benchmem ./caddymodule/
 set -euo pipefail
 cd "$(dirname "$0")/.."
 rounds="${ROUNDS:-3}"

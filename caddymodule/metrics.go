@@ -1,7 +1,9 @@
 package caddymodule
 
 import (
+	"net/http"
 	"strconv"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -20,6 +22,18 @@ type metrics struct {
 	// shim are the migration shim's series, registered whether or not
 	// a legacy block uses them.
 	shim *shim.Metrics
+
+	// series holds each endpoint's duration histogram and 200 counter
+	// once used: looking them up by label values hashes the labels and
+	// takes the vectors' locks, on every request.
+	series [256]endpointSeries
+}
+
+// endpointSeries are the series of one endpoint, set at first use so
+// that no series appears before its first request.
+type endpointSeries struct {
+	duration atomic.Pointer[prometheus.Observer]
+	ok       atomic.Pointer[prometheus.Counter]
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
@@ -51,7 +65,24 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 }
 
 func (m *metrics) observe(endpoint httpapi.Endpoint, code int, took time.Duration) {
+	s := &m.series[endpoint]
 	label := endpoint.String()
-	m.requests.WithLabelValues(label, strconv.Itoa(code)).Inc()
-	m.duration.WithLabelValues(label).Observe(took.Seconds())
+	if code == http.StatusOK {
+		c := s.ok.Load()
+		if c == nil {
+			v := m.requests.WithLabelValues(label, strconv.Itoa(code))
+			c = &v
+			s.ok.Store(c)
+		}
+		(*c).Inc()
+	} else {
+		m.requests.WithLabelValues(label, strconv.Itoa(code)).Inc()
+	}
+	o := s.duration.Load()
+	if o == nil {
+		v := m.duration.WithLabelValues(label)
+		o = &v
+		s.duration.Store(o)
+	}
+	(*o).Observe(took.Seconds())
 }

@@ -1,8 +1,10 @@
 package syncstore
 
 import (
+	"cmp"
 	"context"
 	"math"
+	"slices"
 	"time"
 )
 
@@ -120,8 +122,34 @@ func Expiry(ttl *int64, now time.Time) int64 {
 // read of a sync, needs both (its X-Weave-Timestamp must not go below the
 // user's last write), so a store that can read them together saves a
 // round trip per request. Both SQL backends implement it.
+// The collections come as a slice sorted by name, appended to dst, in the
+// order info/collections lists them: building a map only for the
+// handler to sort its keys again cost a tenth of the request's CPU
+// outside the database.
 type LastStamper interface {
-	CollectionTimestampsAndLast(ctx context.Context, userID int64) (map[string]Timestamp, Timestamp, error)
+	CollectionTimestampsAndLast(ctx context.Context, userID int64, dst []CollectionStamp) ([]CollectionStamp, Timestamp, error)
+}
+
+// CollectionStamp is a collection's last-modified timestamp.
+type CollectionStamp struct {
+	Name     string
+	Modified Timestamp
+}
+
+// AppendCollectionStamps appends m's collections to dst and sorts what
+// it appended by name, as LastStamper returns them.
+func AppendCollectionStamps(dst []CollectionStamp, m map[string]Timestamp) []CollectionStamp {
+	start := len(dst)
+	for name, ts := range m {
+		dst = append(dst, CollectionStamp{name, ts})
+	}
+	SortCollectionStamps(dst[start:])
+	return dst
+}
+
+// SortCollectionStamps sorts stamps by name.
+func SortCollectionStamps(stamps []CollectionStamp) {
+	slices.SortFunc(stamps, func(a, b CollectionStamp) int { return cmp.Compare(a.Name, b.Name) })
 }
 
 // RecordStamper is an optional Store method: GET of one record and the

@@ -30,7 +30,10 @@ func (ts Timestamp) Seconds() int64 {
 // String formats ts with exactly two decimals ("1300000000.50"), the form
 // used in X-Weave-Timestamp and in JSON bodies alike.
 func (ts Timestamp) String() string {
-	return string(ts.AppendText(nil))
+	// Built on the stack: the string is the only allocation (every
+	// response carries one in X-Weave-Timestamp).
+	var b [24]byte
+	return string(ts.AppendText(b[:0]))
 }
 
 // AppendText appends the two-decimal form of ts to dst.

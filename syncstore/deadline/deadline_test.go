@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"slices"
 	"testing"
 	"time"
 
@@ -166,5 +167,56 @@ func TestCallerCancelIsNotATimeout(t *testing.T) {
 	_, err := s.LookupUser(ctx, "alice")
 	if err == nil || errors.Is(err, deadline.ErrTimeout) {
 		t.Fatalf("LookupUser with a cancelled context = %v, want the cancellation without ErrTimeout", err)
+	}
+}
+
+// info/collections reads the same through the decorator whether the store
+// reads collections and the user's timestamp in one call (LastStamper) or
+// the decorator asks for the two: collections sorted by name, appended to
+// the caller's slice, and the user's last write.
+func TestCollectionTimestampsAndLast(t *testing.T) {
+	ctx := context.Background()
+	inner := openSQLite(t, nil, 0)
+	defer inner.Close()
+	u := &syncstore.User{Name: "alice", PasswordHash: "x"}
+	if err := inner.CreateUser(ctx, u); err != nil {
+		t.Fatal(err)
+	}
+	payload := "{}"
+	stamps := map[string]syncstore.Timestamp{}
+	var last syncstore.Timestamp
+	for _, c := range []string{"tabs", "bookmarks", "meta", "history"} {
+		res, err := inner.PutRecords(ctx, u.ID, c, []syncstore.WBO{{ID: "r1", Payload: &payload}}, syncstore.WriteOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		stamps[c], last = res.Modified, res.Modified
+	}
+	prefix := syncstore.CollectionStamp{Name: "kept", Modified: 1}
+	want := []syncstore.CollectionStamp{prefix,
+		{Name: "bookmarks", Modified: stamps["bookmarks"]}, {Name: "history", Modified: stamps["history"]},
+		{Name: "meta", Modified: stamps["meta"]}, {Name: "tabs", Modified: stamps["tabs"]}}
+
+	for _, tc := range []struct {
+		name  string
+		store syncstore.Store
+	}{
+		{"one read", deadline.Wrap(inner, time.Minute)},
+		{"two reads", deadline.Wrap(struct{ syncstore.Store }{inner}, time.Minute)},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ls := tc.store.(syncstore.LastStamper)
+			got, gotLast, err := ls.CollectionTimestampsAndLast(ctx, u.ID, []syncstore.CollectionStamp{prefix})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !slices.Equal(got, want) || gotLast != last {
+				t.Errorf("got %v, last %v; want %v, last %v", got, gotLast, want, last)
+			}
+			got, gotLast, err = ls.CollectionTimestampsAndLast(ctx, u.ID+1000, nil)
+			if err != nil || len(got) != 0 || gotLast != 0 {
+				t.Errorf("missing user: got %v, %v, %v; want nothing", got, gotLast, err)
+			}
+		})
 	}
 }

@@ -12,7 +12,11 @@
 // returns. One wait escapes the context: database/sql's Tx.Commit takes
 // none, so a COMMIT the server never answers ends only at the driver's
 // I/O timeout; the server sets that to the deadline too (caddymodule,
-// db_timeout).
+// db_timeout). The reads sqlstore runs on a connection's own statement
+// (sqlstore.StmtCache: info/collections on SQLite) honour the deadline
+// while they wait for a pool connection only: the query itself takes no
+// lock a writer holds under WAL, and watching the context would cost the
+// driver more than the read.
 //
 // Wrap keeps the optional interfaces of the wrapped store that callers
 // type-assert on: the route table (syncstore.RouteTable) and the migrate tool's importer

@@ -174,23 +174,27 @@ func (s *Store) GetRecordAndLast(ctx context.Context, userID int64, collection, 
 // CollectionTimestampsAndLast is CollectionTimestamps and UserTimestamp
 // under one deadline: in one call when the store offers it, else as the
 // two calls (a missing user gives no collections and 0).
-func (s *Store) CollectionTimestampsAndLast(ctx context.Context, userID int64) (map[string]syncstore.Timestamp, syncstore.Timestamp, error) {
+func (s *Store) CollectionTimestampsAndLast(ctx context.Context, userID int64, dst []syncstore.CollectionStamp) ([]syncstore.CollectionStamp, syncstore.Timestamp, error) {
 	var last syncstore.Timestamp
-	stamps, err := get(ctx, s.timeout, "reading collection timestamps", func(ctx context.Context) (map[string]syncstore.Timestamp, error) {
+	stamps, err := get(ctx, s.timeout, "reading collection timestamps", func(ctx context.Context) ([]syncstore.CollectionStamp, error) {
 		if ls, ok := s.inner.(syncstore.LastStamper); ok {
-			m, l, err := ls.CollectionTimestampsAndLast(ctx, userID)
+			st, l, err := ls.CollectionTimestampsAndLast(ctx, userID, dst)
 			last = l
-			return m, err
+			return st, err
 		}
 		l, err := s.inner.UserTimestamp(ctx, userID)
 		switch {
 		case errors.Is(err, syncstore.ErrNotFound):
-			return map[string]syncstore.Timestamp{}, nil
+			return dst, nil
 		case err != nil:
 			return nil, err
 		}
 		last = l
-		return s.inner.CollectionTimestamps(ctx, userID)
+		m, err := s.inner.CollectionTimestamps(ctx, userID)
+		if err != nil {
+			return nil, err
+		}
+		return syncstore.AppendCollectionStamps(dst, m), nil
 	})
 	return stamps, last, err
 }

@@ -3,6 +3,7 @@ package httpapi
 import (
 	"fmt"
 	"net/http"
+	"sync"
 	"time"
 
 	"go.uber.org/zap"
@@ -43,6 +44,8 @@ type Handler struct {
 	clientAddr func(*http.Request) string
 
 	buffers bufferPool
+	// stamps recycles the slices info/collections reads into.
+	stamps sync.Pool
 }
 
 // New validates cfg and returns a Handler.

@@ -73,7 +73,13 @@ func (h *Handler) serveInfo(w http.ResponseWriter, r *http.Request, rt *route, u
 // the user's last write timestamp with the collections', which then
 // stands in for userNow.
 func (h *Handler) infoCollections(w http.ResponseWriter, r *http.Request, rt *route, u *syncstore.User, ls syncstore.LastStamper, now syncstore.Timestamp) {
-	stamps, last, err := ls.CollectionTimestampsAndLast(r.Context(), u.ID)
+	sp, _ := h.stamps.Get().(*[]syncstore.CollectionStamp)
+	if sp == nil {
+		sp = new([]syncstore.CollectionStamp)
+	}
+	defer h.stamps.Put(sp)
+	stamps, last, err := ls.CollectionTimestampsAndLast(r.Context(), u.ID, (*sp)[:0])
+	*sp = stamps[:0]
 	if err != nil {
 		h.storeFailed(w, r, rt, err)
 		return
@@ -83,9 +89,16 @@ func (h *Handler) infoCollections(w http.ResponseWriter, r *http.Request, rt *ro
 	}
 	buf := h.buffers.get()
 	defer h.buffers.put(buf)
-	b := appendObject(*buf, stamps, func(dst []byte, ts syncstore.Timestamp) []byte {
-		return ts.AppendText(dst)
-	})
+	b := append(*buf, '{')
+	for i, st := range stamps {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = syncstore.AppendJSONString(b, st.Name)
+		b = append(b, ':')
+		b = st.Modified.AppendText(b)
+	}
+	b = append(b, '}')
 	*buf = b
 	w.Header().Set(headerRecords, strconv.Itoa(len(stamps)))
 	send(w, http.StatusOK, typeJSON, b)
@@ -94,7 +107,10 @@ func (h *Handler) infoCollections(w http.ResponseWriter, r *http.Request, rt *ro
 // appendObject renders m as a JSON object with keys in sorted order, so
 // answers are stable.
 func appendObject[V any](dst []byte, m map[string]V, appendValue func([]byte, V) []byte) []byte {
-	keys := make([]string, 0, len(m))
+	// A user has a dozen collections or so: their names stay on the
+	// stack.
+	var buf [32]string
+	keys := buf[:0]
 	for k := range m {
 		keys = append(keys, k)
 	}

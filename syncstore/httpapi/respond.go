@@ -45,12 +45,28 @@ const (
 	errSizeLimit        = 17
 )
 
+// contentTypes are the Content-Type header values, shared by every
+// response instead of allocated for each, as Caddy shares its Server
+// header's: header values are replaced or appended to (which copies a
+// full slice), never changed in place.
+var contentTypes = map[string][]string{
+	typeJSON:     {typeJSON},
+	typeNewlines: {typeNewlines},
+	typeWhoisi:   {typeWhoisi},
+	typeText:     {typeText},
+	typeHTML:     {typeHTML},
+}
+
 // send writes a complete response. Every body is built in memory first so
 // Content-Length is always known.
 func send(w http.ResponseWriter, status int, contentType string, body []byte) {
 	h := w.Header()
-	h.Set("Content-Type", contentType)
-	h.Set("Content-Length", strconv.Itoa(len(body)))
+	if v, ok := contentTypes[contentType]; ok {
+		h["Content-Type"] = v
+	} else {
+		h.Set("Content-Type", contentType)
+	}
+	h["Content-Length"] = []string{strconv.Itoa(len(body))}
 	w.WriteHeader(status)
 	if len(body) > 0 {
 		_, _ = w.Write(body) // a client that went away cannot be told

@@ -85,11 +85,8 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 		return nil, fmt.Errorf("migrating SQLite database %q: %w", path, err)
 	}
 
-	reader, err := sql.Open("sqlite", dsn(path, cfg.BusyTimeout, roleReader))
-	if err != nil {
-		writer.Close()
-		return nil, fmt.Errorf("opening SQLite database %q: %w", path, err)
-	}
+	// The readers keep prepared statements of their own (stmtcache.go).
+	reader := sql.OpenDB(readConnector{drv: writer.Driver(), dsn: dsn(path, cfg.BusyTimeout, roleReader)})
 	reader.SetMaxOpenConns(readConns)
 	reader.SetMaxIdleConns(readConns)
 	reader.SetConnMaxLifetime(0)

@@ -3,6 +3,7 @@ package sqlstore
 import (
 	"context"
 	"database/sql"
+	"database/sql/driver"
 	"errors"
 	"fmt"
 
@@ -247,46 +248,86 @@ func (s *Store) CollectionTimestamps(ctx context.Context, userID int64) (map[str
 // CollectionTimestampsAndLast is CollectionTimestamps plus the user's
 // last write timestamp (UserTimestamp), read in one statement, so
 // info/collections costs one read instead of two. A missing user has no
-// collections and a zero timestamp.
-func (s *Store) CollectionTimestampsAndLast(ctx context.Context, userID int64) (map[string]syncstore.Timestamp, syncstore.Timestamp, error) {
-	rows, err := s.readQuery(ctx, collectionTimestampsAndLastSQL, userID, userID)
+// collections and a zero timestamp. The collections are appended to dst
+// sorted by name (syncstore.LastStamper).
+func (s *Store) CollectionTimestampsAndLast(ctx context.Context, userID int64, dst []syncstore.CollectionStamp) ([]syncstore.CollectionStamp, syncstore.Timestamp, error) {
+	var buf [16]collStamp
+	stamps, last, err := buf[:0], syncstore.Timestamp(0), error(nil)
+	if s.rawReads {
+		stamps, last, err = s.rawCollectionStamps(ctx, userID, stamps)
+	}
+	if !s.rawReads || errors.Is(err, errBadRawConn) {
+		stamps, last, err = s.collectionStamps(ctx, userID, buf[:0])
+	}
 	if err != nil {
 		return nil, 0, fmt.Errorf("collection timestamps of user %d: %w", userID, err)
 	}
-	defer rows.Close()
-	type stamp struct {
-		id       int
-		modified syncstore.Timestamp
+	start := len(dst)
+	for _, st := range stamps {
+		name, err := s.collectionName(ctx, st.id)
+		if err != nil {
+			return nil, 0, fmt.Errorf("collection timestamps of user %d: %w", userID, err)
+		}
+		dst = append(dst, syncstore.CollectionStamp{Name: name, Modified: st.modified})
 	}
-	var buf [16]stamp
-	stamps := buf[:0]
+	syncstore.SortCollectionStamps(dst[start:])
+	return dst, last, nil
+}
+
+// collStamp is one row of collectionTimestampsAndLastSQL naming a
+// collection.
+type collStamp struct {
+	id       int
+	modified syncstore.Timestamp
+}
+
+// collectionStamps reads collectionTimestampsAndLastSQL through
+// database/sql, appending the collections' rows to stamps.
+func (s *Store) collectionStamps(ctx context.Context, userID int64, stamps []collStamp) ([]collStamp, syncstore.Timestamp, error) {
+	rows, err := s.readQuery(ctx, collectionTimestampsAndLastSQL, userID, userID)
+	if err != nil {
+		return nil, 0, err
+	}
+	defer rows.Close()
 	var last syncstore.Timestamp
 	// Scan's destinations escape: one pair per call, not per row.
 	var id sql.NullInt64
 	var v int64
 	for rows.Next() {
 		if err := rows.Scan(&id, &v); err != nil {
-			return nil, 0, fmt.Errorf("collection timestamps of user %d: %w", userID, err)
+			return nil, 0, err
 		}
 		if id.Valid {
-			stamps = append(stamps, stamp{int(id.Int64), syncstore.Timestamp(v)})
+			stamps = append(stamps, collStamp{int(id.Int64), syncstore.Timestamp(v)})
 		} else {
 			last = syncstore.Timestamp(v)
 		}
 	}
-	if err := rows.Err(); err != nil {
-		return nil, 0, fmt.Errorf("collection timestamps of user %d: %w", userID, err)
-	}
-	rows.Close()
-	m := make(map[string]syncstore.Timestamp, len(stamps))
-	for _, st := range stamps {
-		name, err := s.collectionName(ctx, st.id)
+	return stamps, last, rows.Err()
+}
+
+// rawCollectionStamps is collectionStamps on a read connection's own
+// statement (rawRead).
+func (s *Store) rawCollectionStamps(ctx context.Context, userID int64, stamps []collStamp) ([]collStamp, syncstore.Timestamp, error) {
+	var last syncstore.Timestamp
+	args := []driver.NamedValue{{Ordinal: 1, Value: userID}, {Ordinal: 2, Value: userID}}
+	err := s.rawRead(ctx, collectionTimestampsAndLastSQL, args, func(row []driver.Value) error {
+		id, isColl, err := rawInt64(row[0])
 		if err != nil {
-			return nil, 0, fmt.Errorf("collection timestamps of user %d: %w", userID, err)
+			return err
 		}
-		m[name] = st.modified
-	}
-	return m, last, nil
+		v, _, err := rawInt64(row[1])
+		if err != nil {
+			return err
+		}
+		if isColl {
+			stamps = append(stamps, collStamp{int(id), syncstore.Timestamp(v)})
+		} else {
+			last = syncstore.Timestamp(v)
+		}
+		return nil
+	})
+	return stamps, last, err
 }
 
 // CollectionCounts counts unexpired records per collection. Expiry is

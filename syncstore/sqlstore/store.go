@@ -25,6 +25,9 @@ type Store struct {
 	// reads are the per-request reads, prepared on the read pool
 	// (database/sql prepares them on each connection at its first use).
 	reads statements
+	// rawReads says the read pool's connections keep statements of
+	// their own (StmtCache), on which the hottest read runs directly.
+	rawReads bool
 	// upserts holds upsertSQL's text per prepared shape, built once: it
 	// is the statements' key, and a 100-row text is 3.5 KB to rebuild on
 	// every POST.
@@ -82,6 +85,13 @@ func New(ctx context.Context, cfg Config) (*Store, error) {
 		s.reads.close()
 		return nil, fmt.Errorf("preparing %s read statements: %w", s.d.Name, err)
 	}
+	raw, err := probeRawReads(ctx, s.read)
+	if err != nil {
+		s.stmts.close()
+		s.reads.close()
+		return nil, fmt.Errorf("probing the %s read connections: %w", s.d.Name, err)
+	}
+	s.rawReads = raw
 	return s, nil
 }
 
