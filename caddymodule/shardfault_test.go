@@ -436,3 +436,53 @@ func TestShardUnreachableAtStart(t *testing.T) {
 		t.Errorf("registration once s1 is open: %d %q", rec.Code, rec.Body)
 	}
 }
+
+// TestCleanupFrozenUnopenedShard: the old handler's Cleanup in a config
+// reload while a shard's MariaDB is frozen (SIGSTOP) and this instance
+// never opened it returns while its background attempt to open the
+// shard still hangs on the frozen server, instead of waiting for the
+// driver's timeout (db_timeout, 30 s without one); the attempt, once the
+// server answers, closes what it opened. (The new config's Provision
+// waits for its own first attempt, bounded by db_timeout, as at start.)
+func TestCleanupFrozenUnopenedShard(t *testing.T) {
+	m := testservices.StartMariaDB(t)
+	dsn := m.CreateDatabase("s1")
+	m.Freeze()
+	t.Cleanup(m.Thaw)
+	off := caddy.Duration(0)
+	old := &Handler{
+		Database:      &Database{Dir: t.TempDir()},
+		Shards:        []Shard{{Name: "s1", Database: &Database{Driver: DriverMySQL, DSN: dsn}}},
+		PurgeInterval: &off, BcryptCost: 4,
+		shardRetry: 10 * time.Millisecond,
+	}
+	start := time.Now()
+	provisioned(t, old)
+	t.Logf("Provision with s1 frozen took %v", time.Since(start))
+	if len(old.pending) != 1 {
+		t.Fatalf("s1 frozen at start: %d shards pending, want 1", len(old.pending))
+	}
+	p := old.pending[0]
+	for p.started.Load() == p.ended.Load() {
+		time.Sleep(time.Millisecond) // until an attempt hangs on the frozen server
+	}
+	start = time.Now()
+	if err := old.Cleanup(); err != nil {
+		t.Errorf("Cleanup: %v", err)
+	}
+	t.Logf("Cleanup took %v", time.Since(start))
+	if p.ended.Load() == p.started.Load() {
+		t.Errorf("Cleanup returned only once the attempt to open the frozen shard had ended (%d attempts)", p.ended.Load())
+	}
+	// The attempt ends once the server answers; whatever it opened is
+	// closed, and no reference to the shard's database is left.
+	m.Thaw()
+	<-p.done
+	key, err := old.Shards[0].Database.poolKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if refs, ok := databases.References(key); ok {
+		t.Errorf("s1's database is still held (%d references) after Cleanup", refs)
+	}
+}
