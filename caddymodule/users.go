@@ -263,13 +263,16 @@ func deleteUser(cmd *cobra.Command, stores *commandStores, acct syncstore.Accoun
 	case err != nil && !orphanRow:
 		return fmt.Errorf("looking up user %s: %w", acct, err)
 	}
-	question := "Delete the route row of %s (its account is not on shard %s)? [y/N] "
 	if !orphanRow {
-		question = "Delete user %s and all of its sync data? [y/N] "
 		acct = syncstore.Account{Name: u.Name, Email: u.Email}
 	}
+	who, out := describe(acct.Name, acct.Email), cmd.OutOrStdout()
+	question := fmt.Sprintf("Delete user %s and all of its sync data? [y/N] ", who)
+	if orphanRow {
+		question = fmt.Sprintf("Delete the route row of %s (its account is not on shard %s)? [y/N] ", who, shard)
+	}
 	if yes, _ := cmd.Flags().GetBool("yes"); !yes {
-		ok, err := confirm(cmd, fmt.Sprintf(question, describe(acct.Name, acct.Email), shard))
+		ok, err := confirm(cmd, question)
 		if err != nil {
 			return err
 		}
@@ -277,7 +280,6 @@ func deleteUser(cmd *cobra.Command, stores *commandStores, acct syncstore.Accoun
 			return errors.New("not deleted")
 		}
 	}
-	who, out := describe(acct.Name, acct.Email), cmd.OutOrStdout()
 	if shard == "" {
 		// The directory holds account and row: one transaction.
 		if err := deleteAccount(ctx, store, u); err != nil {
