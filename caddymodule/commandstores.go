@@ -191,19 +191,29 @@ func (c *commandStores) shardUsers() shim.ShardUsers {
 	return func(shard string) (shim.UserFinder, error) { return c.store(shard) }
 }
 
-// shardOf is the shard the user's route row names; "" (the directory
-// database) without a row or a route table.
-func (c *commandStores) shardOf(ctx context.Context, user string) (string, error) {
+// route is the user's route row in the directory; nil without a row or a
+// route table.
+func (c *commandStores) route(ctx context.Context, user string) (*syncstore.Route, error) {
 	table, err := routesOf(c.own)
 	if err != nil {
-		return "", nil
+		return nil, nil
 	}
 	r, err := table.GetRoute(ctx, user)
 	if errors.Is(err, syncstore.ErrNoRoute) {
-		return "", nil
+		return nil, nil
 	}
 	if err != nil {
-		return "", fmt.Errorf("reading the route of %s: %w", user, err)
+		return nil, fmt.Errorf("reading the route of %s: %w", user, err)
+	}
+	return r, nil
+}
+
+// shardOf is the shard the user's route row names; "" (the directory
+// database) without a row or a route table.
+func (c *commandStores) shardOf(ctx context.Context, user string) (string, error) {
+	r, err := c.route(ctx, user)
+	if err != nil || r == nil {
+		return "", err
 	}
 	return r.Shard, nil
 }

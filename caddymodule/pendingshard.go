@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
@@ -26,12 +27,16 @@ func (e *storeOpenError) Unwrap() error { return e.err }
 // unreachable when the config loaded. Meanwhile the handler serves every
 // other user and answers the shard's users 503 with Retry-After, as it
 // does for a shard that goes down later: a shard being down must not
-// keep an instance from starting.
+// keep an instance from starting, nor, when its server hangs, a reload
+// from finishing: stop does not wait for an attempt in flight, which
+// closes what it opens once it sees the handler cleaned up.
 type pendingShard struct {
 	cancel context.CancelFunc
 	done   chan struct{}
 	mu     sync.Mutex
 	stack  *nativeStack // set once open; closed by stop
+	// started and ended count the attempts to open the database.
+	started, ended atomic.Int64
 }
 
 // openShardLater retries opening shard i until it opens or the handler
@@ -46,6 +51,9 @@ func (h *Handler) openShardLater(ctx caddy.Context, i int, firstErr error) *pend
 	}
 	pctx, cancel := context.WithCancel(ctx)
 	p := &pendingShard{cancel: cancel, done: make(chan struct{})}
+	// What the attempts need of the handler, taken now: Cleanup clears
+	// both while an attempt may still be running.
+	limits, dispatch := h.stacks[0].api, h.shim
 	go func() {
 		defer close(p.done)
 		t := time.NewTicker(every)
@@ -56,12 +64,14 @@ func (h *Handler) openShardLater(ctx caddy.Context, i int, firstErr error) *pend
 				return
 			case <-t.C:
 			}
+			p.started.Add(1)
 			st, err := h.openStack(ctx, sh.Name, *sh.Database)
+			p.ended.Add(1)
 			if err != nil {
-				logger.Debug("the shard's database still cannot be opened", zap.Error(err))
+				logger.Debug("the shard's database still cannot be opened", zap.Int64("attempts", p.ended.Load()), zap.Error(err))
 				continue
 			}
-			st.api.ShareLimits(h.stacks[0].api)
+			st.api.ShareLimits(limits)
 			p.mu.Lock()
 			if pctx.Err() != nil {
 				p.mu.Unlock()
@@ -71,8 +81,8 @@ func (h *Handler) openShardLater(ctx caddy.Context, i int, firstErr error) *pend
 				return
 			}
 			p.stack = st
+			dispatch.ShardReady(sh.Name, st.api, st.store)
 			p.mu.Unlock()
-			h.shim.ShardReady(sh.Name, st.api, st.store)
 			logger.Info("the shard's database is open; its users are served")
 			return
 		}
@@ -80,12 +90,15 @@ func (h *Handler) openShardLater(ctx caddy.Context, i int, firstErr error) *pend
 	return p
 }
 
-// stop ends the retries and closes the shard if it opened.
+// stop ends the retries and closes the shard if it opened. It does not
+// wait for an attempt in flight: on a frozen server that lasts until the
+// driver's timeout (db_timeout, or 30 s without one). Cancelling under mu
+// decides who closes a stack opened meanwhile: stop, if the attempt
+// stored it before, else the attempt itself.
 func (p *pendingShard) stop() error {
-	p.cancel()
-	<-p.done
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	p.cancel()
 	if p.stack == nil {
 		return nil
 	}

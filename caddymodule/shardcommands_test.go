@@ -2,11 +2,13 @@ package caddymodule
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/syncserver/syncserver/syncstore"
 )
@@ -198,5 +200,98 @@ func TestShardPurgeCommand(t *testing.T) {
 		if !strings.Contains(out, want) {
 			t.Errorf("purge output %q lacks %q", out, want)
 		}
+	}
+}
+
+// TestShardUsersDelete: `users delete --config` of a user on a native
+// shard deletes the account and its data on the shard and the route row
+// in the directory. A shard that cannot be opened fails the command
+// naming the shard and leaves both, so the same command can be run again
+// once the shard answers; a row whose account is already gone from its
+// shard (a delete that stopped between the two) is deleted by a rerun.
+func TestShardUsersDelete(t *testing.T) {
+	cfg, dirs := shardConfig(t)
+	users := func(args ...string) (string, error) {
+		return runCommand(t, setupUsersCommand, "correct horse battery\n", append(args, "--config", cfg)...)
+	}
+	ctx := context.Background()
+	weights := []syncstore.ShardWeight{{Name: "s1", Weight: 1}, {Name: "s2", Weight: 3}}
+	// Two users placed on s1, each with a record.
+	var onS1 []string
+	for i := 0; len(onS1) < 2; i++ {
+		name := fmt.Sprintf("deluser%02d", i)
+		if s, _ := syncstore.PickShard(name, weights); s != "s1" {
+			continue
+		}
+		if _, err := users("add", "--password-stdin", "--bcrypt-cost", "4", name); err != nil {
+			t.Fatalf("users add %s: %v", name, err)
+		}
+		shard := openSQLite(t, dirs[1], nil)
+		u, err := shard.LookupUser(ctx, name)
+		if err != nil {
+			t.Fatalf("%s not on s1: %v", name, err)
+		}
+		payload := "x"
+		if _, err := shard.PutRecords(ctx, u.ID, "bookmarks", []syncstore.WBO{{ID: "b1", Payload: &payload}}, syncstore.WriteOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		onS1 = append(onS1, name)
+	}
+	directory := openSQLite(t, dirs[0], nil).(routeTable)
+	gone := func(name string) {
+		t.Helper()
+		if _, err := openSQLite(t, dirs[1], nil).LookupUser(ctx, name); !errors.Is(err, syncstore.ErrNotFound) {
+			t.Errorf("account of %s on s1 after delete: %v, want ErrNotFound", name, err)
+		}
+		if r, err := directory.GetRoute(ctx, name); !errors.Is(err, syncstore.ErrNoRoute) {
+			t.Errorf("route row of %s after delete: %+v, %v; want none", name, r, err)
+		}
+	}
+
+	out, err := users("delete", "--yes", onS1[0])
+	if err != nil || !strings.Contains(out, "on shard s1") {
+		t.Fatalf("users delete: %q, %v", out, err)
+	}
+	gone(onS1[0])
+
+	// s1 unreachable: an error naming it, nothing deleted.
+	if err := os.Rename(dirs[1], dirs[1]+".away"); err != nil {
+		t.Fatal(err)
+	}
+	_, err = users("delete", "--yes", onS1[1])
+	if err == nil || !strings.Contains(err.Error(), "shard s1") {
+		t.Errorf("users delete with s1 unreachable: %v, want an error naming shard s1", err)
+	}
+	if err := os.Rename(dirs[1]+".away", dirs[1]); err != nil {
+		t.Fatal(err)
+	}
+	if r, err := directory.GetRoute(ctx, onS1[1]); err != nil || r.Shard != "s1" {
+		t.Errorf("route row of %s after a failed delete: %+v, %v; want it kept", onS1[1], r, err)
+	}
+	u, err := openSQLite(t, dirs[1], nil).LookupUser(ctx, onS1[1])
+	if err != nil {
+		t.Fatalf("account of %s after a failed delete: %v; want it kept", onS1[1], err)
+	}
+
+	// A delete stopped after the shard's part: the rerun deletes the row.
+	if err := openSQLite(t, dirs[1], nil).DeleteUser(ctx, u.ID); err != nil {
+		t.Fatal(err)
+	}
+	out, err = users("delete", "--yes", onS1[1])
+	if err != nil || !strings.Contains(out, "route row") {
+		t.Fatalf("users delete of a row whose account is gone: %q, %v", out, err)
+	}
+	gone(onS1[1])
+
+	// A user a migrate run holds a lease on is not touched.
+	leased := syncstore.Route{Username: onS1[1], State: syncstore.RouteNative, Shard: "s1", Owner: "move-1", Origin: syncstore.RouteNative, LeaseExpires: time.Now().Add(time.Hour)}
+	if err := directory.SetRoute(ctx, leased); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := users("delete", "--yes", onS1[1]); err == nil || !strings.Contains(err.Error(), "lease of move-1") {
+		t.Errorf("users delete of a leased user: %v, want it refused naming the lease", err)
+	}
+	if _, err := directory.GetRoute(ctx, onS1[1]); err != nil {
+		t.Errorf("route row of a leased user after a refused delete: %v", err)
 	}
 }

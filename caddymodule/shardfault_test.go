@@ -4,7 +4,6 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
-	"net"
 	"net/http"
 	"strings"
 	"sync"
@@ -18,132 +17,6 @@ import (
 	"github.com/syncserver/syncserver/syncstore/mysqlstore"
 	"github.com/syncserver/syncserver/syncstore/storetest/testservices"
 )
-
-// shardProxy stands between a shard's pool and MariaDB: stopped, it is a
-// database server that went away (connections cut, new ones refused);
-// frozen, one that hangs (connections accepted, nothing forwarded either
-// way), like a SIGSTOPped mariadbd.
-type shardProxy struct {
-	t      *testing.T
-	target string
-	port   *testservices.Port
-	mu     sync.Mutex
-	l      net.Listener
-	conns  []net.Conn
-	thawed chan struct{} // closed while not frozen
-}
-
-func startShardProxy(t *testing.T, target string) *shardProxy {
-	t.Helper()
-	p := &shardProxy{t: t, target: target, port: testservices.ReservePort(t), thawed: make(chan struct{})}
-	close(p.thawed)
-	p.start()
-	t.Cleanup(func() {
-		p.thaw()
-		p.stop()
-	})
-	return p
-}
-
-func (p *shardProxy) start() {
-	p.t.Helper()
-	l, err := p.port.Listen()
-	if err != nil {
-		p.t.Fatalf("proxy listen: %v", err)
-	}
-	p.mu.Lock()
-	p.l = l
-	p.mu.Unlock()
-	go func() {
-		for {
-			c, err := l.Accept()
-			if err != nil {
-				return
-			}
-			p.wait()
-			up, err := net.Dial("tcp", p.target)
-			if err != nil {
-				c.Close()
-				continue
-			}
-			p.mu.Lock()
-			p.conns = append(p.conns, c, up)
-			p.mu.Unlock()
-			go p.pipe(up, c)
-			go p.pipe(c, up)
-		}
-	}()
-}
-
-// pipe copies src to dst, holding every chunk while the proxy is frozen.
-func (p *shardProxy) pipe(dst, src net.Conn) {
-	defer dst.Close()
-	buf := make([]byte, 32<<10)
-	for {
-		n, err := src.Read(buf)
-		if n > 0 {
-			p.wait()
-			if _, werr := dst.Write(buf[:n]); werr != nil {
-				return
-			}
-		}
-		if err != nil {
-			return // EOF or a closed connection: the other side goes too
-		}
-	}
-}
-
-func (p *shardProxy) wait() {
-	p.mu.Lock()
-	ch := p.thawed
-	p.mu.Unlock()
-	<-ch
-}
-
-func (p *shardProxy) stop() {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.l != nil {
-		p.l.Close()
-		p.l = nil
-	}
-	for _, c := range p.conns {
-		c.Close()
-	}
-	p.conns = nil
-}
-
-func (p *shardProxy) freeze() {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	p.thawed = make(chan struct{})
-}
-
-func (p *shardProxy) thaw() {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	select {
-	case <-p.thawed:
-	default:
-		close(p.thawed)
-	}
-}
-
-// viaProxy is dsn reaching its server through a new shardProxy.
-func viaProxy(t *testing.T, dsn string) (string, *shardProxy) {
-	t.Helper()
-	cfg, err := mysql.ParseDSN(dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if cfg.Net != "tcp" {
-		t.Skipf("the test server is reached over %s, not tcp", cfg.Net)
-	}
-	p := startShardProxy(t, cfg.Addr)
-	cfg.Addr = p.port.Addr()
-	cfg.Timeout = time.Second
-	return cfg.FormatDSN(), p
-}
 
 // waitServed polls the user's bookmark until it is answered 200, for at
 // most a generous bound (a pool recovering from dead connections may need
@@ -168,7 +41,7 @@ func waitServed(t *testing.T, h *Handler, user string) {
 // are served again by the same handler, without a restart.
 func TestShardOutage(t *testing.T) {
 	ownDSN := freshMySQLDatabase(t)
-	s1DSN, proxy := viaProxy(t, freshMySQLDatabase(t))
+	s1DSN, proxy := testservices.MySQLViaProxy(t, freshMySQLDatabase(t))
 	off := caddy.Duration(0)
 	h := &Handler{
 		Database: &Database{Driver: DriverMySQL, DSN: ownDSN},
@@ -201,20 +74,20 @@ func TestShardOutage(t *testing.T) {
 		}
 	}
 
-	proxy.stop()
+	proxy.Stop()
 	unavailable("s1 down")
 	others("s1 down")
-	proxy.start()
+	proxy.Start()
 	waitServed(t, h, "bob")
 	others("s1 back")
 
-	proxy.freeze()
+	proxy.Freeze()
 	var wg sync.WaitGroup
 	wg.Go(func() { unavailable("s1 frozen") })
 	// The others are answered while bob's request hangs on s1.
 	others("s1 frozen")
 	wg.Wait()
-	proxy.thaw()
+	proxy.Thaw()
 	waitServed(t, h, "bob")
 	if code, got := whereIs(t, h, "bob"); code != 200 || got != "on s1" {
 		t.Errorf("bob after the freeze: %d %q", code, got)
@@ -378,7 +251,7 @@ func dbName(t *testing.T, dsn string) string {
 // then they are served without a restart.
 func TestShardUnreachableAtStart(t *testing.T) {
 	realDSN := freshMySQLDatabase(t)
-	s1DSN, proxy := viaProxy(t, realDSN)
+	s1DSN, proxy := testservices.MySQLViaProxy(t, realDSN)
 	ctx := context.Background()
 	// bob's account and data on s1, written directly.
 	direct, err := mysqlstore.Open(ctx, mysqlstore.Config{DSN: realDSN})
@@ -399,7 +272,7 @@ func TestShardUnreachableAtStart(t *testing.T) {
 	}
 	direct.Close()
 
-	proxy.stop()
+	proxy.Stop()
 	off := caddy.Duration(0)
 	h := &Handler{
 		Database:      &Database{Dir: t.TempDir()},
@@ -427,12 +300,62 @@ func TestShardUnreachableAtStart(t *testing.T) {
 	if row := routeOf(t, h, "newbie"); row != nil {
 		t.Errorf("a registration answered 503 wrote the row %+v", row)
 	}
-	proxy.start()
+	proxy.Start()
 	waitServed(t, h, "bob")
 	if code, got := whereIs(t, h, "bob"); code != 200 || got != "on s1" {
 		t.Errorf("bob once s1 is open: %d %q", code, got)
 	}
 	if rec := register(t, h, "newbie"); rec.Code != 200 {
 		t.Errorf("registration once s1 is open: %d %q", rec.Code, rec.Body)
+	}
+}
+
+// TestCleanupFrozenUnopenedShard: the old handler's Cleanup in a config
+// reload while a shard's MariaDB is frozen (SIGSTOP) and this instance
+// never opened it returns while its background attempt to open the
+// shard still hangs on the frozen server, instead of waiting for the
+// driver's timeout (db_timeout, 30 s without one); the attempt, once the
+// server answers, closes what it opened. (The new config's Provision
+// waits for its own first attempt, bounded by db_timeout, as at start.)
+func TestCleanupFrozenUnopenedShard(t *testing.T) {
+	m := testservices.StartMariaDB(t)
+	dsn := m.CreateDatabase("s1")
+	m.Freeze()
+	t.Cleanup(m.Thaw)
+	off := caddy.Duration(0)
+	old := &Handler{
+		Database:      &Database{Dir: t.TempDir()},
+		Shards:        []Shard{{Name: "s1", Database: &Database{Driver: DriverMySQL, DSN: dsn}}},
+		PurgeInterval: &off, BcryptCost: 4,
+		shardRetry: 10 * time.Millisecond,
+	}
+	start := time.Now()
+	provisioned(t, old)
+	t.Logf("Provision with s1 frozen took %v", time.Since(start))
+	if len(old.pending) != 1 {
+		t.Fatalf("s1 frozen at start: %d shards pending, want 1", len(old.pending))
+	}
+	p := old.pending[0]
+	for p.started.Load() == p.ended.Load() {
+		time.Sleep(time.Millisecond) // until an attempt hangs on the frozen server
+	}
+	start = time.Now()
+	if err := old.Cleanup(); err != nil {
+		t.Errorf("Cleanup: %v", err)
+	}
+	t.Logf("Cleanup took %v", time.Since(start))
+	if p.ended.Load() == p.started.Load() {
+		t.Errorf("Cleanup returned only once the attempt to open the frozen shard had ended (%d attempts)", p.ended.Load())
+	}
+	// The attempt ends once the server answers; whatever it opened is
+	// closed, and no reference to the shard's database is left.
+	m.Thaw()
+	<-p.done
+	key, err := old.Shards[0].Database.poolKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if refs, ok := databases.References(key); ok {
+		t.Errorf("s1's database is still held (%d references) after Cleanup", refs)
 	}
 }

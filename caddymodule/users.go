@@ -8,6 +8,7 @@ import (
 	"os"
 	"strings"
 	"text/tabwriter"
+	"time"
 
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
@@ -203,44 +204,102 @@ func usersDeleteCommand() *cobra.Command {
 		Use:   "delete <email | username>",
 		Short: "Deletes an account and all of its sync data",
 		Long: `
-Deletes an account and every record it stored. This cannot be undone.
-Without --yes the command asks for confirmation at a terminal.`,
+Deletes an account, every record it stored and its route row. This cannot
+be undone. Without --yes the command asks for confirmation at a terminal.
+
+A user on a native shard (--config) is deleted on the shard first, then
+their route row: if the command stops between the two, running it again
+deletes the row. A user a migrate run holds a lease on is refused.`,
 		Example: `  $ syncserver users delete alice@example.com
   $ syncserver users delete --yes 7qrzrjz52vgwen6e7w2y7v6xknd46wxt`,
 		Args: cobra.ExactArgs(1),
 	}
 	cmd.Flags().Bool("yes", false, "Do not ask for confirmation")
 	cmd.RunE = func(cmd *cobra.Command, args []string) error {
-		found, err := findCommandUser(cmd, args[0])
+		acct, err := syncstore.ParseAccount(args[0])
 		if err != nil {
 			return err
 		}
-		defer found.stores.close()
-		ctx := commandContext(cmd)
-		store, shard, u := found.store, found.shard, found.user
-		if yes, _ := cmd.Flags().GetBool("yes"); !yes {
-			ok, err := confirm(cmd, fmt.Sprintf("Delete user %s and all of its sync data? [y/N] ", describe(u.Name, u.Email)))
-			if err != nil {
-				return err
-			}
-			if !ok {
-				return errors.New("not deleted")
-			}
+		stores, err := openCommandStores(cmd)
+		if err != nil {
+			return err
 		}
-		if err := deleteAccount(ctx, store, u); err != nil {
-			return fmt.Errorf("deleting user %s: %w", describe(u.Name, u.Email), err)
-		}
-		if shard != "" {
-			// The row stays: it keeps the name on its shard, so that a new
-			// registration of it lands there again.
-			fmt.Fprintf(cmd.OutOrStdout(), "deleted user %s and its data on shard %s; its route row (native, shard %s) stays\n",
-				describe(u.Name, u.Email), shard, shard)
-			return nil
-		}
-		fmt.Fprintf(cmd.OutOrStdout(), "deleted user %s, its data and its route row\n", describe(u.Name, u.Email))
-		return nil
+		defer stores.close()
+		return deleteUser(cmd, stores, acct)
 	}
 	return cmd
+}
+
+// deleteUser deletes the account, its data and its route row. A user on a
+// native shard is deleted there first and the row in the directory after,
+// so that whatever stops the command midway (the shard down, the directory
+// down) leaves a state the same command finishes: the row still names the
+// shard, and a row whose account is already gone from it is deleted alone.
+// A user some migrate run holds a lease on is refused: that run would
+// otherwise copy or flip a user being deleted.
+func deleteUser(cmd *cobra.Command, stores *commandStores, acct syncstore.Account) error {
+	ctx := commandContext(cmd)
+	row, err := stores.route(ctx, acct.Name)
+	if err != nil {
+		return err
+	}
+	if row != nil && row.LeaseHeld(time.Now()) {
+		return fmt.Errorf("user %s is being migrated or moved (lease of %s until %s): nothing deleted; delete it once that run ends",
+			acct.Name, row.Owner, row.LeaseExpires.UTC().Format(time.RFC3339))
+	}
+	shard := ""
+	if row != nil {
+		shard = row.Shard
+	}
+	store, err := stores.store(shard)
+	if err != nil {
+		return fmt.Errorf("user %s is on shard %s: %w; nothing deleted", acct.Name, shard, err)
+	}
+	u, err := store.LookupUser(ctx, acct.Name)
+	orphanRow := shard != "" && row.State == syncstore.RouteNative && errors.Is(err, syncstore.ErrNotFound)
+	switch {
+	case errors.Is(err, syncstore.ErrNotFound) && !orphanRow:
+		return shim.NoUserError(acct)
+	case err != nil && !orphanRow:
+		return fmt.Errorf("looking up user %s: %w", acct, err)
+	}
+	if !orphanRow {
+		acct = syncstore.Account{Name: u.Name, Email: u.Email}
+	}
+	who, out := describe(acct.Name, acct.Email), cmd.OutOrStdout()
+	question := fmt.Sprintf("Delete user %s and all of its sync data? [y/N] ", who)
+	if orphanRow {
+		question = fmt.Sprintf("Delete the route row of %s (its account is not on shard %s)? [y/N] ", who, shard)
+	}
+	if yes, _ := cmd.Flags().GetBool("yes"); !yes {
+		ok, err := confirm(cmd, question)
+		if err != nil {
+			return err
+		}
+		if !ok {
+			return errors.New("not deleted")
+		}
+	}
+	if shard == "" {
+		// The directory holds account and row: one transaction.
+		if err := deleteAccount(ctx, store, u); err != nil {
+			return fmt.Errorf("deleting user %s: %w", who, err)
+		}
+		fmt.Fprintf(out, "deleted user %s, its data and its route row\n", who)
+		return nil
+	}
+	done := fmt.Sprintf("no account %s on shard %s", who, shard)
+	if !orphanRow {
+		if err := deleteAccount(ctx, store, u); err != nil {
+			return fmt.Errorf("deleting user %s on shard %s: %w; its route row is kept", who, shard, err)
+		}
+		done = fmt.Sprintf("deleted user %s and its data on shard %s", who, shard)
+	}
+	if err := deleteRouteRow(ctx, stores.own, *row); err != nil {
+		return fmt.Errorf("%s, but not its route row: %w; run the command again to delete it", done, err)
+	}
+	fmt.Fprintf(out, "%s; deleted its route row\n", done)
+	return nil
 }
 
 func usersPasswdCommand() *cobra.Command {
@@ -393,6 +452,29 @@ func deleteAccount(ctx context.Context, store syncstore.Store, u *syncstore.User
 		return fmt.Errorf("the %T database cannot delete an account with its route row", store)
 	}
 	return d.DeleteAccount(ctx, u)
+}
+
+// routeDeleter deletes a route row that still holds what was read; both
+// native backends implement it (sqlstore.Store.DeleteRouteIf).
+type routeDeleter interface {
+	DeleteRouteIf(ctx context.Context, old syncstore.Route) (bool, error)
+}
+
+// deleteRouteRow deletes the row read as old from the directory, unless a
+// migrate run or the admin API changed it meanwhile.
+func deleteRouteRow(ctx context.Context, directory syncstore.Store, old syncstore.Route) error {
+	d, ok := directory.(routeDeleter)
+	if !ok {
+		return fmt.Errorf("the %T database cannot delete a route row", directory)
+	}
+	deleted, err := d.DeleteRouteIf(ctx, old)
+	if err != nil {
+		return err
+	}
+	if !deleted {
+		return fmt.Errorf("the row changed while the command ran (it was %s)", routeText(&old))
+	}
+	return nil
 }
 
 // confirm asks a yes/no question at the terminal.

@@ -235,18 +235,8 @@ func (m *Migrator) bulkCopy(ctx context.Context, lu *LegacyUser, uid int64, l *l
 		return nil, err
 	}
 	// Records of an earlier attempt that legacy no longer holds.
-	for c, ids := range have {
-		var gone []string
-		for id := range ids {
-			if _, ok := read[c][id]; !ok {
-				gone = append(gone, id)
-			}
-		}
-		if len(gone) > 0 {
-			if err := m.cfg.Native.DeleteRecordIDs(ctx, uid, c, gone); err != nil {
-				return nil, fmt.Errorf("deleting %d stale native records of %q: %w", len(gone), c, err)
-			}
-		}
+	if _, err := deleteAbsent(ctx, m.cfg.Native, uid, have, read, "legacy no longer holds"); err != nil {
+		return nil, err
 	}
 	return read, nil
 }
@@ -391,4 +381,26 @@ func nativeUser(lu *LegacyUser) syncstore.User {
 		u.Email = *lu.Email
 	}
 	return u
+}
+
+// deleteAbsent deletes from the copy dst holds of user uid the records it
+// held before this copy (have) that the source, as just read, does not
+// hold, and returns how many went; why names them in an error.
+func deleteAbsent[V any](ctx context.Context, dst syncstore.BulkStore, uid int64, have digestMap, read map[string]map[string]V, why string) (int, error) {
+	deleted := 0
+	for c, ids := range have {
+		var gone []string
+		for id := range ids {
+			if _, ok := read[c][id]; !ok {
+				gone = append(gone, id)
+			}
+		}
+		if len(gone) > 0 {
+			if err := dst.DeleteRecordIDs(ctx, uid, c, gone); err != nil {
+				return deleted, fmt.Errorf("deleting %d records of %q %s: %w", len(gone), c, why, err)
+			}
+			deleted += len(gone)
+		}
+	}
+	return deleted, nil
 }

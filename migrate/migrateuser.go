@@ -66,6 +66,7 @@ func (m *Migrator) migrateUser(ctx context.Context, name string, res *UserResult
 	if len(m.cfg.Shards) > 0 {
 		res.To = syncstore.ShardLabel(target)
 	}
+	all := m // every shard, the default database as itself
 	if m, err = m.onShard(target); err != nil {
 		return at(stepLookup, err)
 	}
@@ -191,12 +192,52 @@ func (m *Migrator) migrateUser(ctx context.Context, name string, res *UserResult
 	if err := m.step(stepFlip); err != nil {
 		return at(stepFlip, err)
 	}
-	if err := l.flipTo(ctx, target, false); err != nil {
+	// A row naming another shard may have a copy left there by a
+	// rollback (RollbackUser keeps the native copy): the lease is kept
+	// through its deletion, so that no move onto that shard meanwhile
+	// finds the copy and loses it to us.
+	left := exists && cur.Shard != target
+	if err := l.flipTo(ctx, target, left); err != nil {
 		return at(stepFlip, err)
 	}
 	res.Window = time.Since(res.windowStart)
+	endUrgent()
 	res.Action = ActionMigrated
+	if left {
+		all.deleteLeftCopy(ctx, res, cur.Shard)
+		// The user is native from the flip on: a failure here must not
+		// reach the deferred put-back to legacy. The row is native, so
+		// the lease, if not ended, just expires.
+		if rerr := l.release(ctx, syncstore.RouteNative, ""); rerr != nil {
+			m.log.Error("ending the lease after the flip failed; it will expire", m.userField(res.User), zap.Error(rerr))
+		}
+	}
 	return nil
+}
+
+// deleteLeftCopy deletes the native copy a rollback left on shard, which
+// the user's row named until a migration flipped them to another one:
+// nobody reads it any more, and no later run would look for it there. The
+// user is migrated whatever happens here: a failure is a note.
+func (m *Migrator) deleteLeftCopy(ctx context.Context, res *UserResult, shard string) {
+	s, err := m.shardOf(shard)
+	if err == nil {
+		var u *syncstore.User
+		u, err = s.LookupUser(ctx, res.User)
+		if errors.Is(err, syncstore.ErrNotFound) {
+			return
+		}
+		if err == nil {
+			err = s.DeleteUser(ctx, u.ID)
+		}
+	}
+	where := "shard " + syncstore.ShardLabel(shard)
+	if err != nil {
+		m.log.Warn("deleting the copy a rollback left failed", m.userField(res.User), zap.String("shard", syncstore.ShardLabel(shard)), zap.Error(err))
+		res.Notes = append(res.Notes, fmt.Sprintf("the copy a rollback left on %s is still there: %v", where, err))
+		return
+	}
+	res.Notes = append(res.Notes, "deleted the copy a rollback left on "+where)
 }
 
 // dryRun reads and checks everything a migration would, and compares with

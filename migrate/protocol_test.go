@@ -124,6 +124,13 @@ func newEnv(t testing.TB, l legacytest.Layout, spec legacytest.Spec, open func(t
 func (e *env) migrator(cfg migrate.Config) *migrate.Migrator {
 	e.t.Helper()
 	cfg.Legacy, cfg.Native, cfg.Routes, cfg.Clock = e.legacy, e.native, e.native, e.clock.now
+	return newMigrator(e.t, cfg)
+}
+
+// newMigrator is migrate.New with the tests' short drain and lease
+// unless cfg sets them.
+func newMigrator(t testing.TB, cfg migrate.Config) *migrate.Migrator {
+	t.Helper()
 	if cfg.Drain == 0 {
 		cfg.Drain = 20 * time.Millisecond
 	}
@@ -132,7 +139,7 @@ func (e *env) migrator(cfg migrate.Config) *migrate.Migrator {
 	}
 	m, err := migrate.New(cfg)
 	if err != nil {
-		e.t.Fatal(err)
+		t.Fatal(err)
 	}
 	return m
 }

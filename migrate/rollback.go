@@ -17,12 +17,14 @@ const (
 )
 
 // RollbackUser moves a native user back to the legacy database: lease,
-// migrating (503) and the drain (for native writes already in flight),
-// then the legacy tables of the user are replaced by the native records (unexpired ones; legacy has no
-// TTL) in one transaction, verified, and the route set to legacy. The
+// the 503 window as a migration opens it (openWindow: migrating, the
+// drain for native writes already in flight), then the legacy tables of
+// the user are replaced by the native records (unexpired ones; legacy has
+// no TTL) in one transaction, verified, and the route set to legacy. The
 // whole copy happens while the user is unavailable: the native store is
-// authoritative until the flip. The native copy is kept. Any failure puts
-// the route back to native.
+// authoritative until the flip. The native copy is kept on the shard the
+// row keeps naming (a later migration elsewhere deletes it:
+// deleteLeftCopy). Any failure puts the route back to native.
 //
 // The native password hash is written back only if the legacy server can
 // verify it (FSyncMS: md5 hex or $2a$ bcrypt; Mozilla PHP: {SSHA-256} or
@@ -112,16 +114,11 @@ func (m *Migrator) rollbackUser(ctx context.Context, name string, res *UserResul
 			res.Window = time.Since(res.windowStart)
 		}
 	}()
-	if err := m.step(stepMigrating); err != nil {
-		return at(stepMigrating, err)
+	endUrgent, err := m.openWindow(ctx, l, res)
+	if err != nil {
+		return err
 	}
-	if err := l.set(ctx, syncstore.RouteMigrating); err != nil {
-		return at(stepMigrating, err)
-	}
-	res.windowStart = time.Now()
-	if err := drain(ctx, m.cfg.Drain); err != nil {
-		return at(stepMigrating, err)
-	}
+	defer endUrgent()
 
 	if err := m.step(stepExport); err != nil {
 		return at(stepExport, err)

@@ -192,7 +192,13 @@ func (s *Selection) CheckLegacy(ctx context.Context, lg *LegacyDB) error {
 // native account nor a route row: a rollback of nobody must not read as
 // "already legacy".
 func (s *Selection) CheckNative(ctx context.Context, users userFinder, routes syncstore.RouteTable) error {
-	return s.checkNamed("neither a native account nor a route row", func(name string) (bool, error) {
+	return s.checkAccountOrRow(ctx, users, routes, "neither a native account nor a route row")
+}
+
+// checkAccountOrRow fails, naming them as typed and saying lacking, if
+// any named user has neither an account in users nor a route row.
+func (s *Selection) checkAccountOrRow(ctx context.Context, users userFinder, routes syncstore.RouteTable, lacking string) error {
+	return s.checkNamed(lacking, func(name string) (bool, error) {
 		_, err := users.LookupUser(ctx, name)
 		if err == nil {
 			return true, nil

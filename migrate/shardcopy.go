@@ -74,19 +74,8 @@ func (m *Migrator) shardCopy(ctx context.Context, src ShardStore, srcID int64, d
 	}
 	res.Written += w.written
 	out := &shardRead{digests: read, sum: sum, critical: critical, written: w.written}
-	for c, ids := range have {
-		var gone []string
-		for id := range ids {
-			if _, ok := read[c][id]; !ok {
-				gone = append(gone, id)
-			}
-		}
-		if len(gone) > 0 {
-			if err := dst.DeleteRecordIDs(ctx, dstID, c, gone); err != nil {
-				return nil, fmt.Errorf("deleting %d records of %q the source does not hold: %w", len(gone), c, err)
-			}
-			out.deleted += len(gone)
-		}
+	if out.deleted, err = deleteAbsent(ctx, dst, dstID, have, read, "the source does not hold"); err != nil {
+		return nil, err
 	}
 	res.Records, res.Bytes = sum.Records(), sum.Bytes()
 	return out, nil

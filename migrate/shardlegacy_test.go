@@ -3,6 +3,7 @@ package migrate_test
 import (
 	"errors"
 	"maps"
+	"slices"
 	"testing"
 
 	"github.com/syncserver/syncserver/migrate"
@@ -273,4 +274,73 @@ func sameSet(a, b []string) bool {
 		}
 	}
 	return true
+}
+
+// TestRollbackAfterMove: a user migrated to s1 and moved to s2 is rolled
+// back from s2 with what they wrote there. The rollback keeps the native
+// copy (as without shards) on s2, which the legacy row still names; a
+// later migration to another shard deletes it: a shard holds the user
+// only while their row names it, none is left orphaned.
+func TestRollbackAfterMove(t *testing.T) {
+	e, shards := shardedEnv(t)
+	ctx := testContext(t)
+	target := "s1"
+	m := e.migrator(withShards(migrate.Config{Node: "n1", Target: func(string) string { return target }}, shards))
+	u := e.users[0]
+	if _, err := m.MigrateUser(ctx, u.Name); err != nil {
+		t.Fatal(err)
+	}
+	if res, err := m.MoveUser(ctx, u.Name, "s1", "s2"); err != nil || res.Action != migrate.ActionMoved {
+		t.Fatalf("MoveUser: %+v, %v", res, err)
+	}
+	nu, err := shards["s2"].LookupUser(ctx, u.Name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := `{"written on s2":true}`
+	if _, err := shards["s2"].PutRecords(ctx, nu.ID, "bookmarks", []syncstore.WBO{{ID: "on-s2", Payload: &p}}, syncstore.WriteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if res, err := m.RollbackUser(ctx, u.Name); err != nil || res.Action != migrate.ActionRolledBack {
+		t.Fatalf("RollbackUser: %+v, %v", res, err)
+	}
+	lu, err := e.legacy.LookupUser(ctx, u.Name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var back bool
+	if err := e.legacy.Records(ctx, lu, func(c string, r *syncstore.StoredRecord) error {
+		back = back || c+"/"+r.ID == "bookmarks/on-s2"
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if !back {
+		t.Error("the record written on s2 is not in legacy after the rollback")
+	}
+	r := e.route(u.Name)
+	if r.State != syncstore.RouteLegacy || r.Node != "n1" || r.Owner != "" {
+		t.Errorf("route after the rollback: %+v", r)
+	}
+	held := func(what string) {
+		t.Helper()
+		r := e.route(u.Name)
+		for name, s := range shards {
+			_, err := s.LookupUser(ctx, u.Name)
+			named := r.Shard == name
+			if named != (err == nil) {
+				t.Errorf("%s: shard %s holds the user: %v, the row (%+v) names it: %v", what, name, err == nil, r, named)
+			}
+		}
+	}
+	held("after the rollback")
+	// Migrated again to s1: nothing left on s2.
+	res, err := m.MigrateUser(ctx, u.Name)
+	if err != nil || res.Action != migrate.ActionMigrated || !slices.Contains(res.Notes, "deleted the copy a rollback left on shard s2") {
+		t.Fatalf("MigrateUser again: %+v, %v", res, err)
+	}
+	if r := e.route(u.Name); r.State != syncstore.RouteNative || r.Shard != "s1" || r.Owner != "" {
+		t.Errorf("route after migrating again: %+v", r)
+	}
+	held("migrated again to s1")
 }

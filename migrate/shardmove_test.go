@@ -37,17 +37,7 @@ func (e *shardEnv) migrator(cfg migrate.Config) *migrate.Migrator {
 	e.t.Helper()
 	cfg.Native, cfg.Routes, cfg.Clock = e.def, e.def, e.clock.now
 	cfg.Shards = map[string]migrate.ShardStore{"s1": e.shards["s1"], "s2": e.shards["s2"]}
-	if cfg.Drain == 0 {
-		cfg.Drain = 20 * time.Millisecond
-	}
-	if cfg.LeaseTTL == 0 {
-		cfg.LeaseTTL = 10 * time.Second
-	}
-	m, err := migrate.New(cfg)
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	return m
+	return newMigrator(e.t, cfg)
 }
 
 func (e *shardEnv) route(name string) *syncstore.Route {

@@ -108,18 +108,5 @@ func eachAccount(ctx context.Context, l accountLister, fn func(*syncstore.User))
 // as "nothing to do". (A user whose row names another shard is reported
 // per user by MoveUser, with the shard it is on.)
 func (s *Selection) CheckShard(ctx context.Context, users userFinder, routes syncstore.RouteTable) error {
-	return s.checkNamed("neither an account on the source shard nor a route row", func(name string) (bool, error) {
-		_, err := users.LookupUser(ctx, name)
-		if err == nil {
-			return true, nil
-		}
-		if !errors.Is(err, syncstore.ErrNotFound) {
-			return false, fmt.Errorf("looking up %s: %w", name, err)
-		}
-		_, err = routes.GetRoute(ctx, name)
-		if errors.Is(err, syncstore.ErrNoRoute) {
-			return false, nil
-		}
-		return err == nil, err
-	})
+	return s.checkAccountOrRow(ctx, users, routes, "neither an account on the source shard nor a route row")
 }

@@ -1,11 +1,9 @@
 package migrate_test
 
 import (
-	"errors"
 	"fmt"
 	"math/rand/v2"
 	"os"
-	"os/exec"
 	"strings"
 	"testing"
 	"time"
@@ -99,32 +97,7 @@ func TestMoveSIGKILL(t *testing.T) {
 	}
 	child := func(specs []string, delay time.Duration) (killed bool, took time.Duration) {
 		t.Helper()
-		cmd := exec.Command(os.Args[0], "-test.run=^TestMoveSIGKILLChild$", "-test.count=1")
-		cmd.Env = append(os.Environ(), moveChildEnv+"="+strings.Join(specs, "|"), moveUsersEnv+"="+strings.Join(names, ","))
-		var out strings.Builder
-		cmd.Stdout, cmd.Stderr = &out, &out
-		start := time.Now()
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		done := make(chan error, 1)
-		go func() { done <- cmd.Wait() }()
-		var timer <-chan time.Time
-		if delay > 0 {
-			timer = time.After(delay)
-		}
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Fatalf("move child failed on its own: %v\n%s", err, out.String())
-			}
-			return false, time.Since(start)
-		case <-timer:
-			_ = cmd.Process.Kill() // SIGKILL
-			err := <-done
-			var exit *exec.ExitError
-			return err != nil && errors.As(err, &exit), time.Since(start)
-		}
+		return runChild(t, "TestMoveSIGKILLChild", delay, moveChildEnv+"="+strings.Join(specs, "|"), moveUsersEnv+"="+strings.Join(names, ","))
 	}
 
 	full := map[int]time.Duration{}

@@ -129,36 +129,8 @@ func TestMigrateSIGKILL(t *testing.T) {
 	// finish). It reports whether the kill came before the process ended.
 	child := func(nativeSpec string, delay time.Duration) (killed bool, took time.Duration) {
 		t.Helper()
-		cmd := exec.Command(os.Args[0], "-test.run=^TestMigrateSIGKILLChild$", "-test.count=1")
-		cmd.Env = append(os.Environ(), sigkillChildEnv+"=1", sigkillLegacyEnv+"="+legacyDSN,
+		return runChild(t, "TestMigrateSIGKILLChild", delay, sigkillChildEnv+"=1", sigkillLegacyEnv+"="+legacyDSN,
 			sigkillNativeEnv+"="+nativeSpec, sigkillUsersEnv+"="+strings.Join(names, ","))
-		var out strings.Builder
-		cmd.Stdout, cmd.Stderr = &out, &out
-		start := time.Now()
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		done := make(chan error, 1)
-		go func() { done <- cmd.Wait() }()
-		var timer <-chan time.Time
-		if delay > 0 {
-			timer = time.After(delay)
-		}
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Fatalf("migrate child failed on its own: %v\n%s", err, out.String())
-			}
-			return false, time.Since(start)
-		case <-timer:
-			_ = cmd.Process.Kill() // SIGKILL
-			err := <-done
-			var exit *exec.ExitError
-			if err == nil || !errors.As(err, &exit) {
-				return false, time.Since(start) // ended just before the signal
-			}
-			return true, time.Since(start)
-		}
 	}
 
 	// An uninterrupted run per backend measures how long a whole run
@@ -246,5 +218,40 @@ func TestMigrateSIGKILL(t *testing.T) {
 	t.Logf("%d of %d runs killed before they ended; route states seen at the kill: %v", killedRuns, runs, statesAtKill)
 	if killedRuns < runs/2 {
 		t.Errorf("only %d of %d runs were killed before they ended: the delays miss the run", killedRuns, runs)
+	}
+}
+
+// runChild runs the test binary's test named child as a process with env
+// added and SIGKILLs it after delay (0: lets it finish); a child failing
+// on its own fails the test. It reports whether the kill came before the
+// process ended, and how long the process ran.
+func runChild(t *testing.T, child string, delay time.Duration, env ...string) (killed bool, took time.Duration) {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], "-test.run=^"+child+"$", "-test.count=1")
+	cmd.Env = append(os.Environ(), env...)
+	var out strings.Builder
+	cmd.Stdout, cmd.Stderr = &out, &out
+	start := time.Now()
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	var timer <-chan time.Time
+	if delay > 0 {
+		timer = time.After(delay)
+	}
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("%s failed on its own: %v\n%s", child, err, out.String())
+		}
+		return false, time.Since(start)
+	case <-timer:
+		_ = cmd.Process.Kill() // SIGKILL
+		err := <-done
+		var exit *exec.ExitError
+		// err nil or not an exit: the process ended just before the signal.
+		return err != nil && errors.As(err, &exit), time.Since(start)
 	}
 }

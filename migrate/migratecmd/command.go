@@ -450,15 +450,24 @@ func (o *options) run(cmd *cobra.Command, args []string, rollback bool) error {
 	}
 	rep.logger.Info(what+" users", zap.Int("users", len(users)), zap.String("legacy", lg.Schema().String()),
 		zap.String("native", o.nativeLabel), zap.String("memcached", cacheText), zap.Bool("dry_run", o.dryRun))
+	return runUsers(cmd, rep, len(users), func(p *migrate.Progress) (*migrate.Report, error) {
+		return m.Run(ctx, users, o.concurrency, rollback, p)
+	})
+}
+
+// runUsers runs a migration, rollback or move of n users with the
+// progress display, writes the summary, and makes an interrupted run or
+// failed users the command's error.
+func runUsers(cmd *cobra.Command, rep *reporter, n int, run func(*migrate.Progress) (*migrate.Report, error)) error {
 	stop := rep.start()
-	report, runErr := m.Run(ctx, users, o.concurrency, rollback, rep.progress)
+	report, runErr := run(rep.progress)
 	stop()
 	report.WriteSummary(cmd.OutOrStdout())
 	if runErr != nil {
-		return fmt.Errorf("interrupted after %d of %d users: %w", len(report.Results), len(users), runErr)
+		return fmt.Errorf("interrupted after %d of %d users: %w", len(report.Results), n, runErr)
 	}
 	if f := report.Failed(); f > 0 {
-		return fmt.Errorf("%d of %d users failed", f, len(users))
+		return fmt.Errorf("%d of %d users failed", f, n)
 	}
 	return nil
 }

@@ -109,15 +109,7 @@ func (o *options) move(ctx context.Context, cmd *cobra.Command, args []string) e
 	}
 	rep.logger.Info("moving users", zap.Int("users", len(users)), zap.String("from", syncstore.ShardLabel(from)), zap.String("to", dest),
 		zap.Bool("keep_source", o.shard.keepSource), zap.String("memcached", cacheText), zap.Bool("dry_run", o.dryRun))
-	stop := rep.start()
-	report, runErr := m.RunMove(ctx, users, from, to, o.concurrency, rep.progress)
-	stop()
-	report.WriteSummary(cmd.OutOrStdout())
-	if runErr != nil {
-		return fmt.Errorf("interrupted after %d of %d users: %w", len(report.Results), len(users), runErr)
-	}
-	if f := report.Failed(); f > 0 {
-		return fmt.Errorf("%d of %d users failed", f, len(users))
-	}
-	return nil
+	return runUsers(cmd, rep, len(users), func(p *migrate.Progress) (*migrate.Report, error) {
+		return m.RunMove(ctx, users, from, to, o.concurrency, p)
+	})
 }

@@ -2,8 +2,9 @@
 // with one policy for every package: throwaway MariaDB databases on the
 // server in SYNCSERVER_TEST_MYSQL (default root@tcp(127.0.0.1:3306)/),
 // memcached (SYNCSERVER_TEST_MEMCACHED, or a private memcached process),
-// private mariadbd processes a test can stop, kill and freeze, and TCP
-// ports held for the test so that a server can bind them without
+// private mariadbd processes a test can stop, kill and freeze, a TCP
+// proxy that cuts or freezes one client's connections to a server, and
+// TCP ports held for the test so that a server can bind them without
 // racing other sockets.
 //
 // A missing service fails the test, it never skips it: `make services`
