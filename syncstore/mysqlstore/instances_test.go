@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/syncserver/syncserver/syncstore"
+	"github.com/syncserver/syncserver/syncstore/storetest"
 )
 
 // TestTwoInstancesOneUser has two stores on one database (two servers)
@@ -70,7 +71,7 @@ func TestTwoInstancesOneUser(t *testing.T) {
 	if want := int64(2*workers*perWorker + 1); counts["history"] != want {
 		t.Errorf("history holds %d records, want %d", counts["history"], want)
 	}
-	checkAggregates(t, a, "the concurrent writes")
+	storetest.CheckAggregates(t, a.DB(), "the concurrent writes")
 	w, err := a.GetRecord(ctx, u.ID, "history", "shared")
 	if err != nil {
 		t.Fatal(err)

@@ -26,8 +26,11 @@ var dialect = sqlstore.Dialect{
 	MaxRows: 128,
 	// Parsing a 100-row upsert costs SQLite about as much as running it:
 	// prepare every hot shape once.
-	IsDuplicate: isConstraint,
-	IsDeadlock:  func(error) bool { return false },
+	// A 100-id DELETE spent more on reading its rows before deleting
+	// them (100 index probes and table reads) than on the DELETE itself.
+	DeleteReturning: true,
+	IsDuplicate:     isConstraint,
+	IsDeadlock:      func(error) bool { return false },
 }
 
 // isConstraint reports a UNIQUE or PRIMARY KEY violation.

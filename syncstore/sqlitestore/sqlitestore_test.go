@@ -196,3 +196,13 @@ func TestCloseTwice(t *testing.T) {
 		t.Errorf("second Close: %v", err)
 	}
 }
+
+// TestAggregatesMatchRows: storetest.RunAggregates on SQLite, whose
+// deletes by id size what they remove from the DELETE's RETURNING rows.
+func TestAggregatesMatchRows(t *testing.T) {
+	storetest.RunAggregates(t, func(t *testing.T, clock func() time.Time) (syncstore.Store, storetest.SQLDB) {
+		s := openTemp(t, clock)
+		t.Cleanup(func() { s.Close() })
+		return s, s
+	})
+}

@@ -25,7 +25,7 @@ func (s *Store) DeleteRecords(ctx context.Context, userID int64, collection stri
 		var lock *userLock
 		var old map[string]oldRow
 		var err error
-		if byIDs {
+		if byIDs && !s.d.DeleteReturning {
 			// The rows to delete come with the lock, which sizes them:
 			// one statement (a round trip on MySQL) less.
 			lock, old, err = s.lockUserWithRows(ctx, tx, userID, collID, ids)
@@ -41,9 +41,12 @@ func (s *Store) DeleteRecords(ctx context.Context, userID int64, collection stri
 		}
 		if coll, ok := lock.collection(collID); known && ok {
 			var stamped bool
-			if byIDs {
+			switch {
+			case byIDs && s.d.DeleteReturning:
+				stamped, err = s.deleteReturning(ctx, tx, userID, coll, ids, ts)
+			case byIDs:
 				stamped, err = s.deleteRows(ctx, tx, userID, coll, old, ts)
-			} else {
+			default:
 				stamped, err = s.deleteMatching(ctx, tx, userID, coll, q, ts)
 			}
 			if err != nil || stamped {
@@ -168,6 +171,45 @@ func (s *Store) deleteRows(ctx context.Context, tx *sql.Tx, userID int64, coll c
 	del.ids(ids)
 	if _, err := s.exec(ctx, tx, del.sql.String(), del.args...); err != nil {
 		return false, fmt.Errorf("deleting records: %w", err)
+	}
+	return s.shrinkCollection(ctx, tx, userID, coll, g, stamp)
+}
+
+// returningSQL ends a delete by ids where the engine returns what it
+// removed (Dialect.DeleteReturning).
+const returningSQL = " RETURNING modified, payload_size"
+
+// deleteReturning deletes the rows of coll among ids, sizing them from
+// what the DELETE returns, and updates the aggregates; stamp and stamped
+// as for deleteMatching. The user's lock is held, so the rows it removes
+// are the ones a read would have found.
+func (s *Store) deleteReturning(ctx context.Context, tx *sql.Tx, userID int64, coll collStats, ids []string, stamp syncstore.Timestamp) (stamped bool, err error) {
+	del := s.newSelector(deleteSQL, userID, coll.id)
+	del.ids(ids)
+	del.sql.WriteString(returningSQL)
+	rows, err := s.query(ctx, tx, del.sql.String(), del.args...)
+	if err != nil {
+		return false, fmt.Errorf("deleting records: %w", err)
+	}
+	defer rows.Close()
+	var g gone
+	for rows.Next() {
+		var modified, size int64
+		if err := rows.Scan(&modified, &size); err != nil {
+			return false, fmt.Errorf("deleting records: %w", err)
+		}
+		g.count++
+		g.bytes += size
+		g.newest = max(g.newest, syncstore.Timestamp(modified))
+	}
+	if err := rows.Err(); err != nil {
+		return false, fmt.Errorf("deleting records: %w", err)
+	}
+	if err := rows.Close(); err != nil {
+		return false, fmt.Errorf("deleting records: %w", err)
+	}
+	if g.count == 0 {
+		return false, nil
 	}
 	return s.shrinkCollection(ctx, tx, userID, coll, g, stamp)
 }

@@ -52,6 +52,12 @@ type Dialect struct {
 	// instead of a look-up first. One round trip less for almost every
 	// delete of recent records (the bench mix's churn: 99% of them).
 	SaveNewestAndStamp string
+	// DeleteReturning: a DELETE can return what it removed (DELETE …
+	// RETURNING), so a delete by ids sizes the rows as it removes them
+	// instead of reading them first. Where the rows must be read locking
+	// before they go (MySQL has no RETURNING; the read that locks them is
+	// the round trip the delete needs anyway), it is false.
+	DeleteReturning bool
 	// IsDuplicate reports a unique-key violation.
 	IsDuplicate func(error) bool
 	// IsDeadlock reports a transaction the engine aborted to break a

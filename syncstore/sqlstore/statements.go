@@ -185,6 +185,9 @@ func (s *Store) hotStatements() []string {
 			qs = append(qs, head+whereCollection+inList(k))
 		}
 		qs = append(qs, s.lockRowsHead()+whereCollection+inList(k)+s.lockRowsTail())
+		if s.d.DeleteReturning {
+			qs = append(qs, deleteSQL+whereCollection+inList(k)+returningSQL)
+		}
 	}
 	return qs
 }

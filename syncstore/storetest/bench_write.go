@@ -43,6 +43,9 @@ func RunWriteBenchmarks(b *testing.B, open func(b *testing.B) (syncstore.Store, 
 	}
 	b.Run("Post100/records=1000", func(b *testing.B) { benchWritePost(b, fixture(b, 1000), 100) })
 	b.Run("Delete10/records=1000", func(b *testing.B) { benchWriteDelete(b, fixture(b, 1000), 10) })
+	// Firefox deletes in chunks of 100 ids (docs/protocol.md §1), as the
+	// bench mix's churn does.
+	b.Run("Delete100/records=1000", func(b *testing.B) { benchWriteDelete(b, fixture(b, 1000), 100) })
 	b.Run("Put1/records=1000", func(b *testing.B) { benchWritePost(b, fixture(b, 1000), 1) })
 	b.Run("Post100/records=100000", func(b *testing.B) { benchWritePost(b, fixture(b, 100_000), 100) })
 	// Cheap once the collection is seeded, and shows a delete whose cost
