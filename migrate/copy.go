@@ -68,9 +68,9 @@ type nativeWriter struct {
 	lease *lease
 	// yield: a bulk copy's batches yield to users in their 503 window
 	// (urgency.go); a window's own writes do not wait.
-	yield   bool
-	coll string
-	recs []syncstore.StoredRecord
+	yield bool
+	coll  string
+	recs  []syncstore.StoredRecord
 	// fresh: the native store held none of recs when the copy began
 	// (bulkCopy's nativeDigests), so they go in with InsertRecords.
 	fresh   bool
