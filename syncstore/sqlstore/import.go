@@ -147,11 +147,15 @@ func (s *Store) importRecords(ctx context.Context, userID int64, collection stri
 				return fmt.Errorf("finding the newest record: %w", err)
 			}
 		}
-		if err := s.saveCollection(ctx, tx, userID, coll, has, 0); err != nil {
-			return err
+		// users.last_modified rises to the newest record: computed
+		// here from the locked row, so that where the engine has
+		// SaveAndStamp it goes with the aggregates in one statement, and
+		// not written at all when it is already as new.
+		var stamp syncstore.Timestamp
+		if newest > lock.lastModified {
+			stamp = newest
 		}
-		_, err = tx.ExecContext(ctx, "UPDATE users SET last_modified = "+s.d.Greatest+"(last_modified, ?) WHERE id = ?", int64(newest), userID)
-		return err
+		return s.saveCollection(ctx, tx, userID, coll, has, stamp)
 	})
 	if err != nil {
 		return fmt.Errorf("%s %d records into %q of user %d: %w", verb, len(recs), collection, userID, err)
