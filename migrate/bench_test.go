@@ -19,13 +19,21 @@ import (
 	"github.com/syncserver/syncserver/syncstore"
 )
 
-// benchConcurrency is the users moved at once: the command's default
-// --concurrency, or MIGRATE_BENCH_CONCURRENCY.
-func benchConcurrency() int {
-	if n, err := strconv.Atoi(os.Getenv("MIGRATE_BENCH_CONCURRENCY")); err == nil && n > 0 {
-		return n
+// benchConcurrencies are the users moved at once: the command's default
+// --concurrency, or MIGRATE_BENCH_CONCURRENCY, a comma-separated list
+// whose values run side by side on the same legacy data (each its own
+// sub-benchmark, named c=N when there are several).
+func benchConcurrencies() []int {
+	var out []int
+	for _, f := range strings.Split(os.Getenv("MIGRATE_BENCH_CONCURRENCY"), ",") {
+		if n, err := strconv.Atoi(strings.TrimSpace(f)); err == nil && n > 0 {
+			out = append(out, n)
+		}
 	}
-	return 4
+	if len(out) == 0 {
+		return []int{4}
+	}
+	return out
 }
 
 // benchUsers is the number of 6,000-record users of BenchmarkMigrate
@@ -74,14 +82,22 @@ func BenchmarkMigrate(b *testing.B) {
 	for _, u := range users {
 		names = append(names, u.Name)
 	}
+	cpu := newCPUMeter(ctx, db)
 	for _, target := range []struct {
 		name string
 		open func(testing.TB, func() time.Time) native
 		rows int // rows per statement of the floor: the backend's MaxRows
 	}{{"mysql-to-sqlite", openSQLite, 128}, {"mysql-to-mysql", openMySQL, 512}} {
-		benchFloor(b, target.name, target.open, target.rows, lg, names)
-		for _, drain := range []time.Duration{0, migrate.DefaultDrain} {
-			benchMigrate(b, target.name, target.open, drain, lg, names)
+		cs := benchConcurrencies()
+		for _, c := range cs {
+			name := target.name
+			if len(cs) > 1 {
+				name += fmt.Sprintf("/c=%d", c)
+			}
+			benchFloor(b, name, target.open, target.rows, lg, names, c, cpu)
+			for _, drain := range []time.Duration{0, migrate.DefaultDrain} {
+				benchMigrate(b, name, target.open, drain, lg, names, c, cpu)
+			}
 		}
 	}
 }
@@ -92,11 +108,11 @@ func BenchmarkMigrate(b *testing.B) {
 // user and collection, the same users at once as a run. No aggregates,
 // routes, digests, delta or verification. Its records/s next to the
 // migration's, measured in the same run, is the ratio to watch.
-func benchFloor(b *testing.B, name string, open func(testing.TB, func() time.Time) native, rows int, lg *migrate.LegacyDB, names []string) {
+func benchFloor(b *testing.B, name string, open func(testing.TB, func() time.Time) native, rows int, lg *migrate.LegacyDB, names []string, concurrency int, cpu *cpuMeter) {
 	ctx := context.Background()
 	b.Run(name+"/floor", func(b *testing.B) {
 		var records int64
-		var elapsed time.Duration
+		var elapsed, self, server time.Duration
 		for range b.N {
 			b.StopTimer()
 			st := open(b, time.Now)
@@ -107,10 +123,11 @@ func benchFloor(b *testing.B, name string, open func(testing.TB, func() time.Tim
 				b.Fatal(err)
 			}
 			b.StartTimer()
+			cpu.start()
 			start := time.Now()
 			var n atomic.Int64
 			g, gctx := errgroup.WithContext(ctx)
-			g.SetLimit(benchConcurrency())
+			g.SetLimit(concurrency)
 			for i, u := range names {
 				g.Go(func() error {
 					lu, err := lg.LookupUser(gctx, u)
@@ -141,10 +158,13 @@ func benchFloor(b *testing.B, name string, open func(testing.TB, func() time.Tim
 				b.Fatal(err)
 			}
 			elapsed += time.Since(start)
+			cpu.stop(&self, &server)
 			records += n.Load()
 			ins.Close()
 		}
 		b.ReportMetric(float64(records)/elapsed.Seconds(), "records/s")
+		reportCPU(b, records, self, server)
+		cpu.logStatus(b, records)
 	})
 }
 
@@ -193,11 +213,11 @@ func optBytes(p *string) any {
 // benchMigrate runs one BenchmarkMigrate case: every user moved with the
 // given drain into a fresh native store per iteration.
 func benchMigrate(b *testing.B, name string, open func(testing.TB, func() time.Time) native, drain time.Duration,
-	lg *migrate.LegacyDB, names []string) {
+	lg *migrate.LegacyDB, names []string, concurrency int, cpu *cpuMeter) {
 	ctx := context.Background()
 	b.Run(fmt.Sprintf("%s/drain=%v", name, drain), func(b *testing.B) {
 		var records int64
-		var elapsed time.Duration
+		var elapsed, self, server time.Duration
 		var windows, bulk, delta, verify []time.Duration
 		for range b.N {
 			b.StopTimer()
@@ -207,9 +227,11 @@ func benchMigrate(b *testing.B, name string, open func(testing.TB, func() time.T
 				b.Fatal(err)
 			}
 			b.StartTimer()
+			cpu.start()
 			start := time.Now()
-			rep, err := m.Run(ctx, names, benchConcurrency(), false, nil)
+			rep, err := m.Run(ctx, names, concurrency, false, nil)
 			elapsed += time.Since(start)
+			cpu.stop(&self, &server)
 			if err != nil || rep.Failed() > 0 {
 				b.Fatalf("run: %v, %d failed: %v", err, rep.Failed(), rep.Results[0].Err)
 			}
@@ -220,6 +242,8 @@ func benchMigrate(b *testing.B, name string, open func(testing.TB, func() time.T
 			windows = append(windows, rep.Windows()...)
 		}
 		b.ReportMetric(float64(records)/elapsed.Seconds(), "records/s")
+		reportCPU(b, records, self, server)
+		cpu.logStatus(b, records)
 		b.ReportMetric(float64(migrate.Percentile(windows, 50).Microseconds())/1000, "window-p50-ms")
 		b.ReportMetric(float64(migrate.Percentile(windows, 99).Microseconds())/1000, "window-p99-ms")
 		// Where the time goes: the bulk copy per user, and the two parts

@@ -2,6 +2,7 @@ package migrate
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -49,9 +50,11 @@ func (b bulkMap) put(collection string, row bulkRow) {
 // queues behind the transactions already waiting for the single writer
 // connection, so a batch is kept to what SQLite writes in tens of
 // milliseconds; larger batches saved MariaDB little (a 6,000-record user
-// in one transaction per collection cost its CPU about as much).
+// in one transaction per collection cost its CPU about as much). 1,024
+// rows are whole statements on both backends (MaxRows 128 and 512), which
+// InsertRecords' plain INSERTs, unlike padded upserts, need to be few.
 const (
-	nativeBatchRows  = 1000
+	nativeBatchRows  = 1024
 	nativeBatchBytes = 4 << 20
 )
 
@@ -65,9 +68,12 @@ type nativeWriter struct {
 	lease *lease
 	// yield: a bulk copy's batches yield to users in their 503 window
 	// (urgency.go); a window's own writes do not wait.
-	yield   bool
-	coll    string
-	recs    []syncstore.StoredRecord
+	yield bool
+	coll  string
+	recs  []syncstore.StoredRecord
+	// fresh: the native store held none of recs when the copy began
+	// (bulkCopy's nativeDigests), so they go in with InsertRecords.
+	fresh   bool
 	bytes   int64
 	written int64
 }
@@ -101,7 +107,7 @@ func (w *nativeWriter) flush(ctx context.Context) error {
 			return err
 		}
 	}
-	err := w.dst.ReplaceRecords(ctx, w.uid, w.coll, w.recs)
+	err := w.write(ctx)
 	release()
 	if err != nil {
 		return fmt.Errorf("writing %d records of %q to the native store: %w", len(w.recs), w.coll, err)
@@ -117,6 +123,20 @@ func (w *nativeWriter) flush(ctx context.Context) error {
 		return w.lease.renew(ctx)
 	}
 	return nil
+}
+
+// write stores the batch: records new to the native store with plain
+// inserts, others replacing what it holds. Should a new record be there
+// after all (another writer than this lease's holder), the insert wrote
+// nothing and the batch is written again as replacements.
+func (w *nativeWriter) write(ctx context.Context) error {
+	if w.fresh {
+		err := w.dst.InsertRecords(ctx, w.uid, w.coll, w.recs)
+		if !errors.Is(err, syncstore.ErrRecordExists) {
+			return err
+		}
+	}
+	return w.dst.ReplaceRecords(ctx, w.uid, w.coll, w.recs)
 }
 
 // nativeDigests digests what the native store holds for the user
@@ -148,8 +168,9 @@ func (m *Migrator) bulkCopy(ctx context.Context, lu *LegacyUser, uid int64, l *l
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	type batch struct {
-		coll string
-		recs []syncstore.StoredRecord
+		coll  string
+		recs  []syncstore.StoredRecord
+		fresh bool // none of recs is in have
 	}
 	batches := make(chan batch, 2)
 	var written int64
@@ -161,7 +182,7 @@ func (m *Migrator) bulkCopy(ctx context.Context, lu *LegacyUser, uid int64, l *l
 			if err != nil {
 				continue // drain so the reader never blocks
 			}
-			w.coll, w.recs = b.coll, b.recs
+			w.coll, w.recs, w.fresh = b.coll, b.recs, b.fresh
 			w.bytes = 0
 			for i := range b.recs {
 				w.bytes += b.recs[i].PayloadSize() + int64(len(b.recs[i].ID))
@@ -209,15 +230,17 @@ func (m *Migrator) bulkCopy(ctx context.Context, lu *LegacyUser, uid int64, l *l
 		read.put(c, bulkRow{digest: rd, check: d.fingerprint(c, r)})
 		res.Records++
 		res.Bytes += rd.Size
-		if old, ok := have[c][r.ID]; ok && old == rd.Sum {
+		old, held := have[c][r.ID]
+		if held && old == rd.Sum {
 			return nil
 		}
 		if c != cur.coll || len(cur.recs) >= nativeBatchRows || curBytes >= nativeBatchBytes {
 			if err := send(); err != nil {
 				return err
 			}
-			cur.coll = c
+			cur.coll, cur.fresh = c, true
 		}
+		cur.fresh = cur.fresh && !held
 		cur.recs = append(cur.recs, *r)
 		curBytes += rd.Size + int64(len(r.ID))
 		return nil

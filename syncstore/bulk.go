@@ -1,6 +1,12 @@
 package syncstore
 
-import "context"
+import (
+	"context"
+	"errors"
+)
+
+// ErrRecordExists: InsertRecords met a record the store already holds.
+var ErrRecordExists = errors.New("record already stored")
 
 // BulkStore is what the migrate tool needs from a native store besides
 // the route table: import and export. Both SQL backends implement it next
@@ -31,6 +37,13 @@ type BulkStore interface {
 	// thousand records or a few MiB; ids are unique within one call. It
 	// must be a handful of statements, not one per record.
 	ReplaceRecords(ctx context.Context, userID int64, collection string, recs []StoredRecord) error
+
+	// InsertRecords is ReplaceRecords for records the collection does not
+	// hold yet (a fresh copy): the store need not read the rows they would
+	// replace. If it holds any of them, it writes nothing and fails with
+	// an error wrapping ErrRecordExists; the caller then uses
+	// ReplaceRecords.
+	InsertRecords(ctx context.Context, userID int64, collection string, recs []StoredRecord) error
 
 	// DeleteRecordIDs deletes the records with these ids from one
 	// collection of the user (expired or not; missing ids are ignored) and

@@ -26,6 +26,12 @@ func (i *imports) ReplaceRecords(ctx context.Context, userID int64, collection s
 	})
 }
 
+func (i *imports) InsertRecords(ctx context.Context, userID int64, collection string, recs []syncstore.StoredRecord) error {
+	return call(ctx, i.timeout, "inserting records", func(ctx context.Context) error {
+		return i.im.InsertRecords(ctx, userID, collection, recs)
+	})
+}
+
 func (i *imports) DeleteRecordIDs(ctx context.Context, userID int64, collection string, ids []string) error {
 	return call(ctx, i.timeout, "deleting records by id", func(ctx context.Context) error {
 		return i.im.DeleteRecordIDs(ctx, userID, collection, ids)

@@ -51,6 +51,19 @@ func (s *Store) ReplaceRecords(ctx context.Context, userID int64, collection str
 	return err
 }
 
+// InsertRecords writes through and invalidates the user's answers.
+func (s *Store) InsertRecords(ctx context.Context, userID int64, collection string, recs []syncstore.StoredRecord) error {
+	b, err := s.bulk()
+	if err != nil {
+		return err
+	}
+	err = b.InsertRecords(ctx, userID, collection, recs)
+	if wrote(err) {
+		s.invalidate(userID)
+	}
+	return err
+}
+
 // DeleteRecordIDs deletes through and invalidates the user's answers.
 func (s *Store) DeleteRecordIDs(ctx context.Context, userID int64, collection string, ids []string) error {
 	b, err := s.bulk()

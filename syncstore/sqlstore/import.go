@@ -53,12 +53,35 @@ func (s *Store) replaceSQL(k int) string {
 // aggregates are brought up to date from the rows replaced, without
 // recounting the collection.
 func (s *Store) ReplaceRecords(ctx context.Context, userID int64, collection string, recs []syncstore.StoredRecord) error {
+	return s.importRecords(ctx, userID, collection, recs, false)
+}
+
+// InsertRecords writes recs that the collection does not hold yet
+// (syncstore.BulkStore): plain INSERTs, with no read of the rows they
+// would replace. That read is an index look-up per id, a tenth of
+// MariaDB's time in a migration's bulk copy, for rows a fresh copy never
+// finds. The primary key still checks the premise: a held record fails
+// its INSERT as a duplicate key, and the transaction is rolled back whole.
+func (s *Store) InsertRecords(ctx context.Context, userID int64, collection string, recs []syncstore.StoredRecord) error {
+	return s.importRecords(ctx, userID, collection, recs, true)
+}
+
+// insertSQL is InsertRecords' plain INSERT of k rows.
+func insertSQL(k int) string {
+	return wboInsert + placeholders(k, 10)
+}
+
+func (s *Store) importRecords(ctx context.Context, userID int64, collection string, recs []syncstore.StoredRecord, fresh bool) error {
 	if len(recs) == 0 {
 		return nil
 	}
+	verb := "importing"
+	if fresh {
+		verb = "inserting"
+	}
 	collID, err := s.EnsureCollection(ctx, collection)
 	if err != nil {
-		return fmt.Errorf("importing into %q of user %d: %w", collection, userID, err)
+		return fmt.Errorf("%s into %q of user %d: %w", verb, collection, userID, err)
 	}
 	err = s.inTx(ctx, func(tx *sql.Tx) error {
 		lock, err := s.lockUser(ctx, tx, userID)
@@ -68,7 +91,7 @@ func (s *Store) ReplaceRecords(ctx context.Context, userID int64, collection str
 		coll, has := lock.collection(collID)
 		coll.id = collID
 		var old map[string]oldRow
-		if has {
+		if has && !fresh {
 			ids := make([]string, len(recs))
 			for i := range recs {
 				ids[i] = recs[i].ID
@@ -95,14 +118,23 @@ func (s *Store) ReplaceRecords(ctx context.Context, userID int64, collection str
 		}
 		coll.modified = max(coll.modified, newest)
 		payloadLen := func(i int) int { return int(recs[i].PayloadSize()) + len(recs[i].ID) }
-		err = s.chunked(len(recs), payloadLen, func(start, k, shape int) error {
+		// A plain INSERT cannot be padded with a repeated row: it
+		// would fail as a duplicate.
+		sizes, query := s.chunkSizes, s.replaceSQL
+		if fresh {
+			sizes, query = s.exactChunkSizes, insertSQL
+		}
+		err = s.chunkedBy(len(recs), payloadLen, sizes, func(start, k, shape int) error {
 			args := make([]any, 0, shape*10)
 			for i := range recs[start : start+k] {
 				r := &recs[start+i]
 				args = append(args, userID, collID, s.d.Text(r.ID), int64(r.Modified), optInt(r.SortIndex),
 					s.optText(r.Payload), r.PayloadSize(), s.optText(r.ParentID), s.optText(r.PredecessorID), r.Expiry)
 			}
-			if _, err := s.exec(ctx, tx, s.replaceSQL(shape), pad(args, 10, shape)...); err != nil {
+			if _, err := s.exec(ctx, tx, query(shape), pad(args, 10, shape)...); err != nil {
+				if fresh && s.d.IsDuplicate(err) {
+					err = fmt.Errorf("%w: %w", syncstore.ErrRecordExists, err)
+				}
 				return fmt.Errorf("writing %d records: %w", k, err)
 			}
 			return nil
@@ -115,14 +147,18 @@ func (s *Store) ReplaceRecords(ctx context.Context, userID int64, collection str
 				return fmt.Errorf("finding the newest record: %w", err)
 			}
 		}
-		if err := s.saveCollection(ctx, tx, userID, coll, has, 0); err != nil {
-			return err
+		// users.last_modified rises to the newest record: computed
+		// here from the locked row, so that where the engine has
+		// SaveAndStamp it goes with the aggregates in one statement, and
+		// not written at all when it is already as new.
+		var stamp syncstore.Timestamp
+		if newest > lock.lastModified {
+			stamp = newest
 		}
-		_, err = tx.ExecContext(ctx, "UPDATE users SET last_modified = "+s.d.Greatest+"(last_modified, ?) WHERE id = ?", int64(newest), userID)
-		return err
+		return s.saveCollection(ctx, tx, userID, coll, has, stamp)
 	})
 	if err != nil {
-		return fmt.Errorf("importing %d records into %q of user %d: %w", len(recs), collection, userID, err)
+		return fmt.Errorf("%s %d records into %q of user %d: %w", verb, len(recs), collection, userID, err)
 	}
 	return nil
 }

@@ -233,13 +233,18 @@ func (s *Store) upsertRows(ctx context.Context, tx *sql.Tx, userID int64, collID
 // into the statements of chunkSizes: write gets the first row, the row
 // count and the statement's shape.
 func (s *Store) chunked(n int, size func(i int) int, write func(start, k, shape int) error) error {
+	return s.chunkedBy(n, size, s.chunkSizes, write)
+}
+
+// chunkedBy is chunked with the statements cut by sizes.
+func (s *Store) chunkedBy(n int, size func(i int) int, sizes func(n int) (rows, shapes []int), write func(start, k, shape int) error) error {
 	for start := 0; start < n; {
 		end, bytes := start, 0
 		for end < n && (end == start || s.d.MaxStatementBytes <= 0 || bytes+size(end) <= s.d.MaxStatementBytes) {
 			bytes += size(end)
 			end++
 		}
-		rows, shapes := s.chunkSizes(end - start)
+		rows, shapes := sizes(end - start)
 		for i, k := range rows {
 			if err := write(start, k, shapes[i]); err != nil {
 				return err

@@ -108,13 +108,23 @@ const fullBatch = syncstore.DefaultMaxRecords
 // either cut into those shapes, largest first, or, with PadRows, sent as
 // one statement padded up to the next one.
 func (s *Store) chunkSizes(n int) (rows, shapes []int) {
+	return s.cutRows(n, s.d.PadRows)
+}
+
+// exactChunkSizes is chunkSizes without padding, for statements where a
+// repeated row is not harmless: a plain INSERT would fail on it.
+func (s *Store) exactChunkSizes(n int) (rows, shapes []int) {
+	return s.cutRows(n, false)
+}
+
+func (s *Store) cutRows(n int, padRows bool) (rows, shapes []int) {
 	for n >= s.d.MaxRows {
 		rows, shapes = append(rows, s.d.MaxRows), append(shapes, s.d.MaxRows)
 		n -= s.d.MaxRows
 	}
 	switch {
 	case n == 0:
-	case s.d.PadRows:
+	case padRows:
 		rows, shapes = append(rows, n), append(shapes, s.padShape(n))
 	default:
 		if n >= fullBatch && fullBatch <= s.d.MaxRows && n < 2*fullBatch {
@@ -178,7 +188,7 @@ func (s *Store) hotStatements() []string {
 		qs = append(qs, s.d.SaveAndStamp)
 	}
 	for _, k := range preparedShapes(s.d.MaxRows) {
-		qs = append(qs, s.upsertSQL(k), s.replaceSQL(k))
+		qs = append(qs, s.upsertSQL(k), s.replaceSQL(k), insertSQL(k))
 	}
 	for _, k := range preparedShapes(s.d.MaxIDList) {
 		for _, head := range []string{existingSQL, sizeSQL, deleteSQL} {

@@ -23,6 +23,7 @@ func RunBulk(t *testing.T, open Opener) {
 		{"ImportUser", testImportUser},
 		{"ReplaceExact", testReplaceExact},
 		{"ReplaceAggregates", testReplaceAggregates},
+		{"InsertFresh", testInsertFresh},
 		{"DeleteIDs", testDeleteRecordIDs},
 		{"Export", testExport},
 		{"UnknownUser", testBulkUnknownUser},
@@ -132,6 +133,48 @@ func testReplaceAggregates(t *testing.T, e *env, b syncstore.BulkStore) {
 	if res.Modified <= ts(300) {
 		t.Errorf("write after import stamped %s, want after the imported %s", res.Modified, ts(300))
 	}
+}
+
+// testInsertFresh: InsertRecords stores new records as ReplaceRecords
+// does, and one already held makes the whole call write nothing, even
+// when it comes after several statements' worth of new rows.
+func testInsertFresh(t *testing.T, e *env, b syncstore.BulkStore) {
+	u := e.importUser(t, b, "alice", 0)
+	insert := func(recs ...syncstore.StoredRecord) error {
+		return b.InsertRecords(e.ctx, u.ID, "history", recs)
+	}
+	if err := insert(stored("a", ts(100), "aaaa"), stored("b", ts(300), "bb")); err != nil {
+		t.Fatalf("InsertRecords into an empty collection: %v", err)
+	}
+	// A second call into the collection it filled: aggregates add up.
+	if err := insert(stored("c", ts(200), "c")); err != nil {
+		t.Fatalf("InsertRecords of a new id: %v", err)
+	}
+	wantRecord(t, e.get(t, u.ID, "history", "b"), syncstore.WBO{ID: "b", Modified: ts(300), Payload: str("bb")})
+	want := func() {
+		t.Helper()
+		wantCounts(t, "CollectionTimestamps", e.stamps(t, u.ID), map[string]syncstore.Timestamp{"history": ts(300)})
+		wantCounts(t, "CollectionUsage", nonZero(e.usage(t, u.ID)), map[string]int64{"history": 7})
+		wantCounts(t, "CollectionCounts", nonZero(e.counts(t, u.ID)), map[string]int64{"history": 3})
+	}
+	want()
+	// 1,100 new records sorted before a held one: more rows than any
+	// backend puts in one statement.
+	var recs []syncstore.StoredRecord
+	for i := range 1100 {
+		recs = append(recs, stored(fmt.Sprintf("0new%04d", i), ts(400), "n"))
+	}
+	recs = append(recs, stored("c", ts(500), "changed"))
+	if err := insert(recs...); !errors.Is(err, syncstore.ErrRecordExists) {
+		t.Fatalf("InsertRecords with a held id = %v, want ErrRecordExists", err)
+	}
+	e.wantMissing(t, u.ID, "history", "0new0000")
+	wantRecord(t, e.get(t, u.ID, "history", "c"), syncstore.WBO{ID: "c", Modified: ts(200), Payload: str("c")})
+	want()
+	// What the migrate tool does then.
+	e.replace(t, b, u.ID, "history", recs...)
+	wantCounts(t, "CollectionCounts", nonZero(e.counts(t, u.ID)), map[string]int64{"history": 1103})
+	wantCounts(t, "CollectionTimestamps", e.stamps(t, u.ID), map[string]syncstore.Timestamp{"history": ts(500)})
 }
 
 func testDeleteRecordIDs(t *testing.T, e *env, b syncstore.BulkStore) {
