@@ -97,6 +97,14 @@ func (a *Authenticator) Authenticate(ctx context.Context, name, password string)
 	if u, ok := a.cache.get(key); ok {
 		return u, nil
 	}
+	return a.verifyShared(ctx, key, name, password)
+}
+
+// verifyShared is Authenticate on a cache miss: one verification per key
+// at a time, its result cached. It is a function of its own because the
+// flight's closure captures key, which would otherwise be moved to the
+// heap on every call, cache hits included.
+func (a *Authenticator) verifyShared(ctx context.Context, key credKey, name, password string) (*User, error) {
 	epoch := a.cache.currentEpoch()
 	// The epoch is part of the flight key so that a request arriving after
 	// a password change cannot join a verification against the old hash.

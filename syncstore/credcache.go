@@ -99,17 +99,20 @@ func (c *credCache) key(name, password string) credKey {
 	m.buf = append(append(append(m.buf[:0], NormalizeUsername(name)...), 0), password...)
 	m.mac.Reset()
 	m.mac.Write(m.buf)
-	var k credKey
-	m.mac.Sum(k[:0])
+	// Sum appends through an interface, so a local array would move to
+	// the heap on every request; the pooled one is there already.
+	k := credKey(m.mac.Sum(m.sum[:0]))
 	clear(m.buf) // the password does not outlive the call in the pool
 	c.macs.Put(m)
 	return k
 }
 
-// keyMAC is an HMAC under the cache's key, with a buffer for its input.
+// keyMAC is an HMAC under the cache's key, with buffers for its input
+// and its output.
 type keyMAC struct {
 	mac hash.Hash
 	buf []byte
+	sum credKey
 }
 
 // get returns a copy of the cached user for k.

@@ -179,7 +179,7 @@ func (h *Handler) serveStorage(w http.ResponseWriter, r *http.Request, rt *route
 	if rt.kind != routeInfo && writeMethod(r.Method) {
 		// A committed write answers with its own timestamp: the user's
 		// last write is read only if the answer carries none.
-		w = &lateStamp{ResponseWriter: w, h: h, r: r, rt: rt, u: u, now: now}
+		w = &lateStamp{ResponseWriter: w, h: h, r: r, rt: *rt, u: u, now: now}
 	} else {
 		var ok bool
 		if now, ok = h.userNow(w, r, rt, u, now); !ok {

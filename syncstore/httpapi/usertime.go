@@ -43,9 +43,11 @@ func (h *Handler) userNow(w http.ResponseWriter, r *http.Request, rt *route, u *
 // just before it goes out; the rest skip a database read per write.
 type lateStamp struct {
 	http.ResponseWriter
-	h   *Handler
-	r   *http.Request
-	rt  *route
+	h *Handler
+	r *http.Request
+	// rt is a copy, so that the request's own route stays on the
+	// stack of the requests (reads) that make no lateStamp.
+	rt  route
 	u   *syncstore.User
 	now syncstore.Timestamp
 	// settled: the header holds a commit timestamp, or userNow ran.
@@ -60,7 +62,7 @@ type lateStamp struct {
 func (l *lateStamp) settle() (syncstore.Timestamp, bool) {
 	if !l.settled {
 		l.settled = true
-		now, ok := l.h.userNow(l.ResponseWriter, l.r, l.rt, l.u, l.now)
+		now, ok := l.h.userNow(l.ResponseWriter, l.r, &l.rt, l.u, l.now)
 		l.now, l.failed = now, !ok
 	}
 	return l.now, !l.failed

@@ -48,8 +48,9 @@ func probeRawReads(ctx context.Context, db *sql.DB) (bool, error) {
 // and a context that can end would cost the driver a watcher on every
 // query. A connection the driver reports broken is given up and the read
 // reported as errBadRawConn, which the caller answers by reading through
-// database/sql, which retries on another.
-func (s *Store) rawRead(ctx context.Context, query string, args []driver.NamedValue, row func([]driver.Value) error) error {
+// database/sql, which retries on another. The row's values are read into
+// b.dest, args are usually b.args.
+func (s *Store) rawRead(ctx context.Context, query string, args []driver.NamedValue, b *rawBuf, row func([]driver.Value) error) error {
 	conn, err := s.read.Conn(ctx)
 	if err != nil {
 		return err
@@ -68,10 +69,9 @@ func (s *Store) rawRead(ctx context.Context, query string, args []driver.NamedVa
 		if err != nil {
 			return err
 		}
-		var buf [4]driver.Value
 		var dest []driver.Value
-		if n := len(rows.Columns()); n <= len(buf) {
-			dest = buf[:n]
+		if n := len(rows.Columns()); n <= len(b.dest) {
+			dest = b.dest[:n]
 		} else {
 			dest = make([]driver.Value, n)
 		}
@@ -94,6 +94,29 @@ func (s *Store) rawRead(ctx context.Context, query string, args []driver.NamedVa
 		return errBadRawConn
 	}
 	return err
+}
+
+// rawBuf holds a raw read's arguments and the values of its current row.
+// Both reach the driver through interface calls, so that arrays local to
+// the read would be moved to the heap on every call; these are recycled
+// (Store.rawBufs).
+type rawBuf struct {
+	args [2]driver.NamedValue
+	dest [4]driver.Value
+}
+
+// getRawBuf returns a recycled rawBuf; putRawBuf takes it back.
+func (s *Store) getRawBuf() *rawBuf {
+	if b, ok := s.rawBufs.Get().(*rawBuf); ok {
+		return b
+	}
+	return new(rawBuf)
+}
+
+func (s *Store) putRawBuf(b *rawBuf) {
+	// The pool holds no user's values.
+	*b = rawBuf{}
+	s.rawBufs.Put(b)
 }
 
 // errBadRawConn reports a raw read that found its connection broken.

@@ -310,8 +310,11 @@ func (s *Store) collectionStamps(ctx context.Context, userID int64, stamps []col
 // statement (rawRead).
 func (s *Store) rawCollectionStamps(ctx context.Context, userID int64, stamps []collStamp) ([]collStamp, syncstore.Timestamp, error) {
 	var last syncstore.Timestamp
-	args := []driver.NamedValue{{Ordinal: 1, Value: userID}, {Ordinal: 2, Value: userID}}
-	err := s.rawRead(ctx, collectionTimestampsAndLastSQL, args, func(row []driver.Value) error {
+	b := s.getRawBuf()
+	defer s.putRawBuf(b)
+	id := driver.Value(userID) // boxed once for both arguments
+	b.args = [2]driver.NamedValue{{Ordinal: 1, Value: id}, {Ordinal: 2, Value: id}}
+	err := s.rawRead(ctx, collectionTimestampsAndLastSQL, b.args[:], b, func(row []driver.Value) error {
 		id, isColl, err := rawInt64(row[0])
 		if err != nil {
 			return err

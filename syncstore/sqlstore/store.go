@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/syncserver/syncserver/syncstore"
@@ -28,6 +29,8 @@ type Store struct {
 	// rawReads says the read pool's connections keep statements of
 	// their own (StmtCache), on which the hottest read runs directly.
 	rawReads bool
+	// rawBufs recycles the raw reads' arguments and row values.
+	rawBufs sync.Pool
 	// upserts holds upsertSQL's text per prepared shape, built once: it
 	// is the statements' key, and a 100-row text is 3.5 KB to rebuild on
 	// every POST.
