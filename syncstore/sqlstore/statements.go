@@ -43,6 +43,19 @@ func (p *statements) close() error {
 	return errors.Join(errs...)
 }
 
+// execDeferrable is exec for a statement whose result the caller
+// ignores: where the dialect allows (Dialect.Deferrable) it is sent as
+// text with the transaction's next statement or its COMMIT, and its
+// error, if any, comes from those.
+func (s *Store) execDeferrable(ctx context.Context, tx *sql.Tx, query string, args ...any) error {
+	if s.d.Deferrable != nil {
+		_, err := tx.ExecContext(s.d.Deferrable(ctx), query, args...)
+		return err
+	}
+	_, err := s.exec(ctx, tx, query, args...)
+	return err
+}
+
 // exec runs query in tx, through its prepared statement when there is one.
 func (s *Store) exec(ctx context.Context, tx *sql.Tx, query string, args ...any) (sql.Result, error) {
 	if st, ok := s.stmts.m[query]; ok {
@@ -172,8 +185,12 @@ func placeholders(rows, width int) string {
 // hotStatements lists what the write path runs on every request, in
 // every shape it can take.
 func (s *Store) hotStatements() []string {
-	qs := []string{lockUserSQL + s.d.ForUpdate, setLastModifiedSQL, s.saveCollectionSQL(), deleteAggregatesSQL,
-		newestSQL, liveBytesSQL}
+	qs := []string{setLastModifiedSQL, s.saveCollectionSQL(), deleteAggregatesSQL, newestSQL, liveBytesSQL}
+	// A lazily begun transaction's lock read carries its begin as text.
+	lazy := s.d.LazyBegin != nil
+	if !lazy {
+		qs = append(qs, lockUserSQL+s.d.ForUpdate)
+	}
 	if s.d.SaveAndStamp != "" {
 		qs = append(qs, s.d.SaveAndStamp)
 	}
@@ -184,7 +201,9 @@ func (s *Store) hotStatements() []string {
 		for _, head := range []string{existingSQL, sizeSQL, deleteSQL} {
 			qs = append(qs, head+whereCollection+inList(k))
 		}
-		qs = append(qs, s.lockRowsHead()+whereCollection+inList(k)+s.lockRowsTail())
+		if !lazy {
+			qs = append(qs, s.lockRowsHead()+whereCollection+inList(k)+s.lockRowsTail())
+		}
 	}
 	return qs
 }
