@@ -265,3 +265,29 @@ func idsOfRecords(ws []syncstore.WBO) []string {
 	}
 	return ids
 }
+
+// A pooled connection found dead by a write's first statement, which
+// carries the START TRANSACTION: nothing reached the server, and the write
+// runs again on a new connection, as database/sql begins again on another
+// connection when BeginTx finds one dead.
+func TestWriteRetriesDeadPooledConnection(t *testing.T) {
+	var turns turnCounter
+	s := openStore(t, Config{MaxOpenConns: 1, dial: turns.dial})
+	defer s.Close()
+	ctx := context.Background()
+	u := &syncstore.User{Name: "alice", PasswordHash: "h"}
+	if err := s.CreateUser(ctx, u); err != nil {
+		t.Fatal(err)
+	}
+	turns.loseNext()
+	if _, err := s.PutRecords(ctx, u.ID, "history", batchOf("a", 3), syncstore.WriteOptions{}); err != nil {
+		t.Fatalf("a write on a dead pooled connection: %v", err)
+	}
+	got, err := s.GetRecords(ctx, u.ID, "history", &syncstore.Query{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 3 {
+		t.Errorf("%d records stored, want 3", len(got))
+	}
+}

@@ -2,11 +2,13 @@ package mysqlstore
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/syncserver/syncserver/syncstore"
 )
@@ -24,10 +26,24 @@ func questions(t *testing.T, s *Store) int {
 }
 
 // turnCounter counts the round trips on the connections it dials: each
-// write that follows a read (or opens the connection) starts one.
+// write that follows a read (or opens the connection) starts one. With a
+// delay, each waits that long first, like a network farther than
+// loopback.
 type turnCounter struct {
+	delay time.Duration
 	mu    sync.Mutex
 	turns int
+	// lose says the next round trip finds the connection dead: nothing
+	// is written, and the connection is closed.
+	lose bool
+}
+
+// loseNext makes the next round trip on any connection fail as on a
+// connection the server dropped while it sat in the pool.
+func (c *turnCounter) loseNext() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.lose = true
 }
 
 func (c *turnCounter) dial(ctx context.Context, network, addr string) (net.Conn, error) {
@@ -56,8 +72,17 @@ func (cc *countingConn) Write(b []byte) (int, error) {
 	if cc.read {
 		cc.c.mu.Lock()
 		cc.c.turns++
+		lose := cc.c.lose
+		cc.c.lose = false
 		cc.c.mu.Unlock()
+		if lose {
+			cc.Conn.Close()
+			return 0, errors.New("test: connection lost")
+		}
 		cc.read = false
+		if cc.c.delay > 0 {
+			time.Sleep(cc.c.delay)
+		}
 	}
 	return cc.Conn.Write(b)
 }
