@@ -40,6 +40,10 @@ type Config struct {
 	// justifies having it on; the hot write statements are prepared once
 	// either way.
 	prepareStatements bool
+	// noFusing keeps every statement of a transaction a round trip of
+	// its own, START TRANSACTION and COMMIT included, for the benchmark
+	// that justifies fusing them (fusedtx.go).
+	noFusing bool
 	// dial, when set, opens the network connections (tests count the
 	// round trips on them).
 	dial func(ctx context.Context, network, addr string) (net.Conn, error)

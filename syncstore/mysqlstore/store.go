@@ -57,7 +57,7 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 	// Transactions fuse their START TRANSACTION and COMMIT into their
 	// statements (fusedtx.go), which needs both: a fused query is sent as
 	// text, its arguments escaped by the driver.
-	dcfg.MultiStatements = dcfg.InterpolateParams
+	dcfg.MultiStatements = dcfg.InterpolateParams && !cfg.noFusing
 	if cfg.dial != nil {
 		dcfg.DialFunc = cfg.dial
 	}
