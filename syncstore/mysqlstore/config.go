@@ -17,8 +17,8 @@ type Config struct {
 	// DSN is a go-sql-driver/mysql data source name,
 	// "user:password@tcp(host:3306)/dbname?param=value". It must name a
 	// database. Settings the store depends on (parseTime, interpolateParams,
-	// charset, sql_mode, isolation level, clientFoundRows) are forced;
-	// other parameters (tls, timeouts, …) are kept.
+	// multiStatements, charset, sql_mode, isolation level, clientFoundRows)
+	// are forced; other parameters (tls, timeouts, …) are kept.
 	DSN string
 	// MaxOpenConns bounds the pool (0 → 20).
 	MaxOpenConns int
