@@ -41,8 +41,8 @@ type Config struct {
 	// either way.
 	prepareStatements bool
 	// noFusing keeps every statement of a transaction a round trip of
-	// its own, START TRANSACTION and COMMIT included, for the benchmark
-	// that justifies fusing them (fusedtx.go).
+	// its own, COMMIT included, for the benchmark that justifies fusing
+	// them (fusedtx.go).
 	noFusing bool
 	// dial, when set, opens the network connections (tests count the
 	// round trips on them).

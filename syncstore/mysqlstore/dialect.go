@@ -25,9 +25,8 @@ const (
 // connections of several instances). Other statements are interpolated
 // text: one round trip each instead of prepare + execute + close.
 //
-// With fuse, write transactions begin with their first statement and
-// send the statements whose results they ignore with the next one or the
-// COMMIT (fusedtx.go).
+// With fuse, write transactions send the statements whose results they
+// ignore with their next statement or their COMMIT (fusedtx.go).
 func dialect(maxPayload int, fuse bool) sqlstore.Dialect {
 	d := sqlstore.Dialect{
 		Name:       "MySQL",
@@ -59,7 +58,7 @@ func dialect(maxPayload int, fuse bool) sqlstore.Dialect {
 		IsDeadlock:  func(err error) bool { return errorNumber(err) == errLockDeadlock },
 	}
 	if fuse {
-		d.LazyBegin, d.Deferrable = lazyBegin, deferrable
+		d.FusedTx, d.Deferrable = fusedTx, deferrable
 	}
 	return d
 }

@@ -17,9 +17,9 @@ import (
 )
 
 // BenchmarkFusedTx compares the write requests of a store whose
-// transactions fuse START TRANSACTION and COMMIT into their statements
-// (fusedtx.go) with those of one whose transactions do not, on the same
-// database. Each iteration runs the request on both, alternating which
+// transactions send the statements whose results they ignore with their
+// COMMIT (fusedtx.go) with those of one whose transactions do not, on the
+// same database. Each iteration runs the request on both, alternating which
 // goes first, so both see the same machine; it reports fused-ns/op,
 // unfused-ns/op, their ratio and each one's round trips per request, and
 // the CPU time each request cost this process (client-cpu-ns/op) and the

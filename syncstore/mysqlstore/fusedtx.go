@@ -9,27 +9,26 @@ import (
 )
 
 // A write transaction on MySQL pays a network round trip per statement,
-// and START TRANSACTION and COMMIT are statements too: a delete by ids
-// used to take five (begin, lock and read, delete, update, commit) where
-// its work needs two. The connections of the store's pool therefore fuse
-// a transaction's boundaries into its statements, as one multi-statement
-// text query each (the driver's multiStatements, with the arguments
-// interpolated and escaped by the driver):
+// and COMMIT is a statement too. Most of a write's last statements are
+// updates whose results nobody reads (the DELETE of a delete by ids, the
+// aggregates and the user's timestamp), so the connections of the store's
+// pool let them travel with the COMMIT, as one multi-statement text query
+// (the driver's multiStatements, with the arguments interpolated and
+// escaped by the driver): a transaction begun with a context marked by
+// fusedTx holds back each Exec whose context is marked by deferrable and
+// sends it in front of the transaction's next statement, or with the
+// COMMIT ("DELETE …; UPDATE …; COMMIT"). Its result is not known to the
+// caller; an error it causes is reported by the statement or the Commit it
+// travels with, and fails the transaction the same way. A delete by ids
+// then takes three round trips instead of five, a POST four.
 //
-//   - a transaction begun with a context marked by lazyBegin sends
-//     nothing at BeginTx; its first statement carries the
-//     START TRANSACTION ("START TRANSACTION; SELECT … FOR UPDATE");
-//   - an Exec whose context is marked by deferrable, inside such a
-//     transaction, is held back and sent in front of the transaction's
-//     next statement or its COMMIT ("DELETE …; UPDATE …; COMMIT"). Its
-//     result is not known to the caller, so only statements whose result
-//     nobody reads may be marked; an error it causes is reported by the
-//     statement or the Commit it travels with, and fails the transaction
-//     the same way.
-//
-// Server-side prepared statements (the upsert's binary rows) cannot carry
-// other statements: what is pending is sent ahead of them in its own round
-// trip, so nothing ever runs outside the transaction or out of order.
+// Server-side prepared statements (the lock read, the upsert's binary
+// rows) cannot carry other statements: what is pending is sent ahead of
+// them in its own round trip, so nothing runs out of order. The
+// transaction's START TRANSACTION stays a round trip of its own: fusing it
+// too would need the lock read, the first statement, as text, and
+// re-parsing its id list as text cost the server more CPU than the round
+// trip saved on loopback (BenchmarkFusedTx).
 //
 // After a statement of a multi-statement query fails the server runs
 // none of the rest; a failed fused COMMIT may thus leave the transaction
@@ -41,14 +40,14 @@ import (
 type txHint int
 
 const (
-	hintLazyBegin txHint = iota
+	hintFusedTx txHint = iota
 	hintDeferrable
 )
 
-// lazyBegin marks ctx for BeginTx: the transaction starts with its first
-// statement (sqlstore.Dialect.LazyBegin).
-func lazyBegin(ctx context.Context) context.Context {
-	return context.WithValue(ctx, hintLazyBegin, true)
+// fusedTx marks ctx for BeginTx: the transaction's deferrable statements
+// travel with its next statement or its COMMIT (sqlstore.Dialect.FusedTx).
+func fusedTx(ctx context.Context) context.Context {
+	return context.WithValue(ctx, hintFusedTx, true)
 }
 
 // deferrable marks ctx for an Exec whose result the caller ignores
@@ -96,17 +95,14 @@ type fullConn interface {
 	driver.NamedValueChecker
 }
 
-// fusingConn is a pool connection that fuses a lazily begun transaction's
-// boundaries and deferred statements into its other statements.
+// fusingConn is a pool connection that sends a fused transaction's
+// deferred statements with its other statements or its COMMIT.
 // database/sql hands a connection to one user at a time, so its fields
 // need no lock.
 type fusingConn struct {
 	fullConn
-	// lazy says a lazily begun transaction is open.
-	lazy bool
-	// begun says its START TRANSACTION was sent (maybe with a statement
-	// that failed): ending it takes a COMMIT or ROLLBACK.
-	begun bool
+	// fused says a fused transaction is open.
+	fused bool
 	// held are the deferred statements not sent yet, "; "-terminated,
 	// and their arguments.
 	held     strings.Builder
@@ -116,35 +112,27 @@ type fusingConn struct {
 	broken bool
 }
 
-// BeginTx begins a transaction; with a lazyBegin context it sends nothing.
+// BeginTx begins a transaction, a fused one with a fusedTx context.
 func (c *fusingConn) BeginTx(ctx context.Context, opts driver.TxOptions) (driver.Tx, error) {
-	if !marked(ctx, hintLazyBegin) || opts.Isolation != 0 || opts.ReadOnly {
-		return c.fullConn.BeginTx(ctx, opts)
-	}
 	if c.broken {
 		return nil, driver.ErrBadConn
 	}
-	c.lazy, c.begun = true, false
-	return fusedTx{c}, nil
+	tx, err := c.fullConn.BeginTx(ctx, opts)
+	if err != nil || !marked(ctx, hintFusedTx) {
+		return tx, err
+	}
+	c.fused = true
+	return fusedTxn{c: c, tx: tx}, nil
 }
 
-// pending takes what must be sent ahead of the next statement: the
-// START TRANSACTION of a lazy transaction not begun yet and the deferred
-// statements, each "; "-terminated, with their arguments.
+// pending takes the deferred statements, each "; "-terminated, with their
+// arguments.
 func (c *fusingConn) pending() (string, []driver.NamedValue) {
-	if !c.lazy {
+	if c.held.Len() == 0 {
 		return "", nil
 	}
-	var p string
-	if !c.begun {
-		p = "START TRANSACTION; "
-		c.begun = true
-	}
-	if c.held.Len() > 0 {
-		p += c.held.String()
-		c.held.Reset()
-	}
-	args := c.heldArgs
+	p, args := c.held.String(), c.heldArgs
+	c.held.Reset()
 	c.heldArgs = nil
 	return p, args
 }
@@ -177,9 +165,9 @@ func (c *fusingConn) flush(ctx context.Context) error {
 }
 
 // ExecContext runs query after what is pending, or holds it back when
-// ctx marks it deferrable inside a lazy transaction.
+// ctx marks it deferrable inside a fused transaction.
 func (c *fusingConn) ExecContext(ctx context.Context, query string, args []driver.NamedValue) (driver.Result, error) {
-	if c.lazy && marked(ctx, hintDeferrable) {
+	if c.fused && marked(ctx, hintDeferrable) {
 		c.held.WriteString(query)
 		c.held.WriteString("; ")
 		for _, a := range args {
@@ -194,7 +182,7 @@ func (c *fusingConn) ExecContext(ctx context.Context, query string, args []drive
 	q, a, fused := c.fuse(query, args)
 	res, err := c.fullConn.ExecContext(ctx, q, a)
 	if fused && errors.Is(err, driver.ErrSkip) {
-		return nil, errors.New("mysqlstore: a statement fused with its transaction's could not be sent as text")
+		return nil, errors.New("mysqlstore: a statement fused with its transaction's deferred ones could not be sent as text")
 	}
 	return res, err
 }
@@ -230,22 +218,22 @@ func (c *fusingConn) Prepare(query string) (driver.Stmt, error) {
 	return c.PrepareContext(context.Background(), query)
 }
 
-// end finishes a lazy transaction with COMMIT or ROLLBACK, sent after the
-// deferred statements (a COMMIT) or instead of them (a ROLLBACK).
-func (c *fusingConn) end(commit bool) error {
-	defer func() { c.lazy, c.begun = false, false }()
+// end finishes a fused transaction: a COMMIT goes with the deferred
+// statements, a ROLLBACK drops them.
+func (c *fusingConn) end(tx driver.Tx, commit bool) error {
+	defer func() { c.fused = false }()
 	if !commit {
 		c.held.Reset()
 		c.heldArgs = nil
-		if !c.begun {
-			return nil
+		if err := tx.Rollback(); err != nil {
+			c.broken = true
+			return err
 		}
-		return c.rollback()
+		return nil
 	}
 	p, args := c.pending()
-	if p == "START TRANSACTION; " {
-		// Nothing ran in the transaction.
-		return nil
+	if p == "" {
+		return tx.Commit()
 	}
 	_, err := c.fullConn.ExecContext(context.Background(), p+"COMMIT", args)
 	if err == nil {
@@ -279,20 +267,23 @@ func (c *fusingConn) IsValid() bool {
 
 // ResetSession vets the connection before the pool hands it out again.
 func (c *fusingConn) ResetSession(ctx context.Context) error {
-	if c.broken || c.lazy {
+	if c.broken || c.fused {
 		return driver.ErrBadConn
 	}
 	return c.fullConn.ResetSession(ctx)
 }
 
-// fusedTx is a lazily begun transaction.
-type fusedTx struct{ c *fusingConn }
+// fusedTxn is a fused transaction over the driver's.
+type fusedTxn struct {
+	c  *fusingConn
+	tx driver.Tx
+}
 
 // Commit sends the deferred statements and COMMIT in one round trip.
-func (t fusedTx) Commit() error { return t.c.end(true) }
+func (t fusedTxn) Commit() error { return t.c.end(t.tx, true) }
 
 // Rollback drops the deferred statements and rolls back what ran.
-func (t fusedTx) Rollback() error { return t.c.end(false) }
+func (t fusedTxn) Rollback() error { return t.c.end(t.tx, false) }
 
 // heldResult is the result of a deferred Exec, which has not run yet.
 type heldResult struct{}

@@ -44,7 +44,7 @@ func wantClean(t *testing.T, db *sql.DB, wantRows int) {
 func TestFusedTxDeferredStatementFails(t *testing.T) {
 	_, db, _ := fusedDB(t)
 	ctx := context.Background()
-	tx, err := db.BeginTx(lazyBegin(ctx), nil)
+	tx, err := db.BeginTx(fusedTx(ctx), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -66,11 +66,11 @@ func TestFusedTxDeferredStatementFails(t *testing.T) {
 func TestFusedTxFirstStatementFails(t *testing.T) {
 	_, db, _ := fusedDB(t)
 	ctx := context.Background()
-	tx, err := db.BeginTx(lazyBegin(ctx), nil)
+	tx, err := db.BeginTx(fusedTx(ctx), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	// START TRANSACTION runs, the query after it fails.
+	// The query fails inside the transaction.
 	if _, err := tx.QueryContext(ctx, "SELECT nosuchcolumn FROM t FOR UPDATE"); err == nil {
 		t.Fatal("a query of a missing column succeeded")
 	}
@@ -83,7 +83,7 @@ func TestFusedTxFirstStatementFails(t *testing.T) {
 func TestFusedTxDeferredBeforeQueryFails(t *testing.T) {
 	_, db, _ := fusedDB(t)
 	ctx := context.Background()
-	tx, err := db.BeginTx(lazyBegin(ctx), nil)
+	tx, err := db.BeginTx(fusedTx(ctx), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -92,8 +92,8 @@ func TestFusedTxDeferredBeforeQueryFails(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	// The query carries the begin and both inserts; the second fails,
-	// and the query with it.
+	// The query carries both inserts; the second fails, and the query
+	// with it.
 	var n int
 	err = tx.QueryRowContext(ctx, "SELECT COUNT(*) FROM t").Scan(&n)
 	if errorNumber(err) != errDuplicateKey {
@@ -115,7 +115,7 @@ func TestFusedTxPreparedStatementRunsAfterPending(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer count.Close()
-	tx, err := db.BeginTx(lazyBegin(ctx), nil)
+	tx, err := db.BeginTx(fusedTx(ctx), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -143,7 +143,7 @@ func TestFusedTxKilledConnection(t *testing.T) {
 	other := openStore(t, Config{DSN: dsn})
 	defer other.Close()
 	ctx := context.Background()
-	tx, err := db.BeginTx(lazyBegin(ctx), nil)
+	tx, err := db.BeginTx(fusedTx(ctx), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -266,10 +266,11 @@ func idsOfRecords(ws []syncstore.WBO) []string {
 	return ids
 }
 
-// A pooled connection found dead by a write's first statement, which
-// carries the START TRANSACTION: nothing reached the server, and the write
-// runs again on a new connection, as database/sql begins again on another
-// connection when BeginTx finds one dead.
+// A pooled connection found dead when a write begins: nothing reached the
+// server, and the write runs on a new connection (database/sql begins
+// again on another connection when BeginTx finds one dead; a transaction
+// that began with its first statement would meet it inside the
+// transaction, where database/sql does not retry).
 func TestWriteRetriesDeadPooledConnection(t *testing.T) {
 	var turns turnCounter
 	s := openStore(t, Config{MaxOpenConns: 1, dial: turns.dial})

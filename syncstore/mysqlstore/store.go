@@ -54,9 +54,9 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 		return nil, err
 	}
 	dcfg.InterpolateParams = !cfg.prepareStatements
-	// Transactions fuse their START TRANSACTION and COMMIT into their
-	// statements (fusedtx.go), which needs both: a fused query is sent as
-	// text, its arguments escaped by the driver.
+	// Transactions send their last statements with their COMMIT
+	// (fusedtx.go), which needs both: a fused query is sent as text, its
+	// arguments escaped by the driver.
 	dcfg.MultiStatements = dcfg.InterpolateParams && !cfg.noFusing
 	if cfg.dial != nil {
 		dcfg.DialFunc = cfg.dial

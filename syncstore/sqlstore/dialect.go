@@ -54,16 +54,15 @@ type Dialect struct {
 	// instead of a look-up first. One round trip less for almost every
 	// delete of recent records (the bench mix's churn: 99% of them).
 	SaveNewestAndStamp string
-	// LazyBegin, when set, marks the context of a write transaction's
-	// BeginTx: the driver sends nothing then and starts the transaction
-	// with its first statement, one round trip less where statements are
-	// round trips. Such a transaction's lock read then goes as text, not
-	// as a prepared statement, so that it can carry the begin.
-	LazyBegin func(context.Context) context.Context
-	// Deferrable, when set, marks the context of an Exec inside a
-	// LazyBegin transaction whose result the caller ignores: the driver
-	// may send it with the transaction's next statement or its COMMIT.
-	// Its error, if any, then comes from that statement or from Commit.
+	// FusedTx, when set, marks the context of a write transaction's
+	// BeginTx: the transaction may then send the statements marked
+	// Deferrable with its next statement or its COMMIT, one round trip
+	// less each where statements are round trips.
+	FusedTx func(context.Context) context.Context
+	// Deferrable, when set, marks the context of an Exec inside a FusedTx
+	// transaction whose result the caller ignores: the driver may send it
+	// with the transaction's next statement or its COMMIT. Its error, if
+	// any, then comes from that statement or from Commit.
 	Deferrable func(context.Context) context.Context
 	// IsDuplicate reports a unique-key violation.
 	IsDuplicate func(error) bool

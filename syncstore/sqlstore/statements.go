@@ -185,12 +185,8 @@ func placeholders(rows, width int) string {
 // hotStatements lists what the write path runs on every request, in
 // every shape it can take.
 func (s *Store) hotStatements() []string {
-	qs := []string{setLastModifiedSQL, s.saveCollectionSQL(), deleteAggregatesSQL, newestSQL, liveBytesSQL}
-	// A lazily begun transaction's lock read carries its begin as text.
-	lazy := s.d.LazyBegin != nil
-	if !lazy {
-		qs = append(qs, lockUserSQL+s.d.ForUpdate)
-	}
+	qs := []string{lockUserSQL + s.d.ForUpdate, setLastModifiedSQL, s.saveCollectionSQL(), deleteAggregatesSQL,
+		newestSQL, liveBytesSQL}
 	if s.d.SaveAndStamp != "" {
 		qs = append(qs, s.d.SaveAndStamp)
 	}
@@ -201,9 +197,7 @@ func (s *Store) hotStatements() []string {
 		for _, head := range []string{existingSQL, sizeSQL, deleteSQL} {
 			qs = append(qs, head+whereCollection+inList(k))
 		}
-		if !lazy {
-			qs = append(qs, s.lockRowsHead()+whereCollection+inList(k)+s.lockRowsTail())
-		}
+		qs = append(qs, s.lockRowsHead()+whereCollection+inList(k)+s.lockRowsTail())
 	}
 	return qs
 }

@@ -3,8 +3,6 @@ package sqlstore
 import (
 	"context"
 	"database/sql"
-	"database/sql/driver"
-	"errors"
 	"fmt"
 	"time"
 
@@ -36,7 +34,7 @@ func (s *Store) inSizedTx(ctx context.Context, size txSize, fn func(tx *sql.Tx) 
 	}
 	for attempt := 1; ; attempt++ {
 		err := s.tryTx(ctx, fn)
-		if err == nil || !(s.d.IsDeadlock(err) || s.staleConn(err)) || attempt == maxDeadlockRetries {
+		if err == nil || !s.d.IsDeadlock(err) || attempt == maxDeadlockRetries {
 			return err
 		}
 	}
@@ -58,19 +56,10 @@ func (s *Store) HoldWrites(ctx context.Context, fn func() error) error {
 	return fn()
 }
 
-// staleConn reports a transaction that failed on a pooled connection the
-// driver found dead before sending anything (driver.ErrBadConn), which
-// nothing of the transaction reached. database/sql retries BeginTx so on
-// another connection, but a lazily begun transaction (Dialect.LazyBegin)
-// first meets it at its first statement, where database/sql cannot.
-func (s *Store) staleConn(err error) bool {
-	return s.d.LazyBegin != nil && errors.Is(err, driver.ErrBadConn)
-}
-
 func (s *Store) tryTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
 	bctx := ctx
-	if s.d.LazyBegin != nil {
-		bctx = s.d.LazyBegin(ctx)
+	if s.d.FusedTx != nil {
+		bctx = s.d.FusedTx(ctx)
 	}
 	tx, err := s.write.BeginTx(bctx, nil)
 	if err != nil {
