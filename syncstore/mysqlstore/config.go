@@ -1,8 +1,10 @@
 package mysqlstore
 
 import (
+	"context"
 	"errors"
 	"fmt"
+	"net"
 	"strings"
 	"time"
 
@@ -15,8 +17,8 @@ type Config struct {
 	// DSN is a go-sql-driver/mysql data source name,
 	// "user:password@tcp(host:3306)/dbname?param=value". It must name a
 	// database. Settings the store depends on (parseTime, interpolateParams,
-	// charset, sql_mode, isolation level, clientFoundRows) are forced;
-	// other parameters (tls, timeouts, …) are kept.
+	// multiStatements, charset, sql_mode, isolation level, clientFoundRows)
+	// are forced; other parameters (tls, timeouts, …) are kept.
 	DSN string
 	// MaxOpenConns bounds the pool (0 → 20).
 	MaxOpenConns int
@@ -38,6 +40,13 @@ type Config struct {
 	// justifies having it on; the hot write statements are prepared once
 	// either way.
 	prepareStatements bool
+	// noFusing keeps every statement of a transaction a round trip of
+	// its own, COMMIT included, for the benchmark that justifies fusing
+	// them (fusedtx.go).
+	noFusing bool
+	// dial, when set, opens the network connections (tests count the
+	// round trips on them).
+	dial func(ctx context.Context, network, addr string) (net.Conn, error)
 }
 
 // Defaults for the zero values of Config.
@@ -114,6 +123,8 @@ func driverConfig(dsn string, logger *zap.Logger) (*mysql.Config, error) {
 	// UPDATE reports matched rows, so storing unchanged values is not
 	// mistaken for a missing row.
 	cfg.ClientFoundRows = true
+	// Not from the DSN: Open turns it on with interpolation, for the
+	// fused transactions of fusedtx.go only.
 	cfg.MultiStatements = false
 	if err := cfg.Apply(mysql.Charset("utf8mb4", "utf8mb4_unicode_ci")); err != nil {
 		return nil, fmt.Errorf("setting the connection charset: %w", err)

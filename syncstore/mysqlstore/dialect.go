@@ -24,8 +24,11 @@ const (
 // (well under max_prepared_stmt_count, 16,382 by default, for 20
 // connections of several instances). Other statements are interpolated
 // text: one round trip each instead of prepare + execute + close.
-func dialect(maxPayload int) sqlstore.Dialect {
-	return sqlstore.Dialect{
+//
+// With fuse, write transactions send the statements whose results they
+// ignore with their next statement or their COMMIT (fusedtx.go).
+func dialect(maxPayload int, fuse bool) sqlstore.Dialect {
+	d := sqlstore.Dialect{
 		Name:       "MySQL",
 		OnConflict: func(string) string { return " ON DUPLICATE KEY UPDATE " },
 		Excluded:   func(col string) string { return "VALUES(" + col + ")" },
@@ -54,4 +57,8 @@ func dialect(maxPayload int) sqlstore.Dialect {
 		IsDuplicate: func(err error) bool { return errorNumber(err) == errDuplicateKey },
 		IsDeadlock:  func(err error) bool { return errorNumber(err) == errLockDeadlock },
 	}
+	if fuse {
+		d.FusedTx, d.Deferrable = fusedTx, deferrable
+	}
+	return d
 }

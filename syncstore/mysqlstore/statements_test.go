@@ -2,10 +2,13 @@ package mysqlstore
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"net"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/syncserver/syncserver/syncstore"
 )
@@ -22,6 +25,73 @@ func questions(t *testing.T, s *Store) int {
 	return n
 }
 
+// turnCounter counts the round trips on the connections it dials: each
+// write that follows a read (or opens the connection) starts one. With a
+// delay, each waits that long first, like a network farther than
+// loopback.
+type turnCounter struct {
+	delay time.Duration
+	mu    sync.Mutex
+	turns int
+	// lose says the next round trip finds the connection dead: nothing
+	// is written, and the connection is closed.
+	lose bool
+}
+
+// loseNext makes the next round trip on any connection fail as on a
+// connection the server dropped while it sat in the pool.
+func (c *turnCounter) loseNext() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.lose = true
+}
+
+func (c *turnCounter) dial(ctx context.Context, network, addr string) (net.Conn, error) {
+	var d net.Dialer
+	conn, err := d.DialContext(ctx, network, addr)
+	if err != nil {
+		return nil, err
+	}
+	return &countingConn{Conn: conn, c: c, read: true}, nil
+}
+
+func (c *turnCounter) count() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.turns
+}
+
+type countingConn struct {
+	net.Conn
+	c *turnCounter
+	// read says the last thing on the connection was a read.
+	read bool
+}
+
+func (cc *countingConn) Write(b []byte) (int, error) {
+	if cc.read {
+		cc.c.mu.Lock()
+		cc.c.turns++
+		lose := cc.c.lose
+		cc.c.lose = false
+		cc.c.mu.Unlock()
+		if lose {
+			cc.Conn.Close()
+			return 0, errors.New("test: connection lost")
+		}
+		cc.read = false
+		if cc.c.delay > 0 {
+			time.Sleep(cc.c.delay)
+		}
+	}
+	return cc.Conn.Write(b)
+}
+
+func (cc *countingConn) Read(b []byte) (int, error) {
+	cc.read = true
+	return cc.Conn.Read(b)
+}
+
 func batchOf(prefix string, n int) []syncstore.WBO {
 	recs := make([]syncstore.WBO, n)
 	for i := range recs {
@@ -30,24 +100,31 @@ func batchOf(prefix string, n int) []syncstore.WBO {
 	return recs
 }
 
-// TestStatementsPerPutRecords pins the round trips of a 100-record write:
-// no statement per record (no N+1).
+// TestStatementsPerPutRecords pins the statements and the network round
+// trips of the write requests: no statement per record (no N+1), and the
+// statements whose results are not read travel with the COMMIT
+// (fusedtx.go).
 func TestStatementsPerPutRecords(t *testing.T) {
-	s := openStore(t, Config{MaxOpenConns: 1})
+	var turns turnCounter
+	s := openStore(t, Config{MaxOpenConns: 1, dial: turns.dial})
 	defer s.Close()
 	ctx := context.Background()
 	u := &syncstore.User{Name: "alice", PasswordHash: "h"}
 	if err := s.CreateUser(ctx, u); err != nil {
 		t.Fatal(err)
 	}
-	count := func(what string, want int, write func() error) {
+	count := func(what string, wantStatements, wantTrips int, write func() error) {
 		t.Helper()
 		before := questions(t, s)
+		trips := turns.count()
 		if err := write(); err != nil {
 			t.Fatalf("%s: %v", what, err)
 		}
-		if got := questions(t, s) - before - 1; got != want {
-			t.Errorf("%s took %d statements, want %d", what, got, want)
+		if got := turns.count() - trips; got != wantTrips {
+			t.Errorf("%s took %d round trips, want %d", what, got, wantTrips)
+		}
+		if got := questions(t, s) - before - 1; got != wantStatements {
+			t.Errorf("%s took %d statements, want %d", what, got, wantStatements)
 		}
 	}
 	put := func(recs []syncstore.WBO) func() error {
@@ -56,19 +133,20 @@ func TestStatementsPerPutRecords(t *testing.T) {
 			return err
 		}
 	}
-	// BEGIN, lock user + aggregates + existing rows, upsert, aggregates,
-	// users, COMMIT.
-	count("100 records into a new collection", 6, put(batchOf("a", 100)))
+	// BEGIN; lock user + aggregates + existing rows; upsert; aggregates +
+	// users + COMMIT.
+	count("100 records into a new collection", 6, 4, put(batchOf("a", 100)))
 	// Into a collection that holds rows, the aggregates and the user's
-	// timestamp are written by one multi-table UPDATE: the floor's three
-	// round trips (BEGIN, INSERT, COMMIT) plus the lock and that UPDATE.
-	count("100 new records into a collection", 5, put(batchOf("b", 100)))
-	count("100 updated records", 5, put(batchOf("a", 100)))
+	// timestamp are written by one multi-table UPDATE: the floor's
+	// statements (BEGIN, INSERT, COMMIT) plus the lock and that UPDATE, in
+	// one round trip more than the floor's.
+	count("100 new records into a collection", 5, 4, put(batchOf("b", 100)))
+	count("100 updated records", 5, 4, put(batchOf("a", 100)))
 	meta := batchOf("a", 100)
 	for i := range meta {
 		meta[i].Payload = nil
 	}
-	count("100 metadata-only updates", 5, put(meta))
+	count("100 metadata-only updates", 5, 4, put(meta))
 	deleteIDs := func(prefix string) func() error {
 		return func() error {
 			ids := make([]string, 100)
@@ -79,19 +157,19 @@ func TestStatementsPerPutRecords(t *testing.T) {
 			return err
 		}
 	}
-	// BEGIN, lock user + aggregates + the rows to delete (which sizes
-	// them), delete, aggregates + users, COMMIT: the b records are older
-	// than the a records rewritten since, so the collection's timestamp
-	// stays and the newest remaining record need not be found.
-	count("delete by 100 ids", 5, deleteIDs("b"))
+	// BEGIN; lock user + aggregates + the rows to delete (which sizes
+	// them); delete + aggregates and users + COMMIT: the b records are
+	// older than the a records rewritten since, so the collection's
+	// timestamp stays and the newest remaining record need not be found.
+	count("delete by 100 ids", 5, 3, deleteIDs("b"))
 	// When the newest records go, the same UPDATE finds the newest
 	// remaining one: no look-up of its own.
 	if err := put(batchOf("c", 100))(); err != nil {
 		t.Fatal(err)
 	}
-	count("delete the newest 100 ids", 5, deleteIDs("c"))
-	// Ids of which none is stored: BEGIN, lock, users, COMMIT.
-	count("delete by ids none of which is stored", 4, deleteIDs("z"))
+	count("delete the newest 100 ids", 5, 3, deleteIDs("c"))
+	// Ids of which none is stored: BEGIN; lock; users + COMMIT.
+	count("delete by ids none of which is stored", 4, 3, deleteIDs("z"))
 }
 
 // TestCustomCollectionRace has two instances create the same and different

@@ -21,6 +21,9 @@ import (
 type Store struct {
 	*sqlstore.Store
 	db *sql.DB
+	// fuse says the pool's transactions fuse their boundaries into their
+	// statements (fusedtx.go).
+	fuse bool
 }
 
 var (
@@ -51,6 +54,13 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 		return nil, err
 	}
 	dcfg.InterpolateParams = !cfg.prepareStatements
+	// Transactions send their last statements with their COMMIT
+	// (fusedtx.go), which needs both: a fused query is sent as text, its
+	// arguments escaped by the driver.
+	dcfg.MultiStatements = dcfg.InterpolateParams && !cfg.noFusing
+	if cfg.dial != nil {
+		dcfg.DialFunc = cfg.dial
+	}
 	// Whatever the DSN said, READ COMMITTED (see the package comment).
 	delete(dcfg.Params, "transaction_isolation")
 	delete(dcfg.Params, "tx_isolation")
@@ -65,12 +75,12 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("configuring MySQL connections to %s: %w", describe(dcfg), err)
 	}
-	db := sql.OpenDB(connector)
+	db := sql.OpenDB(fusingConnector{connector})
 	db.SetMaxOpenConns(cfg.MaxOpenConns)
 	db.SetMaxIdleConns(cfg.MaxIdleConns)
 	db.SetConnMaxLifetime(cfg.ConnMaxLifetime)
 
-	s := &Store{db: db}
+	s := &Store{db: db, fuse: dcfg.MultiStatements}
 	if err := s.init(ctx, cfg); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("opening MySQL store %s: %w", describe(dcfg), err)
@@ -91,7 +101,7 @@ func (s *Store) init(ctx context.Context, cfg Config) error {
 	maxPayload := max(min(maxUpsertPayload, packet/3), 64<<10)
 	var err error
 	s.Store, err = sqlstore.New(ctx, sqlstore.Config{
-		Dialect: dialect(maxPayload), Read: s.db, Write: s.db, Clock: cfg.Clock,
+		Dialect: dialect(maxPayload, s.fuse), Read: s.db, Write: s.db, Clock: cfg.Clock,
 	})
 	return err
 }

@@ -130,7 +130,7 @@ func (s *Store) deleteMatching(ctx context.Context, tx *sql.Tx, userID int64, co
 	}
 	del := s.newSelector(deleteSQL, userID, coll.id)
 	del.filters(q)
-	if _, err := s.exec(ctx, tx, del.sql.String(), del.args...); err != nil {
+	if err := s.execDeferrable(ctx, tx, del.sql.String(), del.args...); err != nil {
 		return false, fmt.Errorf("deleting records: %w", err)
 	}
 	return s.shrinkCollection(ctx, tx, userID, coll, g, stamp)
@@ -169,7 +169,7 @@ func (s *Store) deleteRows(ctx context.Context, tx *sql.Tx, userID int64, coll c
 	}
 	del := s.newSelector(deleteSQL, userID, coll.id)
 	del.ids(ids)
-	if _, err := s.exec(ctx, tx, del.sql.String(), del.args...); err != nil {
+	if err := s.execDeferrable(ctx, tx, del.sql.String(), del.args...); err != nil {
 		return false, fmt.Errorf("deleting records: %w", err)
 	}
 	return s.shrinkCollection(ctx, tx, userID, coll, g, stamp)
@@ -251,7 +251,7 @@ func (s *Store) shrinkCollection(ctx context.Context, tx *sql.Tx, userID int64, 
 	}
 	if g.newest >= coll.modified {
 		if stamp != 0 && s.d.SaveNewestAndStamp != "" {
-			if _, err := s.exec(ctx, tx, s.d.SaveNewestAndStamp, coll.id, int64(stamp), coll.count, coll.bytes, userID); err != nil {
+			if err := s.execDeferrable(ctx, tx, s.d.SaveNewestAndStamp, coll.id, int64(stamp), coll.count, coll.bytes, userID); err != nil {
 				return false, fmt.Errorf("updating collection aggregates, newest record and timestamp: %w", err)
 			}
 			return true, nil
@@ -272,7 +272,7 @@ func (s *Store) shrinkCollection(ctx context.Context, tx *sql.Tx, userID int64, 
 
 // dropCollection deletes every row of a collection and its aggregates.
 func (s *Store) dropCollection(ctx context.Context, tx *sql.Tx, userID int64, collID int) error {
-	if _, err := tx.ExecContext(ctx, "DELETE FROM wbo WHERE user_id = ? AND collection_id = ?", userID, collID); err != nil {
+	if err := s.execDeferrable(ctx, tx, "DELETE FROM wbo WHERE user_id = ? AND collection_id = ?", userID, collID); err != nil {
 		return fmt.Errorf("deleting collection %d: %w", collID, err)
 	}
 	return s.dropAggregates(ctx, tx, userID, collID)

@@ -1,5 +1,7 @@
 package sqlstore
 
+import "context"
+
 // Dialect is what differs between the engines in the SQL of this package.
 type Dialect struct {
 	// Name names the engine in error messages ("SQLite", "MySQL").
@@ -58,6 +60,16 @@ type Dialect struct {
 	// before they go (MySQL has no RETURNING; the read that locks them is
 	// the round trip the delete needs anyway), it is false.
 	DeleteReturning bool
+	// FusedTx, when set, marks the context of a write transaction's
+	// BeginTx: the transaction may then send the statements marked
+	// Deferrable with its next statement or its COMMIT, one round trip
+	// less each where statements are round trips.
+	FusedTx func(context.Context) context.Context
+	// Deferrable, when set, marks the context of an Exec inside a FusedTx
+	// transaction whose result the caller ignores: the driver may send it
+	// with the transaction's next statement or its COMMIT. Its error, if
+	// any, then comes from that statement or from Commit.
+	Deferrable func(context.Context) context.Context
 	// IsDuplicate reports a unique-key violation.
 	IsDuplicate func(error) bool
 	// IsDeadlock reports a transaction the engine aborted to break a

@@ -43,6 +43,19 @@ func (p *statements) close() error {
 	return errors.Join(errs...)
 }
 
+// execDeferrable is exec for a statement whose result the caller
+// ignores: where the dialect allows (Dialect.Deferrable) it is sent as
+// text with the transaction's next statement or its COMMIT, and its
+// error, if any, comes from those.
+func (s *Store) execDeferrable(ctx context.Context, tx *sql.Tx, query string, args ...any) error {
+	if s.d.Deferrable != nil {
+		_, err := tx.ExecContext(s.d.Deferrable(ctx), query, args...)
+		return err
+	}
+	_, err := s.exec(ctx, tx, query, args...)
+	return err
+}
+
 // exec runs query in tx, through its prepared statement when there is one.
 func (s *Store) exec(ctx context.Context, tx *sql.Tx, query string, args ...any) (sql.Result, error) {
 	if st, ok := s.stmts.m[query]; ok {

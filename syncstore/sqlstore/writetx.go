@@ -57,7 +57,11 @@ func (s *Store) HoldWrites(ctx context.Context, fn func() error) error {
 }
 
 func (s *Store) tryTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
-	tx, err := s.write.BeginTx(ctx, nil)
+	bctx := ctx
+	if s.d.FusedTx != nil {
+		bctx = s.d.FusedTx(ctx)
+	}
+	tx, err := s.write.BeginTx(bctx, nil)
 	if err != nil {
 		return fmt.Errorf("beginning a transaction: %w", err)
 	}
@@ -231,7 +235,7 @@ const setLastModifiedSQL = "UPDATE users SET last_modified = ? WHERE id = ?"
 
 // setLastModified records the request timestamp on the locked user row.
 func (s *Store) setLastModified(ctx context.Context, tx *sql.Tx, userID int64, ts syncstore.Timestamp) error {
-	if _, err := s.exec(ctx, tx, setLastModifiedSQL, int64(ts), userID); err != nil {
+	if err := s.execDeferrable(ctx, tx, setLastModifiedSQL, int64(ts), userID); err != nil {
 		return fmt.Errorf("recording the timestamp of user %d: %w", userID, err)
 	}
 	return nil
@@ -261,13 +265,13 @@ func (s *Store) saveCollectionSQL() string {
 // is 0, the user's last write timestamp.
 func (s *Store) saveCollection(ctx context.Context, tx *sql.Tx, userID int64, c collStats, existed bool, stamp syncstore.Timestamp) error {
 	if existed && stamp != 0 && s.d.SaveAndStamp != "" {
-		_, err := s.exec(ctx, tx, s.d.SaveAndStamp, c.id, int64(stamp), int64(c.modified), c.count, c.bytes, userID)
+		err := s.execDeferrable(ctx, tx, s.d.SaveAndStamp, c.id, int64(stamp), int64(c.modified), c.count, c.bytes, userID)
 		if err != nil {
 			return fmt.Errorf("updating collection aggregates and timestamp: %w", err)
 		}
 		return nil
 	}
-	_, err := s.exec(ctx, tx, s.saveCollectionSQL(), userID, c.id, int64(c.modified), c.count, c.bytes)
+	err := s.execDeferrable(ctx, tx, s.saveCollectionSQL(), userID, c.id, int64(c.modified), c.count, c.bytes)
 	if err != nil {
 		return fmt.Errorf("updating collection aggregates: %w", err)
 	}
@@ -281,7 +285,7 @@ const deleteAggregatesSQL = "DELETE FROM user_collections WHERE user_id = ? AND 
 
 // dropAggregates removes the aggregates of a collection that is now empty.
 func (s *Store) dropAggregates(ctx context.Context, tx *sql.Tx, userID int64, collID int) error {
-	if _, err := s.exec(ctx, tx, deleteAggregatesSQL, userID, collID); err != nil {
+	if err := s.execDeferrable(ctx, tx, deleteAggregatesSQL, userID, collID); err != nil {
 		return fmt.Errorf("removing collection aggregates: %w", err)
 	}
 	return nil
