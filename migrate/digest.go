@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"encoding/binary"
 	"hash"
+	"unsafe"
 
 	"github.com/syncserver/syncserver/syncstore"
 )
@@ -38,8 +39,16 @@ func payloadSum(p *string) *Digest {
 	if p == nil {
 		return nil
 	}
-	s := Digest(sha256.Sum256([]byte(*p))) // #nosec: content check, not a secret
+	s := Digest(sha256.Sum256(stringBytes(*p))) // #nosec: content check, not a secret
 	return &s
+}
+
+// stringBytes is s's bytes without a copy, for the hashes that only read
+// them: a []byte(s) conversion copied every payload the copy, the delta
+// and the verification hash (about a fifth of the migrator's CPU with the
+// garbage it made). The slice must never be written to.
+func stringBytes(s string) []byte {
+	return unsafe.Slice(unsafe.StringData(s), len(s))
 }
 
 // record digests r whose payload hash is already known (the legacy

@@ -42,7 +42,7 @@ func payloadCheck(length int64, crc uint32) *Digest {
 func (d *digester) fingerprint(collection string, r *syncstore.StoredRecord) fingerprint {
 	var pc *Digest
 	if r.Payload != nil {
-		pc = payloadCheck(int64(len(*r.Payload)), crc32.ChecksumIEEE([]byte(*r.Payload)))
+		pc = payloadCheck(int64(len(*r.Payload)), crc32.ChecksumIEEE(stringBytes(*r.Payload)))
 	}
 	return d.record(collection, r.ID, r.Modified, r.SortIndex, r.ParentID, r.PredecessorID, pc)
 }
