@@ -26,13 +26,14 @@ import (
 // verification compares, are still full SHA-256 digests.
 type fingerprint = Digest
 
-// payloadCheck is the payload part of a fingerprint; nil for a NULL
-// payload (LENGTH and CRC32 of NULL are NULL).
-func payloadCheck(length int64, crc uint32) *Digest {
+// payloadCheck is the payload part of a fingerprint (a NULL payload has
+// none: LENGTH and CRC32 of NULL are NULL). A value, not a pointer, so it
+// stays off the heap.
+func payloadCheck(length int64, crc uint32) Digest {
 	var d Digest
 	binary.BigEndian.PutUint64(d[:8], uint64(length))
 	binary.BigEndian.PutUint32(d[8:12], crc)
-	return &d
+	return d
 }
 
 // fingerprint computes r's fingerprint from the record as read, as the
@@ -40,19 +41,23 @@ func payloadCheck(length int64, crc uint32) *Digest {
 // the IEEE CRC-32 of the stored bytes, which the readers return
 // unconverted (CAST … AS BINARY).
 func (d *digester) fingerprint(collection string, r *syncstore.StoredRecord) fingerprint {
+	var check Digest
 	var pc *Digest
 	if r.Payload != nil {
-		pc = payloadCheck(int64(len(*r.Payload)), crc32.ChecksumIEEE(stringBytes(*r.Payload)))
+		check = payloadCheck(int64(len(*r.Payload)), crc32.ChecksumIEEE(stringBytes(*r.Payload)))
+		pc = &check
 	}
 	return d.record(collection, r.ID, r.Modified, r.SortIndex, r.ParentID, r.PredecessorID, pc)
 }
 
 // fingerprintOf is fingerprint from a fingerprint query's columns.
 func (d *digester) fingerprintOf(collection, id string, modified syncstore.Timestamp, sortIndex *int64, parentID, predecessorID *string,
-	length, crc nullInt) fingerprint {
+	length, crc *int64) fingerprint {
+	var check Digest
 	var pc *Digest
-	if length.p != nil && crc.p != nil {
-		pc = payloadCheck(*length.p, uint32(*crc.p))
+	if length != nil && crc != nil {
+		check = payloadCheck(*length, uint32(*crc))
+		pc = &check
 	}
 	return d.record(collection, id, modified, sortIndex, parentID, predecessorID, pc)
 }

@@ -274,7 +274,7 @@ func (m *mozilla) fingerprints(ctx context.Context, u *LegacyUser, fn func(strin
 			ts = syncstore.Timestamp(*modified.p)
 		}
 		i := id.String()
-		if err := fn(name, i, d.fingerprintOf(name, i, ts, sortIndex.p, parent.P, pred.P, length, crc)); err != nil {
+		if err := fn(name, i, d.fingerprintOf(name, i, ts, sortIndex.p, parent.P, pred.P, length.p, crc.p)); err != nil {
 			return err
 		}
 	}
