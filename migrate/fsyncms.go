@@ -158,7 +158,6 @@ func (f *fsyncms) fingerprints(ctx context.Context, u *LegacyUser, fn func(strin
 		return err
 	}
 	defer rows.Close()
-	d := newDigester()
 	var coll, id sql.RawBytes
 	var parent textCol
 	var pred, sortIndex, length, crc intCol
@@ -170,7 +169,7 @@ func (f *fsyncms) fingerprints(ctx context.Context, u *LegacyUser, fn func(strin
 			return err
 		}
 		c, i := colls.of(coll), string(id)
-		fp := d.fingerprintOf(c, i, modified.timestamp(), sortIndex.ptr(), parent.ptr(), pred.decimal(), length.ptr(), crc.ptr())
+		fp := fingerprintOf(modified.timestamp(), sortIndex.ptr(), parent.ptr(), pred.decimal(), length.ptr(), crc.ptr())
 		if err := fn(c, i, fp); err != nil {
 			return err
 		}
