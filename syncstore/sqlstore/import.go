@@ -240,21 +240,12 @@ func (s *Store) exportCollection(ctx context.Context, userID int64, collID int, 
 		return err
 	}
 	defer rows.Close()
+	e := newExportScan()
 	for rows.Next() {
-		r := &syncstore.StoredRecord{}
-		var modified int64
-		var sortIndex sql.NullInt64
-		var payload, parent, pred syncstore.NullText
-		if err := rows.Scan(&r.ID, &modified, &sortIndex, &payload, &parent, &pred, &r.Expiry); err != nil {
+		if err := rows.Scan(e.dest...); err != nil {
 			return err
 		}
-		r.Modified = syncstore.Timestamp(modified)
-		if sortIndex.Valid {
-			v := sortIndex.Int64
-			r.SortIndex = &v
-		}
-		r.Payload, r.ParentID, r.PredecessorID = payload.P, parent.P, pred.P
-		if err := fn(name, r); err != nil {
+		if err := fn(name, e.record()); err != nil {
 			return err
 		}
 	}
