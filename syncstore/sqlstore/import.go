@@ -124,11 +124,13 @@ func (s *Store) importRecords(ctx context.Context, userID int64, collection stri
 		if fresh {
 			sizes, query = s.exactChunkSizes, insertSQL
 		}
+		// Boxed once, not once per row (an allocation each).
+		uid, cid := any(userID), any(collID)
 		err = s.chunkedBy(len(recs), payloadLen, sizes, func(start, k, shape int) error {
 			args := make([]any, 0, shape*10)
 			for i := range recs[start : start+k] {
 				r := &recs[start+i]
-				args = append(args, userID, collID, s.d.Text(r.ID), int64(r.Modified), optInt(r.SortIndex),
+				args = append(args, uid, cid, s.d.Text(r.ID), int64(r.Modified), optInt(r.SortIndex),
 					s.optText(r.Payload), r.PayloadSize(), s.optText(r.ParentID), s.optText(r.PredecessorID), r.Expiry)
 			}
 			if _, err := s.exec(ctx, tx, query(shape), pad(args, 10, shape)...); err != nil {
