@@ -227,7 +227,7 @@ func (m *Migrator) bulkCopy(ctx context.Context, lu *LegacyUser, uid int64, l *l
 			}
 		}
 		rd := d.full(c, r)
-		read.put(c, bulkRow{digest: rd, check: d.fingerprint(c, r)})
+		read.put(c, bulkRow{digest: rd, check: recordFingerprint(r)})
 		res.Records++
 		res.Bytes += rd.Size
 		old, held := have[c][r.ID]

@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"encoding/binary"
 	"hash"
+	"unsafe"
 
 	"github.com/syncserver/syncserver/syncstore"
 )
@@ -27,6 +28,9 @@ type RecordDigest struct {
 type digester struct {
 	h   hash.Hash
 	buf []byte
+	// sum receives the hash: through the hash.Hash interface a local
+	// array would escape, an allocation per record.
+	sum Digest
 }
 
 func newDigester() *digester {
@@ -38,8 +42,16 @@ func payloadSum(p *string) *Digest {
 	if p == nil {
 		return nil
 	}
-	s := Digest(sha256.Sum256([]byte(*p))) // #nosec: content check, not a secret
+	s := Digest(sha256.Sum256(stringBytes(*p))) // #nosec: content check, not a secret
 	return &s
+}
+
+// stringBytes is s's bytes without a copy, for the hashes that only read
+// them: a []byte(s) conversion copied every payload the copy, the delta
+// and the verification hash (about a fifth of the migrator's CPU with the
+// garbage it made). The slice must never be written to.
+func stringBytes(s string) []byte {
+	return unsafe.Slice(unsafe.StringData(s), len(s))
 }
 
 // record digests r whose payload hash is already known (the legacy
@@ -66,18 +78,25 @@ func (d *digester) record(collection, id string, modified syncstore.Timestamp, s
 	d.buf = b
 	d.h.Reset()
 	d.h.Write(b)
-	var out Digest
-	d.h.Sum(out[:0])
-	return out
+	d.h.Sum(d.sum[:0])
+	return d.sum
 }
 
 // full digests a complete record, hashing its payload.
 func (d *digester) full(collection string, r *syncstore.StoredRecord) RecordDigest {
+	// Hashed here rather than by payloadSum, whose returned pointer would
+	// put the sum on the heap.
+	var sum Digest
+	var ps *Digest
+	if r.Payload != nil {
+		sum = sha256.Sum256(stringBytes(*r.Payload)) // #nosec: content check, not a secret
+		ps = &sum
+	}
 	return RecordDigest{
 		ID:       r.ID,
 		Modified: r.Modified,
 		Size:     r.PayloadSize(),
-		Sum:      d.record(collection, r.ID, r.Modified, r.SortIndex, r.ParentID, r.PredecessorID, payloadSum(r.Payload)),
+		Sum:      d.record(collection, r.ID, r.Modified, r.SortIndex, r.ParentID, r.PredecessorID, ps),
 	}
 }
 

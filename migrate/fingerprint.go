@@ -1,16 +1,14 @@
 package migrate
 
 import (
-	"encoding/binary"
 	"hash/crc32"
 
 	"github.com/syncserver/syncserver/syncstore"
 )
 
 // A fingerprint is what the delta copy compares per legacy row while the
-// user is unavailable: the row's metadata exactly (collection, id,
-// modified, sortindex, parentid, predecessorid, through the same digest
-// as Digest) and its payload by length and CRC-32. The legacy database
+// user is unavailable: the row's metadata exactly (modified, sortindex,
+// parentid, predecessorid) and its payload by length and CRC-32. The legacy database
 // computes the payload part with LENGTH() and CRC32(), which cost it a
 // fraction of SHA2() and need no payload sent; the bulk copy computes it
 // in Go from the rows it already read, so the in-window scan reads each
@@ -24,35 +22,68 @@ import (
 // updates that keep modified (a sortindex change, docs/legacy.md §4.1) are
 // compared exactly. The records the delta copies, and the checksums the
 // verification compares, are still full SHA-256 digests.
-type fingerprint = Digest
-
-// payloadCheck is the payload part of a fingerprint; nil for a NULL
-// payload (LENGTH and CRC32 of NULL are NULL).
-func payloadCheck(length int64, crc uint32) *Digest {
-	var d Digest
-	binary.BigEndian.PutUint64(d[:8], uint64(length))
-	binary.BigEndian.PutUint32(d[8:12], crc)
-	return &d
+//
+// The fields are compared as they are, not through a digest: the
+// fingerprints the bulk copy keeps and the ones the delta scan reads
+// cost no hashing (two SHA-256 per record before), and the strings are
+// the ones the record already holds. Collection and id are not part of
+// it: the delta finds a row's fingerprint by them.
+type fingerprint struct {
+	modified      syncstore.Timestamp
+	sortIndex     int64
+	parentID      string
+	predecessorID string
+	// length and crc are the payload check: LENGTH and CRC32 (the IEEE
+	// CRC-32 of the stored bytes), valid when has says so.
+	length int64
+	crc    uint32
+	has    fingerprintFields
 }
 
-// fingerprint computes r's fingerprint from the record as read, as the
-// legacy readers' fingerprint queries do from the stored row: CRC32() is
-// the IEEE CRC-32 of the stored bytes, which the readers return
+// fingerprintFields says which of a fingerprint's nullable fields are
+// set, so that NULL stays apart from 0 and "".
+type fingerprintFields uint8
+
+const (
+	hasSortIndex fingerprintFields = 1 << iota
+	hasParentID
+	hasPredecessorID
+	hasPayload
+)
+
+// recordFingerprint computes r's fingerprint from the record as read, as
+// the legacy readers' fingerprint queries do from the stored row: CRC32()
+// is the IEEE CRC-32 of the stored bytes, which the readers return
 // unconverted (CAST … AS BINARY).
-func (d *digester) fingerprint(collection string, r *syncstore.StoredRecord) fingerprint {
-	var pc *Digest
+func recordFingerprint(r *syncstore.StoredRecord) fingerprint {
+	var length, crc *int64
 	if r.Payload != nil {
-		pc = payloadCheck(int64(len(*r.Payload)), crc32.ChecksumIEEE([]byte(*r.Payload)))
+		l, c := int64(len(*r.Payload)), int64(crc32.ChecksumIEEE(stringBytes(*r.Payload)))
+		length, crc = &l, &c
 	}
-	return d.record(collection, r.ID, r.Modified, r.SortIndex, r.ParentID, r.PredecessorID, pc)
+	return fingerprintOf(r.Modified, r.SortIndex, r.ParentID, r.PredecessorID, length, crc)
 }
 
-// fingerprintOf is fingerprint from a fingerprint query's columns.
-func (d *digester) fingerprintOf(collection, id string, modified syncstore.Timestamp, sortIndex *int64, parentID, predecessorID *string,
-	length, crc nullInt) fingerprint {
-	var pc *Digest
-	if length.p != nil && crc.p != nil {
-		pc = payloadCheck(*length.p, uint32(*crc.p))
+// fingerprintOf is a fingerprint from a fingerprint query's columns; the
+// payload check is set when both LENGTH and CRC32 are (a NULL payload has
+// neither).
+func fingerprintOf(modified syncstore.Timestamp, sortIndex *int64, parentID, predecessorID *string, length, crc *int64) fingerprint {
+	fp := fingerprint{modified: modified}
+	if sortIndex != nil {
+		fp.sortIndex = *sortIndex
+		fp.has |= hasSortIndex
 	}
-	return d.record(collection, id, modified, sortIndex, parentID, predecessorID, pc)
+	if parentID != nil {
+		fp.parentID = *parentID
+		fp.has |= hasParentID
+	}
+	if predecessorID != nil {
+		fp.predecessorID = *predecessorID
+		fp.has |= hasPredecessorID
+	}
+	if length != nil && crc != nil {
+		fp.length, fp.crc = *length, uint32(*crc)
+		fp.has |= hasPayload
+	}
+	return fp
 }

@@ -81,23 +81,18 @@ const fsyncmsRecordColumns = "CAST(collection AS BINARY), CAST(id AS BINARY), CA
 
 func (f *fsyncms) scanRecords(rows *sql.Rows, fn func(string, *syncstore.StoredRecord) error) error {
 	defer rows.Close()
+	var coll, id sql.RawBytes
+	var parent, payload textCol
+	var pred, sortIndex intCol
+	var modified floatCol
+	dest := []any{&coll, &id, &parent, &pred, &modified, &sortIndex, &payload}
+	colls := interner{}
 	for rows.Next() {
-		var coll, id, parent, payload nullStr
-		var pred, sortIndex nullInt
-		var modified nullFloat
-		if err := rows.Scan(&coll, &id, &parent, &pred, &modified, &sortIndex, &payload); err != nil {
+		if err := rows.Scan(dest...); err != nil {
 			return err
 		}
-		r := &syncstore.StoredRecord{
-			ID:            id.String(),
-			Modified:      secondsToTimestamp(modified.p),
-			SortIndex:     sortIndex.p,
-			ParentID:      parent.P,
-			PredecessorID: pred.decimal(),
-			Payload:       payload.P,
-			Expiry:        syncstore.NoExpiry,
-		}
-		if err := fn(coll.String(), r); err != nil {
+		r := newScannedRecord(string(id), modified.timestamp(), &sortIndex, &parent, &pred, &payload)
+		if err := fn(colls.of(coll), r); err != nil {
 			return err
 		}
 	}
@@ -163,16 +158,18 @@ func (f *fsyncms) fingerprints(ctx context.Context, u *LegacyUser, fn func(strin
 		return err
 	}
 	defer rows.Close()
-	d := newDigester()
+	var coll, id sql.RawBytes
+	var parent textCol
+	var pred, sortIndex, length, crc intCol
+	var modified floatCol
+	dest := []any{&coll, &id, &parent, &pred, &modified, &sortIndex, &length, &crc}
+	colls := interner{}
 	for rows.Next() {
-		var coll, id, parent nullStr
-		var pred, sortIndex, length, crc nullInt
-		var modified nullFloat
-		if err := rows.Scan(&coll, &id, &parent, &pred, &modified, &sortIndex, &length, &crc); err != nil {
+		if err := rows.Scan(dest...); err != nil {
 			return err
 		}
-		c, i := coll.String(), id.String()
-		fp := d.fingerprintOf(c, i, secondsToTimestamp(modified.p), sortIndex.p, parent.P, pred.decimal(), length, crc)
+		c, i := colls.of(coll), string(id)
+		fp := fingerprintOf(modified.timestamp(), sortIndex.ptr(), parent.ptr(), pred.decimal(), length.ptr(), crc.ptr())
 		if err := fn(c, i, fp); err != nil {
 			return err
 		}

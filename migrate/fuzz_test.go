@@ -340,7 +340,7 @@ func FuzzLegacyRoundTrip(f *testing.F) {
 			if len(digests) != 1 || digests[0] != want {
 				t.Fatalf("%s: database digest %+v, computed %+v", tg.name, digests, want)
 			}
-			wantFP := newDigester().fingerprint(coll, &r.rec)
+			wantFP := recordFingerprint(&r.rec)
 			var fps []fingerprint
 			if err := tg.db.fingerprints(ctx, tg.user, func(c, id string, fp fingerprint) error {
 				fps = append(fps, fp)

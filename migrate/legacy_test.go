@@ -135,7 +135,7 @@ func checkUserRead(t *testing.T, ctx context.Context, lg *LegacyDB, l legacytest
 			t.Errorf("record %s/%s differs: %s", c, r.ID, diff)
 		}
 		digests[c+"/"+r.ID] = d.full(c, r)
-		fingerprints[c+"/"+r.ID] = d.fingerprint(c, r)
+		fingerprints[c+"/"+r.ID] = recordFingerprint(r)
 		return nil
 	})
 	if err != nil {

@@ -257,7 +257,6 @@ func (m *mozilla) fingerprints(ctx context.Context, u *LegacyUser, fn func(strin
 	}
 	defer rows.Close()
 	names := collectionNames(u)
-	d := newDigester()
 	for rows.Next() {
 		var coll int
 		var id, parent, pred nullStr
@@ -274,7 +273,7 @@ func (m *mozilla) fingerprints(ctx context.Context, u *LegacyUser, fn func(strin
 			ts = syncstore.Timestamp(*modified.p)
 		}
 		i := id.String()
-		if err := fn(name, i, d.fingerprintOf(name, i, ts, sortIndex.p, parent.P, pred.P, length, crc)); err != nil {
+		if err := fn(name, i, fingerprintOf(ts, sortIndex.p, parent.P, pred.P, length.p, crc.p)); err != nil {
 			return err
 		}
 	}

@@ -1,6 +1,8 @@
 package mysqlstore
 
 import (
+	"unsafe"
+
 	"github.com/syncserver/syncserver/syncstore/sqlstore"
 )
 
@@ -38,7 +40,7 @@ func dialect(maxPayload int, fuse bool) sqlstore.Dialect {
 		ForUpdate: " FOR UPDATE",
 		// Ids and payloads live in binary columns: bytes are stored as
 		// given instead of being validated as utf8mb4 text.
-		Text:              func(s string) any { return []byte(s) },
+		Text:              binaryArg,
 		MaxIDList:         128,
 		MaxRows:           512,
 		MaxStatementBytes: maxPayload,
@@ -61,4 +63,18 @@ func dialect(maxPayload int, fuse bool) sqlstore.Dialect {
 		d.FusedTx, d.Deferrable = fusedTx, deferrable
 	}
 	return d
+}
+
+// binaryArg binds s as bytes without copying it: neither the driver nor
+// the store ever writes to an argument (the driver copies it into its
+// packet buffer; a fused statement kept for later keeps the immutable
+// string alive), and a []byte(s) copy of every id and payload was about
+// a third of the bytes the native writes allocated in the migrate
+// benchmark. The empty string is bound as an empty, non-nil slice: a nil
+// []byte is NULL.
+func binaryArg(s string) any {
+	if len(s) == 0 {
+		return []byte{}
+	}
+	return unsafe.Slice(unsafe.StringData(s), len(s))
 }

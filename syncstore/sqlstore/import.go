@@ -124,11 +124,13 @@ func (s *Store) importRecords(ctx context.Context, userID int64, collection stri
 		if fresh {
 			sizes, query = s.exactChunkSizes, insertSQL
 		}
+		// Boxed once, not once per row (an allocation each).
+		uid, cid := any(userID), any(collID)
 		err = s.chunkedBy(len(recs), payloadLen, sizes, func(start, k, shape int) error {
 			args := make([]any, 0, shape*10)
 			for i := range recs[start : start+k] {
 				r := &recs[start+i]
-				args = append(args, userID, collID, s.d.Text(r.ID), int64(r.Modified), optInt(r.SortIndex),
+				args = append(args, uid, cid, s.d.Text(r.ID), int64(r.Modified), optInt(r.SortIndex),
 					s.optText(r.Payload), r.PayloadSize(), s.optText(r.ParentID), s.optText(r.PredecessorID), r.Expiry)
 			}
 			if _, err := s.exec(ctx, tx, query(shape), pad(args, 10, shape)...); err != nil {
@@ -240,21 +242,12 @@ func (s *Store) exportCollection(ctx context.Context, userID int64, collID int, 
 		return err
 	}
 	defer rows.Close()
+	e := newExportScan()
 	for rows.Next() {
-		r := &syncstore.StoredRecord{}
-		var modified int64
-		var sortIndex sql.NullInt64
-		var payload, parent, pred syncstore.NullText
-		if err := rows.Scan(&r.ID, &modified, &sortIndex, &payload, &parent, &pred, &r.Expiry); err != nil {
+		if err := rows.Scan(e.dest...); err != nil {
 			return err
 		}
-		r.Modified = syncstore.Timestamp(modified)
-		if sortIndex.Valid {
-			v := sortIndex.Int64
-			r.SortIndex = &v
-		}
-		r.Payload, r.ParentID, r.PredecessorID = payload.P, parent.P, pred.P
-		if err := fn(name, r); err != nil {
+		if err := fn(name, e.record()); err != nil {
 			return err
 		}
 	}
