@@ -11,13 +11,18 @@ import (
 	"github.com/syncserver/syncserver/syncstore/storetest"
 )
 
-// TestAggregatesMatchRows: storetest.RunAggregates on MySQL.
+// TestAggregatesMatchRows: storetest.RunAggregates on MySQL, with
+// MariaDB's DELETE … RETURNING and without it, as on MySQL servers.
 func TestAggregatesMatchRows(t *testing.T) {
-	storetest.RunAggregates(t, func(t *testing.T, clock func() time.Time) (syncstore.Store, storetest.SQLDB) {
-		s := openStore(t, Config{Clock: clock})
-		t.Cleanup(func() { s.Close() })
-		return s, s
-	})
+	for _, noReturning := range []bool{false, true} {
+		t.Run(fmt.Sprintf("noReturning=%v", noReturning), func(t *testing.T) {
+			storetest.RunAggregates(t, func(t *testing.T, clock func() time.Time) (syncstore.Store, storetest.SQLDB) {
+				s := openStore(t, Config{Clock: clock, noReturning: noReturning})
+				t.Cleanup(func() { s.Close() })
+				return s, s
+			})
+		})
+	}
 }
 
 // TestLargeBatchSplitsStatements writes more payload than one statement

@@ -44,6 +44,10 @@ type Config struct {
 	// its own, COMMIT included, for the benchmark that justifies fusing
 	// them (fusedtx.go).
 	noFusing bool
+	// noReturning makes a MariaDB store delete by ids as on MySQL (the
+	// rows read locking first, then deleted), so the tests cover the path
+	// MySQL servers take.
+	noReturning bool
 	// dial, when set, opens the network connections (tests count the
 	// round trips on them).
 	dial func(ctx context.Context, network, addr string) (net.Conn, error)

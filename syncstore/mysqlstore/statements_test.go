@@ -105,8 +105,19 @@ func batchOf(prefix string, n int) []syncstore.WBO {
 // statements whose results are not read travel with the COMMIT
 // (fusedtx.go).
 func TestStatementsPerPutRecords(t *testing.T) {
+	for _, noReturning := range []bool{false, true} {
+		t.Run(fmt.Sprintf("noReturning=%v", noReturning), func(t *testing.T) {
+			testStatementsPerWrite(t, noReturning)
+		})
+	}
+}
+
+// testStatementsPerWrite is TestStatementsPerPutRecords on a MariaDB
+// store that deletes by ids with DELETE … RETURNING, or (noReturning) as
+// on MySQL.
+func testStatementsPerWrite(t *testing.T, noReturning bool) {
 	var turns turnCounter
-	s := openStore(t, Config{MaxOpenConns: 1, dial: turns.dial})
+	s := openStore(t, Config{MaxOpenConns: 1, dial: turns.dial, noReturning: noReturning})
 	defer s.Close()
 	ctx := context.Background()
 	u := &syncstore.User{Name: "alice", PasswordHash: "h"}
@@ -157,9 +168,21 @@ func TestStatementsPerPutRecords(t *testing.T) {
 			return err
 		}
 	}
-	// BEGIN; lock user + aggregates + the rows to delete (which sizes
-	// them); delete + aggregates and users + COMMIT: the b records are
-	// older than the a records rewritten since, so the collection's
+	if !noReturning {
+		// MariaDB: BEGIN; lock user + aggregates; DELETE … RETURNING
+		// (which sizes the rows); aggregates and users + COMMIT. The
+		// DELETE returns rows, so it is a round trip of its own.
+		count("delete by 100 ids", 5, 4, deleteIDs("b"))
+		if err := put(batchOf("c", 100))(); err != nil {
+			t.Fatal(err)
+		}
+		count("delete the newest 100 ids", 5, 4, deleteIDs("c"))
+		count("delete by ids none of which is stored", 5, 4, deleteIDs("z"))
+		return
+	}
+	// MySQL: BEGIN; lock user + aggregates + the rows to delete (which
+	// sizes them); delete + aggregates and users + COMMIT: the b records
+	// are older than the a records rewritten since, so the collection's
 	// timestamp stays and the newest remaining record need not be found.
 	count("delete by 100 ids", 5, 3, deleteIDs("b"))
 	// When the newest records go, the same UPDATE finds the newest

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/go-sql-driver/mysql"
@@ -99,11 +100,24 @@ func (s *Store) init(ctx context.Context, cfg Config) error {
 	// Escaping can double the payload bytes in the statement text, and the
 	// rest of the statement needs room too.
 	maxPayload := max(min(maxUpsertPayload, packet/3), 64<<10)
+	var version string
+	if err := s.db.QueryRowContext(ctx, "SELECT VERSION()").Scan(&version); err != nil {
+		return fmt.Errorf("reading the server version: %w", err)
+	}
+	returning := isMariaDB(version) && !cfg.noReturning
 	var err error
 	s.Store, err = sqlstore.New(ctx, sqlstore.Config{
-		Dialect: dialect(maxPayload, s.fuse), Read: s.db, Write: s.db, Clock: cfg.Clock,
+		Dialect: dialect(maxPayload, s.fuse, returning), Read: s.db, Write: s.db, Clock: cfg.Clock,
 	})
 	return err
+}
+
+// isMariaDB tells MariaDB from MySQL by the version string VERSION()
+// returns ("10.11.19-MariaDB-0+deb12u1"). Every MariaDB release this
+// store supports (10.5 and later, for RETURNING on DELETE since 10.0.5 and
+// the rest of the schema) has DELETE … RETURNING.
+func isMariaDB(version string) bool {
+	return strings.Contains(version, "MariaDB")
 }
 
 // isolationVariable connects once to learn the name of the session's
