@@ -103,7 +103,8 @@ type target struct {
 // hold the same data. A cached migrating row is not trusted either: the
 // state lasts about a second and ends with a flip, and a client told to
 // come back in migrating_retry_after must not be refused again by a
-// stale entry.
+// stale entry. Nor is a cached absence: the row may have been written
+// since by a registration on another instance.
 func (s *Shim) decide(ctx context.Context, method string, req *httpapi.Request) (target, error) {
 	if !req.HasUserSegment() {
 		return target{state: s.defaultState, node: s.hostNode}, nil
@@ -121,7 +122,12 @@ func (s *Shim) decide(ctx context.Context, method string, req *httpapi.Request) 
 	counter := s.lookupWrite
 	if method == http.MethodGet || method == http.MethodHead {
 		row, hit, err = s.routes.lookup(ctx, user, s.ttl, now)
-		if hit && row != nil && row.State == syncstore.RouteMigrating {
+		// A cached absence is not trusted either: a user registered on
+		// another instance gets their row there, and this instance would
+		// otherwise look for them where rowless users live (a 404 from
+		// node/weave, a 401 from storage) for up to route_cache_ttl,
+		// right after a registration, when a client asks next.
+		if hit && (row == nil || row.State == syncstore.RouteMigrating) {
 			row, err = s.routes.refresh(ctx, user, s.ttl, now)
 			hit = false
 		}

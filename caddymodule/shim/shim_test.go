@@ -38,6 +38,11 @@ func TestShimDecideWrites(t *testing.T) {
 		}
 	}
 
+	// The user has a row (a cached absence is never trusted:
+	// TestShimRereadsAbsence).
+	if err := store.SetRoute(ctx, syncstore.Route{Username: user, State: syncstore.RouteLegacy, Node: "node1"}); err != nil {
+		t.Fatal(err)
+	}
 	decide(http.MethodGet, syncstore.RouteLegacy)
 	// The migrate tool, elsewhere, sets the user migrating.
 	if err := store.SetRoute(ctx, syncstore.Route{Username: user, State: syncstore.RouteMigrating,
@@ -78,6 +83,42 @@ func TestShimDecideWrites(t *testing.T) {
 	}
 	if hit, miss, write := lookups("hit"), lookups("miss"), lookups("write"); hit != 2 || miss != 2 || write != 4 {
 		t.Errorf("route lookups hit=%v miss=%v write=%v, want 2, 2, 4", hit, miss, write)
+	}
+}
+
+// TestShimRereadsAbsence: a user without a row, looked up by a read (a
+// client's "does this name exist?" before registering), then registered
+// through another instance, which writes the row: the next read here must
+// follow the new row, not the cached absence. It failed before, as a 404
+// from node/weave in the fleet test right after registration: this
+// instance looked for the new user in the default database.
+func TestShimRereadsAbsence(t *testing.T) {
+	store := sqliteRoutes(t)
+	ctx := context.Background()
+	m, err := NewMetrics(prometheus.NewRegistry())
+	if err != nil {
+		t.Fatal(err)
+	}
+	clock := &testClock{t: time.Now()}
+	s := &Shim{routes: newRouteCache(store), table: store, ttl: time.Hour, defaultState: syncstore.RouteNative,
+		hostNode: "", metrics: m, clock: clock.now}
+	s.countLookups()
+	const user = "7qrzrjz52vgwen6e7w2y7v6xknd46wxt"
+	exists := httpapi.Parse(http.MethodGet, "/user/1.0/"+user)
+	if got, err := s.decide(ctx, http.MethodGet, &exists); err != nil || got.row != nil {
+		t.Fatalf("before registering: %+v, %v; want no row", got, err)
+	}
+	// Registered through another instance, homed on shard s2.
+	if err := store.SetRoute(ctx, syncstore.Route{Username: user, State: syncstore.RouteNative, Shard: "s2"}); err != nil {
+		t.Fatal(err)
+	}
+	clock.advance(time.Second)
+	for _, path := range []string{"/user/1.0/" + user + "/node/weave", "/1.1/" + user + "/info/collections"} {
+		req := httpapi.Parse(http.MethodGet, path)
+		got, err := s.decide(ctx, http.MethodGet, &req)
+		if err != nil || got.row == nil || got.row.Shard != "s2" {
+			t.Errorf("GET %s after registering: %+v, %v; want the row naming shard s2", path, got, err)
+		}
 	}
 }
 
