@@ -10,23 +10,31 @@ import (
 
 	"github.com/syncserver/syncserver/syncstore"
 	"github.com/syncserver/syncserver/syncstore/httpapi"
+	"github.com/syncserver/syncserver/syncstore/sqlitestore"
 )
 
-// TestShimDecideWrites: requests that can write read the route table
-// whatever the cache holds, and leave what they read for the reads that
-// follow; reads use the cache for up to route_cache_ttl.
-func TestShimDecideWrites(t *testing.T) {
+// newTestShim is a Shim deciding routes from a fresh SQLite route table
+// on a settable clock, with its lookup metrics in reg.
+func newTestShim(t *testing.T, reg *prometheus.Registry, ttl time.Duration, def syncstore.RouteState, host string) (*Shim, *sqlitestore.Store, *testClock) {
+	t.Helper()
 	store := sqliteRoutes(t)
-	ctx := context.Background()
-	reg := prometheus.NewRegistry()
 	m, err := NewMetrics(reg)
 	if err != nil {
 		t.Fatal(err)
 	}
 	clock := &testClock{t: time.Now()}
-	s := &Shim{routes: newRouteCache(store), table: store, ttl: time.Minute, defaultState: syncstore.RouteLegacy,
-		hostNode: "node1", metrics: m, clock: clock.now}
+	s := &Shim{routes: newRouteCache(store), table: store, ttl: ttl, defaultState: def, hostNode: host, metrics: m, clock: clock.now}
 	s.countLookups()
+	return s, store, clock
+}
+
+// TestShimDecideWrites: requests that can write read the route table
+// whatever the cache holds, and leave what they read for the reads that
+// follow; reads use the cache for up to route_cache_ttl.
+func TestShimDecideWrites(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	s, store, clock := newTestShim(t, reg, time.Minute, syncstore.RouteLegacy, "node1")
+	ctx := context.Background()
 	const user = "7qrzrjz52vgwen6e7w2y7v6xknd46wxt"
 	path := "/1.1/" + user + "/storage/bookmarks"
 	decide := func(method string, want syncstore.RouteState) {
@@ -93,16 +101,8 @@ func TestShimDecideWrites(t *testing.T) {
 // from node/weave in the fleet test right after registration: this
 // instance looked for the new user in the default database.
 func TestShimRereadsAbsence(t *testing.T) {
-	store := sqliteRoutes(t)
+	s, store, clock := newTestShim(t, prometheus.NewRegistry(), time.Hour, syncstore.RouteNative, "")
 	ctx := context.Background()
-	m, err := NewMetrics(prometheus.NewRegistry())
-	if err != nil {
-		t.Fatal(err)
-	}
-	clock := &testClock{t: time.Now()}
-	s := &Shim{routes: newRouteCache(store), table: store, ttl: time.Hour, defaultState: syncstore.RouteNative,
-		hostNode: "", metrics: m, clock: clock.now}
-	s.countLookups()
 	const user = "7qrzrjz52vgwen6e7w2y7v6xknd46wxt"
 	exists := httpapi.Parse(http.MethodGet, "/user/1.0/"+user)
 	if got, err := s.decide(ctx, http.MethodGet, &exists); err != nil || got.row != nil {
@@ -127,16 +127,8 @@ func TestShimRereadsAbsence(t *testing.T) {
 // backend as soon as the migration flipped it, whatever route_cache_ttl
 // says; other rows stay cached.
 func TestShimRereadsMigrating(t *testing.T) {
-	store := sqliteRoutes(t)
+	s, store, clock := newTestShim(t, prometheus.NewRegistry(), time.Hour, syncstore.RouteLegacy, "node1")
 	ctx := context.Background()
-	m, err := NewMetrics(prometheus.NewRegistry())
-	if err != nil {
-		t.Fatal(err)
-	}
-	clock := &testClock{t: time.Now()}
-	s := &Shim{routes: newRouteCache(store), table: store, ttl: time.Hour, defaultState: syncstore.RouteLegacy,
-		hostNode: "node1", metrics: m, clock: clock.now}
-	s.countLookups()
 	const user = "7qrzrjz52vgwen6e7w2y7v6xknd46wxt"
 	req := httpapi.Parse(http.MethodGet, "/1.1/"+user+"/info/collections")
 	read := func(want syncstore.RouteState) {
