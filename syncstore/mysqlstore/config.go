@@ -56,7 +56,7 @@ type Config struct {
 // Defaults for the zero values of Config.
 const (
 	DefaultMaxOpenConns    = 20
-	DefaultMaxIdleConns    = 10
+	DefaultMaxIdleConns    = 20
 	DefaultConnMaxLifetime = 5 * time.Minute
 
 	// defaultDialTimeout bounds connecting when the DSN sets no timeout, so

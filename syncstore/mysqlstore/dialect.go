@@ -63,6 +63,7 @@ func dialect(maxPayload int, fuse, returning bool) sqlstore.Dialect {
 			" WHERE w.user_id = uc.user_id AND w.collection_id = uc.collection_id), uc.modified)," +
 			" uc.record_count = ?, uc.total_bytes = ? WHERE u.id = ?",
 		DeleteReturning: returning,
+		Tally:           tally(returning),
 		IsDuplicate:     func(err error) bool { return errorNumber(err) == errDuplicateKey },
 		IsDeadlock:      func(err error) bool { return errorNumber(err) == errLockDeadlock },
 	}
@@ -84,4 +85,24 @@ func binaryArg(s string) any {
 		return []byte{}
 	}
 	return unsafe.Slice(unsafe.StringData(s), len(s))
+}
+
+// tally is the upsert's tally of what it overwrites (sqlstore.Tally), in
+// user variables, where an INSERT can return them (MariaDB's INSERT …
+// RETURNING; MySQL has none, and deprecates assigning user variables in
+// expressions): a POST of 100 records then skips reading the 100 rows
+// before it writes them, about a third of what it cost the server.
+// Evaluated before the row's modified is overwritten, "modified" is the
+// stored one; LEAST evaluates each argument, and each is 0.
+func tally(returning bool) *sqlstore.Tally {
+	if !returning {
+		return nil
+	}
+	return &sqlstore.Tally{
+		Reset: ", @syncstore_n := 0, @syncstore_b := 0",
+		Count: func(modified, newModified, size string) string {
+			return " + IF(" + modified + " = " + newModified + ", 0, LEAST(0, 0 * (@syncstore_n := @syncstore_n + 1), 0 * (@syncstore_b := @syncstore_b + " + size + ")))"
+		},
+		Returning: " RETURNING @syncstore_n, @syncstore_b",
+	}
 }

@@ -60,6 +60,10 @@ type Dialect struct {
 	// before they go (MySQL has no RETURNING; the read that locks them is
 	// the round trip the delete needs anyway), it is false.
 	DeleteReturning bool
+	// Tally, when set, lets an upsert count the rows it overwrote and
+	// their old payload bytes itself, so that a POST need not read the
+	// stored rows among its ids first (see Tally).
+	Tally *Tally
 	// FusedTx, when set, marks the context of a write transaction's
 	// BeginTx: the transaction may then send the statements marked
 	// Deferrable with its next statement or its COMMIT, one round trip
@@ -75,4 +79,24 @@ type Dialect struct {
 	// IsDeadlock reports a transaction the engine aborted to break a
 	// deadlock; it is run again.
 	IsDeadlock func(error) bool
+}
+
+// Tally is the SQL by which an upsert tallies, in two session variables,
+// the stored rows it overwrites (n) and their payload bytes (b): the
+// user's lock read zeroes them, each overwrite of a row stored before
+// the transaction adds to them, and the upsert returns them. A row this
+// transaction already wrote carries its timestamp, which is greater than
+// every stored row's, and is not counted again (a padded statement
+// repeats its last row).
+type Tally struct {
+	// Reset ends the select list of the lock read: it zeroes the tallies
+	// and adds two columns.
+	Reset string
+	// Count is added to the upsert's first assignment, "modified = new":
+	// given the stored modified, the new one and the stored payload_size,
+	// it counts the row and evaluates to 0.
+	Count func(modified, newModified, size string) string
+	// Returning ends the upsert: it returns the running tallies (n, b),
+	// one row per row of the statement.
+	Returning string
 }

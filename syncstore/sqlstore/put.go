@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/syncserver/syncserver/syncstore"
@@ -36,11 +37,17 @@ func (s *Store) PutRecords(ctx context.Context, userID int64, collection string,
 		now := s.clock()
 		var lock *userLock
 		var old map[string]oldRow
-		if collID != 0 && len(batch) > 0 {
+		tally := s.d.Tally != nil && collID != 0 && len(batch) > 0 && allPayloads(batch)
+		switch {
+		case tally:
+			// Every record replaces its payload: what it overwrites is
+			// tallied by the upsert, not read first.
+			lock, err = s.lockUserResetting(ctx, tx, userID)
+		case collID != 0 && len(batch) > 0:
 			// The stored rows among the batch's ids come with the lock:
 			// one round trip less where statements are round trips.
 			lock, old, err = s.lockUserWithRows(ctx, tx, userID, collID, ids)
-		} else {
+		default:
 			lock, err = s.lockUser(ctx, tx, userID)
 		}
 		if err != nil {
@@ -62,10 +69,20 @@ func (s *Store) PutRecords(ctx context.Context, userID int64, collection string,
 			for i, r := range rows {
 				written[i] = r.modified
 			}
-			used += grown
-			if err := s.upsertRows(ctx, tx, userID, collID, rows); err != nil {
+			if tally {
+				// planRows took every row for new; the upsert says which
+				// were not.
+				n, b, err := s.upsertTallied(ctx, tx, userID, collID, rows)
+				if err != nil {
+					return err
+				}
+				coll.count -= n
+				coll.bytes -= b
+				grown -= b
+			} else if err := s.upsertRows(ctx, tx, userID, collID, rows); err != nil {
 				return err
 			}
+			used += grown
 			if err := s.saveCollection(ctx, tx, userID, coll, hasColl, ts); err != nil {
 				return err
 			}
@@ -226,6 +243,70 @@ func (s *Store) upsertRows(ctx context.Context, tx *sql.Tx, userID int64, collID
 		}
 		return nil
 	})
+}
+
+// allPayloads says every record of batch carries a payload: none is a
+// metadata-only update, which keeps its stored timestamp and size.
+func allPayloads(batch []syncstore.WBO) bool {
+	for i := range batch {
+		if batch[i].Payload == nil {
+			return false
+		}
+	}
+	return true
+}
+
+// upsertTallySQL is upsertSQL that tallies the rows it overwrites
+// (Dialect.Tally) and returns the running tallies.
+func (s *Store) upsertTallySQL(k int) string {
+	if q, ok := s.tallies[k]; ok {
+		return q
+	}
+	return s.buildUpsertTallySQL(k)
+}
+
+// buildUpsertTallySQL writes upsertTallySQL's text.
+func (s *Store) buildUpsertTallySQL(k int) string {
+	q := s.upsertSQL(k)
+	head, rest, ok := strings.Cut(q, s.d.OnConflict("user_id, collection_id, id"))
+	first := "modified = " + s.d.Excluded("modified")
+	if !ok || !strings.HasPrefix(rest, first) {
+		panic("sqlstore: the upsert does not start its update with " + first)
+	}
+	return head + s.d.OnConflict("user_id, collection_id, id") + first +
+		s.d.Tally.Count("modified", s.d.Excluded("modified"), "payload_size") +
+		strings.TrimPrefix(rest, first) + s.d.Tally.Returning
+}
+
+// upsertTallied is upsertRows through upsertTallySQL: it returns how many
+// of rows were stored before the transaction and their payload bytes.
+func (s *Store) upsertTallied(ctx context.Context, tx *sql.Tx, userID int64, collID int, rows []rowWrite) (n, b int64, err error) {
+	payloadLen := func(i int) int { return len(text(rows[i].wbo.Payload)) }
+	err = s.chunked(len(rows), payloadLen, func(start, k, shape int) error {
+		args := make([]any, 0, shape*10)
+		uid, cid := any(userID), any(collID)
+		for _, r := range rows[start : start+k] {
+			w := r.wbo
+			args = append(args, uid, cid, s.d.Text(w.ID), int64(r.modified), optInt(w.SortIndex),
+				s.optText(w.Payload), r.size, s.optText(w.ParentID), s.optText(w.PredecessorID), r.expiry)
+		}
+		res, err := s.query(ctx, tx, s.upsertTallySQL(shape), pad(args, 10, shape)...)
+		if err != nil {
+			return fmt.Errorf("upserting %d records: %w", k, err)
+		}
+		defer res.Close()
+		// The tallies run over the transaction: the last row has them.
+		for res.Next() {
+			if err := res.Scan(&n, &b); err != nil {
+				return fmt.Errorf("upserting %d records: %w", k, err)
+			}
+		}
+		if err := res.Err(); err != nil {
+			return fmt.Errorf("upserting %d records: %w", k, err)
+		}
+		return nil
+	})
+	return n, b, err
 }
 
 // chunked calls write for consecutive runs of n rows, each at most

@@ -200,8 +200,14 @@ func (s *Store) hotStatements() []string {
 	if s.d.SaveAndStamp != "" {
 		qs = append(qs, s.d.SaveAndStamp)
 	}
+	if s.d.Tally != nil {
+		qs = append(qs, s.lockUserResettingSQL())
+	}
 	for _, k := range preparedShapes(s.d.MaxRows) {
 		qs = append(qs, s.upsertSQL(k), s.replaceSQL(k), insertSQL(k))
+		if s.d.Tally != nil {
+			qs = append(qs, s.upsertTallySQL(k))
+		}
 	}
 	for _, k := range preparedShapes(s.d.MaxIDList) {
 		for _, head := range []string{existingSQL, sizeSQL, deleteSQL} {

@@ -35,6 +35,8 @@ type Store struct {
 	// is the statements' key, and a 100-row text is 3.5 KB to rebuild on
 	// every POST.
 	upserts map[int]string
+	// tallies holds upsertTallySQL's text per prepared shape, likewise.
+	tallies map[int]string
 	// gate orders the write transactions where they run one at a time
 	// (nil: the engine's row locks order them).
 	gate *writeGate
@@ -69,12 +71,15 @@ func New(ctx context.Context, cfg Config) (*Store, error) {
 	if cfg.Clock == nil {
 		cfg.Clock = time.Now
 	}
-	s := &Store{d: cfg.Dialect, read: cfg.Read, write: cfg.Write, clock: cfg.Clock, upserts: map[int]string{}}
+	s := &Store{d: cfg.Dialect, read: cfg.Read, write: cfg.Write, clock: cfg.Clock, upserts: map[int]string{}, tallies: map[int]string{}}
 	if cfg.SerialWrites {
 		s.gate = &writeGate{}
 	}
 	for _, k := range preparedShapes(s.d.MaxRows) {
 		s.upserts[k] = s.buildUpsertSQL(k)
+		if s.d.Tally != nil {
+			s.tallies[k] = s.buildUpsertTallySQL(k)
+		}
 	}
 	if err := s.colls.Load(ctx, s.read); err != nil {
 		return nil, err

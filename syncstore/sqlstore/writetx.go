@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/syncserver/syncserver/syncstore"
@@ -122,16 +123,40 @@ WHERE u.id = ?`
 // latest committed rows, so nothing a writer committed before we got the
 // lock is missed. Returns ErrNotFound for a missing user.
 func (s *Store) lockUser(ctx context.Context, tx *sql.Tx, userID int64) (*userLock, error) {
-	rows, err := s.query(ctx, tx, lockUserSQL+s.d.ForUpdate, userID)
+	return s.lockUserBy(ctx, tx, lockUserSQL+s.d.ForUpdate, 0, userID)
+}
+
+// lockUserResettingSQL is lockUserSQL that also zeroes the upsert's
+// tallies (Dialect.Tally).
+func (s *Store) lockUserResettingSQL() string {
+	cols, from, _ := strings.Cut(lockUserSQL, "\nFROM ")
+	return cols + s.d.Tally.Reset + "\nFROM " + from + s.d.ForUpdate
+}
+
+// lockUserResetting is lockUser for a transaction whose upsert tallies
+// what it overwrites.
+func (s *Store) lockUserResetting(ctx context.Context, tx *sql.Tx, userID int64) (*userLock, error) {
+	return s.lockUserBy(ctx, tx, s.lockUserResettingSQL(), 2, userID)
+}
+
+// lockUserBy runs a lock read of lockUserSQL's columns followed by extra
+// columns it ignores.
+func (s *Store) lockUserBy(ctx context.Context, tx *sql.Tx, query string, extra int, userID int64) (*userLock, error) {
+	rows, err := s.query(ctx, tx, query, userID)
 	if err != nil {
 		return nil, fmt.Errorf("locking user %d: %w", userID, err)
 	}
 	defer rows.Close()
 	var l *userLock
+	var last int64
+	var id, modified, count, bytes sql.NullInt64
+	var ignored sql.RawBytes
+	dest := []any{&last, &id, &modified, &count, &bytes}
+	for range extra {
+		dest = append(dest, &ignored)
+	}
 	for rows.Next() {
-		var last int64
-		var id, modified, count, bytes sql.NullInt64
-		if err := rows.Scan(&last, &id, &modified, &count, &bytes); err != nil {
+		if err := rows.Scan(dest...); err != nil {
 			return nil, fmt.Errorf("locking user %d: %w", userID, err)
 		}
 		if l == nil {

@@ -58,6 +58,19 @@ WHERE a.user_id IS NULL`
 	}
 }
 
+// checkUsedBytes compares a write's UsedBytes with the payload bytes the
+// user's rows hold.
+func checkUsedBytes(t testing.TB, db *sql.DB, userID int64, used int64, step string) {
+	t.Helper()
+	var want int64
+	if err := db.QueryRow("SELECT COALESCE(SUM(payload_size), 0) FROM wbo WHERE user_id = ?", userID).Scan(&want); err != nil {
+		t.Fatal(err)
+	}
+	if used != want {
+		t.Fatalf("after %s: UsedBytes %d, rows hold %d", step, used, want)
+	}
+}
+
 // RunAggregates runs a seeded random mix of every write against two
 // users of the store open returns and checks user_collections against
 // the rows after each one: the incremental maintenance of the aggregates
@@ -83,7 +96,7 @@ func RunAggregates(t *testing.T, open func(t *testing.T, clock func() time.Time)
 		coll := colls[rng.IntN(len(colls))]
 		var what string
 		var err error
-		switch op := rng.IntN(20); {
+		switch op := rng.IntN(21); {
 		case op < 10:
 			recs := make([]syncstore.WBO, 1+rng.IntN(8))
 			for i := range recs {
@@ -128,9 +141,29 @@ func RunAggregates(t *testing.T, open func(t *testing.T, clock func() time.Time)
 		case op < 19:
 			what = "delete of a collection"
 			_, err = s.DeleteRecords(ctx, uid, coll, &syncstore.Query{}, syncstore.WriteOptions{})
-		default:
+		case op < 20:
 			what = "delete of storage"
 			_, err = s.DeleteStorage(ctx, uid)
+		default:
+			// Every record with a payload (where an upsert may tally what
+			// it overwrites instead of reading it first), repeats
+			// included, up to past the engines' longest statement.
+			recs := make([]syncstore.WBO, 1+rng.IntN(600))
+			for i := range recs {
+				recs[i].ID = randID()
+				if rng.IntN(2) == 0 {
+					recs[i].ID = fmt.Sprintf("big%03d", rng.IntN(700))
+				}
+				recs[i].Payload = new(strings.Repeat("y", rng.IntN(50)))
+				if rng.IntN(4) == 0 {
+					recs[i].TTL = new(int64(rng.IntN(20)))
+				}
+			}
+			what = fmt.Sprintf("put of %d records with payloads", len(recs))
+			var res *syncstore.WriteResult
+			if res, err = s.PutRecords(ctx, uid, coll, recs, syncstore.WriteOptions{}); err == nil {
+				checkUsedBytes(t, db.DB(), uid, res.UsedBytes, fmt.Sprintf("step %d (%s)", step, what))
+			}
 		}
 		if err != nil {
 			t.Fatalf("step %d, %s: %v", step, what, err)
