@@ -12,8 +12,8 @@ import (
 
 // PutRecords upserts recs in one transaction: lock the user (and read, in
 // the same statement, the aggregates and the existing rows among recs'
-// ids), the multi-row upsert, one aggregate upsert, one timestamp update,
-// commit.
+// ids, unless the upsert tallies those itself: Dialect.Tally), the
+// multi-row upsert, one aggregate upsert, one timestamp update, commit.
 func (s *Store) PutRecords(ctx context.Context, userID int64, collection string, recs []syncstore.WBO, opt syncstore.WriteOptions) (*syncstore.WriteResult, error) {
 	var collID int
 	var err error
