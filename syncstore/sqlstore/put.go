@@ -230,15 +230,7 @@ func (s *Store) buildUpsertSQL(k int) string {
 func (s *Store) upsertRows(ctx context.Context, tx *sql.Tx, userID int64, collID int, rows []rowWrite) error {
 	payloadLen := func(i int) int { return len(text(rows[i].wbo.Payload)) }
 	return s.chunked(len(rows), payloadLen, func(start, k, shape int) error {
-		args := make([]any, 0, shape*10)
-		// Boxed once: every row repeats them.
-		uid, cid := any(userID), any(collID)
-		for _, r := range rows[start : start+k] {
-			w := r.wbo
-			args = append(args, uid, cid, s.d.Text(w.ID), int64(r.modified), optInt(w.SortIndex),
-				s.optText(w.Payload), r.size, s.optText(w.ParentID), s.optText(w.PredecessorID), r.expiry)
-		}
-		if _, err := s.exec(ctx, tx, s.upsertSQL(shape), pad(args, 10, shape)...); err != nil {
+		if _, err := s.exec(ctx, tx, s.upsertSQL(shape), s.upsertArgs(userID, collID, rows[start:start+k], shape)...); err != nil {
 			return fmt.Errorf("upserting %d records: %w", k, err)
 		}
 		return nil
@@ -278,19 +270,25 @@ func (s *Store) buildUpsertTallySQL(k int) string {
 		strings.TrimPrefix(rest, first) + s.d.Tally.Returning
 }
 
+// upsertArgs binds rows for an upsert statement of shape rows.
+func (s *Store) upsertArgs(userID int64, collID int, rows []rowWrite, shape int) []any {
+	args := make([]any, 0, shape*10)
+	// Boxed once: every row repeats them.
+	uid, cid := any(userID), any(collID)
+	for _, r := range rows {
+		w := r.wbo
+		args = append(args, uid, cid, s.d.Text(w.ID), int64(r.modified), optInt(w.SortIndex),
+			s.optText(w.Payload), r.size, s.optText(w.ParentID), s.optText(w.PredecessorID), r.expiry)
+	}
+	return pad(args, 10, shape)
+}
+
 // upsertTallied is upsertRows through upsertTallySQL: it returns how many
 // of rows were stored before the transaction and their payload bytes.
 func (s *Store) upsertTallied(ctx context.Context, tx *sql.Tx, userID int64, collID int, rows []rowWrite) (n, b int64, err error) {
 	payloadLen := func(i int) int { return len(text(rows[i].wbo.Payload)) }
 	err = s.chunked(len(rows), payloadLen, func(start, k, shape int) error {
-		args := make([]any, 0, shape*10)
-		uid, cid := any(userID), any(collID)
-		for _, r := range rows[start : start+k] {
-			w := r.wbo
-			args = append(args, uid, cid, s.d.Text(w.ID), int64(r.modified), optInt(w.SortIndex),
-				s.optText(w.Payload), r.size, s.optText(w.ParentID), s.optText(w.PredecessorID), r.expiry)
-		}
-		res, err := s.query(ctx, tx, s.upsertTallySQL(shape), pad(args, 10, shape)...)
+		res, err := s.query(ctx, tx, s.upsertTallySQL(shape), s.upsertArgs(userID, collID, rows[start:start+k], shape)...)
 		if err != nil {
 			return fmt.Errorf("upserting %d records: %w", k, err)
 		}
