@@ -54,7 +54,7 @@ type Database struct {
 	MaxOpenConns int `json:"max_open_conns,omitempty"`
 
 	// MaxIdleConns is how many idle MySQL connections are kept for reuse.
-	// Default 10. MySQL only.
+	// Default 20, as many as may be open. MySQL only.
 	MaxIdleConns int `json:"max_idle_conns,omitempty"`
 
 	// ConnMaxLifetime recycles MySQL connections after this long, which

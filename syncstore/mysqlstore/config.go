@@ -22,7 +22,9 @@ type Config struct {
 	DSN string
 	// MaxOpenConns bounds the pool (0 → 20).
 	MaxOpenConns int
-	// MaxIdleConns is how many idle connections stay open (0 → 10).
+	// MaxIdleConns is how many idle connections stay open (0 → 20, the
+	// pool's default size: fewer closes connections after every burst
+	// and prepares their statements again on the next).
 	MaxIdleConns int
 	// ConnMaxLifetime recycles connections, so load balancers and failovers
 	// see them move (0 → 5 minutes).
