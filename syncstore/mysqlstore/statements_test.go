@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/syncserver/syncserver/syncstore"
+	"github.com/syncserver/syncserver/syncstore/storetest"
 )
 
 // questions reads the statements the server counted on the store's only
@@ -193,6 +194,65 @@ func testStatementsPerWrite(t *testing.T, noReturning bool) {
 	count("delete the newest 100 ids", 5, 3, deleteIDs("c"))
 	// Ids of which none is stored: BEGIN; lock; users + COMMIT.
 	count("delete by ids none of which is stored", 4, 3, deleteIDs("z"))
+}
+
+// TestPostTalliesOverwrittenRows pins what the tally (sqlstore.Tally)
+// saves: a POST of records with payloads over as many stored rows reads
+// only the rows its upsert overwrites, not those rows once more before
+// it (the lock read of the batch's ids, which metadata-only updates and
+// MySQL still do). Rows_read counts the rows the session's statements
+// read from tables.
+func TestPostTalliesOverwrittenRows(t *testing.T) {
+	for _, noReturning := range []bool{false, true} {
+		t.Run(fmt.Sprintf("noReturning=%v", noReturning), func(t *testing.T) {
+			s := openStore(t, Config{MaxOpenConns: 1, noReturning: noReturning})
+			defer s.Close()
+			ctx := context.Background()
+			u := &syncstore.User{Name: "alice", PasswordHash: "h"}
+			if err := s.CreateUser(ctx, u); err != nil {
+				t.Fatal(err)
+			}
+			rowsRead := func() int {
+				t.Helper()
+				var name string
+				var n int
+				if err := s.DB().QueryRow("SHOW SESSION STATUS LIKE 'Rows_read'").Scan(&name, &n); err != nil {
+					t.Fatal(err)
+				}
+				return n
+			}
+			put := func(recs []syncstore.WBO) int {
+				t.Helper()
+				before := rowsRead()
+				if _, err := s.PutRecords(ctx, u.ID, "history", recs, syncstore.WriteOptions{}); err != nil {
+					t.Fatal(err)
+				}
+				return rowsRead() - before
+			}
+			put(batchOf("a", 100))
+			updated := put(batchOf("a", 100))
+			meta := batchOf("a", 100)
+			for i := range meta {
+				meta[i].Payload = nil
+			}
+			metaOnly := put(meta)
+			if metaOnly < 200 {
+				t.Errorf("100 metadata-only updates read %d rows, want the 100 rows twice (read, then overwritten)", metaOnly)
+			}
+			switch {
+			case !noReturning && updated > 120:
+				t.Errorf("100 updated records read %d rows, want about the 100 the upsert overwrites", updated)
+			case noReturning && updated < 200:
+				t.Errorf("100 updated records read %d rows without the tally, want the 100 rows twice", updated)
+			}
+			// The tallies must not leak into the next POST on the
+			// connection: its aggregates count its own rows.
+			if _, err := s.PutRecords(ctx, u.ID, "history", batchOf("n", 10), syncstore.WriteOptions{}); err != nil {
+				t.Fatal(err)
+			}
+			storetest.CheckAggregates(t, s.DB(), "after the posts")
+		})
+	}
 }
 
 // TestCustomCollectionRace has two instances create the same and different
