@@ -293,11 +293,14 @@ func (s *Store) upsertTallied(ctx context.Context, tx *sql.Tx, userID int64, col
 			return fmt.Errorf("upserting %d records: %w", k, err)
 		}
 		defer res.Close()
-		// The tallies run over the transaction: the last row has them.
+		// The tallies only grow over the transaction, and an engine may
+		// return the rows in any order: the largest are the totals.
 		for res.Next() {
-			if err := res.Scan(&n, &b); err != nil {
+			var rn, rb int64
+			if err := res.Scan(&rn, &rb); err != nil {
 				return fmt.Errorf("upserting %d records: %w", k, err)
 			}
+			n, b = max(n, rn), max(b, rb)
 		}
 		if err := res.Err(); err != nil {
 			return fmt.Errorf("upserting %d records: %w", k, err)
