@@ -18,9 +18,16 @@ import (
 // connection (Config.MaxOpenConns 1), the SHOW itself included.
 func questions(t *testing.T, s *Store) int {
 	t.Helper()
+	return sessionStatus(t, s, "Questions")
+}
+
+// sessionStatus reads a counter of SHOW SESSION STATUS on the store's
+// only connection.
+func sessionStatus(t *testing.T, s *Store, counter string) int {
+	t.Helper()
 	var name string
 	var n int
-	if err := s.DB().QueryRow("SHOW SESSION STATUS LIKE 'Questions'").Scan(&name, &n); err != nil {
+	if err := s.DB().QueryRow("SHOW SESSION STATUS LIKE ?", counter).Scan(&name, &n); err != nil {
 		t.Fatal(err)
 	}
 	return n
@@ -214,12 +221,7 @@ func TestPostTalliesOverwrittenRows(t *testing.T) {
 			}
 			rowsRead := func() int {
 				t.Helper()
-				var name string
-				var n int
-				if err := s.DB().QueryRow("SHOW SESSION STATUS LIKE 'Rows_read'").Scan(&name, &n); err != nil {
-					t.Fatal(err)
-				}
-				return n
+				return sessionStatus(t, s, "Rows_read")
 			}
 			put := func(recs []syncstore.WBO) int {
 				t.Helper()

@@ -4,7 +4,6 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/syncserver/syncserver/syncstore"
@@ -214,15 +213,22 @@ func (s *Store) upsertSQL(k int) string {
 
 // buildUpsertSQL writes upsertSQL's text.
 func (s *Store) buildUpsertSQL(k int) string {
+	return s.buildUpsert(k, "", "")
+}
+
+// buildUpsert writes the upsert of k rows, count added to its first
+// assignment and returning after the last (both empty but for the
+// tallying upsert).
+func (s *Store) buildUpsert(k int, count, returning string) string {
 	ex := s.d.Excluded
 	return wboInsert + placeholders(k, 10) + s.d.OnConflict("user_id, collection_id, id") +
-		"modified = " + ex("modified") +
+		"modified = " + ex("modified") + count +
 		", sortindex = COALESCE(" + ex("sortindex") + ", sortindex)" +
 		", payload = COALESCE(" + ex("payload") + ", payload)" +
 		", payload_size = " + ex("payload_size") +
 		", parentid = COALESCE(" + ex("parentid") + ", parentid)" +
 		", predecessorid = COALESCE(" + ex("predecessorid") + ", predecessorid)" +
-		", expiry = " + ex("expiry")
+		", expiry = " + ex("expiry") + returning
 }
 
 // upsertRows writes rows with as few statements of the prepared shapes as
@@ -257,17 +263,12 @@ func (s *Store) upsertTallySQL(k int) string {
 	return s.buildUpsertTallySQL(k)
 }
 
-// buildUpsertTallySQL writes upsertTallySQL's text.
+// buildUpsertTallySQL writes upsertTallySQL's text. Its count sits in
+// the first assignment, where the stored row's columns are still the
+// stored values.
 func (s *Store) buildUpsertTallySQL(k int) string {
-	q := s.upsertSQL(k)
-	head, rest, ok := strings.Cut(q, s.d.OnConflict("user_id, collection_id, id"))
-	first := "modified = " + s.d.Excluded("modified")
-	if !ok || !strings.HasPrefix(rest, first) {
-		panic("sqlstore: the upsert does not start its update with " + first)
-	}
-	return head + s.d.OnConflict("user_id, collection_id, id") + first +
-		s.d.Tally.Count("modified", s.d.Excluded("modified"), "payload_size") +
-		strings.TrimPrefix(rest, first) + s.d.Tally.Returning
+	t := s.d.Tally
+	return s.buildUpsert(k, t.Count("modified", s.d.Excluded("modified"), "payload_size"), t.Returning)
 }
 
 // upsertArgs binds rows for an upsert statement of shape rows.
