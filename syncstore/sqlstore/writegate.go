@@ -32,6 +32,10 @@ type txSize int
 
 const txLong txSize = 1 << 30
 
+// txBrief is the size of work under the gate that touches no row of its
+// own (HoldWrites).
+const txBrief txSize = 0
+
 func (n txSize) short() bool { return n <= shortTxRows }
 
 // writeGate admits one write transaction at a time. The zero value is

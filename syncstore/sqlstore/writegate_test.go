@@ -134,3 +134,45 @@ func TestHoldWrites(t *testing.T) {
 		t.Errorf("HoldWrites without a gate: ran %v, %v", ran, err)
 	}
 }
+
+// TestHoldWritesGoesBeforeLongWrites: HoldWrites waits as a short write,
+// so queued long writes (uploads) do not hold it back: the longer the
+// SQLite checkpointer waits for the gate, the more it copies under it.
+func TestHoldWritesGoesBeforeLongWrites(t *testing.T) {
+	s := &Store{gate: &writeGate{}}
+	if err := s.gate.enter(context.Background(), 1); err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	var order []string
+	done := make(chan error, 2)
+	go func() {
+		err := s.gate.enter(context.Background(), txLong)
+		if err == nil {
+			mu.Lock()
+			order = append(order, "long write")
+			mu.Unlock()
+			s.gate.leave()
+		}
+		done <- err
+	}()
+	s.gate.queued(1)
+	go func() {
+		done <- s.HoldWrites(context.Background(), func() error {
+			mu.Lock()
+			order = append(order, "held")
+			mu.Unlock()
+			return nil
+		})
+	}()
+	s.gate.queued(2)
+	s.gate.leave()
+	for range 2 {
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+	}
+	if want := []string{"held", "long write"}; !slices.Equal(order, want) {
+		t.Errorf("order through the gate = %v, want %v", order, want)
+	}
+}

@@ -43,14 +43,17 @@ func (s *Store) inSizedTx(ctx context.Context, size txSize, fn func(tx *sql.Tx) 
 
 // HoldWrites runs fn while no write transaction of this store runs and
 // none starts, where writes run one at a time (Config.SerialWrites): fn
-// waits its turn in the write gate as a long write, and the writes that
-// arrive meanwhile queue behind it. Elsewhere it just runs fn. SQLite's
-// checkpointer restarts the WAL under it (sqlitestore/checkpoint.go).
+// waits its turn in the write gate as a short write, ahead of queued
+// long ones, and the writes that arrive meanwhile queue behind it; so fn
+// must be brief. Elsewhere it just runs fn. SQLite's checkpointer
+// restarts the WAL under it (sqlitestore/checkpoint.go): what a RESTART
+// has to copy is what was written since the checkpoint before it, so the
+// sooner it gets the gate the less it holds it.
 func (s *Store) HoldWrites(ctx context.Context, fn func() error) error {
 	if s.gate == nil {
 		return fn()
 	}
-	if err := s.gate.enter(ctx, txLong); err != nil {
+	if err := s.gate.enter(ctx, txBrief); err != nil {
 		return fmt.Errorf("waiting for the write lock: %w", err)
 	}
 	defer s.gate.leave()
