@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/go-sql-driver/mysql"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zaptest/observer"
 
 	"github.com/syncserver/syncserver/syncstore"
 	"github.com/syncserver/syncserver/syncstore/sqlschema"
@@ -299,5 +301,30 @@ func TestIOTimeoutDefaults(t *testing.T) {
 	}
 	if cfg.ReadTimeout != 2*time.Second || cfg.WriteTimeout != 3*time.Second || cfg.Timeout != time.Second {
 		t.Errorf("DSN timeouts overridden: read %v write %v dial %v", cfg.ReadTimeout, cfg.WriteTimeout, cfg.Timeout)
+	}
+}
+
+// TestRedoLogWarning: Open warns, once, when the server's InnoDB redo log
+// is below smallRedoLog, and says nothing about it otherwise; it reads the
+// server's own setting, so the test holds whatever the server has.
+func TestRedoLogWarning(t *testing.T) {
+	core, observed := observer.New(zap.WarnLevel)
+	s := openStore(t, Config{DSN: freshDatabase(t), Logger: zap.New(core)})
+	defer s.Close()
+	var version string
+	var size int64
+	if err := s.db.QueryRow("SELECT VERSION(), @@innodb_log_file_size").Scan(&version, &size); err != nil {
+		t.Fatal(err)
+	}
+	warned := observed.FilterField(zap.Int64("innodb_log_file_size", size)).All()
+	want := 0
+	if isMariaDB(version) && size < smallRedoLog {
+		want = 1
+	}
+	if len(warned) != want {
+		t.Fatalf("server %s with innodb_log_file_size %d: %d warnings naming it, want %d (all: %v)", version, size, len(warned), want, observed.All())
+	}
+	if want == 1 && !strings.Contains(warned[0].Message, "innodb_log_file_size = 1G") {
+		t.Errorf("the warning does not say what to set: %q", warned[0].Message)
 	}
 }

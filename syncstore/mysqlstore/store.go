@@ -105,6 +105,9 @@ func (s *Store) init(ctx context.Context, cfg Config) error {
 		return fmt.Errorf("reading the server version: %w", err)
 	}
 	returning := isMariaDB(version) && !cfg.noReturning
+	if isMariaDB(version) {
+		checkRedoLog(ctx, s.db, cfg.Logger)
+	}
 	var err error
 	s.Store, err = sqlstore.New(ctx, sqlstore.Config{
 		Dialect: dialect(maxPayload, s.fuse, returning), Read: s.db, Write: s.db, Clock: cfg.Clock,
