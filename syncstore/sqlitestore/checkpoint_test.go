@@ -27,72 +27,110 @@ func walFrames(t *testing.T, s *Store) int64 {
 	return frames
 }
 
-// TestCheckpointRestartsLongWAL: once the WAL is longer than the restart
-// threshold, a checkpoint lets the next write start it over, and the
-// data stays whole.
-func TestCheckpointRestartsLongWAL(t *testing.T) {
+// walFixture is a store with one user whose uploads (100 records of
+// 4,000 bytes each) grow the WAL, for the checkpoint tests.
+type walFixture struct {
+	t       *testing.T
+	ctx     context.Context
+	s       *Store
+	u       *syncstore.User
+	payload string
+	batches int
+}
+
+// newWALFixture opens a store whose checkpointer restarts the WAL past
+// restartAt frames: the default threshold (128 MiB of WAL) would make a
+// test write a quarter of a gigabyte, and the mechanism is the same.
+func newWALFixture(t *testing.T, restartAt int64) *walFixture {
+	t.Helper()
 	ctx := context.Background()
 	s, err := Open(ctx, Config{Dir: t.TempDir()})
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer s.Close()
-	// The default threshold (128 MiB of WAL) would make this test write
-	// a quarter of a gigabyte; the mechanism is the same at 16 MiB.
-	const restartAt = 4096
+	t.Cleanup(func() { s.Close() })
 	s.checkpoints.restartAt.Store(restartAt)
 	u := &syncstore.User{Name: "alice", PasswordHash: "x"}
 	if err := s.CreateUser(ctx, u); err != nil {
 		t.Fatal(err)
 	}
-	payload := strings.Repeat("p", 4000)
-	write := func(batch int) {
-		recs := make([]syncstore.WBO, 100)
-		for i := range recs {
-			recs[i] = syncstore.WBO{ID: "r" + strconv.Itoa(batch*100+i), Payload: &payload}
-		}
-		if _, err := s.PutRecords(ctx, u.ID, "history", recs, syncstore.WriteOptions{}); err != nil {
-			t.Fatal(err)
-		}
+	return &walFixture{t: t, ctx: ctx, s: s, u: u, payload: strings.Repeat("p", 4000)}
+}
+
+// write uploads the next batch.
+func (f *walFixture) write() {
+	f.t.Helper()
+	recs := make([]syncstore.WBO, 100)
+	for i := range recs {
+		recs[i] = syncstore.WBO{ID: "r" + strconv.Itoa(f.batches*100+i), Payload: &f.payload}
 	}
-	// A reader that stays in its snapshot keeps the WAL from starting
-	// over while it grows past restartAt.
-	conn, err := s.reader.Conn(ctx)
+	f.batches++
+	if _, err := f.s.PutRecords(f.ctx, f.u.ID, "history", recs, syncstore.WriteOptions{}); err != nil {
+		f.t.Fatal(err)
+	}
+}
+
+// snapshot starts a reader that stays in the snapshot of the WAL's last
+// frame until end: while it does, the WAL cannot start over.
+func (f *walFixture) snapshot() *sql.Conn {
+	f.t.Helper()
+	conn, err := f.s.reader.Conn(f.ctx)
 	if err != nil {
-		t.Fatal(err)
+		f.t.Fatal(err)
 	}
-	if _, err := conn.ExecContext(ctx, "BEGIN"); err != nil {
-		t.Fatal(err)
+	if _, err := conn.ExecContext(f.ctx, "BEGIN"); err != nil {
+		f.t.Fatal(err)
 	}
 	var n int
-	if err := conn.QueryRowContext(ctx, "SELECT COUNT(*) FROM users").Scan(&n); err != nil {
-		t.Fatal(err)
+	if err := conn.QueryRowContext(f.ctx, "SELECT COUNT(*) FROM users").Scan(&n); err != nil {
+		f.t.Fatal(err)
 	}
-	batches := 0
-	for ; batches*100*len(payload) < 2*restartAt*4096; batches++ {
-		write(batches)
-	}
-	if n := walFrames(t, s); n < restartAt {
-		t.Fatalf("test premise: the WAL holds %d frames, want at least %d", n, restartAt)
-	}
-	if _, err := conn.ExecContext(ctx, "COMMIT"); err != nil {
-		t.Fatal(err)
+	return conn
+}
+
+func (f *walFixture) end(conn *sql.Conn) {
+	f.t.Helper()
+	if _, err := conn.ExecContext(f.ctx, "COMMIT"); err != nil {
+		f.t.Fatal(err)
 	}
 	conn.Close()
-	if restarted, err := s.checkpoints.checkpoint(ctx); err != nil || !restarted {
+}
+
+// grow writes, a reader holding the WAL back, until it holds at least
+// restartAt frames.
+func (f *walFixture) grow() {
+	f.t.Helper()
+	restartAt := f.s.checkpoints.restartAt.Load()
+	conn := f.snapshot()
+	for int64(f.batches*100*len(f.payload)) < 2*restartAt*4096 {
+		f.write()
+	}
+	if n := walFrames(f.t, f.s); n < restartAt {
+		f.t.Fatalf("test premise: the WAL holds %d frames, want at least %d", n, restartAt)
+	}
+	f.end(conn)
+}
+
+// TestCheckpointRestartsLongWAL: once the WAL is longer than the restart
+// threshold, a checkpoint lets the next write start it over, and the
+// data stays whole.
+func TestCheckpointRestartsLongWAL(t *testing.T) {
+	const restartAt = 4096
+	f := newWALFixture(t, restartAt)
+	f.grow()
+	if restarted, err := f.s.checkpoints.checkpoint(f.ctx); err != nil || !restarted {
 		t.Fatalf("checkpoint of the long WAL, its reader gone: restarted %v, error %v", restarted, err)
 	}
-	write(batches)
-	batches++
-	if n := walFrames(t, s); n >= restartAt {
+	f.write()
+	if n := walFrames(t, f.s); n >= restartAt {
 		t.Errorf("after a checkpoint of the long WAL and one write, the WAL holds %d frames", n)
 	}
-	counts, err := s.CollectionCounts(ctx, u.ID)
+	counts, err := f.s.CollectionCounts(f.ctx, f.u.ID)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if counts["history"] != int64(batches*100) {
-		t.Errorf("history holds %d records, want %d", counts["history"], batches*100)
+	if counts["history"] != int64(f.batches*100) {
+		t.Errorf("history holds %d records, want %d", counts["history"], f.batches*100)
 	}
 }
 
@@ -101,12 +139,9 @@ func TestCheckpointRestartsLongWAL(t *testing.T) {
 // timeout) but looks again until the reader of the old frames is gone,
 // and then starts the WAL over within the same checkpoint.
 func TestCheckpointRestartOutwaitsReaders(t *testing.T) {
-	ctx := context.Background()
-	s, err := Open(ctx, Config{Dir: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+	const restartAt = 256
+	f := newWALFixture(t, restartAt)
+	s := f.s
 	var timeout int
 	if err := s.checkpoints.db.QueryRow("PRAGMA busy_timeout").Scan(&timeout); err != nil {
 		t.Fatal(err)
@@ -114,59 +149,16 @@ func TestCheckpointRestartOutwaitsReaders(t *testing.T) {
 	if timeout != 0 {
 		t.Errorf("the checkpoint connection's busy timeout is %d ms, want 0 (restart polls)", timeout)
 	}
-	// The test runs the checkpoints itself, with its own write gate.
-	s.checkpoints.halt()
-	const restartAt = 256
-	s.checkpoints.restartAt.Store(restartAt)
-	// However late the reader below lets go, the RESTART is still
+	// The test runs the checkpoints itself, with its own write gate;
+	// however late the reader below lets go, the RESTART is still
 	// waiting for it.
+	s.checkpoints.halt()
 	s.checkpoints.restartWait.Store(int64(time.Minute))
-	u := &syncstore.User{Name: "alice", PasswordHash: "x"}
-	if err := s.CreateUser(ctx, u); err != nil {
-		t.Fatal(err)
-	}
-	payload := strings.Repeat("p", 4000)
-	batch := 0
-	write := func() {
-		recs := make([]syncstore.WBO, 100)
-		for i := range recs {
-			recs[i] = syncstore.WBO{ID: "r" + strconv.Itoa(batch*100+i), Payload: &payload}
-		}
-		batch++
-		if _, err := s.PutRecords(ctx, u.ID, "history", recs, syncstore.WriteOptions{}); err != nil {
-			t.Fatal(err)
-		}
-	}
-	// A reader that stays in its snapshot lets the WAL grow past
-	// restartAt; a second one then starts in the snapshot of the WAL's
-	// last frame: the PASSIVE checkpoints copy everything back, but the
-	// RESTART has to wait for it to finish.
-	snapshot := func() *sql.Conn {
-		conn, err := s.reader.Conn(ctx)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, err := conn.ExecContext(ctx, "BEGIN"); err != nil {
-			t.Fatal(err)
-		}
-		var n int
-		if err := conn.QueryRowContext(ctx, "SELECT COUNT(*) FROM users").Scan(&n); err != nil {
-			t.Fatal(err)
-		}
-		return conn
-	}
-	first := snapshot()
-	for batch*100*len(payload) < 2*restartAt*4096 {
-		write()
-	}
-	if n := walFrames(t, s); n < restartAt {
-		t.Fatalf("test premise: the WAL holds %d frames, want at least %d", n, restartAt)
-	}
-	if _, err := first.ExecContext(ctx, "COMMIT"); err != nil {
-		t.Fatal(err)
-	}
-	first.Close()
-	conn := snapshot()
+	f.grow()
+	// A reader in the snapshot of the WAL's last frame: the PASSIVE
+	// checkpoints copy everything back, but the RESTART has to wait for
+	// it to finish.
+	conn := f.snapshot()
 	defer conn.Close()
 	hold := s.checkpoints.holdWrites
 	var busyFirst bool
@@ -185,7 +177,7 @@ func TestCheckpointRestartOutwaitsReaders(t *testing.T) {
 			return fn()
 		})
 	}
-	restarted, err := s.checkpoints.checkpoint(ctx)
+	restarted, err := s.checkpoints.checkpoint(f.ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -198,7 +190,7 @@ func TestCheckpointRestartOutwaitsReaders(t *testing.T) {
 	if !restarted {
 		t.Error("the RESTART gave up while its reader finished: it should look again until the reader is gone")
 	}
-	write()
+	f.write()
 	if n := walFrames(t, s); n >= restartAt {
 		t.Errorf("after a checkpoint whose reader finished during its RESTART, and one write, the WAL holds %d frames", n)
 	}
