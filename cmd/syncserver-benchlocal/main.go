@@ -15,6 +15,7 @@ import (
 	"os"
 	"runtime/pprof"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -84,6 +85,62 @@ Example (what make bench runs):
 	f.BoolVar(&lo.Keep, "keep", false, "keep the databases --local created")
 	f.StringVar(&cpuProfile, "cpuprofile", "", "write a CPU profile of the whole run (in-process servers and load generator alike) to this file; "+
 		"go tool pprof -focus httpapi shows the servers' share")
+	cmd.AddCommand(floorProbeCommand(&lo))
+	return cmd
+}
+
+// floorProbeCommand is the floor-probe subcommand (bench/local
+// FloorProbe); bench/floor-under-load.sh runs it beside a bench.
+func floorProbeCommand(lo *local.Options) *cobra.Command {
+	pc := local.ProbeConfig{Kind: local.MySQL, Rate: 20, Duration: 12 * time.Second, Rows: 100, Records: 1000}
+	cmd := &cobra.Command{
+		Use:   "floor-probe [flags]",
+		Short: "time the database's bare writes on a store of its own, to run beside a bench",
+		Long: `
+Opens a store of --kind on a fresh database (a bch_<random> MariaDB
+database, or SQLite in a temporary directory), fills one collection with
+--records records, then --rate times a second inserts --rows new records
+in one transaction and deletes the --rows oldest in another: the bare
+prepared statements of the store benchmarks' floor (make writebench), with
+none of the store's own work. It prints the latency of both.
+
+Run beside syncserver-benchlocal --local <kind> (another process, the same
+machine), it shows what the database itself needs under the bench's load,
+and so how far the server's POST and DELETE latency could ever go below
+it: bench/floor-under-load.sh does that for one step. The probe's store
+takes no lock of the server's (on SQLite its own file), so what it
+measures is a lower bound.
+
+Example:
+  syncserver-benchlocal floor-probe --kind sqlite --rate 20 --duration 12s`,
+		Args:          cobra.NoArgs,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			res, err := local.FloorProbe(cmd.Context(), pc, *lo)
+			if err != nil {
+				fmt.Fprintln(cmd.ErrOrStderr(), "syncserver-benchlocal floor-probe:", err)
+				return err
+			}
+			out := cmd.OutOrStdout()
+			ms := func(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+			for _, l := range []struct {
+				name string
+				lat  local.Latency
+			}{{"INSERT", res.Insert}, {"DELETE", res.Delete}} {
+				fmt.Fprintf(out, "floor %s %d rows (%s): n=%d p50=%.2f p95=%.2f p99=%.2f ms\n",
+					l.name, pc.Rows, pc.Kind, l.lat.N, ms(l.lat.P50), ms(l.lat.P95), ms(l.lat.P99))
+			}
+			return nil
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&pc.Kind, "kind", pc.Kind, "the store: sqlite or mysql")
+	f.Float64Var(&pc.Rate, "rate", pc.Rate, "insert and delete pairs started per second")
+	f.DurationVar(&pc.Duration, "duration", pc.Duration, "how long to probe")
+	f.IntVar(&pc.Rows, "rows", pc.Rows, "records per statement")
+	f.IntVar(&pc.Records, "records", pc.Records, "records in the probed collection")
+	f.StringVar(&lo.MySQLDSN, "mysql-dsn", lo.MySQLDSN, "MariaDB/MySQL server (no database name) where --kind mysql creates its bch_<random> database (env SYNCSERVER_BENCH_MYSQL)")
 	return cmd
 }
 

@@ -36,6 +36,31 @@ func newFloor(b *testing.B, db *sql.DB) *floor {
 	return f
 }
 
+// Floor is the floor benchmarks' bare writer for use outside a benchmark:
+// syncserver-benchlocal floor-probe times it while the bench mix loads
+// the machine, the database's own cost under that load. Close releases
+// its prepared statements.
+type Floor struct{ f *floor }
+
+// NewFloor writes into the wbo table of db, a SQL store's (SQLDB).
+func NewFloor(db *sql.DB) *Floor {
+	return &Floor{f: &floor{db: db, inserts: map[int]*sql.Stmt{}, deletes: map[int]*sql.Stmt{}}}
+}
+
+// Insert adds recs, all of them new ids, to the collection in one
+// transaction, with modified ts and no expiry.
+func (f *Floor) Insert(ctx context.Context, userID int64, collID int, ts syncstore.Timestamp, recs []syncstore.WBO) error {
+	return f.f.insert(ctx, userID, collID, ts, recs)
+}
+
+// Delete removes ids from the collection in one transaction.
+func (f *Floor) Delete(ctx context.Context, userID int64, collID int, ids []string) error {
+	return f.f.delete(ctx, userID, collID, ids)
+}
+
+// Close closes the prepared statements.
+func (f *Floor) Close() { f.f.close() }
+
 func (f *floor) close() {
 	for _, st := range f.inserts {
 		st.Close()
