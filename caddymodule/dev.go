@@ -62,6 +62,9 @@ func setupDevCommand(cmd *cobra.Command) {
 		if err != nil {
 			return err
 		}
+		if err := checkListenFree(o.Listen); err != nil {
+			return err
+		}
 		caddy.TrapSignals()
 		if err := caddy.Run(cfg); err != nil {
 			return err
@@ -125,4 +128,33 @@ func devConfig(o devOptions) (*caddy.Config, string, error) {
 		},
 	}
 	return cfg, publicURL, nil
+}
+
+// checkListenFree refuses an address another process already serves.
+// Caddy listens with SO_REUSEPORT (so that a reload can bind the new
+// listener before closing the old one), so on Linux a second dev server
+// on the same address starts without an error, and the kernel then hands
+// each connection to either process: with two data directories, a client
+// sees its account one request and not the next (401s at random). A
+// connection that succeeds means someone answers there. Between this
+// check and the listen another process may still start; the check is for
+// the common mistake, not a lock.
+func checkListenFree(listen string) error {
+	host, port, err := net.SplitHostPort(listen)
+	if err != nil {
+		return fmt.Errorf("--listen %q: want host:port: %w", listen, err)
+	}
+	switch host {
+	case "", "0.0.0.0":
+		host = "127.0.0.1"
+	case "::":
+		host = "::1"
+	}
+	conn, err := net.DialTimeout("tcp", net.JoinHostPort(host, port), 500*time.Millisecond)
+	if err != nil {
+		return nil
+	}
+	conn.Close()
+	return fmt.Errorf("--listen %s: another process already serves this address (a syncserver or Caddy started earlier?); "+
+		"a second server would share the port with it and clients would reach either one at random: stop that one, or give another --listen", listen)
 }

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"strconv"
 	"strings"
@@ -429,5 +430,29 @@ func TestDevConfigErrors(t *testing.T) {
 	_, u, err := devConfig(devOptions{Listen: ":5000"})
 	if err != nil || u != "http://localhost:5000/" {
 		t.Errorf("devConfig(:5000) public URL %q, %v; want http://localhost:5000/", u, err)
+	}
+}
+
+// TestDevRefusesServedAddress: the dev command refuses an address another
+// process already serves (Caddy's SO_REUSEPORT listeners would otherwise
+// share it silently), and accepts a free one.
+func TestDevRefusesServedAddress(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	_, port, _ := net.SplitHostPort(addr)
+	for _, listen := range []string{addr, "0.0.0.0:" + port, ":" + port} {
+		if err := checkListenFree(listen); err == nil || !strings.Contains(err.Error(), "already serves") {
+			t.Errorf("checkListenFree(%s) with a listener there = %v, want an error saying it is served", listen, err)
+		}
+	}
+	ln.Close()
+	if err := checkListenFree(addr); err != nil {
+		t.Errorf("checkListenFree(%s) after the listener closed = %v, want nil", addr, err)
+	}
+	if err := checkListenFree("nonsense"); err == nil || !strings.Contains(err.Error(), "--listen") {
+		t.Errorf("checkListenFree(nonsense) = %v, want an error naming --listen", err)
 	}
 }
