@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/syncserver/syncserver/bench"
 	"github.com/syncserver/syncserver/syncstore"
 	"github.com/syncserver/syncserver/syncstore/storetest"
 )
@@ -51,13 +52,10 @@ type Latency struct {
 	P50, P95, P99 time.Duration
 }
 
-func summarize(ds []time.Duration) Latency {
-	if len(ds) == 0 {
-		return Latency{}
-	}
-	slices.Sort(ds)
-	at := func(q float64) time.Duration { return ds[int(q*float64(len(ds)-1))] }
-	return Latency{N: len(ds), P50: at(0.50), P95: at(0.95), P99: at(0.99)}
+// summarize reads l from the bench's own latency histogram, so that the
+// probe's figures are computed like the bench's endpoint rows beside them.
+func summarize(h *bench.Histogram) Latency {
+	return Latency{N: int(h.Count()), P50: h.Quantile(0.50), P95: h.Quantile(0.95), P99: h.Quantile(0.99)}
 }
 
 // probePayloadSize is the payload of every probe record: the mix's mean
@@ -104,7 +102,7 @@ func FloorProbe(ctx context.Context, cfg ProbeConfig, opts Options) (res *ProbeR
 			return nil, err
 		}
 	}
-	var ins, del []time.Duration
+	var ins, del bench.Histogram
 	t := time.NewTicker(time.Duration(float64(time.Second) / cfg.Rate))
 	defer t.Stop()
 	end := time.After(cfg.Duration)
@@ -113,18 +111,18 @@ func FloorProbe(ctx context.Context, cfg ProbeConfig, opts Options) (res *ProbeR
 		case <-ctx.Done():
 			return nil, ctx.Err()
 		case <-end:
-			return &ProbeResult{Insert: summarize(ins), Delete: summarize(del)}, nil
+			return &ProbeResult{Insert: summarize(&ins), Delete: summarize(&del)}, nil
 		case <-t.C:
 		}
 		d, err := p.insert(ctx)
 		if err != nil {
 			return nil, err
 		}
-		ins = append(ins, d)
+		ins.Record(d)
 		if d, err = p.deleteOldest(ctx); err != nil {
 			return nil, err
 		}
-		del = append(del, d)
+		del.Record(d)
 	}
 }
 

@@ -201,7 +201,7 @@ func (s *Store) hotStatements() []string {
 		qs = append(qs, s.d.SaveAndStamp)
 	}
 	if s.d.Tally != nil {
-		qs = append(qs, s.lockUserResettingSQL())
+		qs = append(qs, s.lockResetting)
 	}
 	for _, k := range preparedShapes(s.d.MaxRows) {
 		qs = append(qs, s.upsertSQL(k), s.replaceSQL(k), insertSQL(k))

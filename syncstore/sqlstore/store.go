@@ -35,8 +35,10 @@ type Store struct {
 	// is the statements' key, and a 100-row text is 3.5 KB to rebuild on
 	// every POST.
 	upserts map[int]string
-	// tallies holds upsertTallySQL's text per prepared shape, likewise.
-	tallies map[int]string
+	// tallies holds upsertTallySQL's text per prepared shape, likewise;
+	// lockResetting is lockUserResettingSQL's text (Dialect.Tally).
+	tallies       map[int]string
+	lockResetting string
 	// gate orders the write transactions where they run one at a time
 	// (nil: the engine's row locks order them).
 	gate *writeGate
@@ -74,6 +76,9 @@ func New(ctx context.Context, cfg Config) (*Store, error) {
 	s := &Store{d: cfg.Dialect, read: cfg.Read, write: cfg.Write, clock: cfg.Clock, upserts: map[int]string{}, tallies: map[int]string{}}
 	if cfg.SerialWrites {
 		s.gate = &writeGate{}
+	}
+	if s.d.Tally != nil {
+		s.lockResetting = s.lockUserResettingSQL()
 	}
 	for _, k := range preparedShapes(s.d.MaxRows) {
 		s.upserts[k] = s.buildUpsertSQL(k)

@@ -130,7 +130,7 @@ func (s *Store) lockUser(ctx context.Context, tx *sql.Tx, userID int64) (*userLo
 }
 
 // lockUserResettingSQL is lockUserSQL that also zeroes the upsert's
-// tallies (Dialect.Tally).
+// tallies (Dialect.Tally); New builds it once (Store.lockResetting).
 func (s *Store) lockUserResettingSQL() string {
 	cols, from, _ := strings.Cut(lockUserSQL, "\nFROM ")
 	return cols + s.d.Tally.Reset + "\nFROM " + from + s.d.ForUpdate
@@ -139,7 +139,7 @@ func (s *Store) lockUserResettingSQL() string {
 // lockUserResetting is lockUser for a transaction whose upsert tallies
 // what it overwrites.
 func (s *Store) lockUserResetting(ctx context.Context, tx *sql.Tx, userID int64) (*userLock, error) {
-	return s.lockUserBy(ctx, tx, s.lockUserResettingSQL(), 2, userID)
+	return s.lockUserBy(ctx, tx, s.lockResetting, 2, userID)
 }
 
 // lockUserBy runs a lock read of lockUserSQL's columns followed by extra
