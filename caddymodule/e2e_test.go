@@ -224,8 +224,10 @@ func unloadAtEnd(t *testing.T) {
 }
 
 // settleReload waits, after a config load, until the previous config's
-// servers no longer listen, and drops the test clients' idle connections,
-// which the previous servers closed. A load returns once the new servers
+// servers (the admin endpoint's too: Caddy starts a new one at every load,
+// refused loads included, and stops the old one in a goroutine) no longer
+// listen, and drops the test clients' idle connections, which the previous
+// servers closed. A load returns once the new servers
 // listen and the old ones were told to stop; until the old listeners are
 // closed, a new connection can land on an old server and be reset or
 // dropped, and a keep-alive connection taken from the pool may be one the
@@ -235,7 +237,7 @@ func unloadAtEnd(t *testing.T) {
 // config serves, so they start talking once the swap is over.
 func settleReload(t testing.TB) {
 	t.Helper()
-	for _, port := range []int{httpPort, httpsPort} {
+	for _, port := range []int{adminPort, httpPort, httpsPort} {
 		for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(time.Millisecond) {
 			n, err := testservices.Listeners(port)
 			if err != nil {

@@ -106,7 +106,9 @@ http://127.0.0.1:%d {
 	}
 }
 
-// postLoad sends a Caddyfile to the admin API.
+// postLoad sends a Caddyfile to the admin API and waits for the reload
+// it causes to settle: even a refused load restarts the admin endpoint
+// twice (new config, then the old one back).
 func postLoad(t *testing.T, caddyfile string) (int, string) {
 	t.Helper()
 	req, err := http.NewRequest(http.MethodPost, fmt.Sprintf("http://localhost:%d/load", adminPort), strings.NewReader(caddyfile))
@@ -118,8 +120,9 @@ func postLoad(t *testing.T, caddyfile string) (int, string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	settleReload(t)
 	return resp.StatusCode, string(b)
 }
 
