@@ -116,22 +116,25 @@ func (p *progress) track(line func(elapsed time.Duration) string) (stop func()) 
 	}
 }
 
-// trackStep prints a step's requests, rate, errors and sessions, and a
-// summary line when it ends.
+// trackStep prints the requests, rate, errors and sessions of a step, or
+// of one slice of it, and a summary line when it ends. rec may hold the
+// step's earlier slices: what they counted is left out, so each slice's
+// lines speak of that slice alone.
 func (p *progress) trackStep(target, label string, rec *recorder, start time.Time) (stop func()) {
-	var last progressSnapshot
-	lastAt := start
+	base := rec.snapshot()
+	last, lastAt := base, start
 	line := func(now time.Time) string {
 		s := rec.snapshot()
 		rate := float64(s.requests-last.requests) / now.Sub(lastAt).Seconds()
 		last, lastAt = s, now
+		s = s.since(base)
 		return fmt.Sprintf("%s %s: %4.0fs  requests %8d  %8.1f req/s  errors %d  sessions %d",
 			target, label, now.Sub(start).Seconds(), s.requests, rate, s.errors, s.sessions)
 	}
 	stopTicker := p.track(func(time.Duration) string { return line(time.Now()) })
 	return func() {
 		stopTicker()
-		s := rec.snapshot()
+		s := rec.snapshot().since(base)
 		elapsed := time.Since(start)
 		p.println(fmt.Sprintf("%s %s: done in %.1fs, %d requests (%.1f req/s), %d errors, %d sessions",
 			target, label, elapsed.Seconds(), s.requests, float64(s.requests)/elapsed.Seconds(), s.errors, s.sessions))

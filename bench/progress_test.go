@@ -2,6 +2,7 @@ package bench
 
 import (
 	"bytes"
+	"fmt"
 	"os"
 	"strings"
 	"sync/atomic"
@@ -65,5 +66,47 @@ func TestProgressNotATerminal(t *testing.T) {
 	// However many ticks the machine managed: lines, no bar.
 	if got := strings.ReplaceAll(buf.String(), "seeding 2/4 accounts\n", ""); got != "" {
 		t.Errorf("off a terminal: %q", buf.String())
+	}
+}
+
+// TestProgressSliceLines: a step interleaved in slices records every
+// slice into one recorder; the lines of a slice count that slice's
+// requests, errors and sessions alone, and its rate from them (the soak's
+// slice 7 printed the step's 85,224 requests so far over its own 5 s).
+func TestProgressSliceLines(t *testing.T) {
+	start := time.Now()
+	rec := newRecorder(start, start)
+	bad := &failure{kind: "status", detail: "500"}
+	for i := range 100 {
+		var f *failure
+		if i < 3 {
+			f = bad
+		}
+		rec.request(epPost, start, time.Millisecond, f, 0)
+		rec.session(sessionOK)
+	}
+	var out bytes.Buffer
+	p := newProgress(&out)
+	p.every = time.Hour // the summary line only
+	stop := p.trackStep("sqlite", "c=8 slice 2/120", rec, time.Now().Add(-2*time.Second))
+	for i := range 10 {
+		var f *failure
+		if i == 0 {
+			f = bad
+		}
+		rec.request(epPost, time.Now(), time.Millisecond, f, 0)
+	}
+	rec.session(sessionOK)
+	stop()
+	got := out.String()
+	if !strings.Contains(got, ", 10 requests (") || !strings.Contains(got, ", 1 errors, 1 sessions") {
+		t.Errorf("slice summary counts more than the slice: %q", got)
+	}
+	var secs, rate float64
+	if _, err := fmt.Sscanf(got[strings.Index(got, "done in"):], "done in %fs, 10 requests (%f req/s)", &secs, &rate); err != nil {
+		t.Fatalf("%q: %v", got, err)
+	}
+	if rate > 10/secs*1.1 || rate < 10/secs*0.9 {
+		t.Errorf("slice rate %.1f req/s over %.1f s, want about %.1f", rate, secs, 10/secs)
 	}
 }

@@ -168,6 +168,11 @@ type progressSnapshot struct {
 	requests, errors, sessions int64
 }
 
+// since is what was counted between base and s.
+func (s progressSnapshot) since(base progressSnapshot) progressSnapshot {
+	return progressSnapshot{requests: s.requests - base.requests, errors: s.errors - base.errors, sessions: s.sessions - base.sessions}
+}
+
 func (r *recorder) snapshot() progressSnapshot {
 	r.mu.Lock()
 	defer r.mu.Unlock()
