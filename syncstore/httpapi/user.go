@@ -93,17 +93,7 @@ func (h *Handler) createUser(w http.ResponseWriter, r *http.Request, rt *route) 
 	if h.captcha != nil && !h.secretGiven(r) {
 		challenge, okc := stringField(fields, "captcha-challenge")
 		response, okr := stringField(fields, "captcha-response")
-		if !okc || !okr {
-			sendBadRequest(w, errInvalidCaptcha)
-			return
-		}
-		valid, err := h.captcha.verify(r.Context(), challenge, response, r.RemoteAddr)
-		if err != nil {
-			h.unavailable(w, r, rt, "captcha service unavailable", err)
-			return
-		}
-		if !valid {
-			sendBadRequest(w, errInvalidCaptcha)
+		if !h.captchaPassed(w, r, rt, challenge, response, okc && okr) {
 			return
 		}
 	}
@@ -125,6 +115,32 @@ func (h *Handler) createUser(w http.ResponseWriter, r *http.Request, rt *route) 
 	default:
 		sendText(w, http.StatusOK, name)
 	}
+}
+
+// captchaPassed verifies a captcha answer (docs/protocol.md §8.3 rule 9,
+// §8.9); given is false when either field is missing. On failure it has
+// answered: 400 body 2, or 503 when the captcha service fails. The
+// service is told the client's address, the one the login throttle uses
+// (a proxy in front reports it), as reCAPTCHA expects the solver's.
+func (h *Handler) captchaPassed(w http.ResponseWriter, r *http.Request, rt *route, challenge, response string, given bool) bool {
+	if !given {
+		sendBadRequest(w, errInvalidCaptcha)
+		return false
+	}
+	addr := r.RemoteAddr
+	if h.clientAddr != nil {
+		addr = h.clientAddr(r)
+	}
+	valid, err := h.captcha.verify(r.Context(), challenge, response, addr)
+	if err != nil {
+		h.unavailable(w, r, rt, "captcha service unavailable", err)
+		return false
+	}
+	if !valid {
+		sendBadRequest(w, errInvalidCaptcha)
+		return false
+	}
+	return true
 }
 
 // stringField returns a JSON string member; ok is false when it is absent
@@ -295,11 +311,21 @@ func (h *Handler) requestPasswordReset(w http.ResponseWriter, _ *http.Request, _
 		[]byte(`"password reset is not available on this server; ask its operator"`))
 }
 
-// cancelPasswordReset answers DELETE /user/1.0/<u>/password_reset: there
-// is never a pending code, so it only authenticates.
+// cancelPasswordReset answers DELETE /user/1.0/<u>/password_reset
+// (docs/protocol.md §8.9): there is never a pending code, so it only
+// authenticates and, with a captcha configured, checks the captcha of the
+// query parameters, as the Reference did.
 func (h *Handler) cancelPasswordReset(w http.ResponseWriter, r *http.Request, rt *route) {
 	if h.authenticate(w, r, rt) == nil {
 		return
+	}
+	if h.captcha != nil {
+		q := r.URL.Query()
+		_, okc := q["captcha-challenge"]
+		_, okr := q["captcha-response"]
+		if !h.captchaPassed(w, r, rt, q.Get("captcha-challenge"), q.Get("captcha-response"), okc && okr) {
+			return
+		}
 	}
 	sendText(w, http.StatusOK, "success")
 }

@@ -421,3 +421,44 @@ func hashOf(s string) string {
 	sum := sha1.Sum([]byte(s))
 	return strings.ToLower(base32.StdEncoding.EncodeToString(sum[:]))
 }
+
+// docs/protocol.md §8.9: with a captcha configured,
+// cancelling a password reset checks it too, from the query parameters,
+// after the credentials.
+func TestPasswordResetCancelChecksCaptcha(t *testing.T) {
+	cs := newCaptchaServer(t)
+	withEnv(t, func(c *httpapi.Config) { c.Captcha = testCaptchaConfig(cs.URL + "/verify") }, func(t *testing.T, e *env) {
+		c := e.user("alice")
+		url := "/user/1.0/alice/password_reset"
+		auth := basicAuth("alice", c.password)
+		e.do(http.MethodDelete, url+"?captcha-challenge=chal&captcha-response=good", "").
+			expectStatus(http.StatusUnauthorized)
+		e.do(http.MethodDelete, url, "", auth).expect(http.StatusBadRequest, "2").
+			expectHeader("Content-Type", "application/json")
+		e.do(http.MethodDelete, url+"?captcha-challenge=chal", "", auth).expect(http.StatusBadRequest, "2")
+		e.do(http.MethodDelete, url+"?captcha-challenge=chal&captcha-response=wrong", "", auth).
+			expect(http.StatusBadRequest, "2")
+		e.do(http.MethodDelete, url+"?captcha-challenge=chal&captcha-response=good", "", auth).
+			expect(http.StatusOK, "success").expectHeader("Content-Type", "text/plain; charset=utf-8")
+	})
+}
+
+// docs/protocol.md §8.3 rule 9: the captcha is verified with the client's IP
+// address, the one a proxy in front reported (ClientAddr), as the login
+// throttle uses, not the proxy's.
+func TestCaptchaVerifiedWithClientAddr(t *testing.T) {
+	cs := newCaptchaServer(t)
+	withEnv(t, func(c *httpapi.Config) {
+		c.Captcha = testCaptchaConfig(cs.URL + "/verify")
+		c.ClientAddr = func(*http.Request) string { return "198.51.100.7" }
+	}, func(t *testing.T, e *env) {
+		e.do(http.MethodPut, "/user/1.0/"+aliceHash,
+			`{"email":"alice@example.com","password":"correct horse","captcha-challenge":"chal","captcha-response":"good"}`).
+			expect(http.StatusOK, aliceHash)
+		cs.mu.Lock()
+		defer cs.mu.Unlock()
+		if len(cs.remotes) == 0 || cs.remotes[len(cs.remotes)-1] != "198.51.100.7" {
+			t.Errorf("remote addresses sent to the captcha service: %q, want the client's 198.51.100.7", cs.remotes)
+		}
+	})
+}
