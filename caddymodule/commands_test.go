@@ -190,7 +190,7 @@ func TestUsersCommandsMySQL(t *testing.T) {
 	if !strings.Contains(stderr, "database: MySQL database shm_") {
 		t.Errorf("users list did not name the database on stderr: %q", stderr)
 	}
-	// users delete takes the route row with it on MySQL too.
+	// users delete keeps the route row on MySQL too.
 	if out, err := runCommand(t, setupUsersCommand, "", "delete", "--yes", "gina@example.com"); err != nil {
 		t.Fatalf("users delete on MySQL: %q, %v", out, err)
 	}
@@ -199,8 +199,11 @@ func TestUsersCommandsMySQL(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer s.Close()
-	if r, err := s.GetRoute(context.Background(), syncUsername("gina@example.com")); !errors.Is(err, syncstore.ErrNoRoute) {
-		t.Errorf("route after users delete on MySQL: %+v, %v", r, err)
+	if _, err := s.LookupUser(context.Background(), syncUsername("gina@example.com")); !errors.Is(err, syncstore.ErrNotFound) {
+		t.Errorf("gina after users delete on MySQL: %v, want ErrNotFound", err)
+	}
+	if r, err := s.GetRoute(context.Background(), syncUsername("gina@example.com")); err != nil || r.State != syncstore.RouteNative {
+		t.Errorf("route after users delete on MySQL: %+v, %v; want it kept", r, err)
 	}
 }
 
@@ -265,28 +268,36 @@ func TestCommandsNeedAnExistingDatabase(t *testing.T) {
 	}
 }
 
-// users delete removes the route row with the account, so routes status
-// stops counting the user.
-func TestUsersDeleteRemovesRouteRow(t *testing.T) {
+// users delete deletes the account and its data but keeps the route row,
+// as a client's own delete does: a migrated user whose row went would be
+// served from the default state, legacy, where the old copy of the
+// account may still be (old password, old data).
+func TestUsersDeleteKeepsRouteRow(t *testing.T) {
 	dir := t.TempDir()
+	ctx := context.Background()
 	bob := syncUsername("bob@example.com")
 	if _, err := runCommand(t, setupUsersCommand, "correct horse battery\n", "add", "--create", "--password-stdin", "--bcrypt-cost", "4", "--data", dir, "bob@example.com"); err != nil {
 		t.Fatal(err)
 	}
 	s := openSQLite(t, dir, nil)
-	if r, err := s.(routeTable).GetRoute(context.Background(), bob); err != nil || r.State != syncstore.RouteNative {
-		t.Fatalf("route of a new user: %+v, %v", r, err)
+	// Bob came from legacy node1 (what a migrate flip leaves).
+	migrated := syncstore.Route{Username: bob, State: syncstore.RouteNative, Node: "node1"}
+	if err := s.(routeTable).SetRoute(ctx, migrated); err != nil {
+		t.Fatal(err)
 	}
 	out, err := runCommand(t, setupUsersCommand, "", "delete", "--yes", "--data", dir, "bob@example.com")
-	if err != nil || !strings.Contains(out, "route row") {
+	if err != nil || !strings.Contains(out, "deleted user "+bob) || !strings.Contains(out, "its route row (native (node node1)) is kept") {
 		t.Fatalf("users delete: %q, %v", out, err)
 	}
-	if r, err := s.(routeTable).GetRoute(context.Background(), bob); !errors.Is(err, syncstore.ErrNoRoute) {
-		t.Errorf("route of bob after delete: %+v, %v; want ErrNoRoute", r, err)
+	if _, err := s.LookupUser(ctx, bob); !errors.Is(err, syncstore.ErrNotFound) {
+		t.Errorf("bob after delete: %v, want ErrNotFound", err)
 	}
-	out, err = runCommand(t, setupRoutesCommand, "", "status", "--data", dir)
-	if err != nil || !strings.Contains(out, "native     0") {
-		t.Errorf("routes status after delete: %q, %v", out, err)
+	if r, err := s.(routeTable).GetRoute(ctx, bob); err != nil || r.State != syncstore.RouteNative || r.Node != "node1" {
+		t.Errorf("route of bob after delete: %+v, %v; want it kept, native", r, err)
+	}
+	// Deleted once: a second delete finds no user.
+	if _, err := runCommand(t, setupUsersCommand, "", "delete", "--yes", "--data", dir, "bob@example.com"); err == nil || !strings.Contains(err.Error(), "no user bob@example.com") {
+		t.Errorf("second users delete: %v, want no user", err)
 	}
 }
 

@@ -204,11 +204,10 @@ func TestShardPurgeCommand(t *testing.T) {
 }
 
 // TestShardUsersDelete: `users delete --config` of a user on a native
-// shard deletes the account and its data on the shard and the route row
-// in the directory. A shard that cannot be opened fails the command
-// naming the shard and leaves both, so the same command can be run again
-// once the shard answers; a row whose account is already gone from its
-// shard (a delete that stopped between the two) is deleted by a rerun.
+// shard deletes the account and its data on the shard and keeps the route
+// row in the directory (TestUsersDeleteKeepsRouteRow). A shard that cannot
+// be opened fails the command naming the shard and leaves both, so the
+// same command can be run again once the shard answers.
 func TestShardUsersDelete(t *testing.T) {
 	cfg, dirs := shardConfig(t)
 	users := func(args ...string) (string, error) {
@@ -243,13 +242,13 @@ func TestShardUsersDelete(t *testing.T) {
 		if _, err := openSQLite(t, dirs[1], nil).LookupUser(ctx, name); !errors.Is(err, syncstore.ErrNotFound) {
 			t.Errorf("account of %s on s1 after delete: %v, want ErrNotFound", name, err)
 		}
-		if r, err := directory.GetRoute(ctx, name); !errors.Is(err, syncstore.ErrNoRoute) {
-			t.Errorf("route row of %s after delete: %+v, %v; want none", name, r, err)
+		if r, err := directory.GetRoute(ctx, name); err != nil || r.State != syncstore.RouteNative || r.Shard != "s1" {
+			t.Errorf("route row of %s after delete: %+v, %v; want it kept", name, r, err)
 		}
 	}
 
 	out, err := users("delete", "--yes", onS1[0])
-	if err != nil || !strings.Contains(out, "on shard s1") {
+	if err != nil || !strings.Contains(out, "and its data on shard s1; its route row (native (shard s1)) is kept") {
 		t.Fatalf("users delete: %q, %v", out, err)
 	}
 	gone(onS1[0])
@@ -268,18 +267,12 @@ func TestShardUsersDelete(t *testing.T) {
 	if r, err := directory.GetRoute(ctx, onS1[1]); err != nil || r.Shard != "s1" {
 		t.Errorf("route row of %s after a failed delete: %+v, %v; want it kept", onS1[1], r, err)
 	}
-	u, err := openSQLite(t, dirs[1], nil).LookupUser(ctx, onS1[1])
-	if err != nil {
+	if _, err := openSQLite(t, dirs[1], nil).LookupUser(ctx, onS1[1]); err != nil {
 		t.Fatalf("account of %s after a failed delete: %v; want it kept", onS1[1], err)
 	}
-
-	// A delete stopped after the shard's part: the rerun deletes the row.
-	if err := openSQLite(t, dirs[1], nil).DeleteUser(ctx, u.ID); err != nil {
-		t.Fatal(err)
-	}
-	out, err = users("delete", "--yes", onS1[1])
-	if err != nil || !strings.Contains(out, "route row") {
-		t.Fatalf("users delete of a row whose account is gone: %q, %v", out, err)
+	// Run again once the shard answers: deleted.
+	if out, err = users("delete", "--yes", onS1[1]); err != nil {
+		t.Fatalf("users delete once s1 answers: %q, %v", out, err)
 	}
 	gone(onS1[1])
 

@@ -204,12 +204,17 @@ func usersDeleteCommand() *cobra.Command {
 		Use:   "delete <email | username>",
 		Short: "Deletes an account and all of its sync data",
 		Long: `
-Deletes an account, every record it stored and its route row. This cannot
-be undone. Without --yes the command asks for confirmation at a terminal.
+Deletes an account and every record it stored (on its native shard, with
+--config). This cannot be undone. Without --yes the command asks for
+confirmation at a terminal. A user a migrate run holds a lease on is
+refused.
 
-A user on a native shard (--config) is deleted on the shard first, then
-their route row: if the command stops between the two, running it again
-deletes the row. A user a migrate run holds a lease on is refused.`,
+The user's route row is kept, as when a client deletes its own account:
+without it the shim would serve the name from its default_state, and a
+migrated user from the copy of the account that may still be on the legacy
+PHP server, with the old password and the old data. The name stays on the
+native side: requests are refused as for any unknown user, and it can be
+registered again there. Delete the legacy copy on the PHP server yourself.`,
 		Example: `  $ syncserver users delete alice@example.com
   $ syncserver users delete --yes 7qrzrjz52vgwen6e7w2y7v6xknd46wxt`,
 		Args: cobra.ExactArgs(1),
@@ -230,13 +235,10 @@ deletes the row. A user a migrate run holds a lease on is refused.`,
 	return cmd
 }
 
-// deleteUser deletes the account, its data and its route row. A user on a
-// native shard is deleted there first and the row in the directory after,
-// so that whatever stops the command midway (the shard down, the directory
-// down) leaves a state the same command finishes: the row still names the
-// shard, and a row whose account is already gone from it is deleted alone.
-// A user some migrate run holds a lease on is refused: that run would
-// otherwise copy or flip a user being deleted.
+// deleteUser deletes the account and its data where its route row says it
+// lives, and keeps the row (usersDeleteCommand says why). A user some
+// migrate run holds a lease on is refused: that run would otherwise copy
+// or flip a user being deleted.
 func deleteUser(cmd *cobra.Command, stores *commandStores, acct syncstore.Account) error {
 	ctx := commandContext(cmd)
 	row, err := stores.route(ctx, acct.Name)
@@ -247,32 +249,24 @@ func deleteUser(cmd *cobra.Command, stores *commandStores, acct syncstore.Accoun
 		return fmt.Errorf("user %s is being migrated or moved (lease of %s until %s): nothing deleted; delete it once that run ends",
 			acct.Name, row.Owner, row.LeaseExpires.UTC().Format(time.RFC3339))
 	}
-	shard := ""
-	if row != nil {
-		shard = row.Shard
+	shard, where := "", ""
+	if row != nil && row.Shard != "" {
+		shard, where = row.Shard, " on shard "+row.Shard
 	}
 	store, err := stores.store(shard)
 	if err != nil {
 		return fmt.Errorf("user %s is on shard %s: %w; nothing deleted", acct.Name, shard, err)
 	}
 	u, err := store.LookupUser(ctx, acct.Name)
-	orphanRow := shard != "" && row.State == syncstore.RouteNative && errors.Is(err, syncstore.ErrNotFound)
 	switch {
-	case errors.Is(err, syncstore.ErrNotFound) && !orphanRow:
+	case errors.Is(err, syncstore.ErrNotFound):
 		return shim.NoUserError(acct)
-	case err != nil && !orphanRow:
-		return fmt.Errorf("looking up user %s: %w", acct, err)
+	case err != nil:
+		return fmt.Errorf("looking up user %s%s: %w", acct, where, err)
 	}
-	if !orphanRow {
-		acct = syncstore.Account{Name: u.Name, Email: u.Email}
-	}
-	who, out := describe(acct.Name, acct.Email), cmd.OutOrStdout()
-	question := fmt.Sprintf("Delete user %s and all of its sync data? [y/N] ", who)
-	if orphanRow {
-		question = fmt.Sprintf("Delete the route row of %s (its account is not on shard %s)? [y/N] ", who, shard)
-	}
+	who, out := describe(u.Name, u.Email), cmd.OutOrStdout()
 	if yes, _ := cmd.Flags().GetBool("yes"); !yes {
-		ok, err := confirm(cmd, question)
+		ok, err := confirm(cmd, fmt.Sprintf("Delete user %s and all of its sync data? [y/N] ", who))
 		if err != nil {
 			return err
 		}
@@ -280,25 +274,14 @@ func deleteUser(cmd *cobra.Command, stores *commandStores, acct syncstore.Accoun
 			return errors.New("not deleted")
 		}
 	}
-	if shard == "" {
-		// The directory holds account and row: one transaction.
-		if err := deleteAccount(ctx, store, u); err != nil {
-			return fmt.Errorf("deleting user %s: %w", who, err)
-		}
-		fmt.Fprintf(out, "deleted user %s, its data and its route row\n", who)
-		return nil
+	if err := store.DeleteUser(ctx, u.ID); err != nil {
+		return fmt.Errorf("deleting user %s%s: %w", who, where, err)
 	}
-	done := fmt.Sprintf("no account %s on shard %s", who, shard)
-	if !orphanRow {
-		if err := deleteAccount(ctx, store, u); err != nil {
-			return fmt.Errorf("deleting user %s on shard %s: %w; its route row is kept", who, shard, err)
-		}
-		done = fmt.Sprintf("deleted user %s and its data on shard %s", who, shard)
+	kept := "no route row"
+	if row != nil {
+		kept = "its route row (" + routeText(row) + ") is kept"
 	}
-	if err := deleteRouteRow(ctx, stores.own, *row); err != nil {
-		return fmt.Errorf("%s, but not its route row: %w; run the command again to delete it", done, err)
-	}
-	fmt.Fprintf(out, "%s; deleted its route row\n", done)
+	fmt.Fprintf(out, "deleted user %s and its data%s; %s\n", who, where, kept)
 	return nil
 }
 
@@ -436,45 +419,6 @@ func lookupUser(cmd *cobra.Command, store syncstore.Store, a syncstore.Account) 
 		return nil, fmt.Errorf("looking up user %s: %w", a, err)
 	}
 	return u, nil
-}
-
-// accountDeleter deletes an account together with its route row in one
-// transaction; both native backends implement it.
-type accountDeleter interface {
-	DeleteAccount(ctx context.Context, u *syncstore.User) error
-}
-
-// deleteAccount removes the user, their data and their route row, so that
-// `routes status` no longer counts them.
-func deleteAccount(ctx context.Context, store syncstore.Store, u *syncstore.User) error {
-	d, ok := store.(accountDeleter)
-	if !ok {
-		return fmt.Errorf("the %T database cannot delete an account with its route row", store)
-	}
-	return d.DeleteAccount(ctx, u)
-}
-
-// routeDeleter deletes a route row that still holds what was read; both
-// native backends implement it (sqlstore.Store.DeleteRouteIf).
-type routeDeleter interface {
-	DeleteRouteIf(ctx context.Context, old syncstore.Route) (bool, error)
-}
-
-// deleteRouteRow deletes the row read as old from the directory, unless a
-// migrate run or the admin API changed it meanwhile.
-func deleteRouteRow(ctx context.Context, directory syncstore.Store, old syncstore.Route) error {
-	d, ok := directory.(routeDeleter)
-	if !ok {
-		return fmt.Errorf("the %T database cannot delete a route row", directory)
-	}
-	deleted, err := d.DeleteRouteIf(ctx, old)
-	if err != nil {
-		return err
-	}
-	if !deleted {
-		return fmt.Errorf("the row changed while the command ran (it was %s)", routeText(&old))
-	}
-	return nil
 }
 
 // confirm asks a yes/no question at the terminal.

@@ -134,26 +134,6 @@ func (s *Store) CompareAndSwapRoute(ctx context.Context, old *syncstore.Route, n
 	return same, nil
 }
 
-// DeleteRouteIf deletes the user's row if it still has old's State, Node,
-// Shard and Owner (CompareAndSwapRoute's comparison) and reports whether
-// it did. It is the operator's `users delete` of a user on a native shard,
-// whose account lives in another database than the row: the row goes only
-// after the shard's delete, and only if no move or migration changed it
-// meanwhile. RouteTable has no delete: nothing else removes rows.
-func (s *Store) DeleteRouteIf(ctx context.Context, old syncstore.Route) (bool, error) {
-	name := syncstore.NormalizeUsername(old.Username)
-	res, err := s.write.ExecContext(ctx, "DELETE FROM routes WHERE username = ? AND state = ? AND node = ? AND shard = ? AND owner = ?",
-		name, string(old.State), old.Node, old.Shard, old.Owner)
-	if err != nil {
-		return false, fmt.Errorf("deleting the route of %q: %w", name, err)
-	}
-	n, err := res.RowsAffected()
-	if err != nil {
-		return false, fmt.Errorf("deleting the route of %q: %w", name, err)
-	}
-	return n == 1, nil
-}
-
 // ListRoutes returns up to limit routes after the given name, by name.
 func (s *Store) ListRoutes(ctx context.Context, after string, limit int) ([]syncstore.Route, error) {
 	q := "SELECT " + routeColumns + " FROM routes WHERE username > ? ORDER BY username"

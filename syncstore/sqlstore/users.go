@@ -82,31 +82,11 @@ func (s *Store) UpdateUser(ctx context.Context, u *syncstore.User) error {
 
 // DeleteUser removes the account, its records and its aggregates in one
 // transaction that holds the user's lock, so no write of the user can
-// interleave and leave rows behind.
+// interleave and leave rows behind. The route row stays, so that a
+// migrated user is never routed back to the legacy copy of their data.
 func (s *Store) DeleteUser(ctx context.Context, userID int64) error {
 	if err := s.inTx(ctx, func(tx *sql.Tx) error { return s.deleteUserTx(ctx, tx, userID) }); err != nil {
 		return fmt.Errorf("deleting user %d: %w", userID, err)
-	}
-	return nil
-}
-
-// DeleteAccount deletes the user, their records and their route row in one
-// transaction: the operator's `users delete`, after which nothing, not
-// even the route table, remembers the user. DeleteUser (a client deleting
-// its own account) keeps the route row, so that a migrated user is never
-// routed back to the legacy copy of their data.
-func (s *Store) DeleteAccount(ctx context.Context, u *syncstore.User) error {
-	err := s.inTx(ctx, func(tx *sql.Tx) error {
-		if err := s.deleteUserTx(ctx, tx, u.ID); err != nil {
-			return err
-		}
-		if _, err := tx.ExecContext(ctx, "DELETE FROM routes WHERE username = ?", syncstore.NormalizeUsername(u.Name)); err != nil {
-			return fmt.Errorf("deleting the route row: %w", err)
-		}
-		return nil
-	})
-	if err != nil {
-		return fmt.Errorf("deleting user %q: %w", u.Name, err)
 	}
 	return nil
 }
