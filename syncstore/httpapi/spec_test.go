@@ -218,3 +218,24 @@ func TestErrorResponsesExactly(t *testing.T) {
 		}
 	})
 }
+
+// §6.7: a PUT checks the quota before X-If-Unmodified-Since whatever its
+// body holds, a valid record included (the store checks the precondition
+// first, which is the order of a batch POST, §6.8).
+func TestPutChecksQuotaBeforePrecondition(t *testing.T) {
+	withEnv(t, func(c *httpapi.Config) { c.QuotaBytes = 1000 }, func(t *testing.T, e *env) {
+		c := e.user("alice")
+		c.mustPut("storage/col/big", `{"payload":"`+strings.Repeat("b", 1000)+`"}`)
+		stale := header("X-If-Unmodified-Since", "1299999999.00")
+		c.put("storage/col/b", `{"payload":"x"}`, stale).expect(http.StatusBadRequest, "14")
+		c.put("storage/col/big", `{"sortindex":1}`, stale).expect(http.StatusBadRequest, "14")
+		// A POST checks the precondition first, a single object included.
+		c.post("storage/col", `{"id":"b","payload":"x"}`, stale).expect(http.StatusPreconditionFailed, "4")
+		c.post("storage/col", `[{"id":"b","payload":"x"}]`, stale).expect(http.StatusPreconditionFailed, "4")
+		// Under the quota the precondition decides.
+		c.del("storage/col/big")
+		c.mustPut("storage/col/a", `{"payload":"x"}`)
+		c.put("storage/col/b", `{"payload":"x"}`, stale).expect(http.StatusPreconditionFailed, "4")
+		c.get("storage/col").expectJSON(http.StatusOK, `["a"]`)
+	})
+}
