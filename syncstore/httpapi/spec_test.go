@@ -239,3 +239,24 @@ func TestPutChecksQuotaBeforePrecondition(t *testing.T) {
 		c.get("storage/col").expectJSON(http.StatusOK, `["a"]`)
 	})
 }
+
+// §6.8 with §6.7: a POST answers 200 even when it accepted no record, and
+// like every successful upload it then carries X-Weave-Quota-Remaining
+// once at most 1 MiB of the quota is left.
+func TestEmptyBatchReportsQuotaRemaining(t *testing.T) {
+	withEnv(t, func(c *httpapi.Config) { c.QuotaBytes = 2048 }, func(t *testing.T, e *env) {
+		c := e.user("alice")
+		c.put("storage/col/a", `{"payload":"`+strings.Repeat("a", 1536)+`"}`).
+			expectHeader("X-Weave-Quota-Remaining", "0.5")
+		c.post("storage/col", `[]`).
+			expectJSON(http.StatusOK, `{"modified":1300000000.00,"success":[],"failed":{}}`).
+			expectHeader("X-Weave-Quota-Remaining", "0.5")
+		c.post("storage/col", `[{"id":"b","payload":5}]`).
+			expectJSON(http.StatusOK, `{"modified":1300000000.00,"success":[],"failed":{"b":["payload not a string"]}}`).
+			expectHeader("X-Weave-Quota-Remaining", "0.5")
+	})
+	withEnv(t, func(c *httpapi.Config) { c.QuotaBytes = 0 }, func(t *testing.T, e *env) {
+		c := e.user("alice")
+		c.post("storage/col", `[]`).expectStatus(http.StatusOK).expectHeader("X-Weave-Quota-Remaining", "")
+	})
+}
