@@ -260,3 +260,22 @@ func TestEmptyBatchReportsQuotaRemaining(t *testing.T) {
 		c.post("storage/col", `[]`).expectStatus(http.StatusOK).expectHeader("X-Weave-Quota-Remaining", "")
 	})
 }
+
+// §3.1, §4.2, §6.5: timestamps a client sends are rounded to hundredths
+// on their decimal text, half to even, as the Reference's round_time;
+// 1300000000.125 is 1300000000.12, so a collection stamped .13 is newer.
+func TestSentTimestampsRoundOnTheirDecimals(t *testing.T) {
+	withEnv(t, nil, func(t *testing.T, e *env) {
+		c := e.user("alice")
+		e.clock.Advance(130 * time.Millisecond)
+		c.put("storage/col/a", `{"payload":"x"}`).expect(http.StatusOK, "1300000000.13")
+		c.get("storage/col?newer=1300000000.125").expectJSON(http.StatusOK, `["a"]`)
+		c.get("storage/col?older=1300000000.125").expectJSON(http.StatusOK, `[]`)
+		c.get("storage/col?older=1300000000.135").expectJSON(http.StatusOK, `["a"]`)
+		c.get("storage/col?newer=1300000000.1249999999").expectJSON(http.StatusOK, `["a"]`)
+		c.put("storage/col/b", `{"payload":"x"}`, header("X-If-Unmodified-Since", "1300000000.125")).
+			expect(http.StatusPreconditionFailed, "4")
+		c.put("storage/col/b", `{"payload":"x"}`, header("X-If-Unmodified-Since", "1300000000.1250001")).
+			expectStatus(http.StatusOK)
+	})
+}
