@@ -279,3 +279,28 @@ func TestSentTimestampsRoundOnTheirDecimals(t *testing.T) {
 			expectStatus(http.StatusOK)
 	})
 }
+
+// §6.5, §6.9: a query string is read as the Reference's parser reads it:
+// a '%' that starts no escape is itself, and ';' is part of a value. An
+// ids list holding either must select those ids, never drop the filter:
+// DELETE storage/<c> without ids deletes the whole collection.
+func TestQueryValuesKeepBadEscapesAndSemicolons(t *testing.T) {
+	withEnv(t, nil, func(t *testing.T, e *env) {
+		c := e.user("alice")
+		c.post("storage/col", `[{"id":"a","payload":"1"},{"id":"b","payload":"1"},{"id":"50%off","payload":"1"},{"id":"x;y","payload":"1"},{"id":"p q","payload":"1"}]`).
+			expectJSON(http.StatusOK, `{"modified":1300000000.00,"success":["a","b","50%off","x;y","p q"],"failed":{}}`)
+		c.get("storage/col?ids=zz%zz").expectJSON(http.StatusOK, `[]`)
+		c.del("storage/col?ids=zz%zz").expectStatus(http.StatusOK)
+		c.del("storage/col?ids=x;zz").expectStatus(http.StatusOK)
+		c.get("storage/col?sort=oldest&limit=10").expectJSON(http.StatusOK, `["50%off","a","b","p q","x;y"]`)
+		c.get("storage/col?ids=50%off,a&sort=oldest").expectJSON(http.StatusOK, `["50%off","a"]`)
+		c.get("storage/col?ids=x;y&sort=index").expectJSON(http.StatusOK, `["x;y"]`)
+		c.get("storage/col?ids=p+q,a%2Cb&limit=5").expectJSON(http.StatusOK, `["a","b","p q"]`)
+		c.get("storage/col?sort=oldest&full=1;newer=1").expectJSON(http.StatusOK,
+			`[{"id":"50%off","modified":1300000000.00,"payload":"1"},{"id":"a","modified":1300000000.00,"payload":"1"},{"id":"b","modified":1300000000.00,"payload":"1"},{"id":"p q","modified":1300000000.00,"payload":"1"},{"id":"x;y","modified":1300000000.00,"payload":"1"}]`)
+		c.del("storage/col?ids=50%off").expectStatus(http.StatusOK)
+		c.del("storage/col?ids=x;y").expectStatus(http.StatusOK)
+		c.get("storage/col?limit=10").expectJSON(http.StatusOK, `["a","b","p q"]`)
+		c.get("storage/col?newer=abc%zz").expect(http.StatusBadRequest, "1")
+	})
+}
