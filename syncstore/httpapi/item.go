@@ -90,17 +90,23 @@ func (h *Handler) putItem(w http.ResponseWriter, r *http.Request, rt *route, u *
 		}
 		return
 	}
-	h.writeOne(w, r, rt, u, rec, opt)
+	h.writeOne(w, r, rt, u, rec, opt, checkQuota)
 }
 
 // writeOne stores one record and answers with its modified time, in the
 // body and in X-Weave-Timestamp: the write's timestamp, or for a
 // metadata-only update of an existing record its unchanged modified
-// (docs/protocol.md §6.7 decision).
-func (h *Handler) writeOne(w http.ResponseWriter, r *http.Request, rt *route, u *syncstore.User, rec *syncstore.WBO, opt syncstore.WriteOptions) {
+// (docs/protocol.md §6.7 decision). The store checks X-If-Unmodified-Since
+// before the quota, the order of a POST (§6.8); a PUT of an item checks
+// the quota first (§6.7), so its caller passes before = checkQuota, which
+// is then asked again when the precondition failed.
+func (h *Handler) writeOne(w http.ResponseWriter, r *http.Request, rt *route, u *syncstore.User, rec *syncstore.WBO, opt syncstore.WriteOptions, before ...writeCheck) {
 	opt.QuotaBytes = h.quota
 	res, err := h.store.PutRecords(r.Context(), u.ID, rt.collection, []syncstore.WBO{*rec}, opt)
 	if err != nil {
+		if errors.Is(err, syncstore.ErrModified) && h.refuseWrite(w, r, rt, u, opt, before...) {
+			return
+		}
 		h.storeFailed(w, r, rt, err)
 		return
 	}

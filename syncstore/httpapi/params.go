@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"math"
 	"net/http"
-	"net/url"
 	"strconv"
 	"strings"
 
@@ -33,7 +32,7 @@ type listing struct {
 // and any non-empty full means full records. Unlike the Reference, older
 // and newer (and index_above and index_below) apply together.
 func parseListing(rawQuery string) (*listing, error) {
-	vals, _ := url.ParseQuery(rawQuery) // pairs with bad escapes are dropped, as r.URL.Query does
+	vals := queryValues(rawQuery)
 	l := &listing{}
 	q := &l.query
 	get := func(name string) (string, bool) {
@@ -86,6 +85,64 @@ func parseListing(rawQuery string) (*listing, error) {
 		l.full = true
 	}
 	return l, nil
+}
+
+// queryValues reads a raw query string the way the Reference's parser
+// (Python's parse_qsl under WebOb) read it, not as url.ParseQuery does:
+// a '%' that starts no valid escape stands for itself, and ';' is part of
+// a value (Go drops a pair holding either). Ids may hold both
+// (docs/protocol.md §2.2), and Firefox sends ids= unescaped, so a dropped
+// pair would lose the ids filter: a DELETE of a few ids would delete the
+// whole collection. Pairs split at '&'; '+' is a space; a name without
+// '=' has the empty value.
+func queryValues(raw string) map[string][]string {
+	vals := make(map[string][]string)
+	for raw != "" {
+		var pair string
+		pair, raw, _ = strings.Cut(raw, "&")
+		if pair == "" {
+			continue
+		}
+		name, value, _ := strings.Cut(pair, "=")
+		name = unescapeQuery(name)
+		vals[name] = append(vals[name], unescapeQuery(value))
+	}
+	return vals
+}
+
+// unescapeQuery decodes '+' and valid %XX escapes of one query
+// component and leaves everything else as it is.
+func unescapeQuery(s string) string {
+	if strings.IndexByte(s, '%') < 0 && strings.IndexByte(s, '+') < 0 {
+		return s
+	}
+	b := make([]byte, 0, len(s))
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case c == '+':
+			b = append(b, ' ')
+		case c == '%' && i+2 < len(s) && isHex(s[i+1]) && isHex(s[i+2]):
+			b = append(b, unhex(s[i+1])<<4|unhex(s[i+2]))
+			i += 2
+		default:
+			b = append(b, c)
+		}
+	}
+	return string(b)
+}
+
+func isHex(c byte) bool {
+	return '0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F'
+}
+
+func unhex(c byte) byte {
+	switch {
+	case c <= '9':
+		return c - '0'
+	case c >= 'a':
+		return c - 'a' + 10
+	}
+	return c - 'A' + 10
 }
 
 func timestampParam(get func(string) (string, bool), name string) (*syncstore.Timestamp, error) {

@@ -107,11 +107,16 @@ func (h *Handler) writeBatch(w http.ResponseWriter, r *http.Request, rt *route, 
 		}
 		modified = res.Modified
 		h.setQuotaRemaining(w, res.UsedBytes)
-	} else if h.refuseWrite(w, r, rt, u, opt, checkUnmodified, checkQuota) {
+	} else if h.refuseWrite(w, r, rt, u, opt, checkUnmodified) {
 		// Nothing to write, so no transaction; the precondition and the
 		// quota still decide the answer.
 		return
+	} else if used, answered := h.refuseOverQuota(w, r, rt, u); answered {
+		return
 	} else {
+		// Still a successful upload, which reports a quota running out
+		// (docs/protocol.md §4.1).
+		h.setQuotaRemaining(w, used)
 		// No commit timestamp: the body's "modified" is the time the
 		// header would carry.
 		var ok bool

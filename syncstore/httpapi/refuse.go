@@ -26,20 +26,7 @@ func (h *Handler) refuseWrite(w http.ResponseWriter, r *http.Request, rt *route,
 	for _, c := range checks {
 		switch c {
 		case checkQuota:
-			if h.quota <= 0 {
-				continue
-			}
-			usage, err := h.store.CollectionUsage(r.Context(), u.ID)
-			if err != nil {
-				h.storeFailed(w, r, rt, err)
-				return true
-			}
-			var used int64
-			for _, n := range usage {
-				used += n
-			}
-			if used >= h.quota {
-				sendBadRequest(w, errOverQuota)
+			if _, answered := h.refuseOverQuota(w, r, rt, u); answered {
 				return true
 			}
 		case checkUnmodified:
@@ -59,4 +46,27 @@ func (h *Handler) refuseWrite(w http.ResponseWriter, r *http.Request, rt *route,
 		}
 	}
 	return false
+}
+
+// refuseOverQuota answers 400 body 14 when the user's unexpired payload
+// bytes reached the quota, or 503 when they cannot be read, and reports
+// whether it answered; used is what the user stores (0 without a quota,
+// which it does not read).
+func (h *Handler) refuseOverQuota(w http.ResponseWriter, r *http.Request, rt *route, u *syncstore.User) (used int64, answered bool) {
+	if h.quota <= 0 {
+		return 0, false
+	}
+	usage, err := h.store.CollectionUsage(r.Context(), u.ID)
+	if err != nil {
+		h.storeFailed(w, r, rt, err)
+		return 0, true
+	}
+	for _, n := range usage {
+		used += n
+	}
+	if used >= h.quota {
+		sendBadRequest(w, errOverQuota)
+		return used, true
+	}
+	return used, false
 }

@@ -218,3 +218,89 @@ func TestErrorResponsesExactly(t *testing.T) {
 		}
 	})
 }
+
+// §6.7: a PUT checks the quota before X-If-Unmodified-Since whatever its
+// body holds, a valid record included (the store checks the precondition
+// first, which is the order of a batch POST, §6.8).
+func TestPutChecksQuotaBeforePrecondition(t *testing.T) {
+	withEnv(t, func(c *httpapi.Config) { c.QuotaBytes = 1000 }, func(t *testing.T, e *env) {
+		c := e.user("alice")
+		c.mustPut("storage/col/big", `{"payload":"`+strings.Repeat("b", 1000)+`"}`)
+		stale := header("X-If-Unmodified-Since", "1299999999.00")
+		c.put("storage/col/b", `{"payload":"x"}`, stale).expect(http.StatusBadRequest, "14")
+		c.put("storage/col/big", `{"sortindex":1}`, stale).expect(http.StatusBadRequest, "14")
+		// A POST checks the precondition first, a single object included.
+		c.post("storage/col", `{"id":"b","payload":"x"}`, stale).expect(http.StatusPreconditionFailed, "4")
+		c.post("storage/col", `[{"id":"b","payload":"x"}]`, stale).expect(http.StatusPreconditionFailed, "4")
+		// Under the quota the precondition decides.
+		c.del("storage/col/big")
+		c.mustPut("storage/col/a", `{"payload":"x"}`)
+		c.put("storage/col/b", `{"payload":"x"}`, stale).expect(http.StatusPreconditionFailed, "4")
+		c.get("storage/col").expectJSON(http.StatusOK, `["a"]`)
+	})
+}
+
+// §6.8 with §6.7: a POST answers 200 even when it accepted no record, and
+// like every successful upload it then carries X-Weave-Quota-Remaining
+// once at most 1 MiB of the quota is left.
+func TestEmptyBatchReportsQuotaRemaining(t *testing.T) {
+	withEnv(t, func(c *httpapi.Config) { c.QuotaBytes = 2048 }, func(t *testing.T, e *env) {
+		c := e.user("alice")
+		c.put("storage/col/a", `{"payload":"`+strings.Repeat("a", 1536)+`"}`).
+			expectHeader("X-Weave-Quota-Remaining", "0.5")
+		c.post("storage/col", `[]`).
+			expectJSON(http.StatusOK, `{"modified":1300000000.00,"success":[],"failed":{}}`).
+			expectHeader("X-Weave-Quota-Remaining", "0.5")
+		c.post("storage/col", `[{"id":"b","payload":5}]`).
+			expectJSON(http.StatusOK, `{"modified":1300000000.00,"success":[],"failed":{"b":["payload not a string"]}}`).
+			expectHeader("X-Weave-Quota-Remaining", "0.5")
+	})
+	withEnv(t, func(c *httpapi.Config) { c.QuotaBytes = 0 }, func(t *testing.T, e *env) {
+		c := e.user("alice")
+		c.post("storage/col", `[]`).expectStatus(http.StatusOK).expectHeader("X-Weave-Quota-Remaining", "")
+	})
+}
+
+// §3.1, §4.2, §6.5: timestamps a client sends are rounded to hundredths
+// on their decimal text, half to even, as the Reference's round_time;
+// 1300000000.125 is 1300000000.12, so a collection stamped .13 is newer.
+func TestSentTimestampsRoundOnTheirDecimals(t *testing.T) {
+	withEnv(t, nil, func(t *testing.T, e *env) {
+		c := e.user("alice")
+		e.clock.Advance(130 * time.Millisecond)
+		c.put("storage/col/a", `{"payload":"x"}`).expect(http.StatusOK, "1300000000.13")
+		c.get("storage/col?newer=1300000000.125").expectJSON(http.StatusOK, `["a"]`)
+		c.get("storage/col?older=1300000000.125").expectJSON(http.StatusOK, `[]`)
+		c.get("storage/col?older=1300000000.135").expectJSON(http.StatusOK, `["a"]`)
+		c.get("storage/col?newer=1300000000.1249999999").expectJSON(http.StatusOK, `["a"]`)
+		c.put("storage/col/b", `{"payload":"x"}`, header("X-If-Unmodified-Since", "1300000000.125")).
+			expect(http.StatusPreconditionFailed, "4")
+		c.put("storage/col/b", `{"payload":"x"}`, header("X-If-Unmodified-Since", "1300000000.1250001")).
+			expectStatus(http.StatusOK)
+	})
+}
+
+// §6.5, §6.9: a query string is read as the Reference's parser reads it:
+// a '%' that starts no escape is itself, and ';' is part of a value. An
+// ids list holding either must select those ids, never drop the filter:
+// DELETE storage/<c> without ids deletes the whole collection.
+func TestQueryValuesKeepBadEscapesAndSemicolons(t *testing.T) {
+	withEnv(t, nil, func(t *testing.T, e *env) {
+		c := e.user("alice")
+		c.post("storage/col", `[{"id":"a","payload":"1"},{"id":"b","payload":"1"},{"id":"50%off","payload":"1"},{"id":"x;y","payload":"1"},{"id":"p q","payload":"1"}]`).
+			expectJSON(http.StatusOK, `{"modified":1300000000.00,"success":["a","b","50%off","x;y","p q"],"failed":{}}`)
+		c.get("storage/col?ids=zz%zz").expectJSON(http.StatusOK, `[]`)
+		c.del("storage/col?ids=zz%zz").expectStatus(http.StatusOK)
+		c.del("storage/col?ids=x;zz").expectStatus(http.StatusOK)
+		c.get("storage/col?sort=oldest&limit=10").expectJSON(http.StatusOK, `["50%off","a","b","p q","x;y"]`)
+		c.get("storage/col?ids=50%off,a&sort=oldest").expectJSON(http.StatusOK, `["50%off","a"]`)
+		c.get("storage/col?ids=x;y&sort=index").expectJSON(http.StatusOK, `["x;y"]`)
+		c.get("storage/col?ids=p+q,a%2Cb&limit=5").expectJSON(http.StatusOK, `["a","b","p q"]`)
+		c.get("storage/col?sort=oldest&full=1;newer=1").expectJSON(http.StatusOK,
+			`[{"id":"50%off","modified":1300000000.00,"payload":"1"},{"id":"a","modified":1300000000.00,"payload":"1"},{"id":"b","modified":1300000000.00,"payload":"1"},{"id":"p q","modified":1300000000.00,"payload":"1"},{"id":"x;y","modified":1300000000.00,"payload":"1"}]`)
+		c.del("storage/col?ids=50%off").expectStatus(http.StatusOK)
+		c.del("storage/col?ids=x;y").expectStatus(http.StatusOK)
+		c.get("storage/col?limit=10").expectJSON(http.StatusOK, `["a","b","p q"]`)
+		c.get("storage/col?newer=abc%zz").expect(http.StatusBadRequest, "1")
+	})
+}
