@@ -1,11 +1,13 @@
 package migrate_test
 
 import (
+	"errors"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/syncserver/syncserver/migrate"
+	"github.com/syncserver/syncserver/migrate/legacytest"
 	"github.com/syncserver/syncserver/syncstore"
 )
 
@@ -52,5 +54,56 @@ func TestRemigrationClearsNativeExpiry(t *testing.T) {
 	})
 	if err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestRefusesUsersNativeCannotServe: a legacy account the native server
+// could not serve as the legacy server did is refused before anything is
+// written, in a dry run too, with a message naming the reason: a password
+// hash the native server cannot verify (Mozilla PHP's site-salted SHA-256,
+// docs/legacy.md §2.1; anything else in users.md5, §1.3) would lock the
+// user out, and a disabled Mozilla account (status ≠ 1, §2.1; protocol.md
+// §3) would be enabled, since native accounts have no status.
+func TestRefusesUsersNativeCannotServe(t *testing.T) {
+	p := `{"x":1}`
+	md5 := "5f4dcc3b5aa765d61d8327deb882cf99"
+	zero, one, two := int64(0), int64(1), int64(2)
+	recs := []legacytest.Record{{Collection: "tabs", ID: "t", Modified: 130000000000, Payload: &p}}
+	cases := []struct {
+		layout legacytest.Layout
+		user   legacytest.User
+		want   string
+	}{
+		{layouts[2], legacytest.User{ID: 3, Name: "salted", PasswordHash: "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef", Status: &one, Records: recs}, "password hash"},
+		{layouts[2], legacytest.User{ID: 4, Name: "disabled", PasswordHash: md5, Status: &zero, Records: recs}, "disabled"},
+		{layouts[2], legacytest.User{ID: 5, Name: "statustwo", PasswordHash: md5, Status: &two, Records: recs}, "disabled"},
+		{layouts[2], legacytest.User{ID: 6, Name: "nullstatus", PasswordHash: md5, Records: recs}, "disabled"},
+		{layouts[0], legacytest.User{Name: "crypthash", PasswordHash: "$1$abcdefgh$0123456789abcdefghijkl", Records: recs}, "password hash"},
+		{layouts[0], legacytest.User{Name: "nohash", PasswordHash: "", Records: recs}, "password hash"},
+	}
+	for _, c := range cases {
+		t.Run(c.user.Name, func(t *testing.T) {
+			ctx := testContext(t)
+			name, db := legacytest.NewDatabase(t, "mig_", "")
+			if err := legacytest.CreateSchema(ctx, db, c.layout); err != nil {
+				t.Fatal(err)
+			}
+			if err := legacytest.Insert(ctx, db, c.layout, []legacytest.User{c.user}); err != nil {
+				t.Fatal(err)
+			}
+			e := envFrom(t, c.layout, db, name, []legacytest.User{c.user})
+			for _, m := range []*migrate.Migrator{e.migrator(migrate.Config{DryRun: true}), e.m} {
+				res, err := m.MigrateUser(ctx, c.user.Name)
+				if err == nil || !strings.Contains(err.Error(), c.want) || !strings.Contains(err.Error(), c.user.Name) {
+					t.Errorf("MigrateUser: %+v, %v; want an error about the %s", res, err, c.want)
+				}
+			}
+			if r := e.route(c.user.Name); r != nil && r.State != syncstore.RouteLegacy {
+				t.Errorf("route %+v", r)
+			}
+			if _, err := e.native.LookupUser(ctx, c.user.Name); !errors.Is(err, syncstore.ErrNotFound) {
+				t.Errorf("native user created: %v", err)
+			}
+		})
 	}
 }

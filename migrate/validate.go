@@ -2,7 +2,11 @@ package migrate
 
 import (
 	"fmt"
+	"strconv"
+	"strings"
 	"unicode/utf8"
+
+	"golang.org/x/crypto/bcrypt"
 
 	"github.com/syncserver/syncserver/syncstore"
 )
@@ -29,4 +33,40 @@ func checkImportable(s Schema, collection string, r *syncstore.StoredRecord) err
 			"clients only ever stored UTF-8 JSON, so the row was written by something else and would not read back the same", collection, r.ID, s.PayloadCharset)
 	}
 	return nil
+}
+
+// checkMigratableUser refuses a legacy account the native server could
+// not serve as the legacy server did, before anything is written:
+//
+//   - a password hash the native server cannot verify (docs/legacy.md
+//     §1.3, §2.1: Mozilla PHP's site-salted SHA-256 needs the site's salt;
+//     anything else in FSyncMS's users.md5) would lock the user out;
+//   - a Mozilla PHP account whose status is not 1 cannot log in there
+//     (§2.1; docs/protocol.md §3); native accounts have no status, so the
+//     move would enable it.
+func checkMigratableUser(s Schema, u *LegacyUser) error {
+	if s.Variant == VariantMozilla && (u.Status == nil || *u.Status != 1) {
+		status := "NULL"
+		if u.Status != nil {
+			status = strconv.FormatInt(*u.Status, 10)
+		}
+		return fmt.Errorf("legacy user %q is disabled (users.status = %s, the PHP server logs in only status 1): native accounts have no status, so moving it would enable it; set status = 1 or delete the account in the legacy database first", u.Name, status)
+	}
+	if err := nativeVerifiableHash(u.PasswordHash); err != nil {
+		return fmt.Errorf("legacy user %q: the native server cannot verify the password hash (%v), so the user could not log in after the move; set a password the native server verifies (MD5 hex, bcrypt, {SSHA-256}) in the legacy database first", u.Name, err)
+	}
+	return nil
+}
+
+// nativeVerifiableHash reports whether syncstore.VerifyPassword accepts
+// the format of hash, without the cost of a bcrypt comparison.
+func nativeVerifiableHash(hash string) error {
+	if strings.HasPrefix(hash, "$2") {
+		if _, err := bcrypt.Cost([]byte(hash)); err != nil {
+			return fmt.Errorf("malformed bcrypt hash: %w", err)
+		}
+		return nil
+	}
+	_, _, err := syncstore.VerifyPassword(hash, "")
+	return err
 }
