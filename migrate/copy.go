@@ -227,7 +227,11 @@ func (m *Migrator) bulkCopy(ctx context.Context, lu *LegacyUser, uid int64, l *l
 		curBytes = 0
 		return nil
 	}
+	cc := collectionCase{}
 	err = m.cfg.Legacy.Records(ctx, lu, func(c string, r *syncstore.StoredRecord) error {
+		if err := cc.check(s, c, r.ID); err != nil {
+			return err
+		}
 		if err := checkImportable(s, c, r); err != nil {
 			return err
 		}
@@ -289,7 +293,12 @@ func (m *Migrator) bulkCopy(ctx context.Context, lu *LegacyUser, uid int64, l *l
 func (m *Migrator) deltaCopy(ctx context.Context, lu *LegacyUser, uid int64, bulk bulkMap, res *UserResult) (*Summary, error) {
 	sum := NewSummary()
 	changed := map[string][]string{}
+	s := m.cfg.Legacy.Schema()
+	cc := collectionCase{}
 	err := m.cfg.Legacy.fingerprints(ctx, lu, func(c, id string, fp fingerprint) error {
+		if err := cc.check(s, c, id); err != nil {
+			return err
+		}
 		rows := bulk[c]
 		if b, ok := rows[id]; ok {
 			b.seen = true
@@ -305,7 +314,6 @@ func (m *Migrator) deltaCopy(ctx context.Context, lu *LegacyUser, uid int64, bul
 	if err != nil {
 		return nil, err
 	}
-	s := m.cfg.Legacy.Schema()
 	w := &nativeWriter{m: m, dst: m.cfg.Native, uid: uid}
 	d := newDigester()
 	for c, ids := range changed {

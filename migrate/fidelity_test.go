@@ -107,3 +107,71 @@ func TestRefusesUsersNativeCannotServe(t *testing.T) {
 		})
 	}
 }
+
+// TestRefusesCollectionNamesEqualInLegacyCollation: the legacy tables
+// compare collection names (and ids) with a case-insensitive collation
+// (docs/legacy.md §1.1, §2.1), so the PHP server serves "Bookmarks" and
+// "bookmarks" as one collection, and Meta/Global to a client asking for
+// meta/global; the native store compares bytes. Such users are refused
+// with the names in the message, as usernames differing in case are
+// (§5), rather than split into collections the client does not read; and
+// Mozilla PHP collections rows naming one collection twice are named as
+// such rather than as a missing row.
+func TestRefusesCollectionNamesEqualInLegacyCollation(t *testing.T) {
+	p := `{"x":1}`
+	rec := func(c, id string) legacytest.Record {
+		return legacytest.Record{Collection: c, ID: id, Modified: 130000000000, Payload: &p}
+	}
+	one := int64(1)
+	md5 := "5f4dcc3b5aa765d61d8327deb882cf99"
+	cases := []struct {
+		name   string
+		layout legacytest.Layout
+		user   legacytest.User
+		sql    []string
+		want   []string
+	}{
+		{"fsyncms-case", layouts[0], legacytest.User{Name: "casey", PasswordHash: md5,
+			Records: []legacytest.Record{rec("Bookmarks", "x"), rec("bookmarks", "y")}}, nil, []string{`"Bookmarks"`, `"bookmarks"`, "case"}},
+		{"fsyncms-meta", layouts[1], legacytest.User{Name: "metty", PasswordHash: md5,
+			Records: []legacytest.Record{rec("Meta", "Global"), rec("tabs", "t")}}, nil, []string{`Meta/Global`, "meta/global"}},
+		{"mozilla-case", layouts[2], legacytest.User{ID: 3, Name: "mocase", PasswordHash: md5, Status: &one, Collections: map[string]int{"Foo": 101, "foo": 102},
+			Records: []legacytest.Record{rec("Foo", "x"), rec("foo", "y")}}, nil, []string{`"Foo"`, `"foo"`}},
+		{"mozilla-dup", layouts[2], legacytest.User{ID: 4, Name: "modup", PasswordHash: md5, Status: &one, Collections: map[string]int{"foo": 101},
+			Records: []legacytest.Record{rec("foo", "x")}},
+			[]string{"INSERT INTO collections VALUES (4, 102, 'foo')", "INSERT INTO wbo (username, collection, id, modified, payload, payload_size) VALUES (4, 102, 'y', 130000000000, 'q', 1)"},
+			[]string{"101", "102", `"foo"`}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			ctx := testContext(t)
+			name, db := legacytest.NewDatabase(t, "mig_", "")
+			if err := legacytest.CreateSchema(ctx, db, c.layout); err != nil {
+				t.Fatal(err)
+			}
+			if err := legacytest.Insert(ctx, db, c.layout, []legacytest.User{c.user}); err != nil {
+				t.Fatal(err)
+			}
+			for _, q := range c.sql {
+				if _, err := db.ExecContext(ctx, q); err != nil {
+					t.Fatal(err)
+				}
+			}
+			e := envFrom(t, c.layout, db, name, []legacytest.User{c.user})
+			for _, m := range []*migrate.Migrator{e.migrator(migrate.Config{DryRun: true}), e.m} {
+				res, err := m.MigrateUser(ctx, c.user.Name)
+				if err == nil {
+					t.Fatalf("MigrateUser: %+v, no error", res)
+				}
+				for _, w := range c.want {
+					if !strings.Contains(err.Error(), w) {
+						t.Errorf("error %q does not mention %s", err, w)
+					}
+				}
+			}
+			if r := e.route(c.user.Name); r != nil && r.State != syncstore.RouteLegacy {
+				t.Errorf("route %+v", r)
+			}
+		})
+	}
+}

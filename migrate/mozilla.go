@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"strings"
 
 	"github.com/syncserver/syncserver/syncstore"
 )
@@ -81,13 +82,28 @@ func (m *mozilla) loadCollections(ctx context.Context, q querier, u *LegacyUser)
 	}
 	defer rows.Close()
 	u.Collections = map[string]int{}
+	u.collectionsErr = nil
 	for rows.Next() {
 		var id int
 		var name string
 		if err := rows.Scan(&id, &name); err != nil {
 			return fmt.Errorf("reading collections: %w", err)
 		}
-		u.Collections[name] = id
+		// PHP finds a custom collection by name (a case-insensitive
+		// compare under the default collation) and uses one of the rows:
+		// the records under the other id are not served.
+		for other, oid := range u.Collections {
+			if other == name || m.s.CollectionCI && strings.EqualFold(other, name) {
+				lo, hi := fmt.Sprintf("%d (%q)", oid, other), fmt.Sprintf("%d (%q)", id, name)
+				if id < oid {
+					lo, hi = hi, lo
+				}
+				u.collectionsErr = fmt.Errorf("collections rows %s and %s of legacy user %q name the same collection for the PHP server (docs/legacy.md §2.1), which serves the records of only one of them; merge them in the legacy database first", lo, hi, u.Name)
+			}
+		}
+		if _, dup := u.Collections[name]; !dup {
+			u.Collections[name] = id
+		}
 	}
 	return rows.Err()
 }

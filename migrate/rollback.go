@@ -86,6 +86,8 @@ func (m *Migrator) rollbackUser(ctx context.Context, name string, res *UserResul
 		}
 	} else if err != nil {
 		return at(stepLookup, err)
+	} else if lu.collectionsErr != nil {
+		return at(stepLookup, lu.collectionsErr)
 	}
 	switch v := m.cfg.Legacy.Schema().Variant; {
 	case legacyVerifiable(v, nu.PasswordHash, lu.PasswordHash):

@@ -52,6 +52,9 @@ func checkMigratableUser(s Schema, u *LegacyUser) error {
 		}
 		return fmt.Errorf("legacy user %q is disabled (users.status = %s, the PHP server logs in only status 1): native accounts have no status, so moving it would enable it; set status = 1 or delete the account in the legacy database first", u.Name, status)
 	}
+	if u.collectionsErr != nil {
+		return u.collectionsErr
+	}
 	if err := nativeVerifiableHash(u.PasswordHash); err != nil {
 		return fmt.Errorf("legacy user %q: the native server cannot verify the password hash (%v), so the user could not log in after the move; set a password the native server verifies (MD5 hex, bcrypt, {SSHA-256}) in the legacy database first", u.Name, err)
 	}
@@ -69,4 +72,36 @@ func nativeVerifiableHash(hash string) error {
 	}
 	_, _, err := syncstore.VerifyPassword(hash, "")
 	return err
+}
+
+// collectionCase refuses what FSyncMS's case-insensitive collation makes
+// one thing and the native store's byte compare two (docs/legacy.md §1.1,
+// §5): collection names of one user that differ only in case (PHP serves
+// them as one collection) and a critical record stored in another case
+// (PHP serves Meta/Global to a client asking for meta/global; the native
+// store would answer 404, and the client would wipe the server). It
+// remembers the names of one user's rows; Mozilla PHP's names are checked
+// on its collections rows instead (mozilla.loadCollections), since its
+// standard names are matched exactly.
+type collectionCase map[string]string
+
+func (cc collectionCase) check(s Schema, collection, id string) error {
+	if s.Variant != VariantFSyncMS || !s.CollectionCI {
+		return nil
+	}
+	key := strings.ToLower(collection)
+	if prev, ok := cc[key]; !ok {
+		cc[key] = collection
+	} else if prev != collection {
+		return fmt.Errorf("collections %q and %q differ only in case: the legacy server's case-insensitive collation serves them as one collection, the native store would keep two; merge or rename them in the legacy database first", prev, collection)
+	}
+	if !s.IDCI {
+		return nil
+	}
+	for _, cr := range criticalRecords {
+		if strings.EqualFold(collection, cr[0]) && strings.EqualFold(id, cr[1]) && (collection != cr[0] || id != cr[1]) {
+			return fmt.Errorf("record %s/%s: the legacy server's case-insensitive collation serves it as %s/%s, the native store would not; rename it in the legacy database first", collection, id, cr[0], cr[1])
+		}
+	}
+	return nil
 }
