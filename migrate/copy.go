@@ -227,7 +227,7 @@ func (m *Migrator) bulkCopy(ctx context.Context, lu *LegacyUser, uid int64, l *l
 		curBytes = 0
 		return nil
 	}
-	cc := collectionCase{}
+	cc := legacyCase(s)
 	err = m.cfg.Legacy.Records(ctx, lu, func(c string, r *syncstore.StoredRecord) error {
 		if err := cc.check(s, c, r.ID); err != nil {
 			return err
@@ -294,7 +294,7 @@ func (m *Migrator) deltaCopy(ctx context.Context, lu *LegacyUser, uid int64, bul
 	sum := NewSummary()
 	changed := map[string][]string{}
 	s := m.cfg.Legacy.Schema()
-	cc := collectionCase{}
+	cc := legacyCase(s)
 	err := m.cfg.Legacy.fingerprints(ctx, lu, func(c, id string, fp fingerprint) error {
 		if err := cc.check(s, c, id); err != nil {
 			return err

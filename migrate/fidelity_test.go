@@ -2,6 +2,7 @@ package migrate_test
 
 import (
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -172,6 +173,43 @@ func TestRefusesCollectionNamesEqualInLegacyCollation(t *testing.T) {
 			if r := e.route(c.user.Name); r != nil && r.State != syncstore.RouteLegacy {
 				t.Errorf("route %+v", r)
 			}
+		})
+	}
+}
+
+// TestRollbackRefusesNamesEqualInLegacyCollation: the native store keeps
+// collections "Foo" and "foo" apart; written back to a legacy database
+// whose collation takes them for one (docs/legacy.md §1.1, §2.1), the PHP
+// server would serve them merged (FSyncMS) or only one of them (Mozilla
+// PHP). The rollback refuses with the names, and the user stays native.
+func TestRollbackRefusesNamesEqualInLegacyCollation(t *testing.T) {
+	for _, l := range []legacytest.Layout{layouts[0], layouts[2]} {
+		t.Run(l.String(), func(t *testing.T) {
+			e := newEnv(t, l, legacytest.Spec{Users: 1, Records: []int{20}, BcryptCost: 4}, openSQLite)
+			ctx := testContext(t)
+			u := e.users[0]
+			if _, err := e.m.MigrateUser(ctx, u.Name); err != nil {
+				t.Fatal(err)
+			}
+			nu, err := e.native.LookupUser(ctx, u.Name)
+			if err != nil {
+				t.Fatal(err)
+			}
+			p := `{"x":1}`
+			for i, c := range []string{"Foo", "foo"} {
+				if _, err := e.native.PutRecords(ctx, nu.ID, c, []syncstore.WBO{{ID: fmt.Sprint("r", i), Payload: &p}}, syncstore.WriteOptions{}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			before := e.legacyDigests()
+			res, err := e.m.RollbackUser(ctx, u.Name)
+			if err == nil || !strings.Contains(err.Error(), `"Foo"`) || !strings.Contains(err.Error(), `"foo"`) {
+				t.Fatalf("rollback: %+v, %v", res, err)
+			}
+			if r := e.route(u.Name); r == nil || r.State != syncstore.RouteNative {
+				t.Errorf("route %+v", r)
+			}
+			e.sameLegacy(before, "after a refused rollback")
 		})
 	}
 }

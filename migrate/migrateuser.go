@@ -253,7 +253,7 @@ func (m *Migrator) dryRun(ctx context.Context, lu *LegacyUser, res *UserResult) 
 	s := m.cfg.Legacy.Schema()
 	want := NewSummary()
 	d := newDigester()
-	cc := collectionCase{}
+	cc := legacyCase(s)
 	err := m.cfg.Legacy.Records(ctx, lu, func(c string, r *syncstore.StoredRecord) error {
 		if err := cc.check(s, c, r.ID); err != nil {
 			return err

@@ -83,25 +83,42 @@ func nativeVerifiableHash(hash string) error {
 // remembers the names of one user's rows; Mozilla PHP's names are checked
 // on its collections rows instead (mozilla.loadCollections), since its
 // standard names are matched exactly.
+// The rollback checks what it writes with it too, in both schemas: for
+// Mozilla PHP, among the names outside the fixed map.
 type collectionCase map[string]string
 
 func (cc collectionCase) check(s Schema, collection, id string) error {
-	if s.Variant != VariantFSyncMS || !s.CollectionCI {
+	if cc == nil || !s.CollectionCI {
 		return nil
+	}
+	if s.Variant == VariantMozilla {
+		if _, std := phpCollectionID(collection); std {
+			return nil
+		}
 	}
 	key := strings.ToLower(collection)
 	if prev, ok := cc[key]; !ok {
 		cc[key] = collection
 	} else if prev != collection {
-		return fmt.Errorf("collections %q and %q differ only in case: the legacy server's case-insensitive collation serves them as one collection, the native store would keep two; merge or rename them in the legacy database first", prev, collection)
+		return fmt.Errorf("collections %q and %q differ only in case: the legacy server's case-insensitive collation takes them for one collection, the native store keeps two; merge or rename them first", prev, collection)
 	}
-	if !s.IDCI {
+	if s.Variant != VariantFSyncMS || !s.IDCI {
 		return nil
 	}
 	for _, cr := range criticalRecords {
 		if strings.EqualFold(collection, cr[0]) && strings.EqualFold(id, cr[1]) && (collection != cr[0] || id != cr[1]) {
-			return fmt.Errorf("record %s/%s: the legacy server's case-insensitive collation serves it as %s/%s, the native store would not; rename it in the legacy database first", collection, id, cr[0], cr[1])
+			return fmt.Errorf("record %s/%s: the legacy server's case-insensitive collation serves it as %s/%s, the native store does not; rename it first", collection, id, cr[0], cr[1])
 		}
 	}
 	return nil
+}
+
+// legacyCase is the collectionCase check of records read from legacy:
+// FSyncMS only, since Mozilla PHP's clashing names are found on its
+// collections rows (where two ids of one name are visible).
+func legacyCase(s Schema) collectionCase {
+	if s.Variant != VariantFSyncMS {
+		return nil
+	}
+	return collectionCase{}
 }
