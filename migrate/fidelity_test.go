@@ -213,3 +213,41 @@ func TestRollbackRefusesNamesEqualInLegacyCollation(t *testing.T) {
 		})
 	}
 }
+
+// TestRefusesNullModified: the PHP servers always write modified
+// (docs/legacy.md §1.2, §2.1); a NULL one (a row written by something
+// else) was imported as 0.00 and written back as 0 by a rollback. It is
+// refused with the record named.
+func TestRefusesNullModified(t *testing.T) {
+	p := `{"x":1}`
+	one := int64(1)
+	for _, l := range []legacytest.Layout{layouts[1], layouts[3]} {
+		t.Run(l.String(), func(t *testing.T) {
+			ctx := testContext(t)
+			name, db := legacytest.NewDatabase(t, "mig_", "")
+			if err := legacytest.CreateSchema(ctx, db, l); err != nil {
+				t.Fatal(err)
+			}
+			u := legacytest.User{ID: 9, Name: "nully", PasswordHash: "5f4dcc3b5aa765d61d8327deb882cf99", Records: []legacytest.Record{
+				{Collection: "tabs", ID: "t", Modified: 130000000000, Payload: &p},
+				{Collection: "tabs", ID: "u", Modified: 130000000000, Payload: &p},
+			}}
+			if l.Variant == legacytest.Mozilla {
+				u.Status = &one
+			}
+			if err := legacytest.Insert(ctx, db, l, []legacytest.User{u}); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := db.ExecContext(ctx, "UPDATE "+l.WboTable(u.ID)+" SET modified = NULL WHERE id = 'u'"); err != nil {
+				t.Fatal(err)
+			}
+			e := envFrom(t, l, db, name, []legacytest.User{u})
+			for _, m := range []*migrate.Migrator{e.migrator(migrate.Config{DryRun: true}), e.m} {
+				res, err := m.MigrateUser(ctx, u.Name)
+				if err == nil || !strings.Contains(err.Error(), "tabs/u") || !strings.Contains(err.Error(), "NULL") {
+					t.Errorf("MigrateUser: %+v, %v", res, err)
+				}
+			}
+		})
+	}
+}

@@ -183,9 +183,10 @@ func (m *mozilla) scanRecords(ctx context.Context, rows *sql.Rows, u *LegacyUser
 			Payload:       payload.P,
 			Expiry:        syncstore.NoExpiry,
 		}
-		if modified.p != nil {
-			r.Modified = syncstore.Timestamp(*modified.p)
+		if modified.p == nil {
+			return errNullModified(name, r.ID)
 		}
+		r.Modified = syncstore.Timestamp(*modified.p)
 		if err := fn(name, r); err != nil {
 			return err
 		}

@@ -122,3 +122,11 @@ func legacyCase(s Schema) collectionCase {
 	}
 	return collectionCase{}
 }
+
+// errNullModified refuses a legacy row without modified: the PHP servers
+// always write it (docs/legacy.md §1.2, §2.1), clients order and filter by
+// it, and the native store has no NULL for it (0 would be an alteration,
+// and a rollback would write 0 back).
+func errNullModified(collection, id string) error {
+	return fmt.Errorf("record %s/%s: modified is NULL, which the PHP server never writes and the native store cannot hold; set it in the legacy database first", collection, id)
+}
