@@ -142,6 +142,10 @@ func TestRefusesCollectionNamesEqualInLegacyCollation(t *testing.T) {
 			Records: []legacytest.Record{rec("foo", "x")}},
 			[]string{"INSERT INTO collections VALUES (4, 102, 'foo')", "INSERT INTO wbo (username, collection, id, modified, payload, payload_size) VALUES (4, 102, 'y', 130000000000, 'q', 1)"},
 			[]string{"101", "102", `"foo"`}},
+		{"mozilla-standard-name", layouts[2], legacytest.User{ID: 5, Name: "mostd", PasswordHash: md5, Status: &one,
+			Records: []legacytest.Record{rec("bookmarks", "x")}},
+			[]string{"INSERT INTO collections VALUES (5, 101, 'bookmarks')", "INSERT INTO wbo (username, collection, id, modified, payload, payload_size) VALUES (5, 101, 'x', 130000000000, 'q', 1)"},
+			[]string{"101", `"bookmarks"`, "7"}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

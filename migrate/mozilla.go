@@ -101,6 +101,9 @@ func (m *mozilla) loadCollections(ctx context.Context, q querier, u *LegacyUser)
 				u.collectionsErr = fmt.Errorf("collections rows %s and %s of legacy user %q name the same collection for the PHP server (docs/legacy.md §2.1), which serves the records of only one of them; merge them in the legacy database first", lo, hi, u.Name)
 			}
 		}
+		if std, ok := phpCollectionID(name); ok {
+			u.collectionsErr = fmt.Errorf("collections row %d of legacy user %q names the standard collection %q, which the PHP server maps to id %d (docs/legacy.md §2.1) and so never serves the records under %d; move or delete them in the legacy database first", id, u.Name, name, std, id)
+		}
 		if _, dup := u.Collections[name]; !dup {
 			u.Collections[name] = id
 		}
