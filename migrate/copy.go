@@ -139,12 +139,25 @@ func (w *nativeWriter) write(ctx context.Context) error {
 	return w.dst.ReplaceRecords(ctx, w.uid, w.coll, w.recs)
 }
 
+// expiringDigest stands for a native record that has an expiry: the
+// digest leaves expiry out (legacy records have none), so such a record
+// would otherwise compare equal to its legacy row and keep an expiry the
+// legacy server never had. No record's SHA-256 is all zeros.
+var expiringDigest Digest
+
 // nativeDigests digests what the native store holds for the user
-// (expired records included: a copy overwrites them like any other).
+// (expired records included: a copy overwrites them like any other). A
+// record with an expiry (a native write with a TTL, gone back to legacy
+// by a rollback) never matches, so the copy rewrites it without one:
+// imported records never expire (docs/legacy.md §5).
 func (m *Migrator) nativeDigests(ctx context.Context, uid int64) (digestMap, error) {
 	out := digestMap{}
 	d := newDigester()
 	err := m.cfg.Native.ExportRecords(ctx, uid, func(c string, r *syncstore.StoredRecord) error {
+		if r.Expiry != syncstore.NoExpiry {
+			out.put(c, r.ID, expiringDigest)
+			return nil
+		}
 		out.put(c, r.ID, d.full(c, r).Sum)
 		return nil
 	})
@@ -214,7 +227,11 @@ func (m *Migrator) bulkCopy(ctx context.Context, lu *LegacyUser, uid int64, l *l
 		curBytes = 0
 		return nil
 	}
+	cc := legacyCase(s)
 	err = m.cfg.Legacy.Records(ctx, lu, func(c string, r *syncstore.StoredRecord) error {
+		if err := cc.check(s, c, r.ID); err != nil {
+			return err
+		}
 		if err := checkImportable(s, c, r); err != nil {
 			return err
 		}
@@ -276,7 +293,12 @@ func (m *Migrator) bulkCopy(ctx context.Context, lu *LegacyUser, uid int64, l *l
 func (m *Migrator) deltaCopy(ctx context.Context, lu *LegacyUser, uid int64, bulk bulkMap, res *UserResult) (*Summary, error) {
 	sum := NewSummary()
 	changed := map[string][]string{}
+	s := m.cfg.Legacy.Schema()
+	cc := legacyCase(s)
 	err := m.cfg.Legacy.fingerprints(ctx, lu, func(c, id string, fp fingerprint) error {
+		if err := cc.check(s, c, id); err != nil {
+			return err
+		}
 		rows := bulk[c]
 		if b, ok := rows[id]; ok {
 			b.seen = true
@@ -292,7 +314,6 @@ func (m *Migrator) deltaCopy(ctx context.Context, lu *LegacyUser, uid int64, bul
 	if err != nil {
 		return nil, err
 	}
-	s := m.cfg.Legacy.Schema()
 	w := &nativeWriter{m: m, dst: m.cfg.Native, uid: uid}
 	d := newDigester()
 	for c, ids := range changed {
@@ -365,9 +386,15 @@ func (m *Migrator) verifyNative(ctx context.Context, lu *LegacyUser, uid int64, 
 	got := NewSummary()
 	d := newDigester()
 	critical := map[string]*syncstore.StoredRecord{}
+	// The digests leave expiry out: a copied record that expires (the
+	// legacy one never does, docs/legacy.md §5) is listed apart.
+	var expiring []string
 	g.Go(func() error {
 		err := m.cfg.Native.ExportRecords(gctx, uid, func(c string, r *syncstore.StoredRecord) error {
 			got.Add(c, d.full(c, r))
+			if r.Expiry != syncstore.NoExpiry {
+				expiring = append(expiring, fmt.Sprintf("%s/%s: expires at %d in the copy, never in the source", c, r.ID, r.Expiry))
+			}
 			if isCritical(c, r.ID) {
 				critical[c+"/"+r.ID] = r
 			}
@@ -381,7 +408,7 @@ func (m *Migrator) verifyNative(ctx context.Context, lu *LegacyUser, uid int64, 
 	if err := g.Wait(); err != nil {
 		return err
 	}
-	mismatches := want.Compare(got)
+	mismatches := append(want.Compare(got), expiring...)
 	for _, cr := range criticalRecords {
 		key := cr[0] + "/" + cr[1]
 		if msg := compareCritical(cr[0], cr[1], legacyCritical[key], critical[key]); msg != "" {

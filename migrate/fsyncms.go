@@ -91,6 +91,9 @@ func (f *fsyncms) scanRecords(rows *sql.Rows, fn func(string, *syncstore.StoredR
 		if err := rows.Scan(dest...); err != nil {
 			return err
 		}
+		if !modified.ok {
+			return errNullModified(string(coll), string(id))
+		}
 		r := newScannedRecord(string(id), modified.timestamp(), &sortIndex, &parent, &pred, &payload)
 		if err := fn(colls.of(coll), r); err != nil {
 			return err

@@ -60,6 +60,9 @@ func (m *Migrator) migrateUser(ctx context.Context, name string, res *UserResult
 	if !syncstore.ValidUsername(res.User) {
 		return at(stepLookup, fmt.Errorf("legacy username %q is not valid in the native store ([A-Za-z0-9._-]{1,32})", lu.Name))
 	}
+	if err := checkMigratableUser(m.cfg.Legacy.Schema(), lu); err != nil {
+		return at(stepLookup, err)
+	}
 	// The shard the data goes to (Config.Target); the migrator works on
 	// its store from here on.
 	target := m.targetOf(res.User)
@@ -158,6 +161,9 @@ func (m *Migrator) migrateUser(ctx context.Context, name string, res *UserResult
 		return at(stepDelta, fmt.Errorf("legacy user %q was replaced during the bulk copy (now %q, id %d); run the migration again", lu.Name, fresh.u.Name, fresh.u.ID))
 	}
 	lu = fresh.u
+	if err := checkMigratableUser(m.cfg.Legacy.Schema(), lu); err != nil {
+		return at(stepDelta, err)
+	}
 	// Only a changed credential needs a write here: every ReplaceRecords
 	// already raised users.last_modified to its newest record, and a
 	// write in the window waits for the bulk batches queued at SQLite's
@@ -247,7 +253,11 @@ func (m *Migrator) dryRun(ctx context.Context, lu *LegacyUser, res *UserResult) 
 	s := m.cfg.Legacy.Schema()
 	want := NewSummary()
 	d := newDigester()
+	cc := legacyCase(s)
 	err := m.cfg.Legacy.Records(ctx, lu, func(c string, r *syncstore.StoredRecord) error {
+		if err := cc.check(s, c, r.ID); err != nil {
+			return err
+		}
 		if err := checkImportable(s, c, r); err != nil {
 			return err
 		}

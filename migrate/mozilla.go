@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"strings"
 
 	"github.com/syncserver/syncserver/syncstore"
 )
@@ -81,13 +82,31 @@ func (m *mozilla) loadCollections(ctx context.Context, q querier, u *LegacyUser)
 	}
 	defer rows.Close()
 	u.Collections = map[string]int{}
+	u.collectionsErr = nil
 	for rows.Next() {
 		var id int
 		var name string
 		if err := rows.Scan(&id, &name); err != nil {
 			return fmt.Errorf("reading collections: %w", err)
 		}
-		u.Collections[name] = id
+		// PHP finds a custom collection by name (a case-insensitive
+		// compare under the default collation) and uses one of the rows:
+		// the records under the other id are not served.
+		for other, oid := range u.Collections {
+			if other == name || m.s.CollectionCI && strings.EqualFold(other, name) {
+				lo, hi := fmt.Sprintf("%d (%q)", oid, other), fmt.Sprintf("%d (%q)", id, name)
+				if id < oid {
+					lo, hi = hi, lo
+				}
+				u.collectionsErr = fmt.Errorf("collections rows %s and %s of legacy user %q name the same collection for the PHP server (docs/legacy.md §2.1), which serves the records of only one of them; merge them in the legacy database first", lo, hi, u.Name)
+			}
+		}
+		if std, ok := phpCollectionID(name); ok {
+			u.collectionsErr = fmt.Errorf("collections row %d of legacy user %q names the standard collection %q, which the PHP server maps to id %d (docs/legacy.md §2.1) and so never serves the records under %d; move or delete them in the legacy database first", id, u.Name, name, std, id)
+		}
+		if _, dup := u.Collections[name]; !dup {
+			u.Collections[name] = id
+		}
 	}
 	return rows.Err()
 }
@@ -167,9 +186,10 @@ func (m *mozilla) scanRecords(ctx context.Context, rows *sql.Rows, u *LegacyUser
 			Payload:       payload.P,
 			Expiry:        syncstore.NoExpiry,
 		}
-		if modified.p != nil {
-			r.Modified = syncstore.Timestamp(*modified.p)
+		if modified.p == nil {
+			return errNullModified(name, r.ID)
 		}
+		r.Modified = syncstore.Timestamp(*modified.p)
 		if err := fn(name, r); err != nil {
 			return err
 		}

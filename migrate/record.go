@@ -24,6 +24,9 @@ type LegacyUser struct {
 	// Collections maps custom collection names to their per-user ids
 	// (Mozilla PHP's collections table, ids >= 101); nil for FSyncMS.
 	Collections map[string]int
+	// collectionsErr: two collections rows of the user name the same
+	// collection for the PHP server; set by the Mozilla reader.
+	collectionsErr error
 }
 
 // NativeName is the name the native store and the route table use.

@@ -86,6 +86,8 @@ func (m *Migrator) rollbackUser(ctx context.Context, name string, res *UserResul
 		}
 	} else if err != nil {
 		return at(stepLookup, err)
+	} else if lu.collectionsErr != nil {
+		return at(stepLookup, lu.collectionsErr)
 	}
 	switch v := m.cfg.Legacy.Schema().Variant; {
 	case legacyVerifiable(v, nu.PasswordHash, lu.PasswordHash):
@@ -127,10 +129,15 @@ func (m *Migrator) rollbackUser(ctx context.Context, name string, res *UserResul
 	critical := map[string]*syncstore.StoredRecord{}
 	d := newDigester()
 	nowUnix := m.now().Unix()
+	cc := collectionCase{}
+	s := m.cfg.Legacy.Schema()
 	err = m.cfg.Legacy.ReplaceUser(ctx, lu, func(emit func(string, *syncstore.StoredRecord) error) error {
 		return m.cfg.Native.ExportRecords(ctx, nu.ID, func(c string, r *syncstore.StoredRecord) error {
 			if r.Expired(nowUnix) {
 				return nil
+			}
+			if err := cc.check(s, c, r.ID); err != nil {
+				return fmt.Errorf("the legacy tables cannot hold this user's collections as they are: %w", err)
 			}
 			want.Add(c, d.full(c, r))
 			if isCritical(c, r.ID) {

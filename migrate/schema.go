@@ -48,6 +48,11 @@ type Schema struct {
 	// case-insensitively (MySQL's default _ci collations), as FSyncMS
 	// relies on.
 	UsernameCI bool
+	// CollectionCI tells that collection names compare case-insensitively
+	// (FSyncMS's wbo.collection, Mozilla PHP's collections.name), and
+	// IDCI the same of FSyncMS's wbo.id: the PHP server then takes names
+	// differing only in case for one.
+	CollectionCI, IDCI bool
 	// PayloadCharset is the character set of the payload column; latin1
 	// columns of old installs hold UTF-8 bytes (docs/legacy.md §5).
 	PayloadCharset string
@@ -224,6 +229,8 @@ func fsyncmsCandidates(tables map[string]map[string]column, opt LegacyOptions) [
 			Variant:        VariantFSyncMS,
 			Prefix:         prefix,
 			UsernameCI:     caseInsensitive(wbo["username"]),
+			CollectionCI:   caseInsensitive(wbo["collection"]),
+			IDCI:           caseInsensitive(wbo["id"]),
 			PayloadCharset: wbo["payload"].charset,
 			PayloadMax:     wbo["payload"].octets,
 		})
@@ -262,6 +269,7 @@ func mozillaCandidate(tables map[string]map[string]column, opt LegacyOptions) (S
 		return Schema{}, false
 	}
 	s.UsernameCI = caseInsensitive(tables["users"]["username"])
+	s.CollectionCI = caseInsensitive(tables["collections"]["name"])
 	s.PayloadCharset = tables[s.wboTable(0)]["payload"].charset
 	s.PayloadMax = tables[s.wboTable(0)]["payload"].octets
 	return s, true
