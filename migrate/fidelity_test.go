@@ -21,13 +21,7 @@ func TestRemigrationClearsNativeExpiry(t *testing.T) {
 	e := newEnv(t, layouts[0], smallSpec, openSQLite)
 	ctx := testContext(t)
 	u := e.users[2]
-	if _, err := e.m.MigrateUser(ctx, u.Name); err != nil {
-		t.Fatal(err)
-	}
-	nu, err := e.native.LookupUser(ctx, u.Name)
-	if err != nil {
-		t.Fatal(err)
-	}
+	nu := e.migrated(ctx, u.Name)
 	p, ttl := `{"tab":1}`, int64(3600)
 	if _, err := e.native.PutRecords(ctx, nu.ID, "tabs", []syncstore.WBO{{ID: "ttl-rec", Payload: &p, TTL: &ttl}}, syncstore.WriteOptions{}); err != nil {
 		t.Fatal(err)
@@ -192,13 +186,7 @@ func TestRollbackRefusesNamesEqualInLegacyCollation(t *testing.T) {
 			e := newEnv(t, l, legacytest.Spec{Users: 1, Records: []int{20}, BcryptCost: 4}, openSQLite)
 			ctx := testContext(t)
 			u := e.users[0]
-			if _, err := e.m.MigrateUser(ctx, u.Name); err != nil {
-				t.Fatal(err)
-			}
-			nu, err := e.native.LookupUser(ctx, u.Name)
-			if err != nil {
-				t.Fatal(err)
-			}
+			nu := e.migrated(ctx, u.Name)
 			p := `{"x":1}`
 			for i, c := range []string{"Foo", "foo"} {
 				if _, err := e.native.PutRecords(ctx, nu.ID, c, []syncstore.WBO{{ID: fmt.Sprint("r", i), Payload: &p}}, syncstore.WriteOptions{}); err != nil {

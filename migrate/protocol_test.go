@@ -160,6 +160,20 @@ func ptrEq[T comparable](a, b *T) bool {
 	return (a == nil) == (b == nil) && (a == nil || *a == *b)
 }
 
+// migrated migrates the user named name with e's migrator and returns
+// the native account.
+func (e *env) migrated(ctx context.Context, name string) *syncstore.User {
+	e.t.Helper()
+	if _, err := e.m.MigrateUser(ctx, name); err != nil {
+		e.t.Fatal(err)
+	}
+	nu, err := e.native.LookupUser(ctx, name)
+	if err != nil {
+		e.t.Fatalf("native user %q after its migration: %v", name, err)
+	}
+	return nu
+}
+
 // checkNative compares the native copy of u with the fixture exactly.
 func (e *env) checkNative(u legacytest.User) {
 	e.t.Helper()

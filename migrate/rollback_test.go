@@ -50,13 +50,7 @@ func TestRollbackCarriesNativeChanges(t *testing.T) {
 			e := newEnv(t, l, smallSpec, openSQLite)
 			ctx := testContext(t)
 			u := e.users[0]
-			if _, err := e.m.MigrateUser(ctx, u.Name); err != nil {
-				t.Fatal(err)
-			}
-			nu, err := e.native.LookupUser(ctx, u.Name)
-			if err != nil {
-				t.Fatal(err)
-			}
+			nu := e.migrated(ctx, u.Name)
 			p1, p2, ttl := `{"fresh":true}`, `{"edited":true}`, int64(60)
 			if _, err := e.native.PutRecords(ctx, nu.ID, "bookmarks", []syncstore.WBO{{ID: "fresh-one", Payload: &p1}}, syncstore.WriteOptions{}); err != nil {
 				t.Fatal(err)
@@ -124,10 +118,7 @@ func TestRollbackKeepsUnverifiableHash(t *testing.T) {
 	e := newEnv(t, layouts[2], smallSpec, openSQLite)
 	ctx := testContext(t)
 	u := e.users[0]
-	if _, err := e.m.MigrateUser(ctx, u.Name); err != nil {
-		t.Fatal(err)
-	}
-	nu, _ := e.native.LookupUser(ctx, u.Name)
+	nu := e.migrated(ctx, u.Name)
 	h, err := syncstore.HashPassword("new password", 4)
 	if err != nil {
 		t.Fatal(err)
@@ -194,13 +185,7 @@ func TestRollbackKeepsMD5OnFSyncMSWithoutBcrypt(t *testing.T) {
 		if md5Legacy != (i == 1) {
 			t.Fatalf("fixture: user %d's legacy hash %q (want bcrypt for 0, MD5 for 1)", i, u.PasswordHash)
 		}
-		if _, err := e.m.MigrateUser(ctx, u.Name); err != nil {
-			t.Fatal(err)
-		}
-		nu, err := e.native.LookupUser(ctx, u.Name)
-		if err != nil {
-			t.Fatal(err)
-		}
+		nu := e.migrated(ctx, u.Name)
 		nu.PasswordHash = h // the native server's rehash at login
 		if err := e.native.UpdateUser(ctx, nu); err != nil {
 			t.Fatal(err)
