@@ -107,6 +107,7 @@ func (h *Handler) readBodyOrFail(w http.ResponseWriter, r *http.Request) *reques
 	body, err := h.readBody(r)
 	switch {
 	case errors.Is(err, errBodyTooLarge):
+		closeAfterAnswer(w, r)
 		sendBadRequest(w, errSizeLimit)
 		return nil
 	case errors.Is(err, errBodyBudget):
@@ -117,4 +118,20 @@ func (h *Handler) readBodyOrFail(w http.ResponseWriter, r *http.Request) *reques
 		return nil
 	}
 	return body
+}
+
+// closeAfterAnswer closes an HTTP/1 connection once the answer is sent,
+// for a request whose body will not be read to its end (one over
+// max_request_bytes, docs/protocol.md §7.1 code 17). Otherwise net/http
+// drains up to 256 KiB of the body before it writes the answer (behind
+// Caddy, whose body wrapper hides net/http's own body type, always): a
+// client that waits for the answer before sending the rest (Expect:
+// 100-continue) or that stalled would get no answer until Caddy's read
+// timeout dropped the connection. HTTP/2 is left alone: there the header
+// would shut down every stream of the connection, and flow control
+// already stops the body.
+func closeAfterAnswer(w http.ResponseWriter, r *http.Request) {
+	if r.ProtoMajor == 1 {
+		w.Header().Set("Connection", "close")
+	}
 }

@@ -109,6 +109,10 @@ func (h *Handler) ServeRequest(w http.ResponseWriter, r *http.Request, q *Reques
 	w.Header().Set(headerTimestamp, now.String())
 	rt := q.rt
 	defer h.recoverPanic(w, r, &rt)
+	if r.ContentLength > h.maxRequest {
+		// No answer reads this body, whichever it is (a 401 included).
+		closeAfterAnswer(w, r)
+	}
 
 	if rt.kind == routeUnknown || (rt.kind == routeCaptcha && h.captcha == nil) {
 		sendNotFound(w)

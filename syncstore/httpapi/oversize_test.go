@@ -1,0 +1,98 @@
+package httpapi_test
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/syncserver/syncserver/syncstore/httpapi"
+)
+
+// wrapBody replaces the request body with a wrapper, as Caddy's server
+// does for its read idle timeout. net/http then no longer sees its own
+// body type after the handler and drains up to 256 KiB of what the client
+// has not sent before it writes the answer.
+func wrapBody(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		r.Body = struct{ io.ReadCloser }{r.Body}
+		h.ServeHTTP(w, r)
+	})
+}
+
+// rawExchange sends head and body on a fresh connection and reads one
+// answer, failing if none comes within a few seconds.
+func rawExchange(t *testing.T, addr, head, body string) (*http.Response, string) {
+	t.Helper()
+	conn, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	if _, err := io.WriteString(conn, head+"\r\n"+body); err != nil {
+		t.Fatal(err)
+	}
+	conn.SetReadDeadline(time.Now().Add(3 * time.Second))
+	res, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	if err != nil {
+		t.Fatalf("no answer to %q: %v", strings.SplitN(head, "\r\n", 2)[0], err)
+	}
+	defer res.Body.Close()
+	b, err := io.ReadAll(res.Body)
+	if err != nil {
+		t.Fatalf("reading the answer to %q: %v", strings.SplitN(head, "\r\n", 2)[0], err)
+	}
+	return res, string(b)
+}
+
+// A body over max_request_bytes is refused "before it is read"
+// (docs/protocol.md §7.1, code 17): the answer must come at once, also to
+// a client that waits for it before sending the rest (Expect:
+// 100-continue, or a stalled upload), and behind Caddy, whose body wrapper
+// would otherwise make net/http drain the body first. The connection is
+// closed after the answer: what remains on it is unread body.
+func TestOversizedBodyAnsweredAtOnce(t *testing.T) {
+	withEnv(t, func(c *httpapi.Config) { c.MaxRequestBytes = 1000; c.BodyBudgetBytes = 1000 }, func(t *testing.T, e *env) {
+		c := e.user("alice")
+		srv := httptest.NewServer(wrapBody(e.h))
+		defer srv.Close()
+		addr := srv.Listener.Addr().String()
+		auth := "Authorization: " + basic(c.name+":"+c.password) + "\r\n"
+		post := "POST " + c.url("storage/history") + " HTTP/1.1\r\nHost: x\r\n"
+		for _, tc := range []struct {
+			name, head, body string
+			code             int
+			want             string
+		}{
+			{"declared length over the limit", post + auth + "Content-Length: 1001\r\n", "[", 400, "17"},
+			{"huge declared length", post + auth + "Content-Length: 999999999999\r\n", "[", 400, "17"},
+			{"expect 100-continue", post + auth + "Expect: 100-continue\r\nContent-Length: 5000000\r\n", "", 400, "17"},
+			{"chunked body over the limit, then stalled", post + auth + "Transfer-Encoding: chunked\r\n",
+				fmt.Sprintf("%x\r\n[%s\r\n", 1001, strings.Repeat(" ", 1000)), 400, "17"},
+			{"unauthenticated, declared length over the limit", post + "Authorization: " + basic(c.name+":wrong") + "\r\nContent-Length: 5000000\r\n", "[", 401, "authentication failed"},
+			{"registration, declared length over the limit", "PUT /user/1.0/bob HTTP/1.1\r\nHost: x\r\nContent-Length: 5000000\r\n", "{", 400, "17"},
+		} {
+			t.Run(tc.name, func(t *testing.T) {
+				res, body := rawExchange(t, addr, tc.head, tc.body)
+				if res.StatusCode != tc.code || body != tc.want {
+					t.Errorf("got %d %q, want %d %q", res.StatusCode, body, tc.code, tc.want)
+				}
+				if !res.Close {
+					t.Errorf("the connection stays open with the unread body on it")
+				}
+			})
+		}
+		// Nothing was written, and an ordinary upload still works on a
+		// kept-alive connection.
+		c.get("storage/history").expectJSON(http.StatusOK, `[]`)
+		res, body := rawExchange(t, addr, post+auth+"Content-Length: 26\r\n", `[{"id":"a","payload":"x"}]`)
+		if res.StatusCode != http.StatusOK || res.Close {
+			t.Errorf("ordinary upload: %d %q, close %v", res.StatusCode, body, res.Close)
+		}
+	})
+}
