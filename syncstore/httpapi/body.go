@@ -90,6 +90,39 @@ func (h *Handler) readBody(r *http.Request) (*requestBody, error) {
 	return body, nil
 }
 
+// maxUserBodyBytes bounds the body of a User API request: a password, an
+// e-mail address or a registration (docs/protocol.md §8), a few hundred
+// bytes. Such bodies are read outside the body budget: the password
+// change reads its body before it checks any credentials and registration
+// has none, so if they held the budget, clients without an account could
+// stall a few dozen of them and leave every upload 503 (docs/protocol.md
+// §7.1 code 17).
+const maxUserBodyBytes = 16 << 10
+
+// readUserBodyOrFail reads a User API body of at most maxUserBodyBytes
+// (and MaxRequestBytes), outside the body budget, and answers the request
+// itself when that fails: 400 body 17 when it is larger, 400 body 1 for a
+// broken upload.
+func (h *Handler) readUserBodyOrFail(w http.ResponseWriter, r *http.Request) []byte {
+	limit := min(h.maxRequest, maxUserBodyBytes)
+	if r.ContentLength > limit {
+		closeAfterAnswer(w, r)
+		sendBadRequest(w, errSizeLimit)
+		return nil
+	}
+	b, err := io.ReadAll(io.LimitReader(r.Body, limit+1))
+	switch {
+	case err != nil:
+		sendBadRequest(w, errIllegalMethod)
+		return nil
+	case int64(len(b)) > limit:
+		closeAfterAnswer(w, r)
+		sendBadRequest(w, errSizeLimit)
+		return nil
+	}
+	return b
+}
+
 // releaseBody returns the body's buffer and its share of the budget.
 func (h *Handler) releaseBody(body *requestBody) {
 	h.buffers.put(body.buf)

@@ -96,3 +96,49 @@ func TestOversizedBodyAnsweredAtOnce(t *testing.T) {
 		}
 	})
 }
+
+// The body budget bounds the memory of uploads; User API bodies (a
+// password, an e-mail address, a registration of a few hundred bytes)
+// must not take part in it. POST /user/1.0/<u>/password reads its body
+// before any credentials are checked, and registration needs none: if
+// their bodies held the budget, clients without an account could stall
+// a few dozen such bodies and leave every upload of every user 503 "too
+// many uploads in progress" (docs/protocol.md §7.1, §7.3).
+func TestUserAPIBodiesHoldNoUploadBudget(t *testing.T) {
+	withEnv(t, func(c *httpapi.Config) {
+		c.MaxRequestBytes = 1000
+		c.BodyBudgetBytes = 1000
+		c.BodyWait = 20 * time.Millisecond
+	}, func(t *testing.T, e *env) {
+		c := e.user("alice")
+		for _, stalled := range []struct{ method, target string }{
+			{http.MethodPost, "/user/1.0/alice/password"},
+			{http.MethodPost, "/user/1.0/nobody/password"},
+			{http.MethodPut, "/user/1.0/mallory"},
+			{http.MethodPost, "/user/1.0/alice/email"},
+		} {
+			t.Run(stalled.method+" "+stalled.target, func(t *testing.T) {
+				pr, pw := io.Pipe()
+				slow := httptest.NewRequest(stalled.method, stalled.target, pr)
+				slow.ContentLength = -1 // chunked: counted at the largest size
+				slow.SetBasicAuth(c.name, c.password)
+				done := make(chan int)
+				go func() {
+					w := httptest.NewRecorder()
+					e.h.ServeHTTP(w, slow)
+					done <- w.Code
+				}()
+				// The write returns once the handler reads the body.
+				if _, err := io.WriteString(pw, "x"); err != nil {
+					t.Fatal(err)
+				}
+				c.post("storage/history", `[{"id":"a","payload":"x"}]`).expectStatus(http.StatusOK)
+				pw.CloseWithError(io.ErrUnexpectedEOF)
+				<-done
+			})
+		}
+		// A User API body stays limited: over the limit is 17.
+		e.do(http.MethodPost, "/user/1.0/alice/password", strings.Repeat("p", 20000), basicAuth(c.name, c.password)).
+			expect(http.StatusBadRequest, "17")
+	})
+}
