@@ -37,6 +37,7 @@ type Handler struct {
 	maxPayload     int
 	maxRequest     int64
 	budget         *semaphore.Weighted // request body bytes in memory
+	userShares     *userShares         // each user's part of budget
 	bodyWait       time.Duration
 	retryAfter     string // whole seconds, as sent
 
@@ -68,6 +69,7 @@ func New(cfg Config) (*Handler, error) {
 		maxPayload:     cfg.MaxPayloadBytes,
 		maxRequest:     cfg.MaxRequestBytes,
 		budget:         semaphore.NewWeighted(cfg.BodyBudgetBytes),
+		userShares:     newUserShares(cfg.BodyBudgetBytes, cfg.MaxRequestBytes),
 		bodyWait:       cfg.BodyWait,
 		retryAfter:     secondsText(cfg.RetryAfter),
 		clientAddr:     cfg.ClientAddr,

@@ -142,3 +142,58 @@ func TestUserAPIBodiesHoldNoUploadBudget(t *testing.T) {
 			expect(http.StatusBadRequest, "17")
 	})
 }
+
+// One account's uploads hold at most a share of the body budget (a
+// sixteenth, at least max_request_bytes): an account that stalls many
+// uploads at once gets 503 for those beyond its share, and the other
+// users' uploads still find room (docs/protocol.md §7.3).
+func TestOneUserHoldsOnlyAShareOfTheBodyBudget(t *testing.T) {
+	withEnv(t, func(c *httpapi.Config) {
+		c.MaxRequestBytes = 1000
+		c.BodyBudgetBytes = 16000
+		c.BodyWait = 20 * time.Millisecond
+	}, func(t *testing.T, e *env) {
+		alice, mallory := e.user("alice"), e.user("mallory")
+		const stalled = 16
+		done := make(chan int, stalled)
+		pipes := make([]*io.PipeWriter, stalled)
+		for i := range pipes {
+			pr, pw := io.Pipe()
+			pipes[i] = pw
+			r := httptest.NewRequest(http.MethodPost, mallory.url("storage/history"), pr)
+			r.ContentLength = -1 // chunked: counted at max_request_bytes
+			r.SetBasicAuth(mallory.name, mallory.password)
+			go func() {
+				w := httptest.NewRecorder()
+				e.h.ServeHTTP(w, r)
+				done <- w.Code
+			}()
+			go io.WriteString(pw, "[")
+		}
+		defer func() {
+			for _, pw := range pipes {
+				pw.CloseWithError(io.ErrUnexpectedEOF)
+			}
+		}()
+		// All but the one upload her share holds are refused.
+		for range stalled - 1 {
+			select {
+			case code := <-done:
+				if code != http.StatusServiceUnavailable {
+					t.Errorf("a stalled upload beyond the share: %d, want 503", code)
+				}
+			case <-time.After(5 * time.Second):
+				t.Fatal("mallory's stalled uploads hold the whole budget")
+			}
+		}
+		alice.post("storage/history", `[{"id":"a","payload":"x"}]`).expectStatus(http.StatusOK)
+		for _, pw := range pipes {
+			pw.CloseWithError(io.ErrUnexpectedEOF)
+		}
+		if code := <-done; code != http.StatusBadRequest {
+			t.Errorf("the upload broken off: %d, want 400", code)
+		}
+		// Her share is free again.
+		mallory.post("storage/history", `[{"id":"m","payload":"x"}]`).expectStatus(http.StatusOK)
+	})
+}
