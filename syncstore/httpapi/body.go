@@ -222,18 +222,24 @@ func (h *Handler) readBodyOrFail(w http.ResponseWriter, r *http.Request, u *sync
 	return body
 }
 
+// maxDrainBytes is net/http's maxPostHandlerReadBytes: the unread body it
+// is willing to read and discard after the handler to keep a connection.
+const maxDrainBytes = 256 << 10
+
 // closeAfterAnswer closes an HTTP/1 connection once the answer is sent,
 // for a request whose body will not be read to its end (one over
-// max_request_bytes, docs/protocol.md §7.1 code 17). Otherwise net/http
-// drains up to 256 KiB of the body before it writes the answer (behind
-// Caddy, whose body wrapper hides net/http's own body type, always): a
-// client that waits for the answer before sending the rest (Expect:
-// 100-continue) or that stalled would get no answer until Caddy's read
-// timeout dropped the connection. HTTP/2 is left alone: there the header
-// would shut down every stream of the connection, and flow control
-// already stops the body.
+// max_request_bytes, docs/protocol.md §7.1 code 17) and may hold
+// maxDrainBytes or more, or an unknown amount. net/http closes such a
+// connection itself, but behind Caddy, whose body wrapper hides
+// net/http's own body type, it drains up to 256 KiB of the body first,
+// before it writes the answer: a client that waits for the answer before
+// sending the rest (Expect: 100-continue) or that stalled got no answer
+// until Caddy's read timeout dropped the connection. A smaller remainder
+// is drained as net/http does, which keeps the connection. HTTP/2 is left
+// alone: there the header would shut down every stream of the
+// connection, and flow control already stops the body.
 func closeAfterAnswer(w http.ResponseWriter, r *http.Request) {
-	if r.ProtoMajor == 1 {
+	if r.ProtoMajor == 1 && (r.ContentLength < 0 || r.ContentLength >= maxDrainBytes) {
 		w.Header().Set("Connection", "close")
 	}
 }

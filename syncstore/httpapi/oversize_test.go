@@ -69,7 +69,7 @@ func TestOversizedBodyAnsweredAtOnce(t *testing.T) {
 			code             int
 			want             string
 		}{
-			{"declared length over the limit", post + auth + "Content-Length: 1001\r\n", "[", 400, "17"},
+			{"declared length over the limit", post + auth + "Content-Length: 300000\r\n", "[", 400, "17"},
 			{"huge declared length", post + auth + "Content-Length: 999999999999\r\n", "[", 400, "17"},
 			{"expect 100-continue", post + auth + "Expect: 100-continue\r\nContent-Length: 5000000\r\n", "", 400, "17"},
 			{"chunked body over the limit, then stalled", post + auth + "Transfer-Encoding: chunked\r\n",
@@ -87,10 +87,16 @@ func TestOversizedBodyAnsweredAtOnce(t *testing.T) {
 				}
 			})
 		}
+		// A body just over the limit that arrives whole is drained, as
+		// net/http does, and its connection kept.
+		res, body := rawExchange(t, addr, post+auth+"Content-Length: 1001\r\n", "["+strings.Repeat(" ", 999)+"]")
+		if res.StatusCode != http.StatusBadRequest || body != "17" || res.Close {
+			t.Errorf("a body just over the limit: %d %q, close %v; want 400 \"17\", kept", res.StatusCode, body, res.Close)
+		}
 		// Nothing was written, and an ordinary upload still works on a
 		// kept-alive connection.
 		c.get("storage/history").expectJSON(http.StatusOK, `[]`)
-		res, body := rawExchange(t, addr, post+auth+"Content-Length: 26\r\n", `[{"id":"a","payload":"x"}]`)
+		res, body = rawExchange(t, addr, post+auth+"Content-Length: 26\r\n", `[{"id":"a","payload":"x"}]`)
 		if res.StatusCode != http.StatusOK || res.Close {
 			t.Errorf("ordinary upload: %d %q, close %v", res.StatusCode, body, res.Close)
 		}
