@@ -17,6 +17,12 @@ func (h *Handler) storeFailed(w http.ResponseWriter, r *http.Request, rt *route,
 		sendWeaveError(w, http.StatusPreconditionFailed, errInvalidWrite)
 	case errors.Is(err, syncstore.ErrOverQuota):
 		sendBadRequest(w, errOverQuota)
+	case errors.Is(err, syncstore.ErrNotFound):
+		// The account was deleted after the request authenticated
+		// (missing records are answered before this): its credentials
+		// name no account any more, the 401 of a moment later
+		// (docs/protocol.md §2.4, §7.2), not a database failure.
+		sendUnauthorized(w)
 	default:
 		h.unavailable(w, r, rt, "database unavailable", err)
 	}

@@ -37,6 +37,7 @@ type Handler struct {
 	maxPayload     int
 	maxRequest     int64
 	budget         *semaphore.Weighted // request body bytes in memory
+	userShares     *userShares         // each user's part of budget
 	bodyWait       time.Duration
 	retryAfter     string // whole seconds, as sent
 
@@ -68,6 +69,7 @@ func New(cfg Config) (*Handler, error) {
 		maxPayload:     cfg.MaxPayloadBytes,
 		maxRequest:     cfg.MaxRequestBytes,
 		budget:         semaphore.NewWeighted(cfg.BodyBudgetBytes),
+		userShares:     newUserShares(cfg.BodyBudgetBytes, cfg.MaxRequestBytes),
 		bodyWait:       cfg.BodyWait,
 		retryAfter:     secondsText(cfg.RetryAfter),
 		clientAddr:     cfg.ClientAddr,
@@ -109,6 +111,10 @@ func (h *Handler) ServeRequest(w http.ResponseWriter, r *http.Request, q *Reques
 	w.Header().Set(headerTimestamp, now.String())
 	rt := q.rt
 	defer h.recoverPanic(w, r, &rt)
+	if r.ContentLength > h.maxRequest {
+		// No answer reads this body, whichever it is (a 401 included).
+		closeAfterAnswer(w, r)
+	}
 
 	if rt.kind == routeUnknown || (rt.kind == routeCaptcha && h.captcha == nil) {
 		sendNotFound(w)

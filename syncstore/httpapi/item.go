@@ -61,7 +61,7 @@ func (h *Handler) putItem(w http.ResponseWriter, r *http.Request, rt *route, u *
 		sendBadRequest(w, errIllegalMethod)
 		return
 	}
-	req := h.readBodyOrFail(w, r)
+	req := h.readBodyOrFail(w, r, u)
 	if req == nil {
 		return
 	}

@@ -18,7 +18,7 @@ func (h *Handler) postCollection(w http.ResponseWriter, r *http.Request, rt *rou
 		sendBadRequest(w, errIllegalMethod)
 		return
 	}
-	req := h.readBodyOrFail(w, r)
+	req := h.readBodyOrFail(w, r, u)
 	if req == nil {
 		return
 	}

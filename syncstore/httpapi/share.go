@@ -8,5 +8,6 @@ package httpapi
 func (h *Handler) ShareLimits(from *Handler) {
 	h.throttle = from.throttle
 	h.budget = from.budget
+	h.userShares = from.userShares
 	h.bodyWait = from.bodyWait
 }

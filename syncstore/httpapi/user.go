@@ -53,13 +53,12 @@ func (h *Handler) createUser(w http.ResponseWriter, r *http.Request, rt *route) 
 		h.storeFailed(w, r, rt, err)
 		return
 	}
-	body := h.readBodyOrFail(w, r)
+	body := h.readUserBodyOrFail(w, r)
 	if body == nil {
 		return
 	}
-	defer h.releaseBody(body)
 	var fields map[string]json.RawMessage
-	if err := json.Unmarshal(body.data, &fields); err != nil || fields == nil {
+	if err := json.Unmarshal(body, &fields); err != nil || fields == nil {
 		// JSON null decodes without error but is no account either.
 		sendBadRequest(w, errMalformedJSON)
 		return
@@ -222,12 +221,11 @@ func (h *Handler) userNode(w http.ResponseWriter, r *http.Request, rt *route) {
 // with Basic auth. Reset codes are never issued here, so a request using
 // X-Weave-Password-Reset instead always fails with 10.
 func (h *Handler) changePassword(w http.ResponseWriter, r *http.Request, rt *route) {
-	body := h.readBodyOrFail(w, r)
+	body := h.readUserBodyOrFail(w, r)
 	if body == nil {
 		return
 	}
-	password := string(body.data)
-	h.releaseBody(body)
+	password := string(body)
 	if password == "" || !utf8.ValidString(password) {
 		sendBadRequest(w, errMissingPassword)
 		return
@@ -277,12 +275,11 @@ func (h *Handler) changeEmail(w http.ResponseWriter, r *http.Request, rt *route)
 	if u == nil {
 		return
 	}
-	body := h.readBodyOrFail(w, r)
+	body := h.readUserBodyOrFail(w, r)
 	if body == nil {
 		return
 	}
-	email := strings.TrimSpace(string(body.data))
-	h.releaseBody(body)
+	email := strings.TrimSpace(string(body))
 	if !validEmail(email) {
 		sendBadRequest(w, errNoEmail)
 		return
