@@ -24,6 +24,17 @@ type WriteOptions struct {
 	// QuotaBytes refuses the write with ErrOverQuota when the user already
 	// stores at least this many payload bytes. 0: no quota.
 	QuotaBytes int64
+	// MaxRecords refuses with ErrOverQuota a write that adds records when
+	// the user would then store more than this many (expired but
+	// unpurged ones included); updates of stored records always pass.
+	// Payload bytes alone do not bound what an account stores: records
+	// with empty payloads cost no quota. 0: no limit.
+	MaxRecords int64
+	// MaxCollections refuses with ErrOverQuota a write into a collection
+	// the user does not hold yet when they already hold this many (each
+	// new name is also a row every instance keeps in memory). 0: no
+	// limit.
+	MaxCollections int
 }
 
 // WriteResult describes a committed PutRecords.

@@ -101,7 +101,7 @@ func (h *Handler) putItem(w http.ResponseWriter, r *http.Request, rt *route, u *
 // the quota first (§6.7), so its caller passes before = checkQuota, which
 // is then asked again when the precondition failed.
 func (h *Handler) writeOne(w http.ResponseWriter, r *http.Request, rt *route, u *syncstore.User, rec *syncstore.WBO, opt syncstore.WriteOptions, before ...writeCheck) {
-	opt.QuotaBytes = h.quota
+	h.setLimits(&opt)
 	res, err := h.store.PutRecords(r.Context(), u.ID, rt.collection, []syncstore.WBO{*rec}, opt)
 	if err != nil {
 		if errors.Is(err, syncstore.ErrModified) && h.refuseWrite(w, r, rt, u, opt, before...) {

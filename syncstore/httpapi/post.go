@@ -99,7 +99,7 @@ func (h *Handler) writeBatch(w http.ResponseWriter, r *http.Request, rt *route, 
 
 	modified := now
 	if len(recs) > 0 {
-		opt.QuotaBytes = h.quota
+		h.setLimits(&opt)
 		res, err := h.store.PutRecords(r.Context(), u.ID, rt.collection, recs, opt)
 		if err != nil {
 			h.storeFailed(w, r, rt, err)

@@ -70,3 +70,25 @@ func (h *Handler) refuseOverQuota(w http.ResponseWriter, r *http.Request, rt *ro
 	}
 	return used, false
 }
+
+// With a quota, an account may also hold at most one record per
+// quotaBytesPerRecord bytes of it and maxCollections collections
+// (docs/protocol.md §9): the quota counts payload bytes only, so records
+// with empty payloads, each still a row of up to three 64-byte ids, or a
+// new collection name per upload, would otherwise store without bound.
+// A real record's encrypted payload is a few hundred bytes, so an account
+// within its quota never meets the record limit, and Firefox uses about
+// a dozen collections.
+const (
+	quotaBytesPerRecord = 50
+	maxCollections      = 100
+)
+
+// setLimits puts the quota and the limits that come with it into opt.
+func (h *Handler) setLimits(opt *syncstore.WriteOptions) {
+	opt.QuotaBytes = h.quota
+	if h.quota > 0 {
+		opt.MaxRecords = max(h.quota/quotaBytesPerRecord, 1)
+		opt.MaxCollections = maxCollections
+	}
+}

@@ -5,6 +5,7 @@ package httpapi_test
 
 import (
 	"encoding/binary"
+	"fmt"
 	"net/http"
 	"strings"
 	"testing"
@@ -302,5 +303,40 @@ func TestQueryValuesKeepBadEscapesAndSemicolons(t *testing.T) {
 		c.del("storage/col?ids=x;y").expectStatus(http.StatusOK)
 		c.get("storage/col?limit=10").expectJSON(http.StatusOK, `["a","b","p q"]`)
 		c.get("storage/col?newer=abc%zz").expect(http.StatusBadRequest, "1")
+	})
+}
+
+// §9: with a quota, records of empty payloads (which cost no quota) and
+// new collections are bounded too: a quota of 500 bytes admits 10 records
+// (one per 50 bytes) and any account 100 collections; beyond, writes that
+// add answer 400 14 and store nothing, while updates still pass.
+func TestQuotaBoundsRecordsAndCollections(t *testing.T) {
+	withEnv(t, func(c *httpapi.Config) { c.QuotaBytes = 500 }, func(t *testing.T, e *env) {
+		c := e.user("alice")
+		batch := func(from, n int) string {
+			var b strings.Builder
+			b.WriteString("[")
+			for i := range n {
+				if i > 0 {
+					b.WriteString(",")
+				}
+				fmt.Fprintf(&b, `{"id":"r%d","payload":""}`, from+i)
+			}
+			return b.String() + "]"
+		}
+		c.post("storage/col", batch(0, 8)).expectStatus(http.StatusOK)
+		c.post("storage/col", batch(8, 3)).expect(http.StatusBadRequest, "14")
+		c.get("info/collection_counts").expectJSON(http.StatusOK, `{"col":8}`)
+		c.post("storage/col", batch(0, 10)).expectStatus(http.StatusOK)
+		c.put("storage/col/r0", `{"payload":"x"}`).expectStatus(http.StatusOK)
+		c.put("storage/col/r10", `{"payload":"x"}`).expect(http.StatusBadRequest, "14")
+	})
+	withEnv(t, func(c *httpapi.Config) { c.QuotaBytes = 1 << 20 }, func(t *testing.T, e *env) {
+		bob := e.user("bob")
+		for i := range 100 {
+			bob.put(fmt.Sprintf("storage/c%d/a", i), `{"payload":"x"}`).expectStatus(http.StatusOK)
+		}
+		bob.put("storage/c100/a", `{"payload":"x"}`).expect(http.StatusBadRequest, "14")
+		bob.put("storage/c99/b", `{"payload":"x"}`).expectStatus(http.StatusOK)
 	})
 }

@@ -17,6 +17,9 @@ func (s *Store) PutRecords(ctx context.Context, userID int64, collection string,
 	var collID int
 	var err error
 	if len(recs) > 0 {
+		if err := s.checkNewCollectionName(ctx, userID, collection, opt.MaxCollections); err != nil {
+			return nil, fmt.Errorf("writing %d records to %s of user %d: %w", len(recs), collection, userID, err)
+		}
 		collID, err = s.EnsureCollection(ctx, collection)
 	} else {
 		// Nothing to write: only the preconditions are checked, and an
@@ -61,6 +64,10 @@ func (s *Store) PutRecords(ctx context.Context, userID int64, collection string,
 			return err
 		}
 		coll, hasColl := lock.collection(collID)
+		if !hasColl && len(batch) > 0 && opt.MaxCollections > 0 && len(lock.colls) >= opt.MaxCollections {
+			return fmt.Errorf("user %d holds %d collections: %w", userID, len(lock.colls), syncstore.ErrOverQuota)
+		}
+		countBefore := coll.count
 		coll.id = collID
 		written := make([]syncstore.Timestamp, len(batch))
 		if len(batch) > 0 {
@@ -82,6 +89,9 @@ func (s *Store) PutRecords(ctx context.Context, userID int64, collection string,
 				return err
 			}
 			used += grown
+			if err := checkRecordLimit(lock, coll, countBefore, opt.MaxRecords); err != nil {
+				return err
+			}
 			if err := s.saveCollection(ctx, tx, userID, coll, hasColl, ts); err != nil {
 				return err
 			}
@@ -369,4 +379,47 @@ func optInt(p *int64) any {
 		return nil
 	}
 	return *p
+}
+
+// checkRecordLimit refuses a write that added records to coll (which held
+// before of them) when the user then stores more than limit records: the
+// transaction rolls back, so nothing of the batch is kept.
+func checkRecordLimit(l *userLock, coll collStats, before, limit int64) error {
+	if limit <= 0 || coll.count <= before {
+		return nil
+	}
+	total := coll.count
+	for _, c := range l.colls {
+		if c.id != coll.id {
+			total += c.count
+		}
+	}
+	if total > limit {
+		return fmt.Errorf("user would store %d records: %w", total, syncstore.ErrOverQuota)
+	}
+	return nil
+}
+
+const userCollectionCountSQL = "SELECT COUNT(*) FROM user_collections WHERE user_id = ?"
+
+// checkNewCollectionName refuses, before the name is created, a write
+// into a collection name no user holds yet by a user who already holds
+// limit collections: otherwise every refused attempt would still leave
+// its name behind, in the collections table and in every instance's
+// cache. Names that exist are checked in the write transaction.
+func (s *Store) checkNewCollectionName(ctx context.Context, userID int64, name string, limit int) error {
+	if limit <= 0 {
+		return nil
+	}
+	if _, ok, err := s.collectionID(ctx, name); err != nil || ok {
+		return err
+	}
+	var n int
+	if err := s.readRow(ctx, userCollectionCountSQL, userID).Scan(&n); err != nil {
+		return fmt.Errorf("counting the collections of user %d: %w", userID, err)
+	}
+	if n >= limit {
+		return fmt.Errorf("user %d holds %d collections: %w", userID, n, syncstore.ErrOverQuota)
+	}
+	return nil
 }

@@ -115,3 +115,48 @@ func testQuotaIgnoresExpired(t *testing.T, e *env) {
 		t.Errorf("tabs = %v, want [u]", got)
 	}
 }
+
+// testRecordAndCollectionLimits: MaxRecords refuses a batch that adds
+// records beyond it, whole, and never an update of stored records;
+// MaxCollections refuses a collection the user does not hold yet, a name
+// no one uses as well as an existing one.
+func testRecordAndCollectionLimits(t *testing.T, e *env) {
+	u := e.user(t, "alice")
+	opt := syncstore.WriteOptions{MaxRecords: 5, MaxCollections: 2}
+	e.putOpt(t, u.ID, "history", opt, rec("h1", ""), rec("h2", ""), rec("h3", ""))
+	_, err := e.store.PutRecords(e.ctx, u.ID, "bookmarks", []syncstore.WBO{rec("b1", ""), rec("b2", ""), rec("b3", "")}, opt)
+	if !errors.Is(err, syncstore.ErrOverQuota) {
+		t.Fatalf("6 records of at most 5: error = %v, want ErrOverQuota", err)
+	}
+	e.wantMissing(t, u.ID, "bookmarks", "b1")
+	// Updates and new records up to the limit pass, in one batch too.
+	e.putOpt(t, u.ID, "history", opt, rec("h1", "again"), rec("h4", ""), rec("h5", ""))
+	_, err = e.store.PutRecords(e.ctx, u.ID, "history", []syncstore.WBO{rec("h2", "x"), rec("h6", "")}, opt)
+	if !errors.Is(err, syncstore.ErrOverQuota) {
+		t.Fatalf("a 6th record in a batch with an update: error = %v, want ErrOverQuota", err)
+	}
+	if w := e.get(t, u.ID, "history", "h2"); *w.Payload != "" {
+		t.Errorf("the refused batch's update was kept: %s", describe(w))
+	}
+	e.putOpt(t, u.ID, "history", opt, rec("h2", "x"), rec("h3", "y"))
+	if got := e.listIDs(t, u.ID, "history", nil); len(got) != 5 {
+		t.Errorf("history = %v, want 5 records", got)
+	}
+
+	// Collections: a second one passes, a third does not, whether its name
+	// exists (bookmarks, a standard one) or not.
+	bob := e.user(t, "bob")
+	opt = syncstore.WriteOptions{MaxCollections: 2}
+	e.putOpt(t, bob.ID, "history", opt, rec("h", "x"))
+	e.putOpt(t, bob.ID, "limit-test-a", opt, rec("a", "x"))
+	for _, c := range []string{"bookmarks", "limit-test-never-used"} {
+		if _, err := e.store.PutRecords(e.ctx, bob.ID, c, []syncstore.WBO{rec("c", "x")}, opt); !errors.Is(err, syncstore.ErrOverQuota) {
+			t.Errorf("a third collection %s of at most 2: error = %v, want ErrOverQuota", c, err)
+		}
+		e.wantMissing(t, bob.ID, c, "c")
+	}
+	e.putOpt(t, bob.ID, "limit-test-a", opt, rec("b", "x"))
+	// Without limits the same writes pass.
+	e.put(t, bob.ID, "limit-test-never-used", rec("c", "x"))
+	e.put(t, u.ID, "bookmarks", rec("b1", ""))
+}

@@ -91,6 +91,7 @@ var suite = []struct {
 	{"Preconditions/IfUnmodifiedSince", testIfUnmodifiedSince},
 	{"Preconditions/Quota", testQuota},
 	{"Preconditions/QuotaIgnoresExpired", testQuotaIgnoresExpired},
+	{"Preconditions/RecordAndCollectionLimits", testRecordAndCollectionLimits},
 
 	{"Delete/ByIDs", testDeleteByIDs},
 	{"Delete/Filters", testDeleteFilters},
