@@ -79,13 +79,7 @@ func TestRefusesUsersNativeCannotServe(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.user.Name, func(t *testing.T) {
 			ctx := testContext(t)
-			name, db := legacytest.NewDatabase(t, "mig_", "")
-			if err := legacytest.CreateSchema(ctx, db, c.layout); err != nil {
-				t.Fatal(err)
-			}
-			if err := legacytest.Insert(ctx, db, c.layout, []legacytest.User{c.user}); err != nil {
-				t.Fatal(err)
-			}
+			name, db := legacyWith(t, c.layout, []legacytest.User{c.user})
 			e := envFrom(t, c.layout, db, name, []legacytest.User{c.user})
 			for _, m := range []*migrate.Migrator{e.migrator(migrate.Config{DryRun: true}), e.m} {
 				res, err := m.MigrateUser(ctx, c.user.Name)
@@ -144,13 +138,7 @@ func TestRefusesCollectionNamesEqualInLegacyCollation(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			ctx := testContext(t)
-			name, db := legacytest.NewDatabase(t, "mig_", "")
-			if err := legacytest.CreateSchema(ctx, db, c.layout); err != nil {
-				t.Fatal(err)
-			}
-			if err := legacytest.Insert(ctx, db, c.layout, []legacytest.User{c.user}); err != nil {
-				t.Fatal(err)
-			}
+			name, db := legacyWith(t, c.layout, []legacytest.User{c.user})
 			for _, q := range c.sql {
 				if _, err := db.ExecContext(ctx, q); err != nil {
 					t.Fatal(err)

@@ -78,6 +78,21 @@ func openMySQL(t testing.TB, clock func() time.Time) native {
 	return s
 }
 
+// legacyWith creates a throwaway legacy database of layout l holding
+// users, and returns its name and a connection to it.
+func legacyWith(t testing.TB, l legacytest.Layout, users []legacytest.User) (string, *sql.DB) {
+	t.Helper()
+	ctx := testContext(t)
+	name, db := legacytest.NewDatabase(t, "mig_", "")
+	if err := legacytest.CreateSchema(ctx, db, l); err != nil {
+		t.Fatal(err)
+	}
+	if err := legacytest.Insert(ctx, db, l, users); err != nil {
+		t.Fatal(err)
+	}
+	return name, db
+}
+
 // env is a legacy fixture, a native store and a migrator between them.
 type env struct {
 	t      testing.TB
@@ -102,14 +117,8 @@ var smallSpec = legacytest.Spec{Users: 3, Records: []int{600, 120, 30}, BigPaylo
 func newEnv(t testing.TB, l legacytest.Layout, spec legacytest.Spec, open func(testing.TB, func() time.Time) native) *env {
 	t.Helper()
 	ctx := testContext(t)
-	name, db := legacytest.NewDatabase(t, "mig_", "")
-	if err := legacytest.CreateSchema(ctx, db, l); err != nil {
-		t.Fatal(err)
-	}
 	users := legacytest.Generate(7, l, spec)
-	if err := legacytest.Insert(ctx, db, l, users); err != nil {
-		t.Fatal(err)
-	}
+	name, db := legacyWith(t, l, users)
 	lg, err := migrate.OpenLegacy(ctx, legacytest.DSN(t, name), migrate.LegacyOptions{})
 	if err != nil {
 		t.Fatal(err)

@@ -77,15 +77,22 @@ func TestRequestLimitFollowsPostLimits(t *testing.T) {
 	})
 }
 
+// smallBodies configures bodies of at most 1000 bytes, a body budget of
+// budget bytes and a 20 ms wait for room in it, so that a few stalled
+// uploads fill the budget.
+func smallBodies(budget int64) func(*httpapi.Config) {
+	return func(c *httpapi.Config) {
+		c.MaxRequestBytes = 1000
+		c.BodyBudgetBytes = budget
+		c.BodyWait = 20 * time.Millisecond
+	}
+}
+
 // TestBodyBudgetFullAnswers503: while one upload holds the whole budget,
 // another waits BodyWait and is refused with 503 and Retry-After; once
 // the first is done, uploads go through again.
 func TestBodyBudgetFullAnswers503(t *testing.T) {
-	withEnv(t, func(c *httpapi.Config) {
-		c.MaxRequestBytes = 1000
-		c.BodyBudgetBytes = 1000
-		c.BodyWait = 20 * time.Millisecond
-	}, func(t *testing.T, e *env) {
+	withEnv(t, smallBodies(1000), func(t *testing.T, e *env) {
 		c := e.user("alice")
 		pr, pw := io.Pipe()
 		slow := httptest.NewRequest(http.MethodPost, c.url("storage/history"), pr)

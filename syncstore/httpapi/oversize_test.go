@@ -111,11 +111,7 @@ func TestOversizedBodyAnsweredAtOnce(t *testing.T) {
 // a few dozen such bodies and leave every upload of every user 503 "too
 // many uploads in progress" (docs/protocol.md §7.1, §7.3).
 func TestUserAPIBodiesHoldNoUploadBudget(t *testing.T) {
-	withEnv(t, func(c *httpapi.Config) {
-		c.MaxRequestBytes = 1000
-		c.BodyBudgetBytes = 1000
-		c.BodyWait = 20 * time.Millisecond
-	}, func(t *testing.T, e *env) {
+	withEnv(t, smallBodies(1000), func(t *testing.T, e *env) {
 		c := e.user("alice")
 		for _, stalled := range []struct{ method, target string }{
 			{http.MethodPost, "/user/1.0/alice/password"},
@@ -154,11 +150,7 @@ func TestUserAPIBodiesHoldNoUploadBudget(t *testing.T) {
 // uploads at once gets 503 for those beyond its share, and the other
 // users' uploads still find room (docs/protocol.md §7.3).
 func TestOneUserHoldsOnlyAShareOfTheBodyBudget(t *testing.T) {
-	withEnv(t, func(c *httpapi.Config) {
-		c.MaxRequestBytes = 1000
-		c.BodyBudgetBytes = 16000
-		c.BodyWait = 20 * time.Millisecond
-	}, func(t *testing.T, e *env) {
+	withEnv(t, smallBodies(16000), func(t *testing.T, e *env) {
 		alice, mallory := e.user("alice"), e.user("mallory")
 		const stalled = 16
 		done := make(chan int, stalled)
