@@ -23,8 +23,8 @@ func (s *Store) bulk() (syncstore.BulkStore, error) {
 	return b, nil
 }
 
-// ImportUser passes through; it changes nothing the cache holds but the
-// user's write timestamp, which no cached answer carries.
+// ImportUser passes through and invalidates: it may raise the user's
+// write timestamp, which UserTimestamp caches.
 func (s *Store) ImportUser(ctx context.Context, u syncstore.User, lastModified syncstore.Timestamp) (*syncstore.User, error) {
 	b, err := s.bulk()
 	if err != nil {
@@ -38,11 +38,17 @@ func (s *Store) ImportUser(ctx context.Context, u syncstore.User, lastModified s
 	return out, err
 }
 
-// ReplaceRecords writes through and invalidates the user's answers.
+// ReplaceRecords writes through and invalidates the user's answers. Records
+// with an expiry flag the user first, as PutRecords does for a TTL: an
+// imported record expires without a write too (a shard move copies the
+// expiry of every record).
 func (s *Store) ReplaceRecords(ctx context.Context, userID int64, collection string, recs []syncstore.StoredRecord) error {
 	b, err := s.bulk()
 	if err != nil {
 		return err
+	}
+	if f := storedTTLFlags(collection, recs); f != 0 {
+		s.markTTL(userID, f)
 	}
 	err = b.ReplaceRecords(ctx, userID, collection, recs)
 	if wrote(err) {
@@ -56,6 +62,9 @@ func (s *Store) InsertRecords(ctx context.Context, userID int64, collection stri
 	b, err := s.bulk()
 	if err != nil {
 		return err
+	}
+	if f := storedTTLFlags(collection, recs); f != 0 {
+		s.markTTL(userID, f)
 	}
 	err = b.InsertRecords(ctx, userID, collection, recs)
 	if wrote(err) {

@@ -114,3 +114,20 @@ func ttlFlags(collection string, recs []syncstore.WBO) flags {
 	}
 	return f
 }
+
+// storedTTLFlags returns the flags a bulk import of recs into collection
+// sets: records stored with an expiry, like records written with a TTL,
+// stop counting when the clock passes it, without a write.
+func storedTTLFlags(collection string, recs []syncstore.StoredRecord) flags {
+	var f flags
+	for i := range recs {
+		if recs[i].Expiry == syncstore.NoExpiry {
+			continue
+		}
+		f |= flagTTL
+		if _, ok := isCachedRecord(collection, recs[i].ID); ok {
+			f |= flagRecordTTL
+		}
+	}
+	return f
+}
