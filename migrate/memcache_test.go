@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"maps"
 	"testing"
+	"time"
 
 	"github.com/syncserver/syncserver/migrate"
 	"github.com/syncserver/syncserver/syncstore"
@@ -103,4 +104,46 @@ func TestRemigrationInvalidatesCache(t *testing.T) {
 		t.Errorf("the server serves stale answers after migrating again:\n info/collections %v\n want %v\n meta/global %q\n want %q",
 			gotStamps, wantStamps, gotMeta, wantMeta)
 	}
+}
+
+// TestMoveFlagsExpiringRecords: a shard move copies each record's expiry;
+// the destination's cache must then treat the user as one with TTLs, or
+// the quota (and meta/global, had it a TTL) read after the move keeps
+// being served from memcached once records expire, while the database no
+// longer counts them.
+func TestMoveFlagsExpiringRecords(t *testing.T) {
+	e := newShardEnv(t, openSQLite)
+	ctx := testContext(t)
+	e.seed("s1", "alice", 400) // tabs and every 11th record have a TTL of about an hour
+	prefix := cachePrefix(t)
+	tool := newCache(t, e.shards["s2"], testMemcached, prefix)
+	server := newCache(t, e.shards["s2"], testMemcached, prefix)
+	m := e.migrator(migrate.Config{ShardCaches: map[string]migrate.UserCache{"s2": tool}})
+	if res, err := m.MoveUser(ctx, "alice", "s1", "s2"); err != nil || res.Action != migrate.ActionMoved {
+		t.Fatalf("MoveUser: %+v, %v", res, err)
+	}
+	u, err := e.shards["s2"].LookupUser(ctx, "alice")
+	if err != nil {
+		t.Fatal(err)
+	}
+	check := func(what string) {
+		t.Helper()
+		want, err := e.shards["s2"].CollectionUsage(ctx, u.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for range 2 { // fill, then what the cache serves
+			got, err := server.CollectionUsage(ctx, u.ID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !maps.Equal(got, want) {
+				t.Errorf("%s: the server's cache serves usage %v, the database holds %v", what, got, want)
+				return
+			}
+		}
+	}
+	check("after the move")
+	e.clock.advance(2 * time.Hour)
+	check("after the records' expiry")
 }

@@ -103,6 +103,11 @@ type UserCache interface {
 	// InvalidateUser makes every cached answer of the user stale on
 	// every server, or reports why it could not.
 	InvalidateUser(ctx context.Context, userID int64) error
+	// MarkExpiring tells every server that the user holds records with
+	// an expiry (records: among meta/global and crypto/keys too), whose
+	// answers the cache must then not keep past it; it is called before
+	// InvalidateUser when a copy wrote such records past the cache.
+	MarkExpiring(ctx context.Context, userID int64, records bool) error
 }
 
 // Migrator runs the per-user protocol. Its methods are safe to call for

@@ -47,6 +47,7 @@ func shardDigests(ctx context.Context, s syncstore.BulkStore, uid int64) (digest
 func (m *Migrator) shardCopy(ctx context.Context, src ShardStore, srcID int64, dst syncstore.BulkStore, dstID int64,
 	have digestMap, l *lease, bulk bool, res *UserResult) (*shardRead, error) {
 	read, sum, critical := digestMap{}, NewSummary(), map[string]*syncstore.StoredRecord{}
+	var expiring, criticalExpiring bool
 	d := newDigester()
 	w := &nativeWriter{m: m, dst: dst, uid: dstID, lease: l, yield: bulk}
 	err := src.ExportRecords(ctx, srcID, func(c string, r *syncstore.StoredRecord) error {
@@ -61,6 +62,10 @@ func (m *Migrator) shardCopy(ctx context.Context, src ShardStore, srcID int64, d
 		if isCritical(c, r.ID) {
 			critical[c+"/"+r.ID] = r
 		}
+		if r.Expiry != syncstore.NoExpiry {
+			expiring = true
+			criticalExpiring = criticalExpiring || isCritical(c, r.ID)
+		}
 		if old, ok := have[c][r.ID]; ok && old == rd.Sum {
 			return nil
 		}
@@ -73,7 +78,8 @@ func (m *Migrator) shardCopy(ctx context.Context, src ShardStore, srcID int64, d
 		return nil, err
 	}
 	res.Written += w.written
-	out := &shardRead{digests: read, sum: sum, critical: critical, written: w.written}
+	out := &shardRead{digests: read, sum: sum, critical: critical, written: w.written,
+		expiring: expiring, criticalExpiring: criticalExpiring}
 	if out.deleted, err = deleteAbsent(ctx, dst, dstID, have, read, "the source does not hold"); err != nil {
 		return nil, err
 	}
@@ -88,6 +94,10 @@ type shardRead struct {
 	critical map[string]*syncstore.StoredRecord // meta/global, crypto/keys of the source
 	written  int64                              // records written to the destination
 	deleted  int                                // records deleted from the destination
+	// expiring: some record of the source has an expiry (criticalExpiring:
+	// meta/global or crypto/keys), which the copy keeps; the destination's
+	// cache must be told (UserCache.MarkExpiring).
+	expiring, criticalExpiring bool
 }
 
 // verifyShard compares the destination copy with the source as the delta

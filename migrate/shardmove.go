@@ -224,6 +224,13 @@ func (m *Migrator) moveUser(ctx context.Context, res *UserResult, from, to strin
 		return at(stepCache, err)
 	}
 	if c := m.cacheOf(to); c != nil {
+		// The copy kept the records' expiry: the destination's cache must
+		// not keep the answers that change when they expire.
+		if delta.expiring {
+			if err := c.MarkExpiring(ctx, du.ID, delta.criticalExpiring); err != nil {
+				return at(stepCache, fmt.Errorf("flagging the user's expiring records in shard %s's memcached: %w", syncstore.ShardLabel(to), err))
+			}
+		}
 		if err := c.InvalidateUser(ctx, du.ID); err != nil {
 			return at(stepCache, fmt.Errorf("invalidating the user in shard %s's memcached: %w", syncstore.ShardLabel(to), err))
 		}

@@ -112,6 +112,16 @@ func (cs caches) InvalidateUser(ctx context.Context, userID int64) error {
 	return nil
 }
 
+// MarkExpiring flags the user's expiring records in every cache.
+func (cs caches) MarkExpiring(ctx context.Context, userID int64, records bool) error {
+	for _, c := range cs {
+		if err := c.MarkExpiring(ctx, userID, records); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // Close closes every cache (the native store stays open).
 func (cs caches) Close() error {
 	var errs []error

@@ -191,3 +191,30 @@ func (s *Store) deliver(userID int64) error {
 	}
 	return nil
 }
+
+// MarkExpiring flags userID as a user with records that expire (records:
+// also among the cached ones, meta/global and crypto/keys), on every
+// instance sharing this memcached, and reports whether memcached took it.
+// It is for writers that copy records with an expiry past this layer (a
+// shard move keeps each record's expiry): a flagged user's answers that
+// depend on expiry are never served from the cache, as after a
+// PutRecords with a TTL. Call it after the last write and before
+// InvalidateUser; a failure must keep the change from clients, as
+// InvalidateUser's does.
+func (s *Store) MarkExpiring(ctx context.Context, userID int64, records bool) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	f := flagTTL
+	if records {
+		f |= flagRecordTTL
+	}
+	s.markTTL(userID, f)
+	if !s.pending.blocks(userID) {
+		return nil
+	}
+	if err := s.deliver(userID); err != nil {
+		return fmt.Errorf("flagging the expiring records of user %d in memcached: %w", userID, err)
+	}
+	return nil
+}
