@@ -88,8 +88,9 @@ type Legacy struct {
 	// Timeout bounds how long a legacy node may take to accept the
 	// connection and to send its answer's headers; after it the user gets
 	// 503 with Retry-After. It sets reverse_proxy's dial_timeout and
-	// response_header_timeout when they are not configured there. Default
-	// 10s.
+	// response_header_timeout when they are not configured there. It also
+	// bounds a pause within the answer's body: after it the client's
+	// transfer is cut (docs/legacy.md §6). Default 10s.
 	Timeout caddy.Duration `json:"timeout,omitempty"`
 
 	// RetryAfter is sent in Retry-After and X-Weave-Backoff to users

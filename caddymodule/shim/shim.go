@@ -49,6 +49,9 @@ type Shim struct {
 	table        syncstore.RouteTable
 	users        Accounts
 	ttl          time.Duration
+	// timeout is the legacy block's: how long a node may keep its
+	// answer from coming, before its headers and between its reads.
+	timeout time.Duration
 	// retryAfter is the back-off of users whose node is unreachable;
 	// migratingRetryAfter that of users being migrated, sized to the
 	// seconds a migration keeps a user away.
@@ -206,8 +209,7 @@ func (s *Shim) serveTarget(w *StatusWriter, r *http.Request, req *httpapi.Reques
 		s.serveMigrating(w)
 		s.metrics.observeBackend(backendMigrating, "", w.StatusCode(), time.Since(start))
 	default:
-		s.proxy(w, r, t, next)
-		s.metrics.observeBackend(backendLegacy, t.node, w.StatusCode(), time.Since(start))
+		s.proxy(w, r, t, next, start)
 	}
 }
 
@@ -253,27 +255,51 @@ func (s *Shim) serveNative(w *StatusWriter, r *http.Request, req *httpapi.Reques
 // reverse_proxy streams both bodies, strips hop-by-hop headers and passes
 // everything else, so the legacy answer arrives as it was sent. When the
 // node cannot be reached in time the proxy returns an error without
-// answering; the user then gets 503 with Retry-After.
-func (s *Shim) proxy(w *StatusWriter, r *http.Request, t target, next caddyhttp.Handler) {
+// answering; the user then gets 503 with Retry-After (docs/protocol.md
+// §7.3). An answer that stops coming for the legacy timeout once its
+// headers arrived is given up like one whose headers never came, and an
+// answer that broke off (a reset, a body shorter than announced) reaches
+// the client as a broken transfer (reverse_proxy aborts the connection);
+// both are counted as errors of the node.
+func (s *Shim) proxy(w *StatusWriter, r *http.Request, t target, next caddyhttp.Handler, start time.Time) {
 	node, ok := s.nodes[t.node]
 	if !ok {
 		s.logger.Error("route names a legacy node this server does not know",
 			syncstore.UserField(s.logger, t.user), zap.String("node", t.node))
 		s.native.Unavailable(w, s.retryAfter, "legacy node not configured")
+		s.metrics.observeBackend(backendLegacy, t.node, w.StatusCode(), time.Since(start))
 		return
 	}
-	err := node.ServeHTTP(w, r, next)
-	if err == nil {
-		return
-	}
-	if w.status != 0 {
+	ctx, cancel := context.WithCancelCause(r.Context())
+	defer cancel(nil)
+	sw := newStallWriter(w, s.timeout, func() { cancel(errLegacyStalled) })
+	defer sw.stop()
+	defer func() {
+		if v := recover(); v != nil {
+			// reverse_proxy panics with http.ErrAbortHandler when the
+			// answer broke off after its headers were sent: the client's
+			// connection is cut, so that it cannot take the part for the
+			// whole answer. The operator must still see the node's
+			// failure.
+			s.logger.Warn("legacy answer cut short", zap.String("node", t.node), syncstore.UserField(s.logger, t.user),
+				zap.String("method", r.Method), zap.Int("status", w.StatusCode()), zap.Bool("stalled", sw.stalled()),
+				zap.Any("error", v))
+			s.metrics.observeBackend(backendLegacy, t.node, http.StatusBadGateway, time.Since(start))
+			panic(v)
+		}
+	}()
+	err := node.ServeHTTP(sw, r.WithContext(ctx), next)
+	switch {
+	case err == nil:
+	case w.status != 0:
 		// Part of the answer is on its way; nothing better can be sent.
 		s.logger.Warn("legacy answer cut short", zap.String("node", t.node), syncstore.UserField(s.logger, t.user), zap.Error(err))
-		return
+	default:
+		s.logger.Warn("legacy node unavailable", zap.String("node", t.node), syncstore.UserField(s.logger, t.user),
+			zap.String("method", r.Method), zap.Error(err))
+		s.native.Unavailable(w, s.retryAfter, "legacy server unavailable")
 	}
-	s.logger.Warn("legacy node unavailable", zap.String("node", t.node), syncstore.UserField(s.logger, t.user),
-		zap.String("method", r.Method), zap.Error(err))
-	s.native.Unavailable(w, s.retryAfter, "legacy server unavailable")
+	s.metrics.observeBackend(backendLegacy, t.node, w.StatusCode(), time.Since(start))
 }
 
 // serveMigrating answers a user whose data is being moved: 503 with

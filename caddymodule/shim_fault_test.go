@@ -1,0 +1,317 @@
+package caddymodule
+
+import (
+	"database/sql"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/syncserver/syncserver/syncstore"
+)
+
+// The shim with a misbehaving legacy node (docs/protocol.md §7.3,
+// docs/legacy.md §6): what a proxied client gets, what native users get,
+// and what the operator sees in the metrics.
+
+// loadNodes starts the shim with the given node blocks (each "node <name>
+// { reverse_proxy … }") and extra settings in its legacy block.
+func (e *shimEnv) loadNodes(nodes, extra string) {
+	e.t.Helper()
+	initServer(e.t, siteCaddyfile(fmt.Sprintf(`database mysql {env.SHM_NATIVE_DSN}
+		public_url %s
+		legacy {
+			%s
+			route_cache_ttl %s
+			timeout %s
+			retry_after %ss
+			migrating_retry_after %ss
+			stats_interval 100ms
+			%s
+		}`, e.publicURL, nodes, testRouteTTL, testTimeout, testRetryAfter, testMigratingRetryAfter, extra)))
+}
+
+// rawGet sends an authenticated GET and returns the status, the body read
+// so far and the error that ended reading it (nil: the whole answer).
+func rawGet(c *syncClient, path string, timeout time.Duration) (int, string, error) {
+	c.t.Helper()
+	req, err := http.NewRequest("GET", c.base+path, nil)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	req.SetBasicAuth(c.user, c.password)
+	resp, err := (&http.Client{Timeout: timeout}).Do(req)
+	if err != nil {
+		return 0, "", err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b), err
+}
+
+// hijacked answers with raw bytes and then closes the connection; reset
+// makes the close an RST instead of a FIN.
+func hijacked(raw string, reset bool) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		io.Copy(io.Discard, r.Body)
+		conn, buf, err := http.NewResponseController(w).Hijack()
+		if err != nil {
+			panic(err)
+		}
+		buf.WriteString(raw)
+		buf.Flush()
+		if tc, ok := conn.(*net.TCPConn); ok && reset {
+			tc.SetLinger(0)
+		}
+		conn.Close()
+	}
+}
+
+func metricLine(t *testing.T, prefix string) string {
+	t.Helper()
+	for _, l := range strings.Split(scrapeMetrics(t), "\n") {
+		if strings.HasPrefix(l, prefix) {
+			return l
+		}
+	}
+	return ""
+}
+
+func check503(t *testing.T, what string, r reply) {
+	t.Helper()
+	if r.status != 503 || r.header.Get("Retry-After") != testRetryAfter || r.header.Get("X-Weave-Backoff") != testRetryAfter ||
+		!strings.HasPrefix(r.body, `"server issue: `) {
+		t.Errorf("%s: got %d %q %v, want 503 with Retry-After and X-Weave-Backoff %s", what, r.status, r.body, r.header, testRetryAfter)
+	}
+}
+
+// TestShimLegacyAnswerCutShort: a legacy answer that breaks off after
+// its headers (a body shorter than its Content-Length, a reset in the
+// middle of a chunked body) reaches the client as a broken transfer,
+// never as a short answer that looks complete, and the operator finds it
+// counted as an error of the node.
+func TestShimLegacyAnswerCutShort(t *testing.T) {
+	e := newShimEnv(t)
+	e.load("")
+	leg := e.legacyUser("leo@example.com", "leo's password")
+	nat := newSyncClient(t, "mia@example.com", "correct horse battery")
+	nat.register("mia@example.com")
+	e.proxied(leg, "GET", "/1.1/"+leg.user+"/info/collections", "", true)
+
+	const errs = `syncserver_backend_errors_total{backend="legacy",node="node1"}`
+	for i, tc := range []struct {
+		name string
+		raw  string
+		rst  bool
+	}{
+		{"short body", "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{\"bookmarks\": 1", false},
+		{"reset mid-chunk", "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n10\r\n{\"bookmarks\": 1,\r\n", true},
+	} {
+		e.legacy.setFault(hijacked(tc.raw, tc.rst))
+		status, body, err := rawGet(leg, "/1.1/"+leg.user+"/info/collections", 10*time.Second)
+		if err == nil {
+			t.Errorf("%s: the client got %d %q as a complete answer", tc.name, status, body)
+		}
+		if got, want := metricLine(t, errs), fmt.Sprintf("%s %d", errs, i+1); got != want {
+			t.Errorf("%s: the operator sees %q, want %q", tc.name, got, want)
+		}
+		nat.expect(nat.do("GET", "/1.1/"+nat.user+"/info/collections", "", true), 200, "*")
+	}
+	e.legacy.setFault(nil)
+	e.proxied(leg, "GET", "/1.1/"+leg.user+"/info/collections", "", true)
+}
+
+// TestShimLegacyAnswerStalls: a node that sends its answer's headers and
+// then nothing more is given up after the legacy timeout, as one that
+// sends no headers is: the client's transfer is cut instead of hanging
+// for as long as the node does, and the node's connection is released.
+func TestShimLegacyAnswerStalls(t *testing.T) {
+	e := newShimEnv(t)
+	e.load("")
+	leg := e.legacyUser("leo@example.com", "leo's password")
+	released := make(chan time.Duration, 1)
+	e.legacy.setFault(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		w.Header().Set("Content-Type", "application/json")
+		w.Header().Set("Content-Length", "100")
+		w.WriteHeader(200)
+		io.WriteString(w, `{"bookmarks": 1`)
+		http.NewResponseController(w).Flush()
+		select {
+		case <-r.Context().Done():
+			released <- time.Since(start)
+		case <-time.After(20 * time.Second):
+			released <- 20 * time.Second
+		}
+	})
+	start := time.Now()
+	status, body, err := rawGet(leg, "/1.1/"+leg.user+"/info/collections", 15*time.Second)
+	took := time.Since(start)
+	if err == nil {
+		t.Errorf("the client got %d %q as a complete answer", status, body)
+	}
+	if limit := testTimeout + 2*time.Second; took > limit {
+		t.Errorf("the stalled answer held the client %v (%v), want under %v", took, err, limit)
+	}
+	if d := <-released; d > testTimeout+2*time.Second {
+		t.Errorf("the node's connection was held %v", d)
+	}
+	const errs = `syncserver_backend_errors_total{backend="legacy",node="node1"} 1`
+	if got := metricLine(t, `syncserver_backend_errors_total{backend="legacy"`); got != errs {
+		t.Errorf("the operator sees %q, want %q", got, errs)
+	}
+	// A slow answer that keeps coming is not cut.
+	e.legacy.setFault(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(200)
+		for i := range 6 {
+			fmt.Fprintf(w, "%d", i)
+			http.NewResponseController(w).Flush()
+			time.Sleep(testTimeout / 2)
+		}
+	})
+	if status, body, err := rawGet(leg, "/1.1/"+leg.user+"/info/collections", 15*time.Second); err != nil || status != 200 || body != "012345" {
+		t.Errorf("a slow but steady answer: %d %q %v", status, body, err)
+	}
+}
+
+// TestShimLegacyWritesNotRetried: with retries configured in the node's
+// reverse_proxy, a write the node received and then dropped is not sent
+// again (it may have been applied), and the client gets 503 with
+// Retry-After; a write that never reached a node may be tried on the
+// next one.
+func TestShimLegacyWritesNotRetried(t *testing.T) {
+	e := newShimEnv(t)
+	dead, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	deadAddr := dead.Addr().String()
+	dead.Close()
+	e.loadNodes(fmt.Sprintf(`node node1 {
+				reverse_proxy %s %s {
+					lb_policy first
+					lb_retries 3
+					lb_try_duration 2s
+					fail_duration 1ns
+				}
+			}`, e.legacy.Addr, deadAddr), "")
+	leg := e.legacyUser("leo@example.com", "leo's password")
+	e.proxied(leg, "GET", "/1.1/"+leg.user+"/info/collections", "", true)
+
+	e.legacy.setFault(hijacked("", true)) // reads the request, then resets
+	for _, m := range []string{"PUT", "POST", "DELETE"} {
+		path, body := "/1.1/"+leg.user+"/storage/bookmarks", `[{"id":"a","payload":"x"}]`
+		switch m {
+		case "PUT":
+			path, body = path+"/a", `{"payload":"x"}`
+		case "DELETE":
+			body = ""
+		}
+		n := e.legacy.arrived.Load()
+		r := leg.do(m, path, body, true)
+		if got := e.legacy.arrived.Load() - n; got != 1 {
+			t.Errorf("%s: the node received the write %d times", m, got)
+		}
+		check503(t, m+" dropped by the node", r)
+	}
+	e.legacy.setFault(nil)
+}
+
+// TestShimOneNodeDown: of two nodes, the one that is down costs its own
+// users a 503 with Retry-After and names itself in the metrics; the other
+// node's users and native users are served.
+func TestShimOneNodeDown(t *testing.T) {
+	e := newShimEnv(t)
+	other := startLegacy(t)
+	e.loadNodes(fmt.Sprintf(`node node1 {
+				reverse_proxy %s
+			}
+			node node2 {
+				reverse_proxy %s
+			}
+			host_node node1`, e.legacy.Addr, other.Addr), "")
+	leg := e.legacyUser("leo@example.com", "leo's password")
+	nat := newSyncClient(t, "mia@example.com", "correct horse battery")
+	nat.register("mia@example.com")
+	two := newSyncClient(t, "ned@example.com", "ned's password")
+	e.setRoute(syncstore.Route{Username: two.user, State: syncstore.RouteLegacy, Node: "node2"})
+	if r := two.do("GET", "/1.1/"+two.user+"/info/collections", "", true); r.status != 401 {
+		t.Fatalf("node2 user before the outage: %d %q", r.status, r.body)
+	}
+	other.stop()
+	for _, m := range []string{"GET", "PUT"} {
+		check503(t, "node2 down, "+m, two.do(m, "/1.1/"+two.user+"/storage/bookmarks/a", `{"payload":"x"}`, true))
+	}
+	e.proxied(leg, "GET", "/1.1/"+leg.user+"/info/collections", "", true)
+	nat.expect(nat.do("GET", "/1.1/"+nat.user+"/info/collections", "", true), 200, "*")
+	const want = `syncserver_backend_errors_total{backend="legacy",node="node2"} 2`
+	if got := metricLine(t, `syncserver_backend_errors_total{backend="legacy",node="node2"}`); got != want {
+		t.Errorf("the operator sees %q, want %q", got, want)
+	}
+	if got := metricLine(t, `syncserver_backend_errors_total{backend="legacy",node="node1"}`); got != "" {
+		t.Errorf("node1 counted errors: %q", got)
+	}
+}
+
+// TestShimLegacyHealthChecks: a node whose only server fails its health
+// check gives its users 503 with Retry-After, not Caddy's bare answer,
+// and serves them again once it passes.
+func TestShimLegacyHealthChecks(t *testing.T) {
+	e := newShimEnv(t)
+	e.loadNodes(fmt.Sprintf(`node node1 {
+				reverse_proxy %s {
+					health_uri /user/1.0/healthcheck
+					health_interval 50ms
+					health_timeout 500ms
+				}
+			}`, e.legacy.Addr), "")
+	leg := e.legacyUser("leo@example.com", "leo's password")
+	e.proxied(leg, "GET", "/1.1/"+leg.user+"/info/collections", "", true)
+	e.legacy.setFault(func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(http.StatusInternalServerError)
+	})
+	deadline := time.Now().Add(5 * time.Second)
+	var r reply
+	for {
+		r = leg.do("GET", "/1.1/"+leg.user+"/info/collections", "", true)
+		if r.status != 500 || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	check503(t, "node unhealthy", r)
+	e.legacy.setFault(nil)
+	waitForStatus(t, leg, "/1.1/"+leg.user+"/info/collections", 200, time.Now())
+}
+
+// TestShimRouteTableDown: when the route table cannot be read, a request
+// gets 503 with Retry-After and X-Weave-Backoff, and the operator sees it
+// as unrouted.
+func TestShimRouteTableDown(t *testing.T) {
+	e := newShimEnv(t)
+	e.load("")
+	leg := e.legacyUser("leo@example.com", "leo's password")
+	e.proxied(leg, "GET", "/1.1/"+leg.user+"/info/collections", "", true)
+	db, err := sql.Open("mysql", e.dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if _, err := db.Exec("RENAME TABLE routes TO routes_gone"); err != nil {
+		t.Fatal(err)
+	}
+	e.notForwarded("route table down", func() {
+		check503(t, "route table down, PUT", leg.do("PUT", "/1.1/"+leg.user+"/storage/bookmarks/a", `{"payload":"x"}`, true))
+	})
+	if _, err := db.Exec("RENAME TABLE routes_gone TO routes"); err != nil {
+		t.Fatal(err)
+	}
+	if got := metricLine(t, `syncserver_backend_errors_total{backend="unrouted"`); !strings.HasSuffix(got, " 1") {
+		t.Errorf("the operator sees %q", got)
+	}
+	e.proxied(leg, "PUT", "/1.1/"+leg.user+"/storage/bookmarks/a", `{"payload":"x"}`, true)
+}
