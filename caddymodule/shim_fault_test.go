@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -246,9 +247,17 @@ func TestShimOneNodeDown(t *testing.T) {
 	for _, m := range []string{"GET", "PUT"} {
 		check503(t, "node2 down, "+m, two.do(m, "/1.1/"+two.user+"/storage/bookmarks/a", `{"payload":"x"}`, true))
 	}
+	// A new name cannot be checked against node2: the registration is
+	// refused for now, and the failure is node2's.
+	pat := newSyncClient(t, "pat@example.com", "correct horse battery")
+	body := fmt.Sprintf(`{"email": "pat@example.com", "password": %q}`, pat.password)
+	check503(t, "registration with node2 down", pat.do("PUT", "/user/1.0/"+pat.user, body, false))
+	if rt := e.route(pat.user); rt != nil {
+		t.Errorf("the refused registration left a route: %+v", rt)
+	}
 	e.proxied(leg, "GET", "/1.1/"+leg.user+"/info/collections", "", true)
 	nat.expect(nat.do("GET", "/1.1/"+nat.user+"/info/collections", "", true), 200, "*")
-	const want = `syncserver_backend_errors_total{backend="legacy",node="node2"} 2`
+	const want = `syncserver_backend_errors_total{backend="legacy",node="node2"} 3`
 	if got := metricLine(t, `syncserver_backend_errors_total{backend="legacy",node="node2"}`); got != want {
 		t.Errorf("the operator sees %q, want %q", got, want)
 	}
@@ -314,4 +323,88 @@ func TestShimRouteTableDown(t *testing.T) {
 		t.Errorf("the operator sees %q", got)
 	}
 	e.proxied(leg, "PUT", "/1.1/"+leg.user+"/storage/bookmarks/a", `{"payload":"x"}`, true)
+}
+
+// TestShimReloadLegacyInFlight: a legacy write in flight while the config
+// is reloaded gets the node's own answer, having reached the node once;
+// reloads release what the shim and its nodes started (goroutines, the
+// nodes' connections).
+func TestShimReloadLegacyInFlight(t *testing.T) {
+	e := newShimEnv(t)
+	node := fmt.Sprintf(`node node1 {
+				reverse_proxy %s
+			}`, e.legacy.Addr)
+	e.loadNodes(node, "timeout 30s")
+	leg := e.legacyUser("leo@example.com", "leo's password")
+	e.proxied(leg, "GET", "/1.1/"+leg.user+"/info/collections", "", true)
+
+	entered, release := make(chan struct{}, 1), make(chan struct{})
+	e.legacy.setFault(func(w http.ResponseWriter, r *http.Request) {
+		io.Copy(io.Discard, r.Body)
+		entered <- struct{}{}
+		<-release
+		w.Header().Set("Content-Type", "application/json")
+		io.WriteString(w, "1795773376.5")
+	})
+	type result struct {
+		status int
+		body   string
+		err    error
+	}
+	done := make(chan result, 1)
+	go func() {
+		req, _ := http.NewRequest("PUT", leg.base+"/1.1/"+leg.user+"/storage/bookmarks/a", strings.NewReader(`{"payload":"x"}`))
+		req.SetBasicAuth(leg.user, leg.password)
+		client := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}, Timeout: time.Minute}
+		resp, err := client.Do(req)
+		if err != nil {
+			done <- result{err: err}
+			return
+		}
+		defer resp.Body.Close()
+		b, err := io.ReadAll(resp.Body)
+		done <- result{resp.StatusCode, string(b), err}
+	}()
+	select {
+	case <-entered:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the write never reached the node")
+	}
+	n := e.legacy.arrived.Load()
+	e.loadNodes(node, "timeout 20s")
+	close(release)
+	r := <-done
+	if r.err != nil || r.status != 200 || r.body != "1795773376.5" {
+		t.Errorf("write in flight during the reload: %d %q %v, want the node's 200", r.status, r.body, r.err)
+	}
+	if got := e.legacy.arrived.Load() - n; got != 0 {
+		t.Errorf("the write in flight reached the node %d more times", got)
+	}
+	e.legacy.setFault(nil)
+	e.proxied(leg, "GET", "/1.1/"+leg.user+"/info/collections", "", true)
+
+	// Reloads with proxied requests (one of them to a node that is down)
+	// leave no goroutines behind.
+	cycle := func(i int) {
+		e.loadNodes(node, fmt.Sprintf("timeout %ds", 10+i))
+		e.proxied(leg, "GET", "/1.1/"+leg.user+"/info/collections", "", true)
+	}
+	cycle(0)
+	time.Sleep(200 * time.Millisecond)
+	before := runtime.NumGoroutine()
+	for i := 1; i <= 8; i++ {
+		cycle(i)
+	}
+	var after int
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		http.DefaultTransport.(*http.Transport).CloseIdleConnections()
+		if after = runtime.NumGoroutine(); after <= before+10 || time.Now().After(deadline) {
+			break
+		}
+	}
+	t.Logf("goroutines: %d before 8 reloads, %d after", before, after)
+	if after > before+10 {
+		buf := make([]byte, 1<<20)
+		t.Errorf("goroutines grew from %d to %d over 8 reloads:\n%s", before, after, buf[:runtime.Stack(buf, true)])
+	}
 }

@@ -319,11 +319,18 @@ func (s *Shim) serveMigrating(w http.ResponseWriter) {
 // removed again), so no account exists without the row leading to it and
 // failed registrations leave no rows behind.
 func (s *Shim) register(w *StatusWriter, r *http.Request, req *httpapi.Request, t target, next caddyhttp.Handler, start time.Time) {
-	free, err := s.freeForHome(r, t)
+	free, failed, err := s.freeForHome(r, t)
 	if err != nil {
-		s.logger.Warn("checking whether a new username is taken failed", syncstore.UserField(s.logger, t.user), zap.Error(err))
+		s.logger.Warn("checking whether a new username is taken failed", syncstore.UserField(s.logger, t.user),
+			zap.String("node", failed), zap.Error(err))
 		s.native.Unavailable(w, s.retryAfter, "legacy server unavailable")
-		s.metrics.observeBackend(string(t.state), t.nodeLabel(), w.StatusCode(), time.Since(start))
+		// The failure is the node's that did not answer, not the one
+		// the user would be served by.
+		backend, node := string(t.state), t.nodeLabel()
+		if failed != "" {
+			backend, node = backendLegacy, failed
+		}
+		s.metrics.observeBackend(backend, node, w.StatusCode(), time.Since(start))
 		return
 	}
 	if !free {
@@ -390,19 +397,19 @@ func (s *Shim) dropAccount(ctx context.Context, users Accounts, user string) {
 // native) or on every legacy node (default legacy, so that no legacy
 // account, whichever site its clients use, is shadowed). Anything but a
 // clear "free" from a node (another answer, a node without the User API)
-// counts as taken.
-func (s *Shim) freeForHome(r *http.Request, t target) (bool, error) {
+// counts as taken. failed names the node that could not be asked.
+func (s *Shim) freeForHome(r *http.Request, t target) (free bool, failed string, err error) {
 	switch {
 	case t.state == syncstore.RouteNative && s.home == "" && len(s.weights) == 0:
-		return true, nil
+		return true, "", nil
 	case t.state == syncstore.RouteLegacy && s.home == t.node:
-		return true, nil
+		return true, "", nil
 	case t.state == syncstore.RouteNative:
 		_, err := s.users.LookupUser(r.Context(), t.user)
 		if errors.Is(err, syncstore.ErrNotFound) {
-			return true, nil
+			return true, "", nil
 		}
-		return false, err
+		return false, "", err
 	}
 	names := make([]string, 0, len(s.nodes))
 	for name := range s.nodes {
@@ -412,13 +419,13 @@ func (s *Shim) freeForHome(r *http.Request, t target) (bool, error) {
 	for _, name := range names {
 		free, err := legacyUserFree(r, s.nodes[name])
 		if err != nil {
-			return false, fmt.Errorf("asking node %q: %w", name, err)
+			return false, name, fmt.Errorf("asking node %q: %w", name, err)
 		}
 		if !free {
-			return false, nil
+			return false, "", nil
 		}
 	}
-	return true, nil
+	return true, "", nil
 }
 
 // legacyUserFree asks a legacy node GET /user/1.0/<u> (the path of r, a
