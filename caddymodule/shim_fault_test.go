@@ -408,3 +408,52 @@ func TestShimReloadLegacyInFlight(t *testing.T) {
 		t.Errorf("goroutines grew from %d to %d over 8 reloads:\n%s", before, after, buf[:runtime.Stack(buf, true)])
 	}
 }
+
+// TestShimRegistrationNodeMisbehaves: the check whether a new name is
+// taken on the legacy node is bounded like any proxied request: a node
+// whose answer stalls after its headers, or breaks off, costs the
+// registration a 503 with Retry-After within the legacy timeout, not a
+// hang or a cut connection, and leaves no account or route behind.
+func TestShimRegistrationNodeMisbehaves(t *testing.T) {
+	e := newShimEnv(t)
+	e.load("")
+	for _, tc := range []struct {
+		name  string
+		fault http.HandlerFunc
+	}{
+		{"stalled", func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Content-Type", "application/json")
+			w.Header().Set("Content-Length", "1")
+			w.WriteHeader(200)
+			http.NewResponseController(w).Flush()
+			select {
+			case <-r.Context().Done():
+			case <-time.After(20 * time.Second):
+			}
+		}},
+		{"cut short", hijacked("HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 10\r\n\r\n0", true)},
+	} {
+		e.legacy.setFault(tc.fault)
+		email := strings.ReplaceAll(tc.name, " ", "") + "@example.com"
+		c := newSyncClient(t, email, "correct horse battery")
+		body := fmt.Sprintf(`{"email": %q, "password": %q}`, email, c.password)
+		req, _ := http.NewRequest("PUT", c.base+"/user/1.0/"+c.user, strings.NewReader(body))
+		start := time.Now()
+		resp, err := (&http.Client{Timeout: 15 * time.Second}).Do(req)
+		took := time.Since(start)
+		if err != nil {
+			t.Errorf("%s: registration: %v after %v", tc.name, err, took)
+			continue
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		check503(t, tc.name, reply{status: resp.StatusCode, header: resp.Header, body: string(b)})
+		if limit := testTimeout + 2*time.Second; took > limit {
+			t.Errorf("%s: the registration took %v, want under %v", tc.name, took, limit)
+		}
+		if rt := e.route(c.user); rt != nil {
+			t.Errorf("%s: the refused registration left a route: %+v", tc.name, rt)
+		}
+	}
+	e.legacy.setFault(nil)
+}

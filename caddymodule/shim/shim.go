@@ -417,7 +417,7 @@ func (s *Shim) freeForHome(r *http.Request, t target) (free bool, failed string,
 	}
 	sort.Strings(names)
 	for _, name := range names {
-		free, err := legacyUserFree(r, s.nodes[name])
+		free, err := legacyUserFree(r, s.nodes[name], s.timeout)
 		if err != nil {
 			return false, name, fmt.Errorf("asking node %q: %w", name, err)
 		}
@@ -429,21 +429,44 @@ func (s *Shim) freeForHome(r *http.Request, t target) (free bool, failed string,
 }
 
 // legacyUserFree asks a legacy node GET /user/1.0/<u> (the path of r, a
-// PUT to the same URL), which answers 0 for a free name.
-func legacyUserFree(r *http.Request, node caddyhttp.MiddlewareHandler) (bool, error) {
-	req := r.Clone(r.Context())
+// PUT to the same URL), which answers 0 for a free name. The question is
+// bounded like a proxied request: an answer that stalls for timeout after
+// its headers, or breaks off, is an error (the client then gets 503), not
+// a hang or a cut connection.
+func legacyUserFree(r *http.Request, node caddyhttp.MiddlewareHandler, timeout time.Duration) (free bool, err error) {
+	ctx, cancel := context.WithCancelCause(r.Context())
+	defer cancel(nil)
+	req := r.Clone(ctx)
 	req.Method = http.MethodGet
 	req.Body, req.GetBody, req.ContentLength, req.TransferEncoding = http.NoBody, nil, 0, nil
 	for _, h := range []string{"Content-Length", "Content-Type", "Transfer-Encoding", "Expect"} {
 		req.Header.Del(h)
 	}
 	var rec captureWriter
-	if err := node.ServeHTTP(&rec, req, caddyhttp.HandlerFunc(func(http.ResponseWriter, *http.Request) error { return nil })); err != nil {
+	sw := newStallWriter(&rec, timeout, func() { cancel(errLegacyStalled) })
+	defer sw.stop()
+	defer func() {
+		// reverse_proxy aborts an answer that broke off after its
+		// headers with this panic; nothing reached the client yet.
+		if v := recover(); v != nil {
+			if v != http.ErrAbortHandler { //nolint:errorlint // net/http compares it the same way
+				panic(v)
+			}
+			free, err = false, errLegacyCutShort
+			if sw.stalled() {
+				err = errLegacyStalled
+			}
+		}
+	}()
+	if err := node.ServeHTTP(sw, req, caddyhttp.HandlerFunc(func(http.ResponseWriter, *http.Request) error { return nil })); err != nil {
 		return false, err
 	}
 	body := strings.TrimSpace(string(rec.body))
 	return rec.statusCode() == http.StatusOK && (body == "0" || body == `"0"`), nil
 }
+
+// errLegacyCutShort is the error of a legacy answer that broke off.
+var errLegacyCutShort = errors.New("the legacy answer broke off")
 
 // commitWriter runs commit when the backend is about to send a 200,
 // before anything reaches the client; if commit fails, fail answers

@@ -19,7 +19,7 @@ var errLegacyStalled = errors.New("the legacy answer stalled for the legacy time
 // the request to the node, and reverse_proxy then aborts the client's
 // transfer.
 type stallWriter struct {
-	*StatusWriter
+	http.ResponseWriter
 	timeout time.Duration
 	stall   func()
 
@@ -29,8 +29,8 @@ type stallWriter struct {
 	closed bool
 }
 
-func newStallWriter(w *StatusWriter, timeout time.Duration, stall func()) *stallWriter {
-	return &stallWriter{StatusWriter: w, timeout: timeout, stall: stall}
+func newStallWriter(w http.ResponseWriter, timeout time.Duration, stall func()) *stallWriter {
+	return &stallWriter{ResponseWriter: w, timeout: timeout, stall: stall}
 }
 
 // arm starts or restarts the timer.
@@ -89,7 +89,7 @@ func (s *stallWriter) stalled() bool {
 
 func (s *stallWriter) WriteHeader(code int) {
 	s.pause()
-	s.StatusWriter.WriteHeader(code)
+	s.ResponseWriter.WriteHeader(code)
 	if code >= http.StatusOK {
 		s.arm()
 	}
@@ -97,7 +97,7 @@ func (s *stallWriter) WriteHeader(code int) {
 
 func (s *stallWriter) Write(b []byte) (int, error) {
 	s.pause()
-	n, err := s.StatusWriter.Write(b)
+	n, err := s.ResponseWriter.Write(b)
 	s.arm()
 	return n, err
 }
@@ -106,11 +106,11 @@ func (s *stallWriter) Write(b []byte) (int, error) {
 // takes.
 func (s *stallWriter) Flush() {
 	s.pause()
-	_ = http.NewResponseController(s.StatusWriter).Flush()
+	_ = http.NewResponseController(s.ResponseWriter).Flush()
 	s.arm()
 }
 
 // Unwrap lets http.ResponseController reach the connection.
 func (s *stallWriter) Unwrap() http.ResponseWriter {
-	return s.StatusWriter
+	return s.ResponseWriter
 }
