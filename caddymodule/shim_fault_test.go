@@ -457,3 +457,43 @@ func TestShimRegistrationNodeMisbehaves(t *testing.T) {
 	}
 	e.legacy.setFault(nil)
 }
+
+// TestShimLegacy5xxPassedThrough: a node's own 5xx answers (FSyncMS's
+// 503 with X-Weave-Backoff, the 502 of an nginx whose PHP-FPM is down)
+// reach the client as the node sent them (docs/legacy.md §6: answers
+// pass through), and count as the node's errors.
+func TestShimLegacy5xxPassedThrough(t *testing.T) {
+	e := newShimEnv(t)
+	e.load("")
+	leg := e.legacyUser("leo@example.com", "leo's password")
+	for i, tc := range []struct {
+		status int
+		header []string
+		body   string
+	}{
+		{503, []string{"X-Weave-Backoff", "1800", "Content-Type", "application/json"}, `"database error"`},
+		{502, []string{"Content-Type", "text/html"}, "<html>502 Bad Gateway</html>"},
+	} {
+		e.legacy.setFault(func(w http.ResponseWriter, r *http.Request) {
+			for j := 0; j+1 < len(tc.header); j += 2 {
+				w.Header().Set(tc.header[j], tc.header[j+1])
+			}
+			w.WriteHeader(tc.status)
+			io.WriteString(w, tc.body)
+		})
+		r := leg.do("GET", "/1.1/"+leg.user+"/info/collections", "", true)
+		if r.status != tc.status || r.body != tc.body || r.header.Get("Retry-After") != "" {
+			t.Errorf("node answering %d: the client got %d %q %v", tc.status, r.status, r.body, r.header)
+		}
+		for j := 0; j+1 < len(tc.header); j += 2 {
+			if got := r.header.Get(tc.header[j]); got != tc.header[j+1] {
+				t.Errorf("node answering %d: %s is %q at the client", tc.status, tc.header[j], got)
+			}
+		}
+		const errs = `syncserver_backend_errors_total{backend="legacy",node="node1"}`
+		if got, want := metricLine(t, errs), fmt.Sprintf("%s %d", errs, i+1); got != want {
+			t.Errorf("node answering %d: the operator sees %q, want %q", tc.status, got, want)
+		}
+	}
+	e.legacy.setFault(nil)
+}
