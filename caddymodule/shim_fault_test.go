@@ -1,6 +1,7 @@
 package caddymodule
 
 import (
+	"bufio"
 	"database/sql"
 	"fmt"
 	"io"
@@ -496,4 +497,49 @@ func TestShimLegacy5xxPassedThrough(t *testing.T) {
 		}
 	}
 	e.legacy.setFault(nil)
+}
+
+// TestShimClientAbortNotNodeError: a client that goes away in the middle
+// of its upload is not counted as a failure of the legacy node.
+func TestShimClientAbortNotNodeError(t *testing.T) {
+	e := newShimEnv(t)
+	e.load("")
+	leg := e.legacyUser("leo@example.com", "leo's password")
+	e.proxied(leg, "GET", "/1.1/"+leg.user+"/info/collections", "", true)
+	arrived := e.legacy.arrived.Load()
+	conn, err := net.Dial("tcp", strings.TrimPrefix(leg.base, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	fmt.Fprintf(conn, "PUT /1.1/%s/storage/bookmarks/a HTTP/1.1\r\nHost: %s\r\nAuthorization: Basic %s\r\nContent-Length: 1000\r\n\r\n{\"payload\":", leg.user, strings.TrimPrefix(leg.base, "http://"), basicAuth(leg.user, leg.password))
+	for deadline := time.Now().Add(5 * time.Second); e.legacy.arrived.Load() == arrived && time.Now().Before(deadline); {
+		time.Sleep(10 * time.Millisecond)
+	}
+	conn.Close()
+	waitForMetric(t, `syncserver_backend_requests_total{backend="legacy",node="node1"} 2`)
+	if got := metricLine(t, `syncserver_backend_errors_total{backend="legacy"`); got != "" {
+		t.Errorf("the client's abort counted as the node's error: %q", got)
+	}
+
+	// A client still there whose chunked body is malformed gets the
+	// native answer to a broken upload.
+	conn, err = net.Dial("tcp", strings.TrimPrefix(leg.base, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	fmt.Fprintf(conn, "PUT /1.1/%s/storage/bookmarks/a HTTP/1.1\r\nHost: %s\r\nAuthorization: Basic %s\r\nTransfer-Encoding: chunked\r\n\r\n5\r\n{\"pay\r\nzz\r\n",
+		leg.user, strings.TrimPrefix(leg.base, "http://"), basicAuth(leg.user, leg.password))
+	conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != 400 || string(b) != "1" {
+		t.Errorf("malformed upload: %d %q, want 400 1", resp.StatusCode, b)
+	}
+	if got := metricLine(t, `syncserver_backend_errors_total{backend="legacy"`); got != "" {
+		t.Errorf("the client's malformed upload counted as the node's error: %q", got)
+	}
 }

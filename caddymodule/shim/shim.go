@@ -11,6 +11,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"sort"
 	"strings"
@@ -288,9 +289,23 @@ func (s *Shim) proxy(w *StatusWriter, r *http.Request, t target, next caddyhttp.
 			panic(v)
 		}
 	}()
-	err := node.ServeHTTP(sw, r.WithContext(ctx), next)
+	pr := r.WithContext(ctx)
+	var body *clientBody
+	if r.Body != nil && r.Body != http.NoBody {
+		body = &clientBody{ReadCloser: r.Body}
+		pr.Body = body
+	}
+	err := node.ServeHTTP(sw, pr, next)
 	switch {
 	case err == nil:
+	case w.status == 0 && body != nil && body.err != nil:
+		// The client's upload broke off (it went away, or sent a
+		// malformed body): the node is not to blame, and the client
+		// gets what the native handler answers a broken upload
+		// (docs/protocol.md §7.1 code 1).
+		s.logger.Info("client upload broke off", zap.String("node", t.node), syncstore.UserField(s.logger, t.user),
+			zap.String("method", r.Method), zap.NamedError("client_error", body.err), zap.Error(err))
+		s.native.BrokenUpload(w)
 	case w.status != 0:
 		// Part of the answer is on its way; nothing better can be sent.
 		s.logger.Warn("legacy answer cut short", zap.String("node", t.node), syncstore.UserField(s.logger, t.user), zap.Error(err))
@@ -463,6 +478,20 @@ func legacyUserFree(r *http.Request, node caddyhttp.MiddlewareHandler, timeout t
 	}
 	body := strings.TrimSpace(string(rec.body))
 	return rec.statusCode() == http.StatusOK && (body == "0" || body == `"0"`), nil
+}
+
+// clientBody remembers why reading the client's request body failed.
+type clientBody struct {
+	io.ReadCloser
+	err error
+}
+
+func (b *clientBody) Read(p []byte) (int, error) {
+	n, err := b.ReadCloser.Read(p)
+	if err != nil && err != io.EOF { //nolint:errorlint // io.Reader returns io.EOF itself
+		b.err = err
+	}
+	return n, err
 }
 
 // errLegacyCutShort is the error of a legacy answer that broke off.
