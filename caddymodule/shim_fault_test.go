@@ -543,3 +543,56 @@ func TestShimClientAbortNotNodeError(t *testing.T) {
 		t.Errorf("the client's malformed upload counted as the node's error: %q", got)
 	}
 }
+
+// TestShimLegacyNodeNeverReads: a node that accepts connections and then
+// neither reads nor answers (a hung server whose kernel still completes
+// handshakes) costs a legacy user 503 with Retry-After within the legacy
+// timeout, also for an upload larger than the connection's buffers.
+func TestShimLegacyNodeNeverReads(t *testing.T) {
+	e := newShimEnv(t)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	held := make(chan net.Conn, 16)
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			held <- c
+		}
+	}()
+	defer func() {
+		ln.Close()
+		for len(held) > 0 {
+			(<-held).Close()
+		}
+	}()
+	e.loadNodes(fmt.Sprintf(`node node1 {
+				reverse_proxy %s
+			}`, ln.Addr()), "")
+	leg := newSyncClient(t, "leo@example.com", "leo's password")
+	for _, size := range []int{0, 32 << 20} {
+		body := ""
+		if size > 0 {
+			body = `[{"id":"a","payload":"` + strings.Repeat("x", size) + `"}]`
+		}
+		req, _ := http.NewRequest("POST", leg.base+"/1.1/"+leg.user+"/storage/bookmarks", strings.NewReader(body))
+		req.SetBasicAuth(leg.user, leg.password)
+		start := time.Now()
+		resp, err := (&http.Client{Timeout: 20 * time.Second}).Do(req)
+		took := time.Since(start)
+		if err != nil {
+			t.Errorf("%d-byte upload: %v after %v", size, err, took)
+			continue
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		check503(t, fmt.Sprintf("%d-byte upload", size), reply{status: resp.StatusCode, header: resp.Header, body: string(b)})
+		if limit := testTimeout + 3*time.Second; took > limit {
+			t.Errorf("%d-byte upload: answered after %v, want under %v", size, took, limit)
+		}
+	}
+}
