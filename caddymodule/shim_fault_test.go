@@ -82,6 +82,20 @@ func metricLine(t *testing.T, prefix string) string {
 	return ""
 }
 
+// requestsCounted sums syncserver_requests_total over its labels.
+func requestsCounted(t *testing.T) float64 {
+	t.Helper()
+	var sum float64
+	for _, l := range strings.Split(scrapeMetrics(t), "\n") {
+		if strings.HasPrefix(l, "syncserver_requests_total{") {
+			var v float64
+			fmt.Sscan(l[strings.LastIndexByte(l, ' ')+1:], &v)
+			sum += v
+		}
+	}
+	return sum
+}
+
 func check503(t *testing.T, what string, r reply) {
 	t.Helper()
 	if r.status != 503 || r.header.Get("Retry-After") != testRetryAfter || r.header.Get("X-Weave-Backoff") != testRetryAfter ||
@@ -113,9 +127,13 @@ func TestShimLegacyAnswerCutShort(t *testing.T) {
 		{"reset mid-chunk", "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n10\r\n{\"bookmarks\": 1,\r\n", true},
 	} {
 		e.legacy.setFault(hijacked(tc.raw, tc.rst))
+		counted := requestsCounted(t)
 		status, body, err := rawGet(leg, "/1.1/"+leg.user+"/info/collections", 10*time.Second)
 		if err == nil {
 			t.Errorf("%s: the client got %d %q as a complete answer", tc.name, status, body)
+		}
+		if got := requestsCounted(t); got != counted+1 {
+			t.Errorf("%s: syncserver_requests_total went from %v to %v", tc.name, counted, got)
 		}
 		if got, want := metricLine(t, errs), fmt.Sprintf("%s %d", errs, i+1); got != want {
 			t.Errorf("%s: the operator sees %q, want %q", tc.name, got, want)
@@ -165,6 +183,23 @@ func TestShimLegacyAnswerStalls(t *testing.T) {
 	if got := metricLine(t, `syncserver_backend_errors_total{backend="legacy"`); got != errs {
 		t.Errorf("the operator sees %q, want %q", got, errs)
 	}
+
+	// A node that sends no headers is given up after the timeout too,
+	// and its connection is released.
+	e.legacy.setFault(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		select {
+		case <-r.Context().Done():
+			released <- time.Since(start)
+		case <-time.After(20 * time.Second):
+			released <- 20 * time.Second
+		}
+	})
+	check503(t, "no headers", leg.do("GET", "/1.1/"+leg.user+"/info/collections", "", true))
+	if d := <-released; d > testTimeout+2*time.Second {
+		t.Errorf("the silent node's connection was held %v", d)
+	}
+
 	// A slow answer that keeps coming is not cut.
 	e.legacy.setFault(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
