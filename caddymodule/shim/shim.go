@@ -15,6 +15,7 @@ import (
 	"net/http"
 	"sort"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
@@ -298,13 +299,13 @@ func (s *Shim) proxy(w *StatusWriter, r *http.Request, t target, next caddyhttp.
 	err := node.ServeHTTP(sw, pr, next)
 	switch {
 	case err == nil:
-	case w.status == 0 && body != nil && body.err != nil:
+	case w.status == 0 && body.err() != nil:
 		// The client's upload broke off (it went away, or sent a
 		// malformed body): the node is not to blame, and the client
 		// gets what the native handler answers a broken upload
 		// (docs/protocol.md §7.1 code 1).
 		s.logger.Info("client upload broke off", zap.String("node", t.node), syncstore.UserField(s.logger, t.user),
-			zap.String("method", r.Method), zap.NamedError("client_error", body.err), zap.Error(err))
+			zap.String("method", r.Method), zap.NamedError("client_error", body.err()), zap.Error(err))
 		s.native.BrokenUpload(w)
 	case w.status != 0:
 		// Part of the answer is on its way; nothing better can be sent.
@@ -481,17 +482,29 @@ func legacyUserFree(r *http.Request, node caddyhttp.MiddlewareHandler, timeout t
 }
 
 // clientBody remembers why reading the client's request body failed.
+// The transport reads it on a goroutine of its own.
 type clientBody struct {
 	io.ReadCloser
-	err error
+	failed atomic.Pointer[error]
 }
 
 func (b *clientBody) Read(p []byte) (int, error) {
 	n, err := b.ReadCloser.Read(p)
 	if err != nil && err != io.EOF { //nolint:errorlint // io.Reader returns io.EOF itself
-		b.err = err
+		b.failed.Store(&err)
 	}
 	return n, err
+}
+
+// err is the error reading the body ended with, nil if none.
+func (b *clientBody) err() error {
+	if b == nil {
+		return nil
+	}
+	if p := b.failed.Load(); p != nil {
+		return *p
+	}
+	return nil
 }
 
 // errLegacyCutShort is the error of a legacy answer that broke off.
