@@ -402,6 +402,15 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 	start := time.Now()
 	sw := &shim.StatusWriter{ResponseWriter: w}
 	req := httpapi.ParseRequest(r)
+	defer func() {
+		// An answer aborted on its way (http.ErrAbortHandler: a legacy
+		// answer that broke off, which the client sees as a cut
+		// transfer) is still a request, counted with the status sent.
+		if v := recover(); v != nil {
+			h.metrics.observe(req.Endpoint(), sw.StatusCode(), time.Since(start))
+			panic(v)
+		}
+	}()
 	if h.shim == nil {
 		h.api.ServeRequest(sw, r, &req)
 	} else {

@@ -30,6 +30,11 @@ type legacyUpstream struct {
 
 	handler http.Handler
 	delay   atomic.Int64
+	// fault, when set, answers every request instead of the stand-in
+	// (a misbehaving node); arrived counts every request that reached
+	// the upstream, faulty answers included.
+	fault   atomic.Pointer[http.HandlerFunc]
+	arrived atomic.Int64
 
 	mu        sync.Mutex
 	exchanges []exchange
@@ -66,6 +71,11 @@ func startLegacy(t *testing.T) *legacyUpstream {
 	fsyncms := legacytest.NewServer(db, legacytest.ServerOptions{Root: u.URL + "/", EnableRegister: true})
 	u.handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		at := time.Now()
+		u.arrived.Add(1)
+		if f := u.fault.Load(); f != nil {
+			(*f)(w, r)
+			return
+		}
 		if d := time.Duration(u.delay.Load()); d > 0 {
 			select {
 			case <-time.After(d):
@@ -144,6 +154,15 @@ func (u *legacyUpstream) restart() {
 
 // setDelay makes each request wait d first (a slow upstream).
 func (u *legacyUpstream) setDelay(d time.Duration) { u.delay.Store(int64(d)) }
+
+// setFault makes f answer every request (nil: the stand-in again).
+func (u *legacyUpstream) setFault(f http.HandlerFunc) {
+	if f == nil {
+		u.fault.Store(nil)
+		return
+	}
+	u.fault.Store(&f)
+}
 
 // count is how many exchanges completed so far.
 func (u *legacyUpstream) count() int {

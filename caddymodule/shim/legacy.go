@@ -87,9 +87,11 @@ type Legacy struct {
 
 	// Timeout bounds how long a legacy node may take to accept the
 	// connection and to send its answer's headers; after it the user gets
-	// 503 with Retry-After. It sets reverse_proxy's dial_timeout and
-	// response_header_timeout when they are not configured there. Default
-	// 10s.
+	// 503 with Retry-After. It sets reverse_proxy's dial_timeout,
+	// response_header_timeout and write_timeout (a node that stops
+	// reading an upload) when they are not configured there. It also
+	// bounds a pause within the answer's body: after it the client's
+	// transfer is cut (docs/legacy.md §6). Default 10s.
 	Timeout caddy.Duration `json:"timeout,omitempty"`
 
 	// RetryAfter is sent in Retry-After and X-Weave-Backoff to users
@@ -267,9 +269,9 @@ func (l *Legacy) loadNodes(ctx caddy.Context) (map[string]caddyhttp.MiddlewareHa
 	return nodes, nil
 }
 
-// defaultProxyTimeouts fills in the http transport's dial_timeout and
-// response_header_timeout of a reverse_proxy handler's JSON when the
-// operator left them out. Other handlers are returned unchanged.
+// defaultProxyTimeouts fills in the http transport's dial_timeout,
+// response_header_timeout and write_timeout of a reverse_proxy handler's
+// JSON when the operator left them out. Other handlers are returned unchanged.
 func defaultProxyTimeouts(raw json.RawMessage, timeout time.Duration) (json.RawMessage, error) {
 	var cfg map[string]any
 	dec := json.NewDecoder(bytes.NewReader(raw))
@@ -287,7 +289,11 @@ func defaultProxyTimeouts(raw json.RawMessage, timeout time.Duration) (json.RawM
 	if transport["protocol"] != "http" {
 		return raw, nil
 	}
-	for _, key := range []string{"dial_timeout", "response_header_timeout"} {
+	// write_timeout bounds each write of the request to the node: the
+	// answer-header timeout only starts once the whole request is sent,
+	// so a node that stopped reading would otherwise hold an upload
+	// larger than the connection's buffers for ever.
+	for _, key := range []string{"dial_timeout", "response_header_timeout", "write_timeout"} {
 		if _, set := transport[key]; !set {
 			transport[key] = int64(timeout)
 		}

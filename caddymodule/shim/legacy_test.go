@@ -32,11 +32,11 @@ func TestDefaultProxyTimeouts(t *testing.T) {
 		name, in, want string
 	}{
 		{"no transport", `{"handler":"reverse_proxy","upstreams":[{"dial":"a:80"}]}`,
-			`{"handler":"reverse_proxy","transport":{"dial_timeout":3000000000,"protocol":"http","response_header_timeout":3000000000},"upstreams":[{"dial":"a:80"}]}`},
+			`{"handler":"reverse_proxy","transport":{"dial_timeout":3000000000,"protocol":"http","response_header_timeout":3000000000,"write_timeout":3000000000},"upstreams":[{"dial":"a:80"}]}`},
 		{"operator's values kept", `{"handler":"reverse_proxy","transport":{"protocol":"http","dial_timeout":1000000000,"read_buffer_size":4096},"upstreams":[{"dial":"a:80"}]}`,
-			`{"handler":"reverse_proxy","transport":{"dial_timeout":1000000000,"protocol":"http","read_buffer_size":4096,"response_header_timeout":3000000000},"upstreams":[{"dial":"a:80"}]}`},
-		{"string durations kept", `{"handler":"reverse_proxy","transport":{"protocol":"http","dial_timeout":"1s","response_header_timeout":"20s"}}`,
-			`{"handler":"reverse_proxy","transport":{"dial_timeout":"1s","protocol":"http","response_header_timeout":"20s"}}`},
+			`{"handler":"reverse_proxy","transport":{"dial_timeout":1000000000,"protocol":"http","read_buffer_size":4096,"response_header_timeout":3000000000,"write_timeout":3000000000},"upstreams":[{"dial":"a:80"}]}`},
+		{"string durations kept", `{"handler":"reverse_proxy","transport":{"protocol":"http","dial_timeout":"1s","response_header_timeout":"20s","write_timeout":"5s"}}`,
+			`{"handler":"reverse_proxy","transport":{"dial_timeout":"1s","protocol":"http","response_header_timeout":"20s","write_timeout":"5s"}}`},
 		{"fastcgi untouched", `{"handler":"reverse_proxy","transport":{"protocol":"fastcgi","root":"/srv"}}`,
 			`{"handler":"reverse_proxy","transport":{"protocol":"fastcgi","root":"/srv"}}`},
 		{"other handler untouched", `{"handler":"static_response","status_code":503}`, `{"handler":"static_response","status_code":503}`},

@@ -57,6 +57,7 @@ func New(ctx caddy.Context, l *Legacy, c Config) (*Shim, error) {
 		table:               c.Routes.table,
 		users:               c.Users,
 		ttl:                 l.routeCacheTTL(),
+		timeout:             l.timeout(),
 		retryAfter:          l.retryAfter(),
 		migratingRetryAfter: l.migratingRetryAfter(),
 		logger:              c.Logger.Named("shim"),

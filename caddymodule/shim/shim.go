@@ -11,9 +11,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"sort"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
@@ -49,6 +51,9 @@ type Shim struct {
 	table        syncstore.RouteTable
 	users        Accounts
 	ttl          time.Duration
+	// timeout is the legacy block's: how long a node may keep its
+	// answer from coming, before its headers and between its reads.
+	timeout time.Duration
 	// retryAfter is the back-off of users whose node is unreachable;
 	// migratingRetryAfter that of users being migrated, sized to the
 	// seconds a migration keeps a user away.
@@ -206,8 +211,7 @@ func (s *Shim) serveTarget(w *StatusWriter, r *http.Request, req *httpapi.Reques
 		s.serveMigrating(w)
 		s.metrics.observeBackend(backendMigrating, "", w.StatusCode(), time.Since(start))
 	default:
-		s.proxy(w, r, t, next)
-		s.metrics.observeBackend(backendLegacy, t.node, w.StatusCode(), time.Since(start))
+		s.proxy(w, r, t, next, start)
 	}
 }
 
@@ -253,27 +257,65 @@ func (s *Shim) serveNative(w *StatusWriter, r *http.Request, req *httpapi.Reques
 // reverse_proxy streams both bodies, strips hop-by-hop headers and passes
 // everything else, so the legacy answer arrives as it was sent. When the
 // node cannot be reached in time the proxy returns an error without
-// answering; the user then gets 503 with Retry-After.
-func (s *Shim) proxy(w *StatusWriter, r *http.Request, t target, next caddyhttp.Handler) {
+// answering; the user then gets 503 with Retry-After (docs/protocol.md
+// §7.3). An answer that stops coming for the legacy timeout once its
+// headers arrived is given up like one whose headers never came, and an
+// answer that broke off (a reset, a body shorter than announced) reaches
+// the client as a broken transfer (reverse_proxy aborts the connection);
+// both are counted as errors of the node.
+func (s *Shim) proxy(w *StatusWriter, r *http.Request, t target, next caddyhttp.Handler, start time.Time) {
 	node, ok := s.nodes[t.node]
 	if !ok {
 		s.logger.Error("route names a legacy node this server does not know",
 			syncstore.UserField(s.logger, t.user), zap.String("node", t.node))
 		s.native.Unavailable(w, s.retryAfter, "legacy node not configured")
+		s.metrics.observeBackend(backendLegacy, t.node, w.StatusCode(), time.Since(start))
 		return
 	}
-	err := node.ServeHTTP(w, r, next)
-	if err == nil {
-		return
+	ctx, cancel := context.WithCancelCause(r.Context())
+	defer cancel(nil)
+	sw := newStallWriter(w, s.timeout, func() { cancel(errLegacyStalled) })
+	defer sw.stop()
+	defer func() {
+		if v := recover(); v != nil {
+			// reverse_proxy panics with http.ErrAbortHandler when the
+			// answer broke off after its headers were sent: the client's
+			// connection is cut, so that it cannot take the part for the
+			// whole answer. The operator must still see the node's
+			// failure.
+			s.logger.Warn("legacy answer cut short", zap.String("node", t.node), syncstore.UserField(s.logger, t.user),
+				zap.String("method", r.Method), zap.Int("status", w.StatusCode()), zap.Bool("stalled", sw.stalled()),
+				zap.Any("error", v))
+			s.metrics.observeBackend(backendLegacy, t.node, http.StatusBadGateway, time.Since(start))
+			panic(v)
+		}
+	}()
+	pr := r.WithContext(ctx)
+	var body *clientBody
+	if r.Body != nil && r.Body != http.NoBody {
+		body = &clientBody{ReadCloser: r.Body}
+		pr.Body = body
 	}
-	if w.status != 0 {
+	err := node.ServeHTTP(sw, pr, next)
+	switch {
+	case err == nil:
+	case w.status == 0 && body.err() != nil:
+		// The client's upload broke off (it went away, or sent a
+		// malformed body): the node is not to blame, and the client
+		// gets what the native handler answers a broken upload
+		// (docs/protocol.md §7.1 code 1).
+		s.logger.Info("client upload broke off", zap.String("node", t.node), syncstore.UserField(s.logger, t.user),
+			zap.String("method", r.Method), zap.NamedError("client_error", body.err()), zap.Error(err))
+		s.native.BrokenUpload(w)
+	case w.status != 0:
 		// Part of the answer is on its way; nothing better can be sent.
 		s.logger.Warn("legacy answer cut short", zap.String("node", t.node), syncstore.UserField(s.logger, t.user), zap.Error(err))
-		return
+	default:
+		s.logger.Warn("legacy node unavailable", zap.String("node", t.node), syncstore.UserField(s.logger, t.user),
+			zap.String("method", r.Method), zap.Error(err))
+		s.native.Unavailable(w, s.retryAfter, "legacy server unavailable")
 	}
-	s.logger.Warn("legacy node unavailable", zap.String("node", t.node), syncstore.UserField(s.logger, t.user),
-		zap.String("method", r.Method), zap.Error(err))
-	s.native.Unavailable(w, s.retryAfter, "legacy server unavailable")
+	s.metrics.observeBackend(backendLegacy, t.node, w.StatusCode(), time.Since(start))
 }
 
 // serveMigrating answers a user whose data is being moved: 503 with
@@ -293,11 +335,18 @@ func (s *Shim) serveMigrating(w http.ResponseWriter) {
 // removed again), so no account exists without the row leading to it and
 // failed registrations leave no rows behind.
 func (s *Shim) register(w *StatusWriter, r *http.Request, req *httpapi.Request, t target, next caddyhttp.Handler, start time.Time) {
-	free, err := s.freeForHome(r, t)
+	free, failed, err := s.freeForHome(r, t)
 	if err != nil {
-		s.logger.Warn("checking whether a new username is taken failed", syncstore.UserField(s.logger, t.user), zap.Error(err))
+		s.logger.Warn("checking whether a new username is taken failed", syncstore.UserField(s.logger, t.user),
+			zap.String("node", failed), zap.Error(err))
 		s.native.Unavailable(w, s.retryAfter, "legacy server unavailable")
-		s.metrics.observeBackend(string(t.state), t.nodeLabel(), w.StatusCode(), time.Since(start))
+		// The failure is the node's that did not answer, not the one
+		// the user would be served by.
+		backend, node := string(t.state), t.nodeLabel()
+		if failed != "" {
+			backend, node = backendLegacy, failed
+		}
+		s.metrics.observeBackend(backend, node, w.StatusCode(), time.Since(start))
 		return
 	}
 	if !free {
@@ -364,19 +413,19 @@ func (s *Shim) dropAccount(ctx context.Context, users Accounts, user string) {
 // native) or on every legacy node (default legacy, so that no legacy
 // account, whichever site its clients use, is shadowed). Anything but a
 // clear "free" from a node (another answer, a node without the User API)
-// counts as taken.
-func (s *Shim) freeForHome(r *http.Request, t target) (bool, error) {
+// counts as taken. failed names the node that could not be asked.
+func (s *Shim) freeForHome(r *http.Request, t target) (free bool, failed string, err error) {
 	switch {
 	case t.state == syncstore.RouteNative && s.home == "" && len(s.weights) == 0:
-		return true, nil
+		return true, "", nil
 	case t.state == syncstore.RouteLegacy && s.home == t.node:
-		return true, nil
+		return true, "", nil
 	case t.state == syncstore.RouteNative:
 		_, err := s.users.LookupUser(r.Context(), t.user)
 		if errors.Is(err, syncstore.ErrNotFound) {
-			return true, nil
+			return true, "", nil
 		}
-		return false, err
+		return false, "", err
 	}
 	names := make([]string, 0, len(s.nodes))
 	for name := range s.nodes {
@@ -384,33 +433,82 @@ func (s *Shim) freeForHome(r *http.Request, t target) (bool, error) {
 	}
 	sort.Strings(names)
 	for _, name := range names {
-		free, err := legacyUserFree(r, s.nodes[name])
+		free, err := legacyUserFree(r, s.nodes[name], s.timeout)
 		if err != nil {
-			return false, fmt.Errorf("asking node %q: %w", name, err)
+			return false, name, fmt.Errorf("asking node %q: %w", name, err)
 		}
 		if !free {
-			return false, nil
+			return false, "", nil
 		}
 	}
-	return true, nil
+	return true, "", nil
 }
 
 // legacyUserFree asks a legacy node GET /user/1.0/<u> (the path of r, a
-// PUT to the same URL), which answers 0 for a free name.
-func legacyUserFree(r *http.Request, node caddyhttp.MiddlewareHandler) (bool, error) {
-	req := r.Clone(r.Context())
+// PUT to the same URL), which answers 0 for a free name. The question is
+// bounded like a proxied request: an answer that stalls for timeout after
+// its headers, or breaks off, is an error (the client then gets 503), not
+// a hang or a cut connection.
+func legacyUserFree(r *http.Request, node caddyhttp.MiddlewareHandler, timeout time.Duration) (free bool, err error) {
+	ctx, cancel := context.WithCancelCause(r.Context())
+	defer cancel(nil)
+	req := r.Clone(ctx)
 	req.Method = http.MethodGet
 	req.Body, req.GetBody, req.ContentLength, req.TransferEncoding = http.NoBody, nil, 0, nil
 	for _, h := range []string{"Content-Length", "Content-Type", "Transfer-Encoding", "Expect"} {
 		req.Header.Del(h)
 	}
 	var rec captureWriter
-	if err := node.ServeHTTP(&rec, req, caddyhttp.HandlerFunc(func(http.ResponseWriter, *http.Request) error { return nil })); err != nil {
+	sw := newStallWriter(&rec, timeout, func() { cancel(errLegacyStalled) })
+	defer sw.stop()
+	defer func() {
+		// reverse_proxy aborts an answer that broke off after its
+		// headers with this panic; nothing reached the client yet.
+		if v := recover(); v != nil {
+			if v != http.ErrAbortHandler { //nolint:errorlint // net/http compares it the same way
+				panic(v)
+			}
+			free, err = false, errLegacyCutShort
+			if sw.stalled() {
+				err = errLegacyStalled
+			}
+		}
+	}()
+	if err := node.ServeHTTP(sw, req, caddyhttp.HandlerFunc(func(http.ResponseWriter, *http.Request) error { return nil })); err != nil {
 		return false, err
 	}
 	body := strings.TrimSpace(string(rec.body))
 	return rec.statusCode() == http.StatusOK && (body == "0" || body == `"0"`), nil
 }
+
+// clientBody remembers why reading the client's request body failed.
+// The transport reads it on a goroutine of its own.
+type clientBody struct {
+	io.ReadCloser
+	failed atomic.Pointer[error]
+}
+
+func (b *clientBody) Read(p []byte) (int, error) {
+	n, err := b.ReadCloser.Read(p)
+	if err != nil && err != io.EOF { //nolint:errorlint // io.Reader returns io.EOF itself
+		b.failed.Store(&err)
+	}
+	return n, err
+}
+
+// err is the error reading the body ended with, nil if none.
+func (b *clientBody) err() error {
+	if b == nil {
+		return nil
+	}
+	if p := b.failed.Load(); p != nil {
+		return *p
+	}
+	return nil
+}
+
+// errLegacyCutShort is the error of a legacy answer that broke off.
+var errLegacyCutShort = errors.New("the legacy answer broke off")
 
 // commitWriter runs commit when the backend is about to send a 200,
 // before anything reaches the client; if commit fails, fail answers

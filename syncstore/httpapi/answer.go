@@ -69,3 +69,11 @@ func (h *Handler) sendNodeURL(w http.ResponseWriter, r *http.Request) {
 func secondsText(d time.Duration) string {
 	return strconv.FormatInt(int64(d/time.Second), 10)
 }
+
+// BrokenUpload answers a request whose body could not be read to its end
+// (the client went away or sent a malformed body) as the Handler answers
+// a broken upload: 400 with Weave code 1 (docs/protocol.md §7.1).
+func (h *Handler) BrokenUpload(w http.ResponseWriter) {
+	h.stamp(w)
+	sendBadRequest(w, errIllegalMethod)
+}
