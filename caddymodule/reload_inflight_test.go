@@ -83,25 +83,7 @@ http://127.0.0.1:%d {
 	}
 	req.SetBasicAuth(c.user, c.password)
 	req.Header.Set("Content-Type", "application/json")
-	type result struct {
-		status int
-		body   string
-		err    error
-	}
-	done := make(chan result, 1)
-	go func() {
-		// A fresh connection, so that the request cannot be on one the
-		// reload closes as idle.
-		client := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}, Timeout: time.Minute}
-		resp, err := client.Do(req)
-		if err != nil {
-			done <- result{err: err}
-			return
-		}
-		defer resp.Body.Close()
-		b, err := io.ReadAll(resp.Body)
-		done <- result{status: resp.StatusCode, body: string(b), err: err}
-	}()
+	done := sendInBackground(req)
 	if _, err := io.WriteString(upload, `[{"id":"t1","payload":"`); err != nil {
 		t.Fatal(err)
 	}
@@ -130,4 +112,29 @@ http://127.0.0.1:%d {
 	if got.status != http.StatusOK || !strings.Contains(got.body, "in flight during the reload") {
 		t.Errorf("the record uploaded across the reload, read from the new config: %d %s", got.status, got.body)
 	}
+}
+
+// answer is what a request sent in the background got.
+type answer struct {
+	status int
+	body   string
+	err    error
+}
+
+// sendInBackground sends req on a fresh connection (so that it cannot be
+// on one a reload closes as idle) and delivers the answer on the channel.
+func sendInBackground(req *http.Request) <-chan answer {
+	done := make(chan answer, 1)
+	go func() {
+		client := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}, Timeout: time.Minute}
+		resp, err := client.Do(req)
+		if err != nil {
+			done <- answer{err: err}
+			return
+		}
+		defer resp.Body.Close()
+		b, err := io.ReadAll(resp.Body)
+		done <- answer{status: resp.StatusCode, body: string(b), err: err}
+	}()
+	return done
 }

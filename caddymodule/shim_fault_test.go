@@ -382,25 +382,9 @@ func TestShimReloadLegacyInFlight(t *testing.T) {
 		w.Header().Set("Content-Type", "application/json")
 		io.WriteString(w, "1795773376.5")
 	})
-	type result struct {
-		status int
-		body   string
-		err    error
-	}
-	done := make(chan result, 1)
-	go func() {
-		req, _ := http.NewRequest("PUT", leg.base+"/1.1/"+leg.user+"/storage/bookmarks/a", strings.NewReader(`{"payload":"x"}`))
-		req.SetBasicAuth(leg.user, leg.password)
-		client := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}, Timeout: time.Minute}
-		resp, err := client.Do(req)
-		if err != nil {
-			done <- result{err: err}
-			return
-		}
-		defer resp.Body.Close()
-		b, err := io.ReadAll(resp.Body)
-		done <- result{resp.StatusCode, string(b), err}
-	}()
+	req, _ := http.NewRequest("PUT", leg.base+"/1.1/"+leg.user+"/storage/bookmarks/a", strings.NewReader(`{"payload":"x"}`))
+	req.SetBasicAuth(leg.user, leg.password)
+	done := sendInBackground(req)
 	select {
 	case <-entered:
 	case <-time.After(10 * time.Second):
