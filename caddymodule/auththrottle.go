@@ -85,13 +85,22 @@ func clientIP(r *http.Request) string {
 // per_address (each a number or off), window, max_backoff, max_entries.
 func parseAuthThrottle(d *caddyfile.Dispenser) (*AuthThrottle, error) {
 	a := new(AuthThrottle)
+	off := false
 	if d.NextArg() {
 		if d.Val() != "off" || d.NextArg() {
 			return nil, d.ArgErr()
 		}
 		a.PerUser, a.PerAddress = -1, -1
+		off = true
 	}
+	seen := once{}
 	for nesting := d.Nesting(); d.NextBlock(nesting); {
+		if err := seen.check(d); err != nil {
+			return nil, err
+		}
+		if off && (d.Val() == "per_user" || d.Val() == "per_address") {
+			return nil, d.Errf("auth_throttle off turns both limits off, so %s would contradict it: drop off to set limits, or write %s off", d.Val(), d.Val())
+		}
 		var err error
 		switch sub := d.Val(); sub {
 		case "per_user":
@@ -103,7 +112,7 @@ func parseAuthThrottle(d *caddyfile.Dispenser) (*AuthThrottle, error) {
 		case "max_backoff":
 			a.MaxBackoff, err = durationArg(d)
 		case "max_entries":
-			a.MaxEntries, err = intArg(d)
+			a.MaxEntries, err = positiveIntArg(d)
 		default:
 			return nil, d.Errf("unknown auth_throttle subdirective %q", sub)
 		}
@@ -127,6 +136,9 @@ func intOrOff(d *caddyfile.Dispenser) (int, error) {
 	n, err := strconv.Atoi(s)
 	if err != nil {
 		return 0, d.Errf("%s %q: want a whole number or off", name, s)
+	}
+	if n == 0 {
+		return 0, zeroIsDefault(d, name, s, true)
 	}
 	return n, nil
 }

@@ -89,9 +89,16 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	if d.NextArg() {
 		return d.Errf("unexpected argument %q: firefox_sync takes its settings in a block", d.Val())
 	}
+	seen := once{}
 	for d.NextBlock(0) {
 		var err error
-		switch sub := d.Val(); sub {
+		sub := d.Val()
+		if sub != "shard" && sub != "allowlist" { // the repeatable ones
+			if err := seen.check(d); err != nil {
+				return err
+			}
+		}
+		switch sub {
 		case "database":
 			h.Database, err = parseDatabase(d)
 		case "shard":
@@ -129,7 +136,7 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			q, err = sizeOrOff(d)
 			h.QuotaBytes = &q
 		case "max_post_records":
-			h.MaxPostRecords, err = intArg(d)
+			h.MaxPostRecords, err = positiveIntArg(d)
 		case "max_post_bytes":
 			var n int64
 			n, err = sizeArg(d)
@@ -147,7 +154,7 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 		case "retry_after":
 			h.RetryAfter, err = durationArg(d)
 		case "bcrypt_cost":
-			h.BcryptCost, err = intArg(d)
+			h.BcryptCost, err = positiveIntArg(d)
 		case "auth_cache_ttl":
 			h.AuthCacheTTL, err = durationArg(d)
 		case "auth_cache_size":
@@ -157,6 +164,8 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 					h.AuthCacheSize = -1
 				} else if h.AuthCacheSize, err = strconv.Atoi(s); err != nil {
 					err = d.Errf("auth_cache_size %q: want a number or off", s)
+				} else if h.AuthCacheSize == 0 {
+					err = zeroIsDefault(d, "auth_cache_size", s, true)
 				}
 			}
 		case "auth_throttle":
@@ -188,12 +197,15 @@ func parseDatabase(d *caddyfile.Dispenser) (*Database, error) {
 		return nil, d.ArgErr()
 	}
 	db.Driver = d.Val()
+	seen := once{}
 	if d.NextArg() {
 		switch db.Driver {
 		case DriverSQLite:
 			db.Dir = d.Val()
+			seen["dir"] = true
 		case DriverMySQL:
 			db.DSN = d.Val()
+			seen["dsn"] = true
 		default:
 			return nil, d.Errf("unknown database driver %q: want sqlite or mysql", db.Driver)
 		}
@@ -202,6 +214,9 @@ func parseDatabase(d *caddyfile.Dispenser) (*Database, error) {
 		return nil, d.ArgErr()
 	}
 	for nesting := d.Nesting(); d.NextBlock(nesting); {
+		if err := seen.check(d); err != nil {
+			return nil, err
+		}
 		var err error
 		switch sub := d.Val(); sub {
 		case "dir":
@@ -209,9 +224,9 @@ func parseDatabase(d *caddyfile.Dispenser) (*Database, error) {
 		case "dsn":
 			db.DSN, err = oneArg(d)
 		case "max_open_conns":
-			db.MaxOpenConns, err = intArg(d)
+			db.MaxOpenConns, err = positiveIntArg(d)
 		case "max_idle_conns":
-			db.MaxIdleConns, err = intArg(d)
+			db.MaxIdleConns, err = positiveIntArg(d)
 		case "conn_max_lifetime":
 			db.ConnMaxLifetime, err = durationArg(d)
 		case "db_timeout":
@@ -228,7 +243,13 @@ func parseDatabase(d *caddyfile.Dispenser) (*Database, error) {
 
 func parseMemcached(d *caddyfile.Dispenser) (*Memcached, error) {
 	m := &Memcached{Servers: d.RemainingArgs()}
+	seen := once{}
 	for nesting := d.Nesting(); d.NextBlock(nesting); {
+		if d.Val() != "servers" { // repeatable: the lists add up
+			if err := seen.check(d); err != nil {
+				return nil, err
+			}
+		}
 		var err error
 		switch sub := d.Val(); sub {
 		case "servers":
@@ -258,17 +279,23 @@ func parseMemcached(d *caddyfile.Dispenser) (*Memcached, error) {
 
 func parseCaptcha(d *caddyfile.Dispenser) (*Captcha, error) {
 	c := new(Captcha)
+	seen := once{}
 	switch args := d.RemainingArgs(); len(args) {
 	case 0:
 	case 2, 3:
 		c.PublicKey, c.PrivateKey = args[0], args[1]
+		seen["public_key"], seen["private_key"] = true, true
 		if len(args) == 3 {
 			c.VerifyURL = args[2]
+			seen["verify_url"] = true
 		}
 	default:
 		return nil, d.ArgErr()
 	}
 	for nesting := d.Nesting(); d.NextBlock(nesting); {
+		if err := seen.check(d); err != nil {
+			return nil, err
+		}
 		var err error
 		switch sub := d.Val(); sub {
 		case "public_key":
@@ -299,6 +326,42 @@ func oneArg(d *caddyfile.Dispenser) (string, error) {
 	return v, nil
 }
 
+// once refuses a setting given a second time in one block: the later
+// value would silently replace the earlier one.
+type once map[string]bool
+
+func (o once) check(d *caddyfile.Dispenser) error {
+	name := d.Val()
+	if o[name] {
+		return d.Errf("%s given twice: the second would silently replace the first; keep one", name)
+	}
+	o[name] = true
+	return nil
+}
+
+// zeroIsDefault is the error for a setting written as 0 where the
+// configuration takes 0 to mean "use the default": honouring neither the
+// 0 nor saying so would mislead. orOff tells that the setting can be
+// turned off with the word off. (Negative values are Validate's to
+// refuse, with the JSON field's name.)
+func zeroIsDefault(d *caddyfile.Dispenser, name, s string, orOff bool) error {
+	off := ""
+	if orOff {
+		off = ", or write off"
+	}
+	return d.Errf("%s %s: must be positive (0 would mean the default; leave %s out for that%s)", name, s, name, off)
+}
+
+// positiveIntArg reads a whole number other than 0 (see zeroIsDefault).
+func positiveIntArg(d *caddyfile.Dispenser) (int, error) {
+	name := d.Val()
+	n, err := intArg(d)
+	if err == nil && n == 0 {
+		err = zeroIsDefault(d, name, d.Val(), false)
+	}
+	return n, err
+}
+
 func intArg(d *caddyfile.Dispenser) (int, error) {
 	name := d.Val()
 	s, err := oneArg(d)
@@ -318,7 +381,11 @@ func sizeArg(d *caddyfile.Dispenser) (int64, error) {
 	if err != nil {
 		return 0, err
 	}
-	return parseSize(d, name, s)
+	n, err := parseSize(d, name, s)
+	if err == nil && n == 0 {
+		err = zeroIsDefault(d, name, s, false)
+	}
+	return n, err
 }
 
 // sizeOrOff reads a size, or "off" as 0.
@@ -345,7 +412,11 @@ func durationArg(d *caddyfile.Dispenser) (caddy.Duration, error) {
 	if err != nil {
 		return 0, err
 	}
-	return parseDuration(d, name, s)
+	v, err := parseDuration(d, name, s)
+	if err == nil && v == 0 {
+		err = zeroIsDefault(d, name, s, false)
+	}
+	return v, err
 }
 
 func parseDuration(d *caddyfile.Dispenser, name, s string) (caddy.Duration, error) {

@@ -139,6 +139,15 @@ func TestUnmarshalCaddyfile(t *testing.T) {
 		{"purge_interval off", `firefox_sync {
 			purge_interval off
 		}`, Handler{PurgeInterval: ptr(dur(0))}},
+		// 0 stays allowed where it means something other than the default.
+		{"zeros that mean off or closed", `firefox_sync {
+			quota 0
+			purge_interval 0
+			shard s1 {
+				database sqlite ./s1
+				weight 0
+			}
+		}`, Handler{QuotaBytes: ptr(int64(0)), PurgeInterval: ptr(dur(0)), Shards: []Shard{{Name: "s1", Database: &Database{Driver: "sqlite", Dir: "./s1"}, Weight: ptr(0)}}}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			got, err := parseHandler(t, tc.input)
@@ -185,6 +194,39 @@ func TestUnmarshalCaddyfileErrors(t *testing.T) {
 		{"unknown captcha subdirective", "firefox_sync {\n captcha {\n  theme dark\n }\n}", `unknown captcha subdirective "theme"`},
 		{"memcached without servers", "firefox_sync {\n memcached\n}", "at least one server"},
 		{"unknown memcached subdirective", "firefox_sync {\n memcached a:1 {\n  weight 2\n }\n}", `unknown memcached subdirective "weight"`},
+		// A setting given twice would silently lose the first value.
+		{"database twice", "firefox_sync {\n database sqlite ./a\n database sqlite ./b\n}", `database given twice`},
+		{"public_url twice", "firefox_sync {\n public_url https://a/\n public_url https://b/\n}", `public_url given twice`},
+		{"registration twice", "firefox_sync {\n registration closed\n registration open\n}", `registration given twice`},
+		{"memcached twice", "firefox_sync {\n memcached a:1\n memcached b:1\n}", `memcached given twice`},
+		{"quota twice", "firefox_sync {\n quota 1MiB\n quota off\n}", `quota given twice`},
+		{"legacy twice", "firefox_sync {\n legacy {\n  node a {\n   reverse_proxy 127.0.0.1:1\n  }\n }\n legacy {\n  node b {\n   reverse_proxy 127.0.0.1:2\n  }\n }\n}", `legacy given twice`},
+		{"database dir twice", "firefox_sync {\n database sqlite {\n  dir ./a\n  dir ./b\n }\n}", `dir given twice`},
+		{"database dir inline and in block", "firefox_sync {\n database sqlite ./a {\n  dir ./b\n }\n}", `dir given twice`},
+		{"database dsn inline and in block", "firefox_sync {\n database mysql x {\n  dsn y\n }\n}", `dsn given twice`},
+		{"memcached ttl twice", "firefox_sync {\n memcached a:1 {\n  ttl 1m\n  ttl 2m\n }\n}", `ttl given twice`},
+		{"captcha key inline and in block", "firefox_sync {\n captcha pub priv {\n  public_key p2\n }\n}", `public_key given twice`},
+		{"auth_throttle window twice", "firefox_sync {\n auth_throttle {\n  window 1m\n  window 2m\n }\n}", `window given twice`},
+		{"auth_throttle off with limits", "firefox_sync {\n auth_throttle off {\n  per_user 5\n }\n}", `auth_throttle off`},
+		{"legacy default_state twice", "firefox_sync {\n legacy {\n  node a {\n   reverse_proxy 127.0.0.1:1\n  }\n  default_state legacy\n  default_state native\n }\n}", `default_state given twice`},
+		{"shard database twice", "firefox_sync {\n shard s1 {\n  database sqlite ./a\n  database sqlite ./b\n }\n}", `database given twice`},
+		{"shard weight twice", "firefox_sync {\n shard s1 {\n  database sqlite ./a\n  weight 1\n  weight 2\n }\n}", `weight given twice`},
+		// 0 would silently mean the default: refused, with what to do.
+		{"max_post_records 0", "firefox_sync {\n max_post_records 0\n}", `max_post_records 0: must be positive (0 would mean the default; leave max_post_records out for that)`},
+		{"bcrypt_cost 0", "firefox_sync {\n bcrypt_cost 0\n}", `bcrypt_cost 0: must be positive`},
+		{"max_post_bytes 0", "firefox_sync {\n max_post_bytes 0\n}", `max_post_bytes 0: must be positive`},
+		{"body_budget_bytes 0B", "firefox_sync {\n body_budget_bytes 0B\n}", `body_budget_bytes 0B: must be positive`},
+		{"body_wait 0", "firefox_sync {\n body_wait 0\n}", `body_wait 0: must be positive`},
+		{"retry_after 0s", "firefox_sync {\n retry_after 0s\n}", `retry_after 0s: must be positive`},
+		{"auth_cache_size 0", "firefox_sync {\n auth_cache_size 0\n}", `auth_cache_size 0: must be positive (0 would mean the default; leave auth_cache_size out for that, or write off)`},
+		{"max_idle_conns 0", "firefox_sync {\n database mysql x {\n  max_idle_conns 0\n }\n}", `max_idle_conns 0: must be positive`},
+		{"conn_max_lifetime 0", "firefox_sync {\n database mysql x {\n  conn_max_lifetime 0\n }\n}", `conn_max_lifetime 0: must be positive`},
+		{"memcached timeout 0", "firefox_sync {\n memcached a:1 {\n  timeout 0\n }\n}", `timeout 0: must be positive`},
+		{"auth_throttle per_user 0", "firefox_sync {\n auth_throttle {\n  per_user 0\n }\n}", `per_user 0: must be positive (0 would mean the default; leave per_user out for that, or write off)`},
+		{"auth_throttle max_entries 0", "firefox_sync {\n auth_throttle {\n  max_entries 0\n }\n}", `max_entries 0: must be positive`},
+		{"legacy timeout 0", "firefox_sync {\n legacy {\n  node a {\n   reverse_proxy 127.0.0.1:1\n  }\n  timeout 0\n }\n}", `timeout 0: must be positive`},
+		// A node proxying to nowhere would answer every one of its users 502.
+		{"legacy node without upstreams", "firefox_sync {\n legacy {\n  node a {\n   reverse_proxy\n  }\n }\n}", `legacy node "a": reverse_proxy needs at least one upstream`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := parseHandler(t, tc.input)

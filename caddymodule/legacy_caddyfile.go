@@ -40,7 +40,13 @@ func parseLegacy(d *caddyfile.Dispenser, helper *httpcaddyfile.Helper) (*shim.Le
 		return nil, d.ArgErr()
 	}
 	l := &shim.Legacy{NodesRaw: map[string]json.RawMessage{}}
+	seen := once{}
 	for nesting := d.Nesting(); d.NextBlock(nesting); {
+		if d.Val() != "node" { // nodes are checked by name
+			if err := seen.check(d); err != nil {
+				return nil, err
+			}
+		}
 		var err error
 		switch sub := d.Val(); sub {
 		case "node":
@@ -105,6 +111,9 @@ func parseLegacyNode(d *caddyfile.Dispenser, helper *httpcaddyfile.Helper, l *sh
 		}
 		if err := finalizeProxy(rp, helper); err != nil {
 			return err
+		}
+		if len(rp.Upstreams) == 0 && rp.DynamicUpstreamsRaw == nil {
+			return d.Errf("legacy node %q: reverse_proxy needs at least one upstream (the legacy server's address, e.g. reverse_proxy 127.0.0.1:8080); without one every user of the node would get an error", name)
 		}
 		var warnings []caddyconfig.Warning
 		raw := caddyconfig.JSONModuleObject(rp, "handler", "reverse_proxy", &warnings)

@@ -141,7 +141,11 @@ func parseShard(d *caddyfile.Dispenser) (Shard, error) {
 	if d.NextArg() {
 		return s, d.Errf("shard %s: unexpected argument %q: the settings go in a block", s.Name, d.Val())
 	}
+	seen := once{}
 	for nesting := d.Nesting(); d.NextBlock(nesting); {
+		if err := seen.check(d); err != nil {
+			return s, err
+		}
 		var err error
 		switch sub := d.Val(); sub {
 		case "database":

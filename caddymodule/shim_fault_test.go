@@ -21,19 +21,39 @@ import (
 
 // loadNodes starts the shim with the given node blocks (each "node <name>
 // { reverse_proxy … }") and extra settings in its legacy block.
+// A setting in extra replaces the test default (the legacy block takes
+// each setting once).
 func (e *shimEnv) loadNodes(nodes, extra string) {
 	e.t.Helper()
+	var settings []string
+	for _, line := range []string{
+		fmt.Sprintf("route_cache_ttl %s", testRouteTTL),
+		fmt.Sprintf("timeout %s", testTimeout),
+		fmt.Sprintf("retry_after %ss", testRetryAfter),
+		fmt.Sprintf("migrating_retry_after %ss", testMigratingRetryAfter),
+		"stats_interval 100ms",
+	} {
+		if key, _, _ := strings.Cut(line, " "); !hasSetting(extra, key) {
+			settings = append(settings, line)
+		}
+	}
 	initServer(e.t, siteCaddyfile(fmt.Sprintf(`database mysql {env.SHM_NATIVE_DSN}
 		public_url %s
 		legacy {
 			%s
-			route_cache_ttl %s
-			timeout %s
-			retry_after %ss
-			migrating_retry_after %ss
-			stats_interval 100ms
 			%s
-		}`, e.publicURL, nodes, testRouteTTL, testTimeout, testRetryAfter, testMigratingRetryAfter, extra)))
+			%s
+		}`, e.publicURL, nodes, strings.Join(settings, "\n\t\t\t"), extra)))
+}
+
+// hasSetting reports whether a line of block starts with the setting key.
+func hasSetting(block, key string) bool {
+	for _, line := range strings.Split(block, "\n") {
+		if f := strings.Fields(line); len(f) > 0 && f[0] == key {
+			return true
+		}
+	}
+	return false
 }
 
 // rawGet sends an authenticated GET and returns the status, the body read
