@@ -327,14 +327,23 @@ func (h *Handler) Validate() error {
 		{"max_payload_bytes", int64(h.MaxPayloadBytes)},
 		{"max_request_bytes", h.MaxRequestBytes},
 		{"body_budget_bytes", h.BodyBudgetBytes},
-		{"body_wait", int64(h.BodyWait)},
-		{"retry_after", int64(h.RetryAfter)},
 		{"bcrypt_cost", int64(h.BcryptCost)},
-		{"auth_cache_ttl", int64(h.AuthCacheTTL)},
-		{"purge_interval", int64(h.purgeInterval())},
 	} {
 		if l.v < 0 {
 			return fmt.Errorf("%s must not be negative (got %d)", l.name, l.v)
+		}
+	}
+	for _, l := range []struct {
+		name string
+		v    time.Duration
+	}{
+		{"body_wait", time.Duration(h.BodyWait)},
+		{"retry_after", time.Duration(h.RetryAfter)},
+		{"auth_cache_ttl", time.Duration(h.AuthCacheTTL)},
+		{"purge_interval", h.purgeInterval()},
+	} {
+		if l.v < 0 {
+			return fmt.Errorf("%s must not be negative (got %s)", l.name, l.v)
 		}
 	}
 	if h.RetryAfter != 0 && time.Duration(h.RetryAfter) < time.Second {
@@ -347,10 +356,38 @@ func (h *Handler) Validate() error {
 		return fmt.Errorf("body_budget_bytes (%d) is less than max_request_bytes (%d): the largest upload could never be read",
 			h.BodyBudgetBytes, h.maxRequestBytes())
 	}
-	if h.MaxPayloadBytes > 0 && h.MaxPostBytes > 0 && h.MaxPayloadBytes > h.MaxPostBytes {
-		return fmt.Errorf("max_payload_bytes (%d) larger than max_post_bytes (%d): such a record could never be uploaded", h.MaxPayloadBytes, h.MaxPostBytes)
+	// The limits as they apply, defaults included: a setting left out
+	// can contradict one that is set as much as two set ones can.
+	payload := limit(int64(h.MaxPayloadBytes), httpapi.DefaultMaxPayloadBytes)
+	post := limit(int64(h.MaxPostBytes), httpapi.DefaultMaxPostBytes)
+	if payload.v > post.v {
+		return fmt.Errorf("max_payload_bytes (%s) larger than max_post_bytes (%s): such a record could never be uploaded; raise max_post_bytes with it", payload, post)
+	}
+	if h.MaxRequestBytes > 0 && h.MaxRequestBytes < payload.v {
+		return fmt.Errorf("max_request_bytes (%d) less than max_payload_bytes (%s): a record of the largest payload could never be uploaded", h.MaxRequestBytes, payload)
 	}
 	return nil
+}
+
+// effectiveLimit is a size limit in effect, remembering whether it is
+// the default, for messages.
+type effectiveLimit struct {
+	v         int64
+	isDefault bool
+}
+
+func limit(set, def int64) effectiveLimit {
+	if set > 0 {
+		return effectiveLimit{v: set}
+	}
+	return effectiveLimit{v: def, isDefault: true}
+}
+
+func (l effectiveLimit) String() string {
+	if l.isDefault {
+		return fmt.Sprintf("%d, the default", l.v)
+	}
+	return fmt.Sprint(l.v)
 }
 
 // maxRequestBytes is the request body limit in effect: MaxRequestBytes,

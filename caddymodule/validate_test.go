@@ -49,6 +49,11 @@ func TestValidate(t *testing.T) {
 		{"bcrypt cost too low", Handler{BcryptCost: 3}, "bcrypt_cost 3"},
 		{"bcrypt cost too high", Handler{BcryptCost: 32}, "bcrypt_cost 32"},
 		{"payload larger than post", Handler{MaxPayloadBytes: 2 << 20, MaxPostBytes: 1 << 20}, "could never be uploaded"},
+		// The limits are compared as they apply, defaults included.
+		{"payload larger than default post", Handler{MaxPayloadBytes: 2 << 20}, "max_payload_bytes (2097152) larger than max_post_bytes (1048576, the default)"},
+		{"post smaller than default payload", Handler{MaxPostBytes: 100 << 10}, "max_payload_bytes (262144, the default) larger than max_post_bytes (102400)"},
+		{"request smaller than payload", Handler{MaxRequestBytes: 100 << 10}, "max_request_bytes (102400) less than max_payload_bytes (262144, the default)"},
+		{"negative duration shown as one", Handler{BodyWait: caddy.Duration(-time.Second)}, "body_wait must not be negative (got -1s)"},
 		{"captcha missing key", Handler{Captcha: &Captcha{PublicKey: "a"}}, "public_key and private_key are both required"},
 		{"captcha bad verify_url", Handler{Captcha: &Captcha{PublicKey: "a", PrivateKey: "b", VerifyURL: "/verify"}}, "verify_url"},
 		{"auth_throttle off", Handler{AuthThrottle: &AuthThrottle{PerUser: -1, PerAddress: -1}}, ""},
