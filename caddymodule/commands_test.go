@@ -6,6 +6,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -307,5 +308,54 @@ func TestCommandHelpHasExamples(t *testing.T) {
 		if err != nil || !strings.Contains(out, "Examples:") || !strings.Contains(out, "syncserver users") {
 			t.Errorf("users %v: help without examples (%v):\n%s", args, err, out)
 		}
+	}
+}
+
+// TestCommandsConfigErrors: a --config the commands cannot use is an
+// error naming the file and the problem, never a quiet fall back to the
+// flags' default database or a Caddyfile parser's confusion over JSON.
+func TestCommandsConfigErrors(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, body string) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(body), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	// A database at the flags' default, which a wrong --config must not reach.
+	t.Chdir(dir)
+	if _, err := runCommand(t, setupUsersCommand, "", "list", "--create"); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name, file, body string
+		want             []string
+	}{
+		{"no firefox_sync handler", "other.Caddyfile", "http://127.0.0.1:1 {\n\trespond ok\n}\n",
+			[]string{"other.Caddyfile", "has no firefox_sync handler"}},
+		{"broken JSON", "broken.json", "{\"apps\": {\"http\":\n",
+			[]string{"broken.json", "not valid JSON", "line 2"}},
+		{"broken JSON without the extension", "config", "{\n  \"apps\": {,\n}\n",
+			[]string{"config", "not valid JSON", "line 2"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := write(tc.file, tc.body)
+			for _, setup := range []func(*cobra.Command){setupUsersCommand, setupRoutesCommand, setupPurgeCommand} {
+				args := []string{"list", "--config", cfg}
+				if reflect.ValueOf(setup).Pointer() == reflect.ValueOf(setupPurgeCommand).Pointer() {
+					args = args[1:]
+				}
+				_, err := runCommand(t, setup, "", args...)
+				if err == nil {
+					t.Fatalf("%v: no error", args)
+				}
+				for _, w := range tc.want {
+					if !strings.Contains(err.Error(), w) {
+						t.Errorf("%v: error %q does not contain %q", args, err, w)
+					}
+				}
+			}
+		})
 	}
 }

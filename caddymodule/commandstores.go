@@ -84,6 +84,11 @@ func readServerConfig(path string) (*serverConfig, error) {
 	if firstErr != nil {
 		return nil, firstErr
 	}
+	if sc.database == nil {
+		// Falling back to the flags' default database would act on
+		// whatever ./data holds.
+		return nil, fmt.Errorf("%s has no firefox_sync handler: is it the Sync server's config?", path)
+	}
 	return sc, nil
 }
 
@@ -275,8 +280,12 @@ func loadConfigJSON(path string) (any, error) {
 		return nil, fmt.Errorf("reading the config: %w", err)
 	}
 	var cfg any
-	if json.Unmarshal(body, &cfg) == nil {
+	err = json.Unmarshal(body, &cfg)
+	switch {
+	case err == nil:
 		return cfg, nil
+	case looksLikeJSON(path, body):
+		return nil, jsonConfigError(path, body, err)
 	}
 	return adaptCaddyfile(path, body)
 }

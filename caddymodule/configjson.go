@@ -1,8 +1,12 @@
 package caddymodule
 
 import (
+	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"path/filepath"
+	"strings"
 
 	"github.com/caddyserver/caddy/v2/caddyconfig"
 )
@@ -39,4 +43,30 @@ func walkJSON(v any, fn func(map[string]any)) {
 			walkJSON(e, fn)
 		}
 	}
+}
+
+// looksLikeJSON tells a config meant as JSON (by its name, or an object
+// whose first key is quoted) from a Caddyfile, which may also start with
+// "{" (its global options) but never with {" .
+func looksLikeJSON(path string, body []byte) bool {
+	if strings.EqualFold(filepath.Ext(path), ".json") {
+		return true
+	}
+	rest, ok := bytes.CutPrefix(bytes.TrimSpace(body), []byte("{"))
+	if !ok {
+		return false
+	}
+	rest = bytes.TrimSpace(rest)
+	return len(rest) > 0 && (rest[0] == '"' || rest[0] == '}')
+}
+
+// jsonConfigError describes a JSON config that does not parse, with the
+// line of the mistake.
+func jsonConfigError(path string, body []byte, err error) error {
+	var syn *json.SyntaxError
+	if errors.As(err, &syn) {
+		line := 1 + bytes.Count(body[:min(int(syn.Offset), len(body))], []byte("\n"))
+		return fmt.Errorf("%s is not valid JSON: %v, at line %d", path, err, line)
+	}
+	return fmt.Errorf("%s is not valid JSON: %w", path, err)
 }

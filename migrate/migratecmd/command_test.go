@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -274,6 +276,26 @@ func TestCommandRefusesBadFlags(t *testing.T) {
 		out, err := execute(t, tc.args...)
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%s: err %v, want %q\n%s", tc.name, err, tc.want, out)
+		}
+	}
+}
+
+// TestCommandRefusesBrokenConfig: a --config that is broken JSON is
+// reported as such, with its line, not as a Caddyfile that confused
+// Caddy's adapter.
+func TestCommandRefusesBrokenConfig(t *testing.T) {
+	dir := t.TempDir()
+	for _, tc := range []struct{ file, body string }{
+		{"broken.json", "{\"apps\": {\"http\":\n"},
+		{"config", "{\n  \"apps\": {,\n}\n"},
+	} {
+		path := filepath.Join(dir, tc.file)
+		if err := os.WriteFile(path, []byte(tc.body), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		out, err := execute(t, "status", "--config", path)
+		if err == nil || !strings.Contains(err.Error(), tc.file+" is not valid JSON") || !strings.Contains(err.Error(), "line 2") {
+			t.Errorf("%s: err %v, want it named not valid JSON at line 2\n%s", tc.file, err, out)
 		}
 	}
 }

@@ -1,10 +1,14 @@
 package migratecmd
 
 import (
+	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"reflect"
+	"strings"
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
@@ -102,8 +106,12 @@ func adaptConfig(path string) (any, error) {
 		return nil, fmt.Errorf("reading the server config: %w", err)
 	}
 	var cfg any
-	if json.Unmarshal(body, &cfg) == nil {
+	err = json.Unmarshal(body, &cfg)
+	switch {
+	case err == nil:
 		return cfg, nil
+	case looksLikeJSON(path, body):
+		return nil, jsonConfigError(path, body, err)
 	}
 	// The binary links the firefox_sync directive and Caddy's Caddyfile
 	// adapter; this package does not import them.
@@ -262,4 +270,31 @@ func databaseID(c storeopen.Config) string {
 		return "sqlite|" + dir
 	}
 	return "mysql|" + c.Label()
+}
+
+// looksLikeJSON tells a config meant as JSON (by its name, or an object
+// whose first key is quoted) from a Caddyfile, which may also start with
+// "{" (its global options) but never with {" . (caddymodule has the same
+// rule for the other operator commands.)
+func looksLikeJSON(path string, body []byte) bool {
+	if strings.EqualFold(filepath.Ext(path), ".json") {
+		return true
+	}
+	rest, ok := bytes.CutPrefix(bytes.TrimSpace(body), []byte("{"))
+	if !ok {
+		return false
+	}
+	rest = bytes.TrimSpace(rest)
+	return len(rest) > 0 && (rest[0] == '"' || rest[0] == '}')
+}
+
+// jsonConfigError describes a JSON config that does not parse, with the
+// line of the mistake.
+func jsonConfigError(path string, body []byte, err error) error {
+	var syn *json.SyntaxError
+	if errors.As(err, &syn) {
+		line := 1 + bytes.Count(body[:min(int(syn.Offset), len(body))], []byte("\n"))
+		return fmt.Errorf("%s is not valid JSON: %v, at line %d", path, err, line)
+	}
+	return fmt.Errorf("%s is not valid JSON: %w", path, err)
 }
