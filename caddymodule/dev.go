@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"net"
 	"net/url"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
@@ -82,15 +84,27 @@ func devConfig(o devOptions) (*caddy.Config, string, error) {
 	if err != nil {
 		return nil, "", fmt.Errorf("--listen %q: want host:port: %w", o.Listen, err)
 	}
+	// Checked here, before Caddy creates the SQLite database and only
+	// then fails on the listener.
+	if _, err := strconv.ParseUint(port, 10, 16); err != nil {
+		if _, numeric := strconv.ParseUint(port, 10, 64); numeric == nil {
+			return nil, "", fmt.Errorf("--listen %q: port %s is out of range (0 to 65535)", o.Listen, port)
+		}
+		return nil, "", fmt.Errorf("--listen %q: port %q is not a number (0 to 65535)", o.Listen, port)
+	}
+	switch o.Registration {
+	case "", RegistrationOpen, RegistrationClosed:
+	case RegistrationAllowlist:
+		return nil, "", fmt.Errorf("--registration allowlist needs a list: use a Caddyfile")
+	default:
+		return nil, "", fmt.Errorf("--registration %q: want open or closed (allowlist needs a Caddyfile)", o.Registration)
+	}
 	publicURL := o.PublicURL
 	if publicURL == "" {
 		if host == "" || host == "0.0.0.0" || host == "::" {
 			host = "localhost"
 		}
 		publicURL = (&url.URL{Scheme: "http", Host: net.JoinHostPort(host, port), Path: "/"}).String()
-	}
-	if o.Registration == RegistrationAllowlist {
-		return nil, "", fmt.Errorf("--registration allowlist needs a list: use a Caddyfile")
 	}
 	handler := Handler{
 		Database:     &Database{Driver: DriverSQLite, Dir: o.DataDir},
@@ -100,6 +114,9 @@ func devConfig(o devOptions) (*caddy.Config, string, error) {
 	// Catch mistakes here with a flag-sized message rather than as a
 	// provisioning error deep in Caddy's output.
 	if err := handler.Validate(); err != nil {
+		if o.PublicURL != "" && strings.HasPrefix(err.Error(), "public_url ") {
+			return nil, "", fmt.Errorf("--public-url: %w", err)
+		}
 		return nil, "", err
 	}
 

@@ -423,6 +423,13 @@ func TestDevConfigErrors(t *testing.T) {
 		{devOptions{Listen: "127.0.0.1:5000", Registration: "sometimes"}, `registration "sometimes"`},
 		{devOptions{Listen: "127.0.0.1:5000", Registration: "allowlist"}, "use a Caddyfile"},
 		{devOptions{Listen: "127.0.0.1:5000", PublicURL: "sync.local"}, "public_url"},
+		// The flags' own names and values, not the Caddyfile's.
+		{devOptions{Listen: "127.0.0.1:5000", Registration: "sometimes"}, `--registration "sometimes": want open or closed`},
+		{devOptions{Listen: "127.0.0.1:5000", PublicURL: "sync.local"}, `--public-url: public_url "sync.local"`},
+		// Refused before anything is opened (Caddy would first create
+		// the SQLite database, then fail on the listener).
+		{devOptions{Listen: "127.0.0.1:99999"}, `--listen "127.0.0.1:99999": port 99999`},
+		{devOptions{Listen: "127.0.0.1:http"}, `--listen "127.0.0.1:http": port "http"`},
 	} {
 		_, _, err := devConfig(tc.o)
 		if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
