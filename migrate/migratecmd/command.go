@@ -234,6 +234,9 @@ func (o *options) check() error {
 	if o.quota < 0 {
 		return fmt.Errorf("--quota %d: want 0 (the server has no quota) or the server's quota_bytes", o.quota)
 	}
+	if o.canary < 0 || o.canary > 100 {
+		return fmt.Errorf("--canary %d: want 1 to 100 (the percentage of users, by their stable bucket)", o.canary)
+	}
 	return o.cache.check()
 }
 

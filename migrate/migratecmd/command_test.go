@@ -299,3 +299,16 @@ func TestCommandRefusesBrokenConfig(t *testing.T) {
 		}
 	}
 }
+
+// TestCommandRefusesBadCanary: --canary outside 1–100 is refused by its
+// flag's name before any database is reached (the legacy DSN here points
+// at no server).
+func TestCommandRefusesBadCanary(t *testing.T) {
+	dir := t.TempDir()
+	for _, n := range []string{"150", "-1"} {
+		out, err := execute(t, "--legacy-dsn", "u:p@tcp(127.0.0.1:1)/x", "--native-dir", dir, "--create", "--canary", n)
+		if err == nil || !strings.Contains(err.Error(), "--canary "+n+": want 1 to 100") {
+			t.Errorf("--canary %s: err %v, want it refused by name\n%s", n, err, out)
+		}
+	}
+}
