@@ -1,11 +1,14 @@
 package caddymodule
 
 import (
+	"encoding/json"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
+
+	"github.com/syncserver/syncserver/caddymodule/shim"
 )
 
 func TestValidate(t *testing.T) {
@@ -109,5 +112,25 @@ func TestReplacePlaceholders(t *testing.T) {
 	h.replacePlaceholders(caddy.NewReplacer())
 	if err := h.Validate(); err == nil || !strings.Contains(err.Error(), "is the environment variable set?") {
 		t.Errorf("Validate with an unset DSN variable: %v", err)
+	}
+}
+
+// TestValidateLegacyNodeWithoutUpstreams: a JSON legacy node whose
+// reverse_proxy names no upstream is refused, as in the Caddyfile.
+func TestValidateLegacyNodeWithoutUpstreams(t *testing.T) {
+	for _, tc := range []struct{ node, wantErr string }{
+		{`{"handler":"reverse_proxy"}`, `legacy node "a": reverse_proxy needs at least one upstream`},
+		{`{"handler":"reverse_proxy","upstreams":[]}`, `legacy node "a": reverse_proxy needs at least one upstream`},
+		{`{"handler":"reverse_proxy","upstreams":[{"dial":"127.0.0.1:8080"}]}`, ""},
+		{`{"handler":"reverse_proxy","dynamic_upstreams":{"source":"srv","name":"x"}}`, ""},
+	} {
+		h := Handler{Legacy: &shim.Legacy{NodesRaw: map[string]json.RawMessage{"a": json.RawMessage(tc.node)}}}
+		err := h.Validate()
+		switch {
+		case tc.wantErr == "" && err != nil:
+			t.Errorf("%s: unexpected error: %v", tc.node, err)
+		case tc.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tc.wantErr)):
+			t.Errorf("%s: error %v, want one containing %q", tc.node, err, tc.wantErr)
+		}
 	}
 }

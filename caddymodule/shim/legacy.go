@@ -200,6 +200,17 @@ func (l *Legacy) Validate() error {
 		if name == NewUsersNative {
 			return fmt.Errorf("legacy: a node cannot be named %q (new_users uses that word for the native store)", name)
 		}
+		// A reverse_proxy without upstreams loads, then fails every
+		// request of the node's users.
+		var rp struct {
+			Handler          string            `json:"handler"`
+			Upstreams        []json.RawMessage `json:"upstreams"`
+			DynamicUpstreams json.RawMessage   `json:"dynamic_upstreams"`
+		}
+		if json.Unmarshal(l.NodesRaw[name], &rp) == nil && rp.Handler == "reverse_proxy" &&
+			len(rp.Upstreams) == 0 && len(rp.DynamicUpstreams) == 0 {
+			return fmt.Errorf("legacy node %q: reverse_proxy needs at least one upstream (the legacy server's address, e.g. {\"dial\": \"127.0.0.1:8080\"})", name)
+		}
 	}
 	switch l.defaultState() {
 	case syncstore.RouteLegacy, syncstore.RouteNative:
