@@ -17,10 +17,7 @@ func (s *Store) PutRecords(ctx context.Context, userID int64, collection string,
 	var collID int
 	var err error
 	if len(recs) > 0 {
-		if err := s.checkNewCollectionName(ctx, userID, collection, opt.MaxCollections); err != nil {
-			return nil, fmt.Errorf("writing %d records to %s of user %d: %w", len(recs), collection, userID, err)
-		}
-		collID, err = s.EnsureCollection(ctx, collection)
+		collID, err = s.writableCollection(ctx, userID, collection, opt.MaxCollections)
 	} else {
 		// Nothing to write: only the preconditions are checked, and an
 		// unknown name is not created.
@@ -402,24 +399,25 @@ func checkRecordLimit(l *userLock, coll collStats, before, limit int64) error {
 
 const userCollectionCountSQL = "SELECT COUNT(*) FROM user_collections WHERE user_id = ?"
 
-// checkNewCollectionName refuses, before the name is created, a write
-// into a collection name no user holds yet by a user who already holds
-// limit collections: otherwise every refused attempt would still leave
-// its name behind, in the collections table and in every instance's
-// cache. Names that exist are checked in the write transaction.
-func (s *Store) checkNewCollectionName(ctx context.Context, userID int64, name string, limit int) error {
-	if limit <= 0 {
-		return nil
+// writableCollection is EnsureCollection for a write of userID, which
+// refuses, before the name is created, a name no user holds yet when the
+// user already holds limit collections: otherwise every refused attempt
+// would still leave its name behind, in the collections table and in
+// every instance's cache. Names that exist are checked in the write
+// transaction.
+func (s *Store) writableCollection(ctx context.Context, userID int64, name string, limit int) (int, error) {
+	id, ok, err := s.collectionID(ctx, name)
+	if err != nil || ok {
+		return id, err
 	}
-	if _, ok, err := s.collectionID(ctx, name); err != nil || ok {
-		return err
+	if limit > 0 {
+		var n int
+		if err := s.readRow(ctx, userCollectionCountSQL, userID).Scan(&n); err != nil {
+			return 0, fmt.Errorf("counting the collections of user %d: %w", userID, err)
+		}
+		if n >= limit {
+			return 0, fmt.Errorf("user %d holds %d collections: %w", userID, n, syncstore.ErrOverQuota)
+		}
 	}
-	var n int
-	if err := s.readRow(ctx, userCollectionCountSQL, userID).Scan(&n); err != nil {
-		return fmt.Errorf("counting the collections of user %d: %w", userID, err)
-	}
-	if n >= limit {
-		return fmt.Errorf("user %d holds %d collections: %w", userID, n, syncstore.ErrOverQuota)
-	}
-	return nil
+	return s.EnsureCollection(ctx, name)
 }
